@@ -1,0 +1,15 @@
+"""multilevel: multilevel (mixed-effects) models with lme4's formulas.
+
+>>> import multilevel as ml
+>>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+"""
+
+from multilevel import datasets, errors
+from multilevel.api import lmer
+from multilevel.models.lmm import LinearMixedModel
+from multilevel.results.lmm_result import LinearMixedModelResult
+
+__version__ = "0.1.0"
+
+__all__ = ["LinearMixedModel", "LinearMixedModelResult", "datasets", "errors", "lmer",
+           "__version__"]

@@ -1,0 +1,1 @@
+"""covariance layer."""

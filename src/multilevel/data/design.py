@@ -1,0 +1,280 @@
+"""From a parsed formula and a data frame to the model's matrices: y, X and the
+random-effects terms (each a grouping factor and a dense n x k model matrix).
+
+This is the one pass over the rows; everything after it works on cross-products whose size
+depends on the number of levels, not of rows.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from formulaic import Formula, ModelSpec, model_matrix
+
+from multilevel.data.frame import clean_frame, to_pandas
+from multilevel.data.grouping import GroupingFactor, grouping_factor
+from multilevel.errors import (
+    DataError,
+    FormulaError,
+    IdentifiabilityError,
+    MissingDataWarning,
+    RankDeficiencyWarning,
+)
+from multilevel.formula.parser import ParsedFormula, parse_formula
+from multilevel.formula.rnames import r_column_names
+
+# R's qr() (LINPACK dqrdc2) declares a column aliased when its norm after projection on the
+# previous columns falls below this fraction of its original norm; lme4 inherits the rule.
+RANK_TOLERANCE = 1e-7
+
+
+@dataclass(frozen=True)
+class RandomEffectTerm:
+    """One ``(lhs | group)`` term: a grouping factor and the term's model matrix.
+
+    Attributes
+    ----------
+    factor : GroupingFactor
+    columns : tuple of str
+        Column names of the term's model matrix, as lme4 names them (``"(Intercept)"``).
+    Z : numpy.ndarray, shape (n, k)
+        The term's raw model matrix (one row per observation).
+    spec : formulaic.ModelSpec
+        Replays the same encoding on new data (for prediction).
+    """
+
+    factor: GroupingFactor
+    columns: tuple[str, ...]
+    Z: np.ndarray
+    spec: ModelSpec
+
+    @property
+    def n_columns(self) -> int:
+        """Number of random effects per level (k)."""
+        return len(self.columns)
+
+    @property
+    def n_levels(self) -> int:
+        """Number of levels of the grouping factor."""
+        return self.factor.n_levels
+
+
+@dataclass(frozen=True)
+class ModelDesign:
+    """Everything the likelihood needs from the data, built once.
+
+    Attributes
+    ----------
+    formula : ParsedFormula
+    response_name : str
+    y : numpy.ndarray, shape (n,)
+    X : numpy.ndarray, shape (n, p)
+        Fixed-effects matrix, aliased columns already removed.
+    fixed_names : tuple of str
+        Names of the columns of X, as R names them.
+    dropped_fixed : tuple of str
+        Aliased columns that were dropped (rank deficiency).
+    fixed_spec : formulaic.ModelSpec
+        Replays the fixed-effects encoding on new data.
+    terms : tuple of RandomEffectTerm
+        In lme4's order (by decreasing number of levels when that order changes anything).
+    weights, offset : numpy.ndarray or None
+        Prior weights and offset, per kept row.
+    row_index : numpy.ndarray
+        Positions of the kept rows in the data as given.
+    n_dropped : int
+        Rows removed for missing values.
+    """
+
+    formula: ParsedFormula
+    response_name: str
+    y: np.ndarray
+    X: np.ndarray
+    fixed_names: tuple[str, ...]
+    dropped_fixed: tuple[str, ...]
+    fixed_spec: ModelSpec
+    terms: tuple[RandomEffectTerm, ...]
+    weights: np.ndarray | None
+    offset: np.ndarray | None
+    row_index: np.ndarray
+    n_dropped: int
+
+    @property
+    def nobs(self) -> int:
+        """Number of observations used."""
+        return int(self.y.shape[0])
+
+
+def _variables(expr: str, what: str, formula: str) -> list[str]:
+    try:
+        return sorted(str(v) for v in Formula(expr).required_variables)
+    except Exception as exc:
+        raise FormulaError(f"cannot read the {what} {expr!r}: {exc}", formula) from exc
+
+
+def _response(frame: pd.DataFrame, expr: str, formula: str) -> np.ndarray:
+    if expr in frame.columns:
+        series = frame[expr]
+        if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            raise DataError(f"the response {expr!r} must be numeric, but it holds "
+                            f"{series.dtype} values; convert it (for counts or binary "
+                            "outcomes a generalized model is what you want)")
+        return series.to_numpy(dtype=float)
+    try:
+        mm = model_matrix(f"{expr} ~ 1", frame)
+    except Exception as exc:
+        raise FormulaError(f"cannot evaluate the response {expr!r}: {exc}", formula) from exc
+    lhs = np.asarray(mm.lhs, dtype=float)
+    if lhs.ndim != 2 or lhs.shape[1] != 1:
+        raise DataError(f"the response {expr!r} must be a single numeric column")
+    return lhs[:, 0]
+
+
+def aliased_columns(X: np.ndarray) -> np.ndarray:
+    """Boolean mask of columns of ``X`` that are linear combinations of earlier columns."""
+    if X.shape[1] == 0:
+        return np.zeros(0, dtype=bool)
+    norms = np.linalg.norm(X, axis=0)
+    R = np.linalg.qr(X, mode="r")
+    diag = np.abs(np.diag(R)) if R.shape[0] >= X.shape[1] else np.concatenate(
+        [np.abs(np.diag(R)), np.zeros(X.shape[1] - R.shape[0])])
+    return diag <= RANK_TOLERANCE * np.where(norms > 0, norms, 1.0)
+
+
+def _fixed_matrix(frame: pd.DataFrame, fixed: str, formula: str,
+                  ) -> tuple[np.ndarray, list[str], list[str], ModelSpec]:
+    try:
+        mm = model_matrix(fixed, frame, na_action="raise")
+    except Exception as exc:
+        raise FormulaError(f"cannot build the fixed-effects matrix for {fixed!r}: {exc}",
+                           formula) from exc
+    names = r_column_names(list(mm.columns))
+    X = np.asarray(mm, dtype=float)
+    alias = aliased_columns(X)
+    dropped = [n for n, a in zip(names, alias, strict=True) if a]
+    if dropped:
+        warnings.warn(
+            f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
+            f"column{'s' if len(dropped) > 1 else ''} / coefficient"
+            f"{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}",
+            RankDeficiencyWarning, stacklevel=4)
+        X = X[:, ~alias]
+        names = [n for n, a in zip(names, alias, strict=True) if not a]
+    return np.ascontiguousarray(X), names, dropped, mm.model_spec
+
+
+def _random_term_matrix(frame: pd.DataFrame, lhs: str, formula: str,
+                        ) -> tuple[np.ndarray, list[str], ModelSpec]:
+    try:
+        mm = model_matrix(lhs, frame, na_action="raise")
+    except Exception as exc:
+        raise FormulaError(f"cannot build the random-effects term {lhs!r}: {exc}",
+                           formula) from exc
+    if mm.shape[1] == 0:
+        raise FormulaError(f"the random-effects term ({lhs} | ...) has no columns", formula)
+    return np.asarray(mm, dtype=float), r_column_names(list(mm.columns)), mm.model_spec
+
+
+def _check_identifiable(term: RandomEffectTerm, n: int, label: str) -> None:
+    nl = term.n_levels
+    if nl < 2:
+        raise IdentifiabilityError(
+            f"grouping factor {term.factor.name!r} in {label} has {nl} level in the data used; "
+            "a grouping factor needs at least 2 levels. Drop the term or check for missing "
+            "values in its column")
+    if nl >= n:
+        raise IdentifiabilityError(
+            f"grouping factor {term.factor.name!r} in {label} has {nl} levels for {n} "
+            "observations: the number of levels must be less than the number of observations, "
+            "or the random effects cannot be told apart from the residual")
+    q = nl * term.n_columns
+    if q >= n and term.n_columns > 1:
+        raise IdentifiabilityError(
+            f"the term {label} has {q} random effects for {n} observations; the random-effects "
+            "parameters and the residual variance are unidentifiable. Simplify the term")
+
+
+def _lme4_order(terms: list[RandomEffectTerm]) -> list[RandomEffectTerm]:
+    """lme4's mkReTrms: if any term has more levels than the one before it, order all terms by
+    decreasing number of levels (R's ``rev(order(nl))``, which also reverses ties)."""
+    nl = [t.n_levels for t in terms]
+    if any(b > a for a, b in zip(nl, nl[1:], strict=False)):
+        ascending = sorted(range(len(terms)), key=lambda i: nl[i])  # stable, like order()
+        return [terms[i] for i in reversed(ascending)]
+    return terms
+
+
+def _vector(value: Any, frame_source: pd.DataFrame, what: str) -> np.ndarray | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value not in frame_source.columns:
+            from multilevel.errors import ColumnNotFoundError
+            raise ColumnNotFoundError(value, [str(c) for c in frame_source.columns], what)
+        return frame_source[value].to_numpy(dtype=float)
+    return np.asarray(value, dtype=float)
+
+
+def build_design(formula: str | ParsedFormula, data: Any, weights: Any = None,
+                 offset: Any = None) -> ModelDesign:
+    """Build the :class:`ModelDesign` of an lme4 formula on a data frame.
+
+    Parameters
+    ----------
+    formula : str or ParsedFormula
+    data : pandas.DataFrame or polars.DataFrame
+    weights : array-like, column name or None
+        Prior weights (non-negative), one per row of ``data``.
+    offset : array-like, column name or None
+        A known term added to the linear predictor, one per row of ``data``.
+    """
+    parsed = formula if isinstance(formula, ParsedFormula) else parse_formula(formula)
+    source = to_pandas(data)
+    if not parsed.random:
+        raise FormulaError("the formula has no random-effects term such as (1 | g); for a "
+                           "model without random effects use an ordinary linear model",
+                           parsed.text)
+    used = _variables(f"{parsed.response} ~ 1", "response", parsed.text)
+    used += _variables(parsed.fixed, "fixed-effects part", parsed.text)
+    for spec in parsed.random:
+        used += _variables(spec.lhs, "random-effects term", parsed.text)
+        used += list(spec.group_factors)
+    extra: dict[str, np.ndarray] = {}
+    w = _vector(weights, source, "weights")
+    if w is not None:
+        extra["(weights)"] = w
+    o = _vector(offset, source, "offset")
+    if o is not None:
+        extra["(offset)"] = o
+    clean = clean_frame(source, used, extra)
+    frame = clean.frame
+    if clean.n_dropped:
+        warnings.warn(f"{clean.n_dropped} row(s) with missing values in used columns were "
+                      "dropped", MissingDataWarning, stacklevel=3)
+    n = len(frame)
+    y = _response(frame, parsed.response, parsed.text)
+    X, names, dropped, fixed_spec = _fixed_matrix(frame, parsed.fixed, parsed.text)
+    w_kept = frame["(weights)"].to_numpy(dtype=float) if w is not None else None
+    if w_kept is not None and (w_kept < 0).any():
+        row = int(clean.row_index[np.flatnonzero(w_kept < 0)[0]])
+        raise DataError(f"weights must be non-negative; row {row} has {w_kept[w_kept < 0][0]}")
+    o_kept = frame["(offset)"].to_numpy(dtype=float) if o is not None else None
+    terms: list[RandomEffectTerm] = []
+    for spec in parsed.random:
+        Z, cols, zspec = _random_term_matrix(frame, spec.lhs, parsed.text)
+        factor = grouping_factor(frame, spec.group_factors, spec.group_name)
+        term = RandomEffectTerm(factor=factor, columns=tuple(cols), Z=Z, spec=zspec)
+        _check_identifiable(term, n, f"({spec.lhs} | {spec.group_name})")
+        terms.append(term)
+    return ModelDesign(
+        formula=parsed, response_name=parsed.response, y=y, X=X, fixed_names=tuple(names),
+        dropped_fixed=tuple(dropped), fixed_spec=fixed_spec, terms=tuple(_lme4_order(terms)),
+        weights=w_kept, offset=o_kept, row_index=clean.row_index, n_dropped=clean.n_dropped)
+
+
+__all__ = ["GroupingFactor", "ModelDesign", "RandomEffectTerm", "aliased_columns",
+           "build_design"]

@@ -1,0 +1,108 @@
+"""Every exception and warning a user of ``multilevel`` can meet.
+
+Each error names what was wrong (the column, term, row or argument), where, and what to do.
+All errors derive from :class:`MultilevelError`; each also derives from the closest built-in
+exception so that ``except ValueError`` style handling keeps working.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class MultilevelError(Exception):
+    """Base class of every error raised by ``multilevel`` for bad input or a failed fit."""
+
+
+class FormulaError(MultilevelError, ValueError):
+    """The model formula cannot be parsed or refers to something that is not allowed.
+
+    Attributes
+    ----------
+    formula : str
+        The formula as given.
+    position : int or None
+        0-based character offset of the problem in ``formula`` when known.
+    """
+
+    def __init__(self, message: str, formula: str = "", position: int | None = None) -> None:
+        self.formula = formula
+        self.position = position
+        if formula and position is not None:
+            caret = " " * (position + 4) + "^"
+            message = f"{message}\n    {formula}\n{caret}"
+        super().__init__(message)
+
+
+class ColumnNotFoundError(MultilevelError, KeyError):
+    """A formula names a column that is not in the data."""
+
+    def __init__(self, column: str, available: Iterable[str], where: str = "formula") -> None:
+        self.column = column
+        avail = [str(a) for a in available]
+        close = difflib.get_close_matches(column, avail, n=3, cutoff=0.6)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        self.message = (
+            f"column {column!r} used in the {where} is not in the data.{hint} "
+            f"Available columns: {', '.join(avail[:20])}{' ...' if len(avail) > 20 else ''}."
+        )
+        super().__init__(self.message)
+
+    def __str__(self) -> str:  # KeyError would otherwise print the repr of the message
+        return self.message
+
+
+class DataError(MultilevelError, ValueError):
+    """The data cannot be used as given (wrong type, infinite values, no rows left, ...)."""
+
+
+class IdentifiabilityError(MultilevelError, ValueError):
+    """The random-effects structure cannot be estimated from these data
+    (a grouping factor with one level, or as many levels as observations)."""
+
+
+class OptimizerError(MultilevelError, ValueError):
+    """An unknown optimizer name or an invalid starting value."""
+
+
+class MissingExtraError(MultilevelError, ImportError):
+    """An optional dependency is needed for this feature; the message names the pip install."""
+
+
+class DatasetNotFoundError(MultilevelError, KeyError):
+    """``multilevel.datasets.load`` was asked for a data set it does not ship."""
+
+    def __init__(self, name: str, available: Iterable[str]) -> None:
+        avail = sorted(available)
+        close = difflib.get_close_matches(name, avail, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        self.message = (
+            f"no built-in data set named {name!r}.{hint} "
+            f"Call multilevel.datasets.list() to see them all: {', '.join(avail)}."
+        )
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class MultilevelWarning(UserWarning):
+    """Base class of every warning issued by ``multilevel``."""
+
+
+class RankDeficiencyWarning(MultilevelWarning):
+    """Columns of the fixed-effects matrix were aliased and dropped (as lme4 does)."""
+
+
+class SingularFitWarning(MultilevelWarning):
+    """The fit is on the boundary of the parameter space (a variance of zero or a correlation
+    of +-1): the random-effects structure is too rich for the data."""
+
+
+class ConvergenceWarning(MultilevelWarning):
+    """The optimizer did not report convergence, or a convergence check failed."""
+
+
+class MissingDataWarning(MultilevelWarning):
+    """Rows with missing values in used columns were dropped."""

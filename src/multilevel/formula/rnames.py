@@ -1,0 +1,27 @@
+"""Column names as R writes them, from formulaic's names.
+
+R names a treatment-coded dummy ``SexFemale`` where formulaic writes ``Sex[T.Female]``, the
+intercept ``(Intercept)`` where formulaic writes ``Intercept``, and powers ``I(age^2)`` where
+Python needs ``I(age ** 2)``. Users compare our output with lme4's, so we print R's names.
+"""
+
+from __future__ import annotations
+
+import re
+
+_CONTRAST = re.compile(r"\[T\.([^\]]*)\]")
+_LEVEL = re.compile(r"\[([^\]]*)\]")
+
+
+def r_column_name(name: str) -> str:
+    """Translate one formulaic column name into the name R's ``model.matrix`` gives it."""
+    if name == "Intercept":
+        return "(Intercept)"
+    name = _CONTRAST.sub(r"\1", name)
+    name = _LEVEL.sub(r"\1", name)
+    return name.replace(" ** ", "^").replace("**", "^")
+
+
+def r_column_names(names: list[str]) -> list[str]:
+    """Translate a list of formulaic column names (see :func:`r_column_name`)."""
+    return [r_column_name(n) for n in names]

@@ -1,0 +1,240 @@
+"""Blocked Cholesky factor L of  Lambda' A Lambda + diag(I, 0)  for the linear mixed model.
+
+With A = [Z X y]' W [Z X y] stored by blocks (see :mod:`multilevel.linalg.cross_products`) and
+Lambda block diagonal (one lower-triangular ``k_i x k_i`` template repeated over the levels of
+each grouping factor, identity on [X y]), the factor has the same block layout:
+
+* the first grouping factor's diagonal block stays block diagonal (no fill-in): a stack of
+  small Cholesky factors;
+* the first block column below it keeps the sparsity pattern of A (columns scaled per level);
+* later grouping-factor diagonal blocks, and blocks right of the first column, are dense;
+* the [X y] block row is dense, and its last diagonal element r gives the penalized residual
+  sum of squares r^2.
+
+The profiled log-likelihood needs only log|L_Z|^2, log|L_X|^2 and r^2 (Bates et al. 2015,
+JSS 67(1), eqs. 34-42; Bates, Alday & Kokandakar 2025, arXiv:2505.11674): no beta or u is
+solved during optimization. :func:`solve_fixed_and_modes` recovers them at the optimum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from multilevel.linalg.cross_products import CrossProducts
+
+
+@dataclass
+class BlockedFactor:
+    """The blocked Cholesky factor for one value of theta.
+
+    Attributes
+    ----------
+    first_diag : numpy.ndarray, shape (levels_0, k_0, k_0)
+        Lower Cholesky factors of the first block's diagonal blocks.
+    first_col : dict of int -> scipy.sparse.csr_matrix
+        ``first_col[i]`` = L[i][0] for random-effects blocks i >= 1.
+    dense_diag : dict of int -> numpy.ndarray
+        ``dense_diag[j]`` = L[j][j] (dense, lower) for j >= 1.
+    dense_off : dict of (int, int) -> numpy.ndarray
+        ``dense_off[(i, j)]`` = L[i][j] for 1 <= j < i.
+    xy_rows : list of numpy.ndarray
+        ``xy_rows[j]`` = L[[X y]][j], shape (p + 1, q_j).
+    xy_diag : numpy.ndarray, shape (p + 1, p + 1)
+        Lower Cholesky factor of the [X y] diagonal block.
+    logdet_re : float
+        log |L_Z|^2 (sum over the random-effects diagonal blocks).
+    logdet_x : float
+        log |L_X|^2.
+    pwrss : float
+        Penalized weighted residual sum of squares r^2.
+    """
+
+    first_diag: np.ndarray
+    first_col: dict[int, sp.csr_matrix]
+    dense_diag: dict[int, np.ndarray]
+    dense_off: dict[tuple[int, int], np.ndarray]
+    xy_rows: list[np.ndarray]
+    xy_diag: np.ndarray
+    logdet_re: float
+    logdet_x: float
+    pwrss: float
+
+
+class NotPositiveDefinite(ArithmeticError):
+    """A diagonal block was not positive definite (theta outside the feasible region, or
+    X'X singular)."""
+
+
+def _chol_stack(M: np.ndarray) -> np.ndarray:
+    if M.shape[1] == 1:
+        if np.any(M <= 0):
+            raise NotPositiveDefinite
+        return np.sqrt(M)
+    try:
+        return np.linalg.cholesky(M)
+    except np.linalg.LinAlgError as exc:
+        raise NotPositiveDefinite from exc
+
+
+def _inv_lower_stack(L: np.ndarray) -> np.ndarray:
+    if L.shape[1] == 1:
+        return 1.0 / L
+    return np.linalg.inv(L)
+
+
+def _chol_dense(M: np.ndarray) -> np.ndarray:
+    try:
+        return sla.cholesky(M, lower=True, check_finite=False)
+    except np.linalg.LinAlgError as exc:
+        raise NotPositiveDefinite from exc
+
+
+def _block_diag_dense(stack: np.ndarray) -> np.ndarray:
+    """Dense matrix with the ``(levels, k, k)`` stack on its diagonal."""
+    nl, k, _ = stack.shape
+    out = np.zeros((nl * k, nl * k))
+    if k == 1:
+        out[np.diag_indices(nl)] = stack[:, 0, 0]
+        return out
+    base = np.arange(nl)[:, None, None] * k
+    rows = base + np.arange(k)[None, :, None]
+    cols = base + np.arange(k)[None, None, :]
+    out[rows, cols] = stack
+    return out
+
+
+def _stack_to_dense_row(stack: np.ndarray) -> np.ndarray:
+    """A ``(levels, r, k)`` stack as the dense ``(r, levels * k)`` matrix it represents."""
+    nl, r, k = stack.shape
+    return stack.transpose(1, 0, 2).reshape(r, nl * k)
+
+
+def _sandwich(T_left: np.ndarray, stack: np.ndarray, T_right: np.ndarray) -> np.ndarray:
+    """T_left' @ B @ T_right for every block B of a stack."""
+    if T_left.shape == (1, 1) and T_right.shape == (1, 1):
+        return stack * (T_left[0, 0] * T_right[0, 0])
+    return np.matmul(np.matmul(T_left.T, stack), T_right)
+
+
+def factorize(A: CrossProducts, templates: list[np.ndarray]) -> BlockedFactor:
+    """Blocked Cholesky factor of Lambda' A Lambda + diag(I, 0).
+
+    Parameters
+    ----------
+    A : CrossProducts
+    templates : list of (k_i, k_i) lower-triangular arrays
+        The repeated diagonal block of Lambda for each random-effects block.
+
+    Raises
+    ------
+    NotPositiveDefinite
+    """
+    m = A.n_blocks
+    T0 = templates[0]
+    M0 = _sandwich(T0, A.diag[0], T0)
+    M0 = M0 + np.eye(M0.shape[1])
+    L0 = _chol_stack(M0)
+    L0inv_t = np.swapaxes(_inv_lower_stack(L0), 1, 2)
+    logdet_re = 2.0 * float(np.log(np.diagonal(L0, axis1=1, axis2=2)).sum())
+    # [X y] row against the first block, kept as a (levels, p+1, k0) stack
+    x0 = np.matmul(np.matmul(A.xy_re[0], T0), L0inv_t)
+
+    first_col: dict[int, sp.csr_matrix] = {}
+    for i in range(1, m):
+        pair = A.pairs[(i, 0)]
+        data = np.matmul(_sandwich(templates[i], pair.data, T0), L0inv_t[pair.cols])
+        first_col[i] = pair.to_csr(data)
+
+    xy_rows: list[np.ndarray] = [_stack_to_dense_row(x0)] if m > 1 else []
+    dense_diag: dict[int, np.ndarray] = {}
+    dense_off: dict[tuple[int, int], np.ndarray] = {}
+    for j in range(1, m):
+        Tj = templates[j]
+        D = _block_diag_dense(_sandwich(Tj, A.diag[j], Tj))
+        D[np.diag_indices_from(D)] += 1.0
+        D -= (first_col[j] @ first_col[j].T).toarray()
+        for k in range(1, j):
+            D -= dense_off[(j, k)] @ dense_off[(j, k)].T
+        Lj = _chol_dense(D)
+        dense_diag[j] = Lj
+        logdet_re += 2.0 * float(np.log(np.diag(Lj)).sum())
+        for i in range(j + 1, m):
+            pair = A.pairs[(i, j)]
+            B = pair.to_csr(_sandwich(templates[i], pair.data, Tj)).toarray()
+            B -= (first_col[i] @ first_col[j].T).toarray()
+            for k in range(1, j):
+                B -= dense_off[(i, k)] @ dense_off[(j, k)].T
+            dense_off[(i, j)] = sla.solve_triangular(Lj, B.T, lower=True,
+                                                     check_finite=False).T
+        R = _stack_to_dense_row(np.matmul(A.xy_re[j], Tj))
+        R -= (first_col[j] @ xy_rows[0].T).T
+        for k in range(1, j):
+            R -= xy_rows[k] @ dense_off[(j, k)].T
+        xy_rows.append(sla.solve_triangular(Lj, R.T, lower=True, check_finite=False).T)
+
+    D = A.xy - np.einsum("lak,lbk->ab", x0, x0)
+    for j in range(1, m):
+        D -= xy_rows[j] @ xy_rows[j].T
+    Lxy = _chol_dense(D) if D.shape[0] > 8 else _chol_small(D)
+    p = A.p
+    dxy = np.diag(Lxy)
+    if m == 1:
+        xy_rows = [_stack_to_dense_row(x0)]
+    return BlockedFactor(
+        first_diag=L0, first_col=first_col, dense_diag=dense_diag, dense_off=dense_off,
+        xy_rows=xy_rows, xy_diag=Lxy, logdet_re=logdet_re,
+        logdet_x=2.0 * float(np.log(dxy[:p]).sum()), pwrss=float(dxy[p] ** 2))
+
+
+def _chol_small(D: np.ndarray) -> np.ndarray:
+    try:
+        return np.linalg.cholesky(D)
+    except np.linalg.LinAlgError as exc:
+        raise NotPositiveDefinite from exc
+
+
+def solve_fixed_and_modes(A: CrossProducts, f: BlockedFactor,
+                          ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Fixed effects beta and spherical conditional modes u (one (levels_j, k_j) array per
+    block) from the factor at the optimum."""
+    p = A.p
+    Lxx = f.xy_diag[:p, :p]
+    beta = sla.solve_triangular(Lxx.T, f.xy_diag[p, :p], lower=False, check_finite=False)
+    m = A.n_blocks
+    # right-hand side in each block: l_yZ - L_XZ' beta
+    c = [row[p] - row[:p].T @ beta for row in f.xy_rows]
+    u: list[np.ndarray] = [np.empty(0)] * m
+    for j in range(m - 1, 0, -1):
+        rhs = c[j].copy()
+        for i in range(j + 1, m):
+            rhs -= f.dense_off[(i, j)].T @ u[i]
+        u[j] = sla.solve_triangular(f.dense_diag[j].T, rhs, lower=False, check_finite=False)
+    rhs = c[0].copy()
+    for i in range(1, m):
+        rhs -= f.first_col[i].T @ u[i]
+    k0 = A.n_columns[0]
+    rhs_stack = rhs.reshape(-1, k0, 1)
+    u0 = np.linalg.solve(np.swapaxes(f.first_diag, 1, 2), rhs_stack) if k0 > 1 else (
+        rhs_stack / f.first_diag)
+    u[0] = u0.reshape(-1)
+    return beta, [uj.reshape(A.n_levels[j], A.n_columns[j]) for j, uj in enumerate(u)]
+
+
+def re_factor_dense(A: CrossProducts, f: BlockedFactor) -> np.ndarray:
+    """The random-effects part L_Z of the factor as one dense lower-triangular matrix
+    (for conditional variances; size q x q, so only for moderate q)."""
+    q_sizes = [nl * k for nl, k in zip(A.n_levels, A.n_columns, strict=True)]
+    offs = np.concatenate([[0], np.cumsum(q_sizes)])
+    L = np.zeros((offs[-1], offs[-1]))
+    L[: offs[1], : offs[1]] = _block_diag_dense(f.first_diag)
+    for i, blk in f.first_col.items():
+        L[offs[i]: offs[i + 1], : offs[1]] = blk.toarray()
+    for j, blk in f.dense_diag.items():
+        L[offs[j]: offs[j + 1], offs[j]: offs[j + 1]] = blk
+    for (i, j), blk in f.dense_off.items():
+        L[offs[i]: offs[i + 1], offs[j]: offs[j + 1]] = blk
+    return L

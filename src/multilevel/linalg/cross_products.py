@@ -1,0 +1,160 @@
+"""The blocks of A = [Z X y]' W [Z X y], accumulated in one pass over the rows.
+
+Block rows follow the random-effects blocks (one per grouping factor, the model decides their
+order), then one dense block row for [X y]. Storage per block type:
+
+* diagonal block of a grouping factor: a stack ``(levels, k, k)`` -- Z_i'Z_i is block diagonal;
+* block between two grouping factors: :class:`PairBlock`, the (level_i, level_j) pairs that
+  occur together, each with a dense ``k_i x k_j`` block;
+* [X y] against a grouping factor: a stack ``(levels, p + 1, k)``;
+* [X y] against itself: dense ``(p + 1, p + 1)``.
+
+Nothing here depends on theta, so it is computed once per model (and once per new response
+for the [X y] parts, which is what bootstrap refits reuse).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+
+@dataclass(frozen=True)
+class PairBlock:
+    """Sparse block Z_i' W Z_j between two grouping factors, stored by level pairs.
+
+    Attributes
+    ----------
+    rows, cols : numpy.ndarray of int64, shape (npairs,)
+        Level of factor i and of factor j for each pair that occurs in the data.
+    data : numpy.ndarray, shape (npairs, k_i, k_j)
+        The summed cross-products of the two terms' columns over the rows of each pair.
+    shape : tuple of int
+        ``(levels_i * k_i, levels_j * k_j)``.
+    indptr, indices, perm : numpy.ndarray
+        CSR structure of the expanded matrix and the permutation taking ``data.ravel()``
+        to CSR order, so a new ``data`` becomes a CSR matrix without re-sorting.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    data: np.ndarray
+    shape: tuple[int, int]
+    indptr: np.ndarray
+    indices: np.ndarray
+    perm: np.ndarray
+
+    def to_csr(self, data: np.ndarray | None = None) -> sp.csr_matrix:
+        """The block as a CSR matrix, optionally with new block values of the same pattern."""
+        values = (self.data if data is None else data).ravel()[self.perm]
+        return sp.csr_matrix((values, self.indices, self.indptr), shape=self.shape)
+
+
+def make_pair_block(rows: np.ndarray, cols: np.ndarray, data: np.ndarray,
+                    shape: tuple[int, int]) -> PairBlock:
+    """Build a :class:`PairBlock`, precomputing its CSR structure."""
+    npairs, ki, kj = data.shape
+    a = np.arange(ki)
+    b = np.arange(kj)
+    r = (rows[:, None, None] * ki + a[None, :, None]) * np.ones((1, 1, kj), dtype=np.int64)
+    c = (cols[:, None, None] * kj + b[None, None, :]) * np.ones((1, ki, 1), dtype=np.int64)
+    r = r.ravel()
+    c = c.ravel()
+    perm = np.lexsort((c, r))
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+    np.add.at(indptr, r + 1, 1)
+    np.cumsum(indptr, out=indptr)
+    return PairBlock(rows=rows, cols=cols, data=data, shape=shape, indptr=indptr,
+                     indices=c[perm].astype(np.int32), perm=perm)
+
+
+@dataclass(frozen=True)
+class CrossProducts:
+    """All blocks of A for one model. See the module docstring for the layout.
+
+    Attributes
+    ----------
+    diag : list of numpy.ndarray
+        ``diag[i]`` is the ``(levels_i, k_i, k_i)`` stack of Z_i' W Z_i.
+    pairs : dict
+        ``pairs[(i, j)]`` for ``i > j`` is the :class:`PairBlock` Z_i' W Z_j (present only
+        for pairs of distinct grouping factors).
+    xy_re : list of numpy.ndarray
+        ``xy_re[j]`` is the ``(levels_j, p + 1, k_j)`` stack of [X y]' W Z_j.
+    xy : numpy.ndarray
+        ``(p + 1, p + 1)``: [X y]' W [X y].
+    n_levels, n_columns : list of int
+        Levels and columns per level of each grouping factor block.
+    """
+
+    diag: list[np.ndarray]
+    pairs: dict[tuple[int, int], PairBlock]
+    xy_re: list[np.ndarray]
+    xy: np.ndarray
+    n_levels: list[int]
+    n_columns: list[int]
+
+    @property
+    def n_blocks(self) -> int:
+        """Number of random-effects blocks (grouping factors)."""
+        return len(self.diag)
+
+    @property
+    def p(self) -> int:
+        """Number of fixed-effects columns."""
+        return int(self.xy.shape[0] - 1)
+
+
+def _grouped_outer(codes: np.ndarray, left: np.ndarray, right: np.ndarray,
+                   n_groups: int) -> np.ndarray:
+    """Per group g, sum over its rows of left[r]' right[r]: shape (n_groups, kl, kr)."""
+    kl, kr = left.shape[1], right.shape[1]
+    out = np.empty((n_groups, kl, kr))
+    for a in range(kl):
+        for b in range(kr):
+            out[:, a, b] = np.bincount(codes, weights=left[:, a] * right[:, b],
+                                       minlength=n_groups)
+    return out
+
+
+def xy_cross_products(codes: list[np.ndarray], Z: list[np.ndarray], n_levels: list[int],
+                      Xy: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """The [X y] parts of A: ``xy_re`` stacks and ``xy``. Rows must be pre-weighted."""
+    xy_re = [_grouped_outer(c, Xy, z, nl) for c, z, nl in zip(codes, Z, n_levels, strict=True)]
+    return xy_re, Xy.T @ Xy
+
+
+def cross_products(codes: list[np.ndarray], Z: list[np.ndarray], n_levels: list[int],
+                   Xy: np.ndarray, sqrt_weights: np.ndarray | None = None) -> CrossProducts:
+    """Accumulate every block of A in one pass over the rows.
+
+    Parameters
+    ----------
+    codes : list of (n,) int arrays
+        Level code of each row, one array per grouping-factor block.
+    Z : list of (n, k_i) arrays
+        The block's model-matrix columns (several terms on one factor already merged).
+    n_levels : list of int
+    Xy : (n, p + 1) array
+        The fixed-effects matrix with the response as its last column.
+    sqrt_weights : (n,) array or None
+        Square roots of prior weights; rows of Z and [X y] are scaled by them.
+    """
+    if sqrt_weights is not None:
+        Z = [z * sqrt_weights[:, None] for z in Z]
+        Xy = Xy * sqrt_weights[:, None]
+    diag = [_grouped_outer(c, z, z, nl) for c, z, nl in zip(codes, Z, n_levels, strict=True)]
+    pairs: dict[tuple[int, int], PairBlock] = {}
+    for i in range(len(codes)):
+        for j in range(i):
+            key = codes[i] * n_levels[j] + codes[j]
+            uniq, inv = np.unique(key, return_inverse=True)
+            data = _grouped_outer(inv.ravel(), Z[i], Z[j], len(uniq))
+            shape = (n_levels[i] * Z[i].shape[1], n_levels[j] * Z[j].shape[1])
+            pairs[(i, j)] = make_pair_block(uniq // n_levels[j], uniq % n_levels[j], data,
+                                            shape)
+    xy_re, xy = xy_cross_products(codes, Z, n_levels, Xy)
+    return CrossProducts(diag=diag, pairs=pairs, xy_re=xy_re, xy=xy, n_levels=list(n_levels),
+                         n_columns=[z.shape[1] for z in Z])

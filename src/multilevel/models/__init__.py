@@ -1,0 +1,5 @@
+"""Model objectives: the linear mixed model."""
+
+from multilevel.models.lmm import LinearMixedModel
+
+__all__ = ["LinearMixedModel"]

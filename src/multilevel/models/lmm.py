@@ -1,0 +1,261 @@
+"""The linear mixed model: y = X beta + Z b + e,  b = Lambda(theta) u,  u ~ N(0, sigma^2 I),
+e ~ N(0, sigma^2 W^-1).
+
+:class:`LinearMixedModel` is the model, not the result: it holds the design and the blocks of
+A = [Z X y]' W [Z X y], evaluates the profiled objective for any theta, and ``fit()`` returns an
+immutable :class:`~multilevel.results.lmm_result.LinearMixedModelResult`. The stages are
+public, as in lme4's modular interface (``lFormula -> mkLmerDevfun -> optimizeLmer``):
+``LinearMixedModel(...)`` is the formula and design stage, ``.objective`` the deviance
+function, ``.fit()`` optimization and result.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from multilevel.covariance.relative_factor import ThetaLayout, theta_layout
+from multilevel.data.design import ModelDesign, build_design
+from multilevel.errors import ConvergenceWarning, DataError, OptimizerError, SingularFitWarning
+from multilevel.formula.parser import ParsedFormula
+from multilevel.linalg.blocked_cholesky import (
+    BlockedFactor,
+    NotPositiveDefinite,
+    factorize,
+)
+from multilevel.linalg.cross_products import CrossProducts, cross_products, xy_cross_products
+from multilevel.optim.backends import minimize_theta
+from multilevel.optim.optsummary import OptSummary
+
+if TYPE_CHECKING:
+    from multilevel.results.lmm_result import LinearMixedModelResult
+
+# lme4's optimizeLmer: parameters within this distance of a zero lower bound are tried on the
+# bound after optimization, and kept there if the objective is no worse.
+BOUNDARY_TOL = 1e-5
+# lme4's isSingular default tolerance.
+SINGULAR_TOL = 1e-4
+
+
+@dataclass(frozen=True)
+class ReBlock:
+    """The random-effects terms sharing one grouping factor, merged for the factorization.
+
+    Attributes
+    ----------
+    terms : tuple of int
+        Indices of the terms (in lme4 order) in this block.
+    codes : numpy.ndarray
+        Level code of each row.
+    Z : numpy.ndarray, shape (n, k)
+        The terms' model matrices side by side.
+    """
+
+    terms: tuple[int, ...]
+    codes: np.ndarray
+    Z: np.ndarray
+
+    @property
+    def k(self) -> int:
+        """Columns per level."""
+        return int(self.Z.shape[1])
+
+
+def _make_blocks(design: ModelDesign) -> list[ReBlock]:
+    """Merge terms by grouping factor; order blocks by number of random effects, largest
+    first, so that the first (never filled-in) block is the biggest."""
+    by_name: dict[str, list[int]] = {}
+    for i, t in enumerate(design.terms):
+        by_name.setdefault(t.factor.name, []).append(i)
+    blocks = []
+    for idx in by_name.values():
+        first = design.terms[idx[0]]
+        Z = np.hstack([design.terms[i].Z for i in idx])
+        blocks.append(ReBlock(terms=tuple(idx), codes=first.factor.codes, Z=Z))
+    sizes = [design.terms[b.terms[0]].n_levels * b.k for b in blocks]
+    order = sorted(range(len(blocks)), key=lambda i: -sizes[i])
+    return [blocks[i] for i in order]
+
+
+class LinearMixedModel:
+    """A linear mixed model ready to be fitted.
+
+    Parameters
+    ----------
+    formula : str
+        lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+    data : pandas.DataFrame or polars.DataFrame
+    reml : bool, default True
+        Fit by REML (lme4's default) or by maximum likelihood.
+    weights : array-like or column name, optional
+        Prior weights: observation i has residual variance sigma^2 / w_i.
+    offset : array-like or column name, optional
+        Known term added to the linear predictor.
+    optimizer : {"bobyqa", "cobyqa", "lbfgsb"}
+    start : array-like, optional
+        Starting theta (lme4's order); default: identity relative factors.
+    optimizer_settings : dict, optional
+        Passed to the backend (e.g. ``{"maxeval": 1000}`` for bobyqa).
+
+    Attributes
+    ----------
+    design : ModelDesign
+    layout : ThetaLayout
+    blocks : list of ReBlock
+    A : CrossProducts
+    """
+
+    def __init__(self, formula: str | ParsedFormula, data: Any, reml: bool = True,
+                 weights: Any = None, offset: Any = None, optimizer: str = "bobyqa",
+                 start: Any = None, optimizer_settings: dict[str, Any] | None = None,
+                 *, design: ModelDesign | None = None) -> None:
+        self.design = design if design is not None else build_design(formula, data, weights,
+                                                                     offset)
+        self.reml = bool(reml)
+        self.optimizer = optimizer
+        self.optimizer_settings = dict(optimizer_settings or {})
+        self.start = None if start is None else np.asarray(start, dtype=float)
+        self._offset_source = offset
+        self.blocks = _make_blocks(self.design)
+        term_block = {t: b for b, blk in enumerate(self.blocks) for t in blk.terms}
+        terms = self.design.terms
+        self.layout: ThetaLayout = theta_layout(
+            [t.factor.name for t in terms], [t.columns for t in terms],
+            [term_block[i] for i in range(len(terms))], len(self.blocks))
+        w = self.design.weights
+        self._sqrt_w = None if w is None else np.sqrt(w)
+        self._log_det_w = 0.0 if w is None else float(np.log(w[w > 0]).sum())
+        self.A: CrossProducts = cross_products(
+            [b.codes for b in self.blocks], [b.Z for b in self.blocks],
+            [terms[b.terms[0]].n_levels for b in self.blocks], self._xy(self.design.y),
+            self._sqrt_w)
+
+    # -- response ---------------------------------------------------------------------------
+    def _xy(self, y: np.ndarray) -> np.ndarray:
+        y_eff = y if self.design.offset is None else y - self.design.offset
+        return np.column_stack([self.design.X, y_eff])
+
+    def with_response(self, y: np.ndarray) -> LinearMixedModel:
+        """A copy of this model with a new response vector; the design and the Z-blocks of A
+        are shared, only the [X y] parts are recomputed (what bootstrap and power need)."""
+        y = np.asarray(y, dtype=float)
+        if y.shape != self.design.y.shape:
+            raise DataError(f"the new response must have {self.design.nobs} values, got "
+                            f"{y.shape}")
+        new = object.__new__(LinearMixedModel)
+        new.__dict__.update(self.__dict__)
+        new.design = _replace(self.design, y=y)
+        Xy = self._xy(y)
+        Z = [b.Z for b in self.blocks]
+        if self._sqrt_w is not None:
+            Xy = Xy * self._sqrt_w[:, None]
+            Z = [z * self._sqrt_w[:, None] for z in Z]
+        xy_re, xy = xy_cross_products([b.codes for b in self.blocks], Z, self.A.n_levels, Xy)
+        new.A = CrossProducts(diag=self.A.diag, pairs=self.A.pairs, xy_re=xy_re, xy=xy,
+                              n_levels=self.A.n_levels, n_columns=self.A.n_columns)
+        return new
+
+    # -- objective --------------------------------------------------------------------------
+    @property
+    def nobs(self) -> int:
+        """Number of observations."""
+        return self.design.nobs
+
+    @property
+    def n_fixed(self) -> int:
+        """Number of fixed-effects coefficients (p)."""
+        return int(self.design.X.shape[1])
+
+    def factor(self, theta: np.ndarray) -> BlockedFactor:
+        """The blocked Cholesky factor at ``theta``."""
+        return factorize(self.A, self.layout.templates(np.asarray(theta, dtype=float)))
+
+    def objective_from_factor(self, f: BlockedFactor, reml: bool | None = None) -> float:
+        """-2 log-likelihood (ML) or the REML criterion from a factor."""
+        reml = self.reml if reml is None else reml
+        n = self.nobs
+        if f.pwrss <= 0:
+            return math.inf
+        if not reml:
+            return f.logdet_re - self._log_det_w + n * (1 + math.log(2 * math.pi * f.pwrss / n))
+        nmp = n - self.n_fixed
+        return (f.logdet_re + f.logdet_x - self._log_det_w
+                + nmp * (1 + math.log(2 * math.pi * f.pwrss / nmp)))
+
+    def objective(self, theta: Any, reml: bool | None = None) -> float:
+        """The profiled deviance (ML) or REML criterion at ``theta``.
+
+        Parameters
+        ----------
+        theta : array-like
+            Relative covariance parameters in lme4's order (see ``layout.names()``).
+        reml : bool, optional
+            Override the model's REML setting (e.g. the ML deviance at REML estimates).
+        """
+        theta = np.asarray(theta, dtype=float)
+        if theta.shape != (self.layout.n_theta,):
+            raise OptimizerError(f"theta must have {self.layout.n_theta} values "
+                                 f"({', '.join(self.layout.names())}), got {theta.size}")
+        try:
+            return self.objective_from_factor(self.factor(theta), reml)
+        except NotPositiveDefinite:
+            return math.inf
+
+    # -- fitting ----------------------------------------------------------------------------
+    def optimize(self) -> OptSummary:
+        """Minimize the objective over theta; returns the optimizer record."""
+        lower = self.layout.lower_bounds()
+        x0 = self.layout.start() if self.start is None else self.start
+        opt = minimize_theta(self.objective, x0, lower, self.optimizer,
+                             self.optimizer_settings)
+        return _check_boundary(self, opt)
+
+    def fit(self) -> LinearMixedModelResult:
+        """Fit the model and return the immutable result."""
+        from multilevel.results.lmm_result import LinearMixedModelResult
+
+        opt = self.optimize()
+        result = LinearMixedModelResult.from_model(self, opt)
+        for msg in result.optsum.messages:
+            category = SingularFitWarning if "singular" in msg else ConvergenceWarning
+            warnings.warn(msg, category, stacklevel=2)
+        return result
+
+    def refit(self, y: np.ndarray) -> LinearMixedModelResult:
+        """Fit the same model to a new response (no formula or design work is redone)."""
+        return self.with_response(y).fit()
+
+
+def _check_boundary(model: LinearMixedModel, opt: OptSummary) -> OptSummary:
+    """Try parameters near a zero lower bound on the bound (lme4's check.boundary), then add
+    lme4's messages for singular and unconverged fits."""
+    theta = opt.final.copy()
+    fmin = opt.fmin
+    gap = theta - opt.lower
+    edge = (gap < BOUNDARY_TOL) & (gap > 0)
+    if edge.any():
+        trial = theta.copy()
+        trial[edge] = opt.lower[edge]
+        value = model.objective(trial)
+        if value < fmin:
+            theta, fmin = trial, value
+    messages = list(opt.messages)
+    if not opt.converged:
+        messages.append(f"optimizer ({opt.backend}) did not converge: {opt.return_code}")
+    lower = opt.lower
+    if np.any(theta[lower == 0] < SINGULAR_TOL):
+        messages.append("boundary (singular) fit: see help('isSingular')")
+    return OptSummary(backend=opt.backend, initial=opt.initial, final=theta, lower=lower,
+                      fmin=fmin, feval=opt.feval, elapsed=opt.elapsed,
+                      return_code=opt.return_code, converged=opt.converged,
+                      messages=tuple(messages), fitlog=opt.fitlog, settings=opt.settings)
+
+
+def _replace(design: ModelDesign, **changes: Any) -> ModelDesign:
+    from dataclasses import replace
+
+    return replace(design, **changes)

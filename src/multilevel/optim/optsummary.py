@@ -1,0 +1,71 @@
+"""The optimizer record kept on every fit (after MixedModels.jl's ``OptSummary``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class OptSummary:
+    """What the optimizer did.
+
+    Attributes
+    ----------
+    backend : str
+        Optimizer name (``"bobyqa"``, ``"cobyqa"``, ``"lbfgsb"``).
+    initial : numpy.ndarray
+        Starting theta.
+    final : numpy.ndarray
+        Theta at the optimum.
+    lower : numpy.ndarray
+        Lower bounds of theta.
+    fmin : float
+        Objective at the optimum (deviance for ML, REML criterion for REML).
+    feval : int
+        Number of objective evaluations.
+    elapsed : float
+        Wall-clock seconds spent optimizing.
+    return_code : str
+        The backend's own termination status.
+    converged : bool
+        True when the backend reported success.
+    messages : tuple of str
+        Warnings and notes (boundary fit, convergence trouble), as lme4 reports them.
+    fitlog : tuple of (numpy.ndarray, float)
+        Every theta tried with its objective, in order.
+    settings : dict
+        Tolerances and limits passed to the backend.
+    """
+
+    backend: str
+    initial: np.ndarray
+    final: np.ndarray
+    lower: np.ndarray
+    fmin: float
+    feval: int
+    elapsed: float
+    return_code: str
+    converged: bool
+    messages: tuple[str, ...] = ()
+    fitlog: tuple[tuple[np.ndarray, float], ...] = field(default=(), repr=False)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary (the fit log as lists)."""
+        return {
+            "backend": self.backend,
+            "initial": self.initial.tolist(),
+            "final": self.final.tolist(),
+            "lower": [None if not np.isfinite(v) else float(v) for v in self.lower],
+            "fmin": self.fmin,
+            "feval": self.feval,
+            "elapsed": self.elapsed,
+            "return_code": self.return_code,
+            "converged": self.converged,
+            "messages": list(self.messages),
+            "settings": dict(self.settings),
+            "fitlog": [[th.tolist(), f] for th, f in self.fitlog],
+        }

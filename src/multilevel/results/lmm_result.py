@@ -1,0 +1,340 @@
+"""The immutable result of a linear mixed-model fit, with lme4's vocabulary."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import scipy.linalg as sla
+from scipy import stats
+
+from multilevel.linalg.blocked_cholesky import (
+    BlockedFactor,
+    re_factor_dense,
+    solve_fixed_and_modes,
+)
+from multilevel.optim.optsummary import OptSummary
+from multilevel.results.varcorr import varcorr_frame
+
+if TYPE_CHECKING:
+    from multilevel.models.lmm import LinearMixedModel
+
+
+@dataclass(frozen=True)
+class LinearMixedModelResult:
+    """A fitted linear mixed model. Create it with :func:`multilevel.lmer` or
+    ``LinearMixedModel(...).fit()``; nothing on it changes after the fit.
+
+    Attributes
+    ----------
+    model : LinearMixedModel
+        The model that was fitted (its design, cross-products and objective).
+    theta : numpy.ndarray
+        Relative covariance factor parameters in lme4's order (names: ``theta_names``).
+    beta : numpy.ndarray
+        Fixed-effects estimates (see ``fixef`` for the labelled Series).
+    sigma : float
+        Residual standard deviation.
+    optsum : OptSummary
+        The optimizer record.
+    reml : bool
+        True for a REML fit.
+    """
+
+    model: LinearMixedModel = field(repr=False)
+    theta: np.ndarray
+    beta: np.ndarray
+    sigma: float
+    optsum: OptSummary = field(repr=False)
+    reml: bool
+    _factor: BlockedFactor = field(repr=False)
+    _modes: list[np.ndarray] = field(repr=False)
+
+    @classmethod
+    def from_model(cls, model: LinearMixedModel, opt: OptSummary) -> LinearMixedModelResult:
+        """Assemble the result at the optimizer's final theta."""
+        theta = np.array(opt.final, dtype=float)
+        f = model.factor(theta)
+        beta, u = solve_fixed_and_modes(model.A, f)
+        dof = model.nobs - (model.n_fixed if model.reml else 0)
+        sigma = math.sqrt(f.pwrss / dof)
+        return cls(model=model, theta=theta, beta=beta, sigma=sigma, optsum=opt,
+                   reml=model.reml, _factor=f, _modes=u)
+
+    # -- fixed effects ----------------------------------------------------------------------
+    @property
+    def fixed_names(self) -> list[str]:
+        """Names of the fixed-effects coefficients."""
+        return list(self.model.design.fixed_names)
+
+    @property
+    def fixef(self) -> pd.Series:
+        """Fixed-effects estimates, indexed by coefficient name."""
+        return pd.Series(self.beta, index=self.fixed_names, name="estimate")
+
+    @cached_property
+    def _vcov_array(self) -> np.ndarray:
+        p = self.model.n_fixed
+        Lxx = self._factor.xy_diag[:p, :p]
+        Linv = sla.solve_triangular(Lxx, np.eye(p), lower=True)
+        return self.sigma**2 * (Linv.T @ Linv)
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance matrix of the fixed-effects estimates."""
+        return pd.DataFrame(self._vcov_array, index=self.fixed_names, columns=self.fixed_names)
+
+    def coef_table(self, ddf: str | None = None, level: float = 0.95) -> pd.DataFrame:
+        """Fixed-effects table: estimate, std_error, statistic (t value) and Wald CI bounds.
+
+        Parameters
+        ----------
+        ddf : None
+            Denominator degrees of freedom method. Only ``None`` (no df, normal reference
+            for p-values and intervals) is available in this version.
+        level : float
+            Confidence level of the interval columns.
+        """
+        if ddf is not None:
+            from multilevel.errors import MultilevelError
+            raise MultilevelError(f"ddf={ddf!r} is not available yet; use ddf=None for "
+                                  "z-based p-values and intervals")
+        se = np.sqrt(np.diag(self._vcov_array))
+        stat = self.beta / se
+        z = stats.norm.ppf(0.5 + level / 2)
+        return pd.DataFrame({
+            "estimate": self.beta, "std_error": se, "statistic": stat,
+            "p_value": 2 * stats.norm.sf(np.abs(stat)),
+            "ci_lower": self.beta - z * se, "ci_upper": self.beta + z * se,
+        }, index=self.fixed_names)
+
+    # -- variance components ----------------------------------------------------------------
+    @property
+    def theta_names(self) -> list[str]:
+        """Names of theta's elements, as lme4's ``getME(fit, "theta")``."""
+        return self.model.layout.names()
+
+    @property
+    def varcorr(self) -> pd.DataFrame:
+        """Variance components: group, term1, term2, variance, sd, corr (residual last)."""
+        return varcorr_frame(self.model.layout, self.theta, self.sigma)
+
+    # -- random effects ---------------------------------------------------------------------
+    def _block_effects(self) -> list[np.ndarray]:
+        """Conditional modes b = Lambda u per block, shape (levels, k)."""
+        templates = self.model.layout.templates(self.theta)
+        return [u @ T.T for u, T in zip(self._modes, templates, strict=True)]
+
+    def _block_meta(self, b: int) -> tuple[str, list[str], tuple[str, ...]]:
+        blk = self.model.blocks[b]
+        terms = [self.model.design.terms[i] for i in blk.terms]
+        cols = [c for t in terms for c in t.columns]
+        return terms[0].factor.name, cols, terms[0].factor.levels
+
+    @cached_property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        """Conditional modes of the random effects: grouping factor -> DataFrame (levels x
+        terms). Terms on the same factor share one frame, as in lme4's ``ranef``."""
+        out: dict[str, pd.DataFrame] = {}
+        for b, eff in enumerate(self._block_effects()):
+            name, cols, levels = self._block_meta(b)
+            out[name] = pd.DataFrame(eff, index=pd.Index(levels, name=name), columns=cols)
+        return dict(sorted(out.items(), key=lambda kv: self._group_order(kv[0])))
+
+    def _group_order(self, name: str) -> int:
+        return [t.factor.name for t in self.model.design.terms].index(name)
+
+    @cached_property
+    def ranef_condvar(self) -> dict[str, np.ndarray]:
+        """Conditional covariance of the random effects given the data, per grouping factor:
+        an array (levels, k, k) for the block of that factor's terms (lme4's ``condVar``;
+        beta treated as known). With several grouping factors this inverts the q x q
+        random-effects factor densely: O(q^3) time, O(q^2) memory."""
+        A = self.model.A
+        templates = self.model.layout.templates(self.theta)
+        f = self._factor
+        if A.n_blocks == 1:
+            Linv = np.linalg.inv(f.first_diag)
+            inv_blocks = [np.matmul(np.swapaxes(Linv, 1, 2), Linv)]
+        else:
+            L = re_factor_dense(A, f)
+            Linv = sla.solve_triangular(L, np.eye(L.shape[0]), lower=True)
+            inv_blocks = []
+            start = 0
+            for nl, k in zip(A.n_levels, A.n_columns, strict=True):
+                cols = Linv[:, start:start + nl * k].reshape(-1, nl, k)
+                inv_blocks.append(np.einsum("rla,rlb->lab", cols, cols))
+                start += nl * k
+        out = {}
+        for b, (S, T) in enumerate(zip(inv_blocks, templates, strict=True)):
+            name = self._block_meta(b)[0]
+            out[name] = self.sigma**2 * np.matmul(np.matmul(T, S), T.T)
+        return out
+
+    def ranef_frame(self) -> pd.DataFrame:
+        """Tidy random effects: group, term, level, condval, condsd (lme4's
+        ``as.data.frame(ranef(fit, condVar = TRUE))``)."""
+        rows = []
+        for name, frame in self.ranef.items():
+            var = self.ranef_condvar[name]
+            for a, col in enumerate(frame.columns):
+                rows.append(pd.DataFrame({
+                    "group": name, "term": col, "level": frame.index.astype(str),
+                    "condval": frame[col].to_numpy(),
+                    "condsd": np.sqrt(np.maximum(var[:, a, a], 0.0))}))
+        return pd.concat(rows, ignore_index=True)
+
+    # -- fit statistics ---------------------------------------------------------------------
+    @property
+    def objective(self) -> float:
+        """The minimized criterion: ML deviance (-2 log L) or REML criterion."""
+        return float(self.optsum.fmin)
+
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood at the optimum (the REML log-likelihood for REML fits)."""
+        return -0.5 * self.objective
+
+    @property
+    def n_params(self) -> int:
+        """Parameters counted by AIC: fixed effects, theta and sigma."""
+        return self.model.n_fixed + self.model.layout.n_theta + 1
+
+    @property
+    def aic(self) -> float:
+        """Akaike information criterion (from the REML criterion for REML fits, as lme4)."""
+        return self.objective + 2 * self.n_params
+
+    @property
+    def bic(self) -> float:
+        """Bayesian information criterion, log(n) penalty."""
+        return self.objective + math.log(self.nobs) * self.n_params
+
+    @property
+    def deviance_ml(self) -> float:
+        """-2 log-likelihood (ML) at these estimates; for a REML fit lme4's
+        ``deviance(fit, REML = FALSE)``."""
+        return self.model.objective(self.theta, reml=False) if self.reml else self.objective
+
+    @property
+    def nobs(self) -> int:
+        """Number of observations used."""
+        return self.model.nobs
+
+    @property
+    def df_resid(self) -> int:
+        """Residual degrees of freedom: nobs minus the number of parameters."""
+        return self.nobs - self.n_params
+
+    @property
+    def ngroups(self) -> dict[str, int]:
+        """Number of levels of each grouping factor."""
+        out: dict[str, int] = {}
+        for t in self.model.design.terms:
+            out.setdefault(t.factor.name, t.n_levels)
+        return out
+
+    @property
+    def n_dropped(self) -> int:
+        """Rows dropped for missing values."""
+        return self.model.design.n_dropped
+
+    @property
+    def is_singular(self) -> bool:
+        """True for a boundary fit (a variance of zero or a perfect correlation): some
+        diagonal element of a relative factor below 1e-4 (lme4's ``isSingular``)."""
+        from multilevel.models.lmm import SINGULAR_TOL
+
+        lower = self.model.layout.lower_bounds()
+        return bool(np.any(self.theta[lower == 0] < SINGULAR_TOL))
+
+    @property
+    def converged(self) -> bool:
+        """True when the optimizer reported convergence."""
+        return self.optsum.converged
+
+    # -- fitted values, residuals, prediction, simulation -----------------------------------
+    def _re_contribution(self, effects: list[np.ndarray] | None = None) -> np.ndarray:
+        eff = self._block_effects() if effects is None else effects
+        out = np.zeros(self.nobs)
+        for blk, b in zip(self.model.blocks, eff, strict=True):
+            out += np.einsum("nk,nk->n", blk.Z, b[blk.codes])
+        return out
+
+    def fitted(self) -> np.ndarray:
+        """Fitted values X beta + Z b (+ offset) for the rows used in the fit."""
+        d = self.model.design
+        out = d.X @ self.beta + self._re_contribution()
+        return out if d.offset is None else out + d.offset
+
+    def residuals(self, kind: str = "response", scaled: bool = False) -> np.ndarray:
+        """Residuals: ``"response"`` (y - fitted) or ``"pearson"`` (weighted by sqrt of the
+        prior weights, as lme4). ``scaled=True`` divides by sigma."""
+        d = self.model.design
+        r = d.y - self.fitted()
+        if kind == "pearson":
+            if d.weights is not None:
+                r = r * np.sqrt(d.weights)
+        elif kind != "response":
+            from multilevel.errors import MultilevelError
+            raise MultilevelError(f"unknown residual kind {kind!r}; use 'response' or "
+                                  "'pearson'")
+        return r / self.sigma if scaled else r
+
+    def predict(self, newdata: Any = None, re_form: str | None = None,
+                allow_new_levels: bool = True, offset: Any = None) -> np.ndarray:
+        """Predictions on the response scale.
+
+        Parameters
+        ----------
+        newdata : DataFrame, optional
+            Defaults to the data used in the fit.
+        re_form : None, "~0", "NA" or a formula of random terms
+            ``None`` includes every random-effects term; ``"~0"`` (or ``"NA"``) none (the
+            population-level prediction); a formula such as ``"~(1 | Subject)"`` only the terms
+            on the grouping factors it names.
+        allow_new_levels : bool, default True
+            A level not seen in the fit gets the population-level prediction for that term
+            (a random effect of zero). If False, a new level is an error.
+        offset : array-like or column name, optional
+            Offset for ``newdata`` (a column name replays on new data; default: the model's
+            offset column if it was given by name, else zero).
+        """
+        from multilevel.results.prediction import predict
+
+        return predict(self, newdata, re_form, allow_new_levels, offset)
+
+    def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
+        """Simulate responses from the fitted model (new random effects and residuals).
+
+        Returns a DataFrame with one column per simulation (``sim_1`` ...), one row per
+        observation used in the fit.
+        """
+        from multilevel.results.prediction import simulate
+
+        return simulate(self, nsim, seed)
+
+    # -- presentation -----------------------------------------------------------------------
+    def summary(self) -> str:
+        """The lme4-style printed report."""
+        from multilevel.results.summary import format_summary
+
+        return format_summary(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        from multilevel.results.summary import format_html
+
+        return format_html(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary of the fit."""
+        from multilevel.results.summary import to_dict
+
+        return to_dict(self)

@@ -1,0 +1,123 @@
+"""Prediction on new data and simulation from a fitted linear mixed model."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from multilevel.data.frame import to_pandas
+from multilevel.errors import ColumnNotFoundError, DataError, FormulaError
+from multilevel.formula.parser import parse_formula
+from multilevel.formula.rnames import r_column_names
+
+if TYPE_CHECKING:
+    from multilevel.results.lmm_result import LinearMixedModelResult
+
+
+def _included_groups(result: LinearMixedModelResult, re_form: str | None) -> set[str]:
+    names = {t.factor.name for t in result.model.design.terms}
+    if re_form is None:
+        return names
+    text = re_form.strip()
+    if text in ("~0", "~ 0", "NA", "~1", "~ 1"):
+        return set()
+    parsed = parse_formula(f"y {text}" if text.startswith("~") else f"y ~ {text}")
+    wanted = {spec.group_name for spec in parsed.random}
+    unknown = wanted - names
+    if unknown:
+        raise FormulaError(f"re_form names grouping factor(s) {sorted(unknown)} that are not "
+                           f"in the model (it has {sorted(names)})", re_form)
+    return wanted
+
+
+def _level_codes(frame: pd.DataFrame, factors: tuple[str, ...], levels: tuple[str, ...],
+                 allow_new_levels: bool, group: str) -> np.ndarray:
+    """Codes of newdata's levels in the fitted factor; -1 for a level not seen in the fit."""
+    for col in factors:
+        if col not in frame.columns:
+            raise ColumnNotFoundError(col, [str(c) for c in frame.columns], "newdata")
+    labels = frame[factors[0]].astype(str).to_numpy(dtype=object)
+    for col in factors[1:]:
+        labels = labels + ":" + frame[col].astype(str).to_numpy(dtype=object)
+    lookup = {lab: i for i, lab in enumerate(levels)}
+    codes = np.array([lookup.get(lab, -1) for lab in labels], dtype=np.int64)
+    if not allow_new_levels and (codes < 0).any():
+        bad = labels[int(np.flatnonzero(codes < 0)[0])]
+        raise DataError(f"newdata has level {bad!r} of grouping factor {group!r} that was not "
+                        "in the fitted data; pass allow_new_levels=True to predict it at the "
+                        "population level")
+    return codes
+
+
+def _fixed_part(result: LinearMixedModelResult, frame: pd.DataFrame) -> np.ndarray:
+    design = result.model.design
+    try:
+        mm = design.fixed_spec.get_model_matrix(frame, na_action="raise")
+    except Exception as exc:
+        raise DataError(f"cannot build the fixed-effects matrix on newdata: {exc}") from exc
+    cols = r_column_names(list(mm.columns))
+    keep = [cols.index(n) for n in design.fixed_names]
+    return np.asarray(mm, dtype=float)[:, keep] @ result.beta
+
+
+def predict(result: LinearMixedModelResult, newdata: Any, re_form: str | None,
+            allow_new_levels: bool, offset: Any) -> np.ndarray:
+    """See :meth:`LinearMixedModelResult.predict`."""
+    design = result.model.design
+    groups = _included_groups(result, re_form)
+    if newdata is None:
+        out = design.X @ result.beta
+        if design.offset is not None:
+            out = out + design.offset
+        effects = result._block_effects()
+        for blk, b in zip(result.model.blocks, effects, strict=True):
+            if design.terms[blk.terms[0]].factor.name in groups:
+                out = out + np.einsum("nk,nk->n", blk.Z, b[blk.codes])
+        return out
+    frame = to_pandas(newdata).reset_index(drop=True)
+    out = _fixed_part(result, frame)
+    source = result.model._offset_source if offset is None else offset
+    if isinstance(source, str):
+        if source not in frame.columns:
+            raise ColumnNotFoundError(source, [str(c) for c in frame.columns], "offset")
+        out = out + frame[source].to_numpy(dtype=float)
+    elif offset is not None:
+        out = out + np.asarray(offset, dtype=float)
+    ranef = result.ranef
+    for term in design.terms:
+        name = term.factor.name
+        if name not in groups:
+            continue
+        factor_cols = design.formula.random
+        spec = next(s for s in factor_cols if s.group_name == name)
+        codes = _level_codes(frame, spec.group_factors, term.factor.levels, allow_new_levels,
+                             name)
+        Z = np.asarray(term.spec.get_model_matrix(frame, na_action="raise"), dtype=float)
+        effects = ranef[name][list(term.columns)].to_numpy()
+        padded = np.vstack([effects, np.zeros((1, effects.shape[1]))])
+        out = out + np.einsum("nk,nk->n", Z, padded[codes])  # code -1 picks the zero row
+    return out
+
+
+def simulate(result: LinearMixedModelResult, nsim: int, seed: int | None) -> pd.DataFrame:
+    """Parametric simulation: new u ~ N(0, I), e ~ N(0, 1), scaled by sigma."""
+    if nsim < 1:
+        raise DataError(f"nsim must be at least 1, got {nsim}")
+    rng = np.random.default_rng(seed)
+    design = result.model.design
+    mean = design.X @ result.beta
+    if design.offset is not None:
+        mean = mean + design.offset
+    templates = result.model.layout.templates(result.theta)
+    scale = np.ones(design.nobs) if design.weights is None else 1 / np.sqrt(design.weights)
+    sims = np.empty((design.nobs, nsim))
+    for s in range(nsim):
+        y = mean + result.sigma * scale * rng.standard_normal(design.nobs)
+        for blk, T, nl in zip(result.model.blocks, templates, result.model.A.n_levels,
+                              strict=True):
+            b = result.sigma * rng.standard_normal((nl, blk.k)) @ T.T
+            y += np.einsum("nk,nk->n", blk.Z, b[blk.codes])
+        sims[:, s] = y
+    return pd.DataFrame(sims, columns=[f"sim_{i + 1}" for i in range(nsim)])

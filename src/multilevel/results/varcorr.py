@@ -1,0 +1,53 @@
+"""Variance components table: lme4's ``as.data.frame(VarCorr(fit))``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from multilevel.covariance.relative_factor import ThetaLayout
+
+
+def term_covariances(layout: ThetaLayout, theta: np.ndarray, sigma: float) -> list[np.ndarray]:
+    """Covariance matrix sigma^2 T T' of every term, in lme4's order."""
+    out = []
+    for i in range(len(layout.terms)):
+        T = layout.term_factor(theta, i)
+        out.append(sigma**2 * T @ T.T)
+    return out
+
+
+def unique_group_names(layout: ThetaLayout) -> list[str]:
+    """lme4 names the second term on a factor ``g.1``, the third ``g.2``, ..."""
+    seen: dict[str, int] = {}
+    names = []
+    for t in layout.terms:
+        count = seen.get(t.group, 0)
+        names.append(t.group if count == 0 else f"{t.group}.{count}")
+        seen[t.group] = count + 1
+    return names
+
+
+def varcorr_frame(layout: ThetaLayout, theta: np.ndarray, sigma: float) -> pd.DataFrame:
+    """One row per variance and one per correlation, term by term, residual last.
+
+    Columns: group, term1, term2, variance, sd, corr. For a correlation row ``variance``
+    holds the covariance (as lme4's ``vcov`` column does) and ``sd`` is NaN; for a variance
+    row ``term2`` is None and ``corr`` is NaN.
+    """
+    rows: list[dict[str, object]] = []
+    covs = term_covariances(layout, theta, sigma)
+    for name, term, cov in zip(unique_group_names(layout), layout.terms, covs, strict=True):
+        sd = np.sqrt(np.diag(cov))
+        for a, col in enumerate(term.columns):
+            rows.append({"group": name, "term1": col, "term2": None,
+                         "variance": cov[a, a], "sd": sd[a], "corr": np.nan})
+        for a in range(term.k):
+            for b in range(a + 1, term.k):
+                denom = sd[a] * sd[b]
+                rows.append({"group": name, "term1": term.columns[a],
+                             "term2": term.columns[b], "variance": cov[a, b], "sd": np.nan,
+                             "corr": cov[a, b] / denom if denom > 0 else np.nan})
+    rows.append({"group": "Residual", "term1": None, "term2": None, "variance": sigma**2,
+                 "sd": sigma, "corr": np.nan})
+    return pd.DataFrame(rows, columns=["group", "term1", "term2", "variance", "sd", "corr"])
