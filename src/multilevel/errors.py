@@ -31,7 +31,7 @@ class FormulaError(MultilevelError, ValueError):
         self.position = position
         if formula and position is not None:
             caret = " " * (position + 4) + "^"
-            message = f"{message}\n    {formula}\n{caret}"
+            message = f"{message} (at character {position + 1})\n    {formula}\n{caret}"
         super().__init__(message)
 
 

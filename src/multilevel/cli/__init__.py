@@ -1,1 +1,1 @@
-"""cli layer."""
+"""Command-line interface (calls only the public API)."""

@@ -7,6 +7,7 @@ depends on the number of levels, not of rows.
 
 from __future__ import annotations
 
+import ast
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -109,11 +110,33 @@ class ModelDesign:
         return int(self.y.shape[0])
 
 
+def _expression_names(term: str) -> set[str]:
+    """Names used as values (not called, not module prefixes) in one term's expression.
+
+    formulaic's ``required_variables`` leaves out the arguments of stateful transforms such
+    as ``poly(x, 2)`` or ``scale(x)``; reading the Python expression finds them."""
+    names: set[str] = set()
+    for factor in term.split(":"):
+        try:
+            tree = ast.parse(factor.strip(), mode="eval")
+        except SyntaxError:
+            continue
+        called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+        prefixes = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+        names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
+                  and id(n) not in called and id(n) not in prefixes}
+    return names
+
+
 def _variables(expr: str, what: str, formula: str) -> list[str]:
     try:
-        return sorted(str(v) for v in Formula(expr).required_variables)
+        parsed = Formula(expr)
+        found = {str(v) for v in parsed.required_variables}
     except Exception as exc:
         raise FormulaError(f"cannot read the {what} {expr!r}: {exc}", formula) from exc
+    for term in parsed:
+        found |= _expression_names(str(term))
+    return sorted(found)
 
 
 def _response(frame: pd.DataFrame, expr: str, formula: str) -> np.ndarray:

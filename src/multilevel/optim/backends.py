@@ -18,8 +18,10 @@ from multilevel.optim.optsummary import OptSummary
 
 Objective = Callable[[np.ndarray], float]
 
-# lme4's nloptwrap defaults (lme4 1.1-31, R/lmer.R): xtol_abs = ftol_abs = 1e-8, maxeval 1e5.
-BOBYQA_DEFAULTS: dict[str, Any] = {"xtol_abs": 1e-8, "ftol_abs": 1e-8, "maxeval": 100_000}
+# lme4's nloptwrap (lme4 1.1-31) sets xtol_abs = ftol_abs = 1e-8 and maxeval 1e5 and leaves
+# the rest at nloptr's defaults, of which xtol_rel = 1e-4 matters (nloptr 2.0.3).
+BOBYQA_DEFAULTS: dict[str, Any] = {"xtol_abs": 1e-8, "ftol_abs": 1e-8, "xtol_rel": 1e-4,
+                                   "ftol_rel": 0.0, "maxeval": 100_000}
 
 
 class _Recorder:
@@ -50,7 +52,11 @@ def _bobyqa(fun: Objective, x0: np.ndarray, lower: np.ndarray,
     opt.set_lower_bounds(np.where(np.isfinite(lower), lower, -np.inf))
     opt.set_xtol_abs(opts["xtol_abs"])
     opt.set_ftol_abs(opts["ftol_abs"])
+    opt.set_xtol_rel(opts["xtol_rel"])
+    opt.set_ftol_rel(opts["ftol_rel"])
     opt.set_maxeval(int(opts["maxeval"]))
+    if "initial_step" in opts:
+        opt.set_initial_step(np.broadcast_to(opts["initial_step"], x0.shape).copy())
     start = time.perf_counter()
     x = opt.optimize(np.asarray(x0, dtype=float))
     elapsed = time.perf_counter() - start
