@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from reference_data import lmm_reference_files, load_data, load_ref
 
 import multilevel as ml
+
+from reference_data import lmm_reference_files, load_data, load_ref
 
 FILES = {p.stem: p for p in lmm_reference_files()}
 # Arguments that are not in the formula, as the R calls pass them.

@@ -2,7 +2,8 @@
 
 Input: a TSV file of lines ``<decimal string>\\t<C99 hex float from R's sprintf("%a")>``.
 Python's float() is correctly rounded, so a string passes when float(string) has the very
-bits given by the hex form.  Exit status 0 when every pair matches, 1 otherwise; each failure is also printed as a line
+bits given by the hex form.  Exit status 0 when every pair matches, 1 otherwise; each
+failure is also printed as a line
 ``FAIL\t<hex>`` so that the R script can re-write those values with 17 digits.
 
     python3 verify_roundtrip.py pairs.tsv
@@ -29,7 +30,7 @@ def main(path: str) -> int:
         print(f"round-trip check: {len(bad)} of {n} numbers do NOT round-trip:")
         for dec, hx in bad[:20]:
             print(f"  {dec!r} -> {float(dec)!r}, expected {float.fromhex(hx)!r} ({hx})")
-        for dec, hx in bad:
+        for _dec, hx in bad:
             print(f"FAIL\t{hx}")
         return 1
     print(f"round-trip check: all {n} distinct numbers round-trip exactly")

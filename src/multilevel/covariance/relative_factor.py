@@ -147,8 +147,8 @@ def theta_layout(groups: list[str], columns: list[tuple[str, ...]],
         for t in terms:
             if t.block != b:
                 continue
-            rows, cols = _lower_positions(t.k)
-            idx[t.block_offset + rows, t.block_offset + cols] = (
+            r_idx, c_idx = _lower_positions(t.k)
+            idx[t.block_offset + r_idx, t.block_offset + c_idx] = (
                 t.theta_offset + np.arange(t.n_theta))
         index.append(idx)
     return ThetaLayout(terms=tuple(terms), block_sizes=tuple(fill), index=tuple(index))

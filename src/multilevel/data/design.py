@@ -10,10 +10,12 @@ from __future__ import annotations
 import ast
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.linalg as sla
 from formulaic import Formula, ModelSpec, model_matrix
 
 from multilevel.data.frame import clean_frame, to_pandas
@@ -25,7 +27,7 @@ from multilevel.errors import (
     MissingDataWarning,
     RankDeficiencyWarning,
 )
-from multilevel.formula.parser import ParsedFormula, parse_formula
+from multilevel.formula.parser import ParsedFormula, parse_formula, term_labels
 from multilevel.formula.rnames import r_column_names
 
 # R's qr() (LINPACK dqrdc2) declares a column aliased when its norm after projection on the
@@ -44,14 +46,18 @@ class RandomEffectTerm:
         Column names of the term's model matrix, as lme4 names them (``"(Intercept)"``).
     Z : numpy.ndarray, shape (n, k)
         The term's raw model matrix (one row per observation).
-    spec : formulaic.ModelSpec
-        Replays the same encoding on new data (for prediction).
+    lhs : str
+        The term's formula (formulaic syntax).
+    spec : formulaic.ModelSpec or None
+        Replays the same encoding on new data (for prediction); None when the term is plain
+        numeric columns, whose encoding is stateless.
     """
 
     factor: GroupingFactor
     columns: tuple[str, ...]
     Z: np.ndarray
-    spec: ModelSpec
+    lhs: str
+    spec: ModelSpec | None
 
     @property
     def n_columns(self) -> int:
@@ -79,8 +85,8 @@ class ModelDesign:
         Names of the columns of X, as R names them.
     dropped_fixed : tuple of str
         Aliased columns that were dropped (rank deficiency).
-    fixed_spec : formulaic.ModelSpec
-        Replays the fixed-effects encoding on new data.
+    fixed_spec : formulaic.ModelSpec or None
+        Replays the fixed-effects encoding on new data (None for plain numeric columns).
     terms : tuple of RandomEffectTerm
         In lme4's order (by decreasing number of levels when that order changes anything).
     weights, offset : numpy.ndarray or None
@@ -97,7 +103,7 @@ class ModelDesign:
     X: np.ndarray
     fixed_names: tuple[str, ...]
     dropped_fixed: tuple[str, ...]
-    fixed_spec: ModelSpec
+    fixed_spec: ModelSpec | None
     terms: tuple[RandomEffectTerm, ...]
     weights: np.ndarray | None
     offset: np.ndarray | None
@@ -128,15 +134,40 @@ def _expression_names(term: str) -> set[str]:
     return names
 
 
+@lru_cache(maxsize=512)
+def _expr_variables(expr: str) -> tuple[str, ...]:
+    found = {str(v) for v in Formula(expr).required_variables}
+    for term in term_labels(expr):
+        found |= _expression_names(term)
+    return tuple(sorted(found))
+
+
 def _variables(expr: str, what: str, formula: str) -> list[str]:
     try:
-        parsed = Formula(expr)
-        found = {str(v) for v in parsed.required_variables}
+        return list(_expr_variables(expr))
     except Exception as exc:
         raise FormulaError(f"cannot read the {what} {expr!r}: {exc}", formula) from exc
-    for term in parsed:
-        found |= _expression_names(str(term))
-    return sorted(found)
+
+
+def _plain_numeric_matrix(frame: pd.DataFrame, expr: str,
+                          ) -> tuple[np.ndarray, list[str]] | None:
+    """X for a right-hand side made only of the intercept and numeric columns, built
+    directly (formulaic's general machinery costs milliseconds for these); None otherwise.
+    Such an encoding is stateless, so prediction can rebuild it with formulaic."""
+    labels = term_labels(expr)
+    cols = [lab for lab in labels if lab != "1"]
+    for c in cols:
+        if c not in frame.columns:
+            return None
+        dtype = frame[c].dtype
+        if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+            return None
+    parts = ([np.ones(len(frame))] if "1" in labels else []) + [
+        frame[c].to_numpy(dtype=float) for c in cols]
+    if not parts:
+        return None
+    names = (["(Intercept)"] if "1" in labels else []) + cols
+    return np.column_stack(parts), names
 
 
 def _response(frame: pd.DataFrame, expr: str, formula: str) -> np.ndarray:
@@ -162,21 +193,27 @@ def aliased_columns(X: np.ndarray) -> np.ndarray:
     if X.shape[1] == 0:
         return np.zeros(0, dtype=bool)
     norms = np.linalg.norm(X, axis=0)
-    R = np.linalg.qr(X, mode="r")
+    R = sla.qr(X, mode="r", check_finite=False)[0]
     diag = np.abs(np.diag(R)) if R.shape[0] >= X.shape[1] else np.concatenate(
         [np.abs(np.diag(R)), np.zeros(X.shape[1] - R.shape[0])])
     return diag <= RANK_TOLERANCE * np.where(norms > 0, norms, 1.0)
 
 
 def _fixed_matrix(frame: pd.DataFrame, fixed: str, formula: str,
-                  ) -> tuple[np.ndarray, list[str], list[str], ModelSpec]:
-    try:
-        mm = model_matrix(fixed, frame, na_action="raise")
-    except Exception as exc:
-        raise FormulaError(f"cannot build the fixed-effects matrix for {fixed!r}: {exc}",
-                           formula) from exc
-    names = r_column_names(list(mm.columns))
-    X = np.asarray(mm, dtype=float)
+                  ) -> tuple[np.ndarray, list[str], list[str], ModelSpec | None]:
+    plain = _plain_numeric_matrix(frame, fixed)
+    spec: ModelSpec | None = None
+    if plain is not None:
+        X, names = plain
+    else:
+        try:
+            mm = model_matrix(fixed, frame, na_action="raise")
+        except Exception as exc:
+            raise FormulaError(f"cannot build the fixed-effects matrix for {fixed!r}: {exc}",
+                               formula) from exc
+        names = r_column_names(list(mm.columns))
+        X = np.asarray(mm, dtype=float)
+        spec = mm.model_spec
     alias = aliased_columns(X)
     dropped = [n for n, a in zip(names, alias, strict=True) if a]
     if dropped:
@@ -187,11 +224,14 @@ def _fixed_matrix(frame: pd.DataFrame, fixed: str, formula: str,
             RankDeficiencyWarning, stacklevel=4)
         X = X[:, ~alias]
         names = [n for n, a in zip(names, alias, strict=True) if not a]
-    return np.ascontiguousarray(X), names, dropped, mm.model_spec
+    return np.ascontiguousarray(X), names, dropped, spec
 
 
 def _random_term_matrix(frame: pd.DataFrame, lhs: str, formula: str,
-                        ) -> tuple[np.ndarray, list[str], ModelSpec]:
+                        ) -> tuple[np.ndarray, list[str], ModelSpec | None]:
+    plain = _plain_numeric_matrix(frame, lhs)
+    if plain is not None:
+        return plain[0], plain[1], None
     try:
         mm = model_matrix(lhs, frame, na_action="raise")
     except Exception as exc:
@@ -290,7 +330,8 @@ def build_design(formula: str | ParsedFormula, data: Any, weights: Any = None,
     for spec in parsed.random:
         Z, cols, zspec = _random_term_matrix(frame, spec.lhs, parsed.text)
         factor = grouping_factor(frame, spec.group_factors, spec.group_name)
-        term = RandomEffectTerm(factor=factor, columns=tuple(cols), Z=Z, spec=zspec)
+        term = RandomEffectTerm(factor=factor, columns=tuple(cols), Z=Z, lhs=spec.lhs,
+                                spec=zspec)
         _check_identifiable(term, n, f"({spec.lhs} | {spec.group_name})")
         terms.append(term)
     return ModelDesign(

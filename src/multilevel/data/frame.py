@@ -73,30 +73,39 @@ def clean_frame(data: pd.DataFrame, columns: Iterable[str],
     for col in used:
         if col not in data.columns:
             raise ColumnNotFoundError(col, available)
-    frame = data.loc[:, used].copy() if used else pd.DataFrame(index=data.index)
+    frame = data.loc[:, used] if used else pd.DataFrame(index=data.index)
+    if extra:
+        frame = frame.copy()
     for name, values in (extra or {}).items():
         arr = np.asarray(values)
         if arr.shape != (len(data),):
             raise DataError(f"{name} must have one value per row of the data ({len(data)}), "
                             f"got shape {arr.shape}")
         frame[name] = arr
-    missing = frame.isna().any(axis=1).to_numpy()
+    missing = np.zeros(len(frame), dtype=bool)
     for col in frame.columns:
         series = frame[col]
         if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
             values = series.to_numpy(dtype=float, na_value=np.nan)
+            nan = np.isnan(values)
             bad = np.isinf(values)
             if bad.any():
                 row = int(np.flatnonzero(bad)[0])
                 raise DataError(f"column {col!r} has an infinite value (first at row {row}); "
                                 "remove or recode it before fitting")
-    keep = ~missing
-    if not keep.any():
+        else:
+            nan = series.isna().to_numpy()
+        missing |= nan
+    if missing.all():
         raise DataError("no rows left after removing rows with missing values in the used "
                         f"columns ({', '.join(map(str, frame.columns))})")
-    row_index = np.flatnonzero(keep)
-    frame = frame.loc[keep].reset_index(drop=True)
+    if missing.any():
+        frame = frame.loc[~missing]
+    frame = frame.reset_index(drop=True)
     for col in frame.columns:
         if isinstance(frame[col].dtype, pd.CategoricalDtype):
-            frame[col] = frame[col].cat.remove_unused_categories()
-    return CleanFrame(frame=frame, row_index=row_index, n_dropped=int(missing.sum()))
+            codes = frame[col].cat.codes.to_numpy()
+            if np.bincount(codes, minlength=len(frame[col].cat.categories)).min() == 0:
+                frame[col] = frame[col].cat.remove_unused_categories()
+    return CleanFrame(frame=frame, row_index=np.flatnonzero(~missing),
+                      n_dropped=int(missing.sum()))

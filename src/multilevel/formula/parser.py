@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from formulaic import Formula
 
 from multilevel.errors import FormulaError
+
+
+@lru_cache(maxsize=512)
+def term_labels(expr: str) -> tuple[str, ...]:
+    """formulaic's term labels of a right-hand side (``"1"`` for the intercept), cached:
+    formula parsing costs more than building a small model matrix."""
+    return tuple(str(t) for t in Formula(expr))
 
 
 @dataclass(frozen=True)
@@ -121,11 +129,10 @@ def _parse_group(text: str, formula: str, offset: int) -> list[tuple[tuple[str, 
 def _lhs_terms(lhs: str, formula: str, offset: int) -> tuple[bool, list[str]]:
     """The intercept flag and the term labels of a random term's left-hand side."""
     try:
-        parsed = Formula(_r_to_formulaic(lhs))
+        labels = list(term_labels(_r_to_formulaic(lhs)))
     except Exception as exc:  # formulaic raises several exception types for bad syntax
         raise FormulaError(f"cannot parse random-effects term {lhs!r}: {exc}", formula,
                            offset) from exc
-    labels = [str(t) for t in parsed]
     has_intercept = "1" in labels
     return has_intercept, [lab for lab in labels if lab != "1"]
 
@@ -159,6 +166,14 @@ def _random_term(body: str, formula: str, offset: int) -> list[RandomTermSpec]:
 
 
 def parse_formula(text: str) -> ParsedFormula:
+    """Parse an lme4 mixed-model formula (see :func:`_parse_formula`); results are cached."""
+    if not isinstance(text, str):
+        raise FormulaError(f"the formula must be a string, got {type(text).__name__}")
+    return _parse_formula(text)
+
+
+@lru_cache(maxsize=256)
+def _parse_formula(text: str) -> ParsedFormula:
     """Parse an lme4 mixed-model formula.
 
     Parameters
@@ -176,8 +191,6 @@ def parse_formula(text: str) -> ParsedFormula:
         With the position of the problem for a syntax error, a missing response or a
         term that lme4 would not accept.
     """
-    if not isinstance(text, str):
-        raise FormulaError(f"the formula must be a string, got {type(text).__name__}")
     if text.count("~") != 1:
         pos = text.find("~", text.find("~") + 1) if text.count("~") > 1 else None
         raise FormulaError("the formula needs exactly one '~' separating the response from "
@@ -203,7 +216,7 @@ def parse_formula(text: str) -> ParsedFormula:
             fixed.append(_r_to_formulaic(stripped))
     fixed_text = " + ".join(fixed) if fixed else "1"
     try:
-        Formula(fixed_text)
+        term_labels(fixed_text)
     except Exception as exc:
         raise FormulaError(f"cannot parse the fixed-effects part {fixed_text!r}: {exc}",
                            text, rhs_offset) from exc

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from formulaic import ModelSpec, model_matrix
 
 from multilevel.data.frame import to_pandas
 from multilevel.errors import ColumnNotFoundError, DataError, FormulaError
@@ -51,15 +52,24 @@ def _level_codes(frame: pd.DataFrame, factors: tuple[str, ...], levels: tuple[st
     return codes
 
 
+def replay_matrix(spec: ModelSpec | None, expr: str, frame: pd.DataFrame, what: str,
+                  ) -> tuple[np.ndarray, list[str]]:
+    """The model matrix of ``expr`` on new data, with the fitted encoding (``spec``) when the
+    encoding has state (factor levels, centring constants), else built afresh."""
+    try:
+        mm = (spec.get_model_matrix(frame, na_action="raise") if spec is not None
+              else model_matrix(expr, frame, na_action="raise"))
+    except Exception as exc:
+        raise DataError(f"cannot build the {what} on newdata: {exc}") from exc
+    return np.asarray(mm, dtype=float), r_column_names(list(mm.columns))
+
+
 def _fixed_part(result: LinearMixedModelResult, frame: pd.DataFrame) -> np.ndarray:
     design = result.model.design
-    try:
-        mm = design.fixed_spec.get_model_matrix(frame, na_action="raise")
-    except Exception as exc:
-        raise DataError(f"cannot build the fixed-effects matrix on newdata: {exc}") from exc
-    cols = r_column_names(list(mm.columns))
+    X, cols = replay_matrix(design.fixed_spec, design.formula.fixed, frame,
+                            "fixed-effects matrix")
     keep = [cols.index(n) for n in design.fixed_names]
-    return np.asarray(mm, dtype=float)[:, keep] @ result.beta
+    return X[:, keep] @ result.beta
 
 
 def predict(result: LinearMixedModelResult, newdata: Any, re_form: str | None,
@@ -94,9 +104,10 @@ def predict(result: LinearMixedModelResult, newdata: Any, re_form: str | None,
         spec = next(s for s in factor_cols if s.group_name == name)
         codes = _level_codes(frame, spec.group_factors, term.factor.levels, allow_new_levels,
                              name)
-        Z = np.asarray(term.spec.get_model_matrix(frame, na_action="raise"), dtype=float)
-        effects = ranef[name][list(term.columns)].to_numpy()
-        padded = np.vstack([effects, np.zeros((1, effects.shape[1]))])
+        Z = replay_matrix(term.spec, term.lhs, frame, f"random-effects term ({term.lhs} | "
+                          f"{name})")[0]
+        modes = ranef[name][list(term.columns)].to_numpy()
+        padded = np.vstack([modes, np.zeros((1, modes.shape[1]))])
         out = out + np.einsum("nk,nk->n", Z, padded[codes])  # code -1 picks the zero row
     return out
 
