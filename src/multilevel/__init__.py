@@ -5,8 +5,7 @@
 """
 
 from multilevel import datasets, errors
-from multilevel.api import lmer
-from multilevel.models.lmm import LinearMixedModel
+from multilevel.api import LinearMixedModel, lmer
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 __version__ = "0.1.0"

@@ -1,11 +1,43 @@
-"""The one-call fitting functions: compositions of the public stages."""
+"""The public entry points: the model class with ``fit()`` and the one-call ``lmer``.
+
+They compose the stages below (design and objective in :mod:`multilevel.models`, the
+immutable result in :mod:`multilevel.results`); this is the only place the two meet.
+"""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
-from multilevel.models.lmm import LinearMixedModel
+import numpy as np
+
+from multilevel.errors import ConvergenceWarning, SingularFitWarning
+from multilevel.models.lmm import ModelStages
 from multilevel.results.lmm_result import LinearMixedModelResult
+
+
+class LinearMixedModel(ModelStages):
+    """A linear mixed model ready to be fitted (lme4's ``lFormula`` + ``mkLmerDevfun``).
+
+    Parameters are those of :func:`lmer`. ``.objective(theta)`` is the profiled deviance (or
+    REML criterion), ``.optimize()`` runs the optimizer, ``.fit()`` returns the result and
+    ``.refit(y)`` fits the same design to a new response.
+    """
+
+    def fit(self) -> LinearMixedModelResult:
+        """Fit the model and return the immutable result; a singular or unconverged fit
+        also issues a warning (and is flagged on the result)."""
+        result = LinearMixedModelResult.from_model(self, self.optimize())
+        for msg in result.optsum.messages:
+            category = SingularFitWarning if "singular" in msg else ConvergenceWarning
+            warnings.warn(msg, category, stacklevel=2)
+        return result
+
+    def refit(self, y: np.ndarray) -> LinearMixedModelResult:
+        """Fit the same model to a new response (no formula or design work is redone)."""
+        new = self.with_response(y)
+        assert isinstance(new, LinearMixedModel)
+        return new.fit()
 
 
 def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset: Any = None,
@@ -29,7 +61,7 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
     start : array-like, optional
         Starting theta in lme4's order.
     optimizer_settings : dict, optional
-        Backend options (bobyqa: ``xtol_abs``, ``ftol_abs``, ``maxeval``).
+        Backend options (bobyqa: ``xtol_abs``, ``ftol_abs``, ``xtol_rel``, ``maxeval``).
 
     Returns
     -------

@@ -179,13 +179,27 @@ def _response(frame: pd.DataFrame, expr: str, formula: str) -> np.ndarray:
                             "outcomes a generalized model is what you want)")
         return series.to_numpy(dtype=float)
     try:
-        mm = model_matrix(f"{expr} ~ 1", frame)
+        mm = model_matrix(f"{expr} ~ 1", frame, na_action="ignore")
     except Exception as exc:
         raise FormulaError(f"cannot evaluate the response {expr!r}: {exc}", formula) from exc
     lhs = np.asarray(mm.lhs, dtype=float)
     if lhs.ndim != 2 or lhs.shape[1] != 1:
         raise DataError(f"the response {expr!r} must be a single numeric column")
     return lhs[:, 0]
+
+
+def _check_finite(values: np.ndarray, what: str, names: list[str], row_index: np.ndarray,
+                  ) -> None:
+    """A transform (``log(y)``, ``1 / x``) can make non-finite values from finite data."""
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return
+    rows, cols = np.nonzero(bad.reshape(len(values), -1))
+    row = int(row_index[rows[0]])
+    raise DataError(f"the {what} {names[cols[0]]!r} is not finite at row {row} of the data "
+                    f"({values.reshape(len(values), -1)[rows[0], cols[0]]}); a transform such "
+                    "as log() or 1/x is undefined there: remove those rows or change the "
+                    "transform")
 
 
 def aliased_columns(X: np.ndarray) -> np.ndarray:
@@ -199,7 +213,7 @@ def aliased_columns(X: np.ndarray) -> np.ndarray:
     return diag <= RANK_TOLERANCE * np.where(norms > 0, norms, 1.0)
 
 
-def _fixed_matrix(frame: pd.DataFrame, fixed: str, formula: str,
+def _fixed_matrix(frame: pd.DataFrame, fixed: str, formula: str, row_index: np.ndarray,
                   ) -> tuple[np.ndarray, list[str], list[str], ModelSpec | None]:
     plain = _plain_numeric_matrix(frame, fixed)
     spec: ModelSpec | None = None
@@ -207,13 +221,14 @@ def _fixed_matrix(frame: pd.DataFrame, fixed: str, formula: str,
         X, names = plain
     else:
         try:
-            mm = model_matrix(fixed, frame, na_action="raise")
+            mm = model_matrix(fixed, frame, na_action="ignore")
         except Exception as exc:
             raise FormulaError(f"cannot build the fixed-effects matrix for {fixed!r}: {exc}",
                                formula) from exc
         names = r_column_names(list(mm.columns))
         X = np.asarray(mm, dtype=float)
         spec = mm.model_spec
+    _check_finite(X, "fixed-effects column", names, row_index)
     alias = aliased_columns(X)
     dropped = [n for n, a in zip(names, alias, strict=True) if a]
     if dropped:
@@ -233,7 +248,7 @@ def _random_term_matrix(frame: pd.DataFrame, lhs: str, formula: str,
     if plain is not None:
         return plain[0], plain[1], None
     try:
-        mm = model_matrix(lhs, frame, na_action="raise")
+        mm = model_matrix(lhs, frame, na_action="ignore")
     except Exception as exc:
         raise FormulaError(f"cannot build the random-effects term {lhs!r}: {exc}",
                            formula) from exc
@@ -320,7 +335,9 @@ def build_design(formula: str | ParsedFormula, data: Any, weights: Any = None,
                       "dropped", MissingDataWarning, stacklevel=3)
     n = len(frame)
     y = _response(frame, parsed.response, parsed.text)
-    X, names, dropped, fixed_spec = _fixed_matrix(frame, parsed.fixed, parsed.text)
+    _check_finite(y, "response", [parsed.response], clean.row_index)
+    X, names, dropped, fixed_spec = _fixed_matrix(frame, parsed.fixed, parsed.text,
+                                                  clean.row_index)
     w_kept = frame["(weights)"].to_numpy(dtype=float) if w is not None else None
     if w_kept is not None and (w_kept < 0).any():
         row = int(clean.row_index[np.flatnonzero(w_kept < 0)[0]])
@@ -329,6 +346,7 @@ def build_design(formula: str | ParsedFormula, data: Any, weights: Any = None,
     terms: list[RandomEffectTerm] = []
     for spec in parsed.random:
         Z, cols, zspec = _random_term_matrix(frame, spec.lhs, parsed.text)
+        _check_finite(Z, "random-effects column", cols, clean.row_index)
         factor = grouping_factor(frame, spec.group_factors, spec.group_name)
         term = RandomEffectTerm(factor=factor, columns=tuple(cols), Z=Z, lhs=spec.lhs,
                                 spec=zspec)

@@ -72,20 +72,21 @@ def _split_top_level(text: str, sep: str, formula: str, offset: int) -> list[tup
 
     Returns the pieces with their offsets in ``formula`` (for error positions)."""
     pieces: list[tuple[str, int]] = []
-    depth = 0
+    opened: list[int] = []  # positions of the parentheses still open
     start = 0
     for i, ch in enumerate(text):
         if ch in "([":
-            depth += 1
+            opened.append(i)
         elif ch in ")]":
-            depth -= 1
-            if depth < 0:
+            if not opened:
                 raise FormulaError("unmatched ')'", formula, offset + i)
-        elif ch == sep and depth == 0:
+            opened.pop()
+        elif ch == sep and not opened:
             pieces.append((text[start:i], offset + start))
             start = i + 1
-    if depth != 0:
-        raise FormulaError("unmatched '(': a parenthesis is never closed", formula, offset + start)
+    if opened:
+        raise FormulaError("unmatched '(': a parenthesis is never closed", formula,
+                           offset + opened[0])
     pieces.append((text[start:], offset + start))
     return pieces
 

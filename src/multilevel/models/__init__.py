@@ -1,5 +1,5 @@
 """Model objectives: the linear mixed model."""
 
-from multilevel.models.lmm import LinearMixedModel
+from multilevel.models.lmm import ModelStages
 
-__all__ = ["LinearMixedModel"]
+__all__ = ["ModelStages"]

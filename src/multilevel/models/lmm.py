@@ -1,26 +1,26 @@
 """The linear mixed model: y = X beta + Z b + e,  b = Lambda(theta) u,  u ~ N(0, sigma^2 I),
 e ~ N(0, sigma^2 W^-1).
 
-:class:`LinearMixedModel` is the model, not the result: it holds the design and the blocks of
+:class:`ModelStages` is the model, not the result: it holds the design and the blocks of
 A = [Z X y]' W [Z X y], evaluates the profiled objective for any theta, and ``fit()`` returns an
-immutable :class:`~multilevel.results.lmm_result.LinearMixedModelResult`. The stages are
+immutable :class:`~multilevel.results.lmm_result.ModelStagesResult`. The stages are
 public, as in lme4's modular interface (``lFormula -> mkLmerDevfun -> optimizeLmer``):
-``LinearMixedModel(...)`` is the formula and design stage, ``.objective`` the deviance
-function, ``.fit()`` optimization and result.
+``ModelStages(...)`` is the formula and design stage, ``.objective`` the deviance
+function, ``.optimize()`` the optimizer. The result layer sits above this module, so the
+``fit()`` that returns a result is added by :class:`multilevel.api.ModelStages`.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from multilevel.covariance.relative_factor import ThetaLayout, theta_layout
 from multilevel.data.design import ModelDesign, build_design
-from multilevel.errors import ConvergenceWarning, DataError, OptimizerError, SingularFitWarning
+from multilevel.errors import DataError, OptimizerError
 from multilevel.formula.parser import ParsedFormula
 from multilevel.linalg.blocked_cholesky import (
     BlockedFactor,
@@ -30,9 +30,6 @@ from multilevel.linalg.blocked_cholesky import (
 from multilevel.linalg.cross_products import CrossProducts, cross_products, xy_cross_products
 from multilevel.optim.backends import minimize_theta
 from multilevel.optim.optsummary import OptSummary
-
-if TYPE_CHECKING:
-    from multilevel.results.lmm_result import LinearMixedModelResult
 
 # lme4's optimizeLmer: parameters within this distance of a zero lower bound are tried on the
 # bound after optimization, and kept there if the objective is no worse.
@@ -81,8 +78,8 @@ def _make_blocks(design: ModelDesign) -> list[ReBlock]:
     return [blocks[i] for i in order]
 
 
-class LinearMixedModel:
-    """A linear mixed model ready to be fitted.
+class ModelStages:
+    """A linear mixed model ready to be fitted: design, cross-products and objective.
 
     Parameters
     ----------
@@ -139,14 +136,14 @@ class LinearMixedModel:
         y_eff = y if self.design.offset is None else y - self.design.offset
         return np.column_stack([self.design.X, y_eff])
 
-    def with_response(self, y: np.ndarray) -> LinearMixedModel:
+    def with_response(self, y: np.ndarray) -> ModelStages:
         """A copy of this model with a new response vector; the design and the Z-blocks of A
         are shared, only the [X y] parts are recomputed (what bootstrap and power need)."""
         y = np.asarray(y, dtype=float)
         if y.shape != self.design.y.shape:
             raise DataError(f"the new response must have {self.design.nobs} values, got "
                             f"{y.shape}")
-        new = object.__new__(LinearMixedModel)
+        new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
         new.design = _replace(self.design, y=y)
         Xy = self._xy(y)
@@ -214,23 +211,8 @@ class LinearMixedModel:
                              self.optimizer_settings)
         return _check_boundary(self, opt)
 
-    def fit(self) -> LinearMixedModelResult:
-        """Fit the model and return the immutable result."""
-        from multilevel.results.lmm_result import LinearMixedModelResult
 
-        opt = self.optimize()
-        result = LinearMixedModelResult.from_model(self, opt)
-        for msg in result.optsum.messages:
-            category = SingularFitWarning if "singular" in msg else ConvergenceWarning
-            warnings.warn(msg, category, stacklevel=2)
-        return result
-
-    def refit(self, y: np.ndarray) -> LinearMixedModelResult:
-        """Fit the same model to a new response (no formula or design work is redone)."""
-        return self.with_response(y).fit()
-
-
-def _check_boundary(model: LinearMixedModel, opt: OptSummary) -> OptSummary:
+def _check_boundary(model: ModelStages, opt: OptSummary) -> OptSummary:
     """Try parameters near a zero lower bound on the bound (lme4's check.boundary), then add
     lme4's messages for singular and unconverged fits."""
     theta = opt.final.copy()

@@ -21,7 +21,7 @@ from multilevel.optim.optsummary import OptSummary
 from multilevel.results.varcorr import varcorr_frame
 
 if TYPE_CHECKING:
-    from multilevel.models.lmm import LinearMixedModel
+    from multilevel.models.lmm import ModelStages
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class LinearMixedModelResult:
 
     Attributes
     ----------
-    model : LinearMixedModel
+    model : ModelStages
         The model that was fitted (its design, cross-products and objective).
     theta : numpy.ndarray
         Relative covariance factor parameters in lme4's order (names: ``theta_names``).
@@ -45,7 +45,7 @@ class LinearMixedModelResult:
         True for a REML fit.
     """
 
-    model: LinearMixedModel = field(repr=False)
+    model: ModelStages = field(repr=False)
     theta: np.ndarray
     beta: np.ndarray
     sigma: float
@@ -55,7 +55,7 @@ class LinearMixedModelResult:
     _modes: list[np.ndarray] = field(repr=False)
 
     @classmethod
-    def from_model(cls, model: LinearMixedModel, opt: OptSummary) -> LinearMixedModelResult:
+    def from_model(cls, model: ModelStages, opt: OptSummary) -> LinearMixedModelResult:
         """Assemble the result at the optimizer's final theta."""
         theta = np.array(opt.final, dtype=float)
         f = model.factor(theta)
