@@ -43,12 +43,12 @@ def _fit(case: str) -> tuple[Any, dict[str, Any]]:
 
 
 CASES = sorted(FILES)
-# Ill-conditioned fits where lme4's own estimate stops 1e-5..1e-4 (relative) short of the
-# optimum (restarting the optimizer from lme4's theta lowers the criterion); optimizer paths
-# then differ in the last digits. Variance components are compared at these looser
-# tolerances; the criterion itself still agrees to 1e-6 relative.
-LOOSE_VARIANCE = {"machines_factor_slopes": 2e-3, "oxboys_quadratic": 2e-3,
-                  "orthodont_slopes_ml": 5e-3, "chem97_nested": 2e-4}
+# oxboys_quadratic (three correlated terms, 6 theta) is ill-conditioned: lme4's own estimate
+# stops about 1.5e-4 (relative, in the variance components) short of the optimum -- a Newton
+# step from lme4's theta lowers its REML criterion by ~1e-7 -- so no optimizer can agree with it
+# more closely than that. Its variance components are compared at 5e-4; the criterion itself
+# still agrees to 1e-6 relative.
+LOOSE_VARIANCE = {"oxboys_quadratic": 5e-4}
 
 
 def test_every_case_is_present():

@@ -42,7 +42,8 @@ class LinearMixedModel(ModelStages):
 
 def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset: Any = None,
          optimizer: str = "bobyqa", start: Any = None,
-         optimizer_settings: dict[str, Any] | None = None) -> LinearMixedModelResult:
+         optimizer_settings: dict[str, Any] | None = None,
+         calc_derivs: bool = True) -> LinearMixedModelResult:
     """Fit a linear mixed model, as lme4's ``lmer``.
 
     Parameters
@@ -62,6 +63,9 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
         Starting theta in lme4's order.
     optimizer_settings : dict, optional
         Backend options (bobyqa: ``xtol_abs``, ``ftol_abs``, ``xtol_rel``, ``maxeval``).
+    calc_derivs : bool, default True
+        Check convergence with finite-difference derivatives at the optimum (lme4's
+        ``calc.derivs``); a clearly better Newton step replaces the optimizer's answer.
 
     Returns
     -------
@@ -69,5 +73,5 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
     """
     model = LinearMixedModel(formula, data, reml=reml, weights=weights, offset=offset,
                              optimizer=optimizer, start=start,
-                             optimizer_settings=optimizer_settings)
+                             optimizer_settings=optimizer_settings, calc_derivs=calc_derivs)
     return model.fit()

@@ -13,7 +13,7 @@ function, ``.optimize()`` the optimizer. The result layer sits above this module
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,13 @@ from multilevel.linalg.blocked_cholesky import (
 )
 from multilevel.linalg.cross_products import CrossProducts, cross_products, xy_cross_products
 from multilevel.optim.backends import minimize_theta
+from multilevel.optim.convergence import (
+    POLISH_MIN_GAIN,
+    convergence_messages,
+    deriv12,
+    free_parameters,
+    newton_step,
+)
 from multilevel.optim.optsummary import OptSummary
 
 # lme4's optimizeLmer: parameters within this distance of a zero lower bound are tried on the
@@ -97,6 +104,9 @@ class ModelStages:
         Starting theta (lme4's order); default: identity relative factors.
     optimizer_settings : dict, optional
         Passed to the backend (e.g. ``{"maxeval": 1000}`` for bobyqa).
+    calc_derivs : bool, default True
+        Check convergence at the optimum with finite-difference derivatives (2 n_theta^2
+        extra evaluations), as lme4's ``calc.derivs``; see :mod:`multilevel.optim.convergence`.
 
     Attributes
     ----------
@@ -109,12 +119,13 @@ class ModelStages:
     def __init__(self, formula: str | ParsedFormula, data: Any, reml: bool = True,
                  weights: Any = None, offset: Any = None, optimizer: str = "bobyqa",
                  start: Any = None, optimizer_settings: dict[str, Any] | None = None,
-                 *, design: ModelDesign | None = None) -> None:
+                 calc_derivs: bool = True, *, design: ModelDesign | None = None) -> None:
         self.design = design if design is not None else build_design(formula, data, weights,
                                                                      offset)
         self.reml = bool(reml)
         self.optimizer = optimizer
         self.optimizer_settings = dict(optimizer_settings or {})
+        self.calc_derivs = bool(calc_derivs)
         self.start = None if start is None else np.asarray(start, dtype=float)
         self._offset_source = offset
         self.blocks = _make_blocks(self.design)
@@ -125,6 +136,7 @@ class ModelStages:
             [term_block[i] for i in range(len(terms))], len(self.blocks))
         w = self.design.weights
         self._sqrt_w = None if w is None else np.sqrt(w)
+        self._x_shift = _centering(self.design.X, w)
         self._log_det_w = 0.0 if w is None else float(np.log(w[w > 0]).sum())
         self.A: CrossProducts = cross_products(
             [b.codes for b in self.blocks], [b.Z for b in self.blocks],
@@ -133,8 +145,31 @@ class ModelStages:
 
     # -- response ---------------------------------------------------------------------------
     def _xy(self, y: np.ndarray) -> np.ndarray:
+        """[X y] as the cross-products see it: offset removed and, when X has an intercept,
+        the other columns and y centred (see :func:`_centering`)."""
         y_eff = y if self.design.offset is None else y - self.design.offset
-        return np.column_stack([self.design.X, y_eff])
+        if self._x_shift is None:
+            return np.column_stack([self.design.X, y_eff])
+        w = self.design.weights
+        y_mean = float(np.average(y_eff, weights=w))
+        return np.column_stack([self.design.X - self._x_shift, y_eff - y_mean])
+
+    def fixed_transform(self, y: np.ndarray | None = None,
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """``(T, c)`` with beta = T @ beta_centred + c, mapping the coefficients of the
+        centred problem back to the user's X (identity and zero when nothing is centred)."""
+        p = self.n_fixed
+        if self._x_shift is None:
+            return np.eye(p), np.zeros(p)
+        y = self.design.y if y is None else y
+        y_eff = y if self.design.offset is None else y - self.design.offset
+        icol = int(np.flatnonzero(np.all(self.design.X == 1.0, axis=0))[0])
+        T = np.eye(p)
+        T[icol, :] -= self._x_shift
+        T[icol, icol] = 1.0
+        c = np.zeros(p)
+        c[icol] = float(np.average(y_eff, weights=self.design.weights))
+        return T, c
 
     def with_response(self, y: np.ndarray) -> ModelStages:
         """A copy of this model with a new response vector; the design and the Z-blocks of A
@@ -207,9 +242,42 @@ class ModelStages:
         """Minimize the objective over theta; returns the optimizer record."""
         lower = self.layout.lower_bounds()
         x0 = self.layout.start() if self.start is None else self.start
-        opt = minimize_theta(self.objective, x0, lower, self.optimizer,
-                             self.optimizer_settings)
-        return _check_boundary(self, opt)
+        opt = _check_boundary(self, minimize_theta(self.objective, x0, lower, self.optimizer,
+                                                   self.optimizer_settings))
+        if self.calc_derivs:
+            opt = _check_derivatives(self, opt)
+        return opt
+
+
+def _centering(X: np.ndarray, w: np.ndarray | None) -> np.ndarray | None:
+    """Column means to subtract from X (0 for the intercept column), or None without an
+    intercept. Centring is an exact reparametrization of the fixed effects (the intercept
+    absorbs the shifts) that keeps [X y]'[X y] from cancelling catastrophically when y or a
+    covariate is far from zero -- the profiled objective then stays smooth to ~1e-12, which
+    the finite-difference convergence check needs."""
+    is_one = np.all(X == 1.0, axis=0)
+    if not is_one.any():
+        return None
+    shift = np.average(X, axis=0, weights=w)
+    shift[is_one] = 0.0
+    return shift
+
+
+def _check_derivatives(model: ModelStages, opt: OptSummary) -> OptSummary:
+    """Finite-difference gradient and Hessian at the optimum: lme4's convergence messages,
+    and a Newton step that replaces the optimizer's answer only if it clearly improves it."""
+    d = deriv12(model.objective, opt.final, opt.fmin)
+    free = free_parameters(opt.final, opt.lower)
+    theta, fmin, polished = opt.final, opt.fmin, False
+    trial = newton_step(d, free, opt.lower)
+    if trial is not None:
+        value = model.objective(trial)
+        if value < fmin - POLISH_MIN_GAIN:
+            theta, fmin, polished = trial, value, True
+            d = deriv12(model.objective, theta, fmin)
+    messages = list(opt.messages) + convergence_messages(d, free)
+    return replace(opt, final=theta, fmin=fmin, messages=tuple(messages),
+                   gradient=d.gradient, hessian=d.hessian, polished=polished)
 
 
 def _check_boundary(model: ModelStages, opt: OptSummary) -> OptSummary:
@@ -238,6 +306,4 @@ def _check_boundary(model: ModelStages, opt: OptSummary) -> OptSummary:
 
 
 def _replace(design: ModelDesign, **changes: Any) -> ModelDesign:
-    from dataclasses import replace
-
     return replace(design, **changes)

@@ -38,6 +38,12 @@ class OptSummary:
         Every theta tried with its objective, in order.
     settings : dict
         Tolerances and limits passed to the backend.
+    gradient, hessian : numpy.ndarray or None
+        Finite-difference derivatives of the objective at ``final`` (lme4's ``derivs``),
+        when computed.
+    polished : bool
+        True when a Newton step from the optimizer's answer lowered the objective enough to
+        replace it (see :mod:`multilevel.optim.convergence`).
     """
 
     backend: str
@@ -52,6 +58,9 @@ class OptSummary:
     messages: tuple[str, ...] = ()
     fitlog: tuple[tuple[np.ndarray, float], ...] = field(default=(), repr=False)
     settings: dict[str, Any] = field(default_factory=dict)
+    gradient: np.ndarray | None = field(default=None, repr=False)
+    hessian: np.ndarray | None = field(default=None, repr=False)
+    polished: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary (the fit log as lists)."""
@@ -67,5 +76,8 @@ class OptSummary:
             "converged": self.converged,
             "messages": list(self.messages),
             "settings": dict(self.settings),
+            "gradient": None if self.gradient is None else self.gradient.tolist(),
+            "hessian": None if self.hessian is None else self.hessian.tolist(),
+            "polished": self.polished,
             "fitlog": [[th.tolist(), f] for th, f in self.fitlog],
         }

@@ -59,7 +59,9 @@ class LinearMixedModelResult:
         """Assemble the result at the optimizer's final theta."""
         theta = np.array(opt.final, dtype=float)
         f = model.factor(theta)
-        beta, u = solve_fixed_and_modes(model.A, f)
+        beta_centred, u = solve_fixed_and_modes(model.A, f)
+        T, c = model.fixed_transform()
+        beta = T @ beta_centred + c
         dof = model.nobs - (model.n_fixed if model.reml else 0)
         sigma = math.sqrt(f.pwrss / dof)
         return cls(model=model, theta=theta, beta=beta, sigma=sigma, optsum=opt,
@@ -81,7 +83,8 @@ class LinearMixedModelResult:
         p = self.model.n_fixed
         Lxx = self._factor.xy_diag[:p, :p]
         Linv = sla.solve_triangular(Lxx, np.eye(p), lower=True)
-        return self.sigma**2 * (Linv.T @ Linv)
+        T, _ = self.model.fixed_transform()
+        return self.sigma**2 * (T @ Linv.T @ Linv @ T.T)
 
     @property
     def vcov(self) -> pd.DataFrame:
