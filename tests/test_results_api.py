@@ -391,3 +391,30 @@ def test_regular_fit_issues_no_warning(data):
         warnings.simplefilter("error", ml.errors.MultilevelWarning)
         fit = ml.lmer(FORMULA, data)
     assert "boundary" not in fit.summary()
+
+
+def test_convergence_check_flags_a_stopped_optimizer():
+    """Stopping BOBYQA after a few evaluations leaves a large gradient: the derivative check
+    must say so (lme4's checkConv message), flag the fit and warn, never stay silent."""
+    df = ml.datasets.load("sleepstudy")
+    with pytest.warns(ml.errors.ConvergenceWarning):
+        fit = ml.lmer("Reaction ~ Days + (Days | Subject)", df,
+                      optimizer_settings={"maxeval": 8}, calc_derivs=True)
+    assert not fit.converged
+    assert any("max|grad|" in m or "did not converge" in m for m in fit.optsum.messages)
+    assert fit.optsum.gradient is not None and fit.optsum.gradient.shape == (3,)
+
+
+def test_derivatives_match_a_quadratic():
+    from multilevel.optim.convergence import deriv12
+
+    A = np.array([[3.0, 1.0, 0.5], [1.0, 2.0, 0.2], [0.5, 0.2, 1.0]])
+    b = np.array([1.0, -2.0, 0.5])
+
+    def f(x):
+        return 0.5 * x @ A @ x + b @ x
+
+    x = np.array([0.3, 0.1, -0.2])
+    d = deriv12(f, x, f(x))
+    np.testing.assert_allclose(d.hessian, A, atol=1e-6)
+    np.testing.assert_allclose(d.gradient, A @ x + b, atol=1e-9)

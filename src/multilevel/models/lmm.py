@@ -275,9 +275,10 @@ def _check_derivatives(model: ModelStages, opt: OptSummary) -> OptSummary:
         if value < fmin - POLISH_MIN_GAIN:
             theta, fmin, polished = trial, value, True
             d = deriv12(model.objective, theta, fmin)
-    messages = list(opt.messages) + convergence_messages(d, free)
-    return replace(opt, final=theta, fmin=fmin, messages=tuple(messages),
-                   gradient=d.gradient, hessian=d.hessian, polished=polished)
+    problems = convergence_messages(d, free)
+    return replace(opt, final=theta, fmin=fmin, messages=tuple(list(opt.messages) + problems),
+                   converged=opt.converged and not problems, gradient=d.gradient,
+                   hessian=d.hessian, polished=polished)
 
 
 def _check_boundary(model: ModelStages, opt: OptSummary) -> OptSummary:

@@ -18,6 +18,8 @@ import numpy as np
 
 # lme4's lmerControl(check.conv.grad = .makeCC("warning", tol = 2e-3)).
 GRADIENT_TOL = 2e-3
+# lme4's check.conv.hess tolerance: eigenvalues below -HESSIAN_TOL count as negative.
+HESSIAN_TOL = 1e-6
 # lme4's deriv12 step.
 DERIV_STEP = 1e-4
 # A Newton step must gain at least this much -2 log-likelihood to replace the optimizer's
@@ -77,15 +79,21 @@ def convergence_messages(d: Derivatives, free: np.ndarray) -> list[str]:
     try:
         scaled = np.linalg.solve(np.linalg.cholesky(H), g)
     except np.linalg.LinAlgError:
+        messages = ["unable to evaluate scaled gradient"]
         eig = np.linalg.eigvalsh(H)
-        if eig.min() < 0:
-            return ["Model failed to converge: degenerate Hessian with "
-                    f"{int((eig < 0).sum())} negative eigenvalue(s)"]
-        return ["Model is nearly unidentifiable: very large eigenvalue ratio - rescale "
-                "variables?"]
-    worst = float(np.max(np.abs(scaled)))
+        negative = int((eig < -HESSIAN_TOL).sum())
+        if negative:
+            messages.append("Model failed to converge: degenerate  Hessian with "
+                            f"{negative} negative eigenvalues")
+        else:
+            messages.append("Model is nearly unidentifiable: very large eigenvalue - "
+                            "Rescale variables?")
+        return messages
+    # lme4 takes the smaller of the scaled and the raw gradient, component by component
+    worst_each = np.minimum(np.abs(scaled), np.abs(g))
+    worst = float(worst_each.max())
     if worst > GRADIENT_TOL:
-        comp = int(np.argmax(np.abs(scaled))) + 1
+        comp = int(np.argmax(worst_each)) + 1
         return [f"Model failed to converge with max|grad| = {worst:.6g} "
                 f"(tol = {GRADIENT_TOL}, component {comp})"]
     return []
