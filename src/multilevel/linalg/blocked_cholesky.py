@@ -120,6 +120,45 @@ def _sandwich(T_left: np.ndarray, stack: np.ndarray, T_right: np.ndarray) -> np.
     return np.matmul(np.matmul(T_left.T, stack), T_right)
 
 
+def _first_block(A: CrossProducts, T0: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Factor the first (block-diagonal) block: the stack L0 of its Cholesky factors, the
+    [X y] row against it as a (levels, p + 1, k0) stack, and its log-determinant.
+
+    Scalar and 2 x 2 blocks (random intercepts; intercept and slope) use closed forms on
+    vectors over the levels, which is most of the cost of small models."""
+    k = T0.shape[0]
+    B = A.diag[0]
+    if k == 1:
+        t = T0[0, 0]
+        l11 = np.sqrt(t * t * B[:, 0, 0] + 1.0)
+        x0 = A.xy_re[0] * (t / l11)[:, None, None]
+        return l11[:, None, None], x0, 2.0 * float(np.log(l11).sum())
+    if k == 2:
+        M = _sandwich(T0, B, T0)
+        a = M[:, 0, 0] + 1.0
+        if np.any(a <= 0):
+            raise NotPositiveDefinite
+        l11 = np.sqrt(a)
+        l21 = M[:, 1, 0] / l11
+        c = M[:, 1, 1] + 1.0 - l21 * l21
+        if np.any(c <= 0):
+            raise NotPositiveDefinite
+        l22 = np.sqrt(c)
+        R = np.matmul(A.xy_re[0], T0)
+        x0 = np.empty_like(R)
+        x0[:, :, 0] = R[:, :, 0] / l11[:, None]
+        x0[:, :, 1] = (R[:, :, 1] - l21[:, None] * x0[:, :, 0]) / l22[:, None]
+        L0 = np.zeros((len(a), 2, 2))
+        L0[:, 0, 0] = l11
+        L0[:, 1, 0] = l21
+        L0[:, 1, 1] = l22
+        return L0, x0, 2.0 * float(np.log(l11 * l22).sum())
+    M0 = _sandwich(T0, B, T0) + np.eye(k)
+    L0 = _chol_stack(M0)
+    x0 = np.matmul(np.matmul(A.xy_re[0], T0), np.swapaxes(_inv_lower_stack(L0), 1, 2))
+    return L0, x0, 2.0 * float(np.log(np.diagonal(L0, axis1=1, axis2=2)).sum())
+
+
 def factorize(A: CrossProducts, templates: list[np.ndarray]) -> BlockedFactor:
     """Blocked Cholesky factor of Lambda' A Lambda + diag(I, 0).
 
@@ -135,15 +174,9 @@ def factorize(A: CrossProducts, templates: list[np.ndarray]) -> BlockedFactor:
     """
     m = A.n_blocks
     T0 = templates[0]
-    M0 = _sandwich(T0, A.diag[0], T0)
-    M0 = M0 + np.eye(M0.shape[1])
-    L0 = _chol_stack(M0)
-    L0inv_t = np.swapaxes(_inv_lower_stack(L0), 1, 2)
-    logdet_re = 2.0 * float(np.log(np.diagonal(L0, axis1=1, axis2=2)).sum())
-    # [X y] row against the first block, kept as a (levels, p+1, k0) stack
-    x0 = np.matmul(np.matmul(A.xy_re[0], T0), L0inv_t)
-
+    L0, x0, logdet_re = _first_block(A, T0)
     first_col: dict[int, sp.csr_matrix] = {}
+    L0inv_t = np.swapaxes(_inv_lower_stack(L0), 1, 2) if m > 1 else L0
     for i in range(1, m):
         pair = A.pairs[(i, 0)]
         data = np.matmul(_sandwich(templates[i], pair.data, T0), L0inv_t[pair.cols])

