@@ -44,8 +44,10 @@ class CleanFrame:
     Attributes
     ----------
     frame : pandas.DataFrame
-        The rows kept, with a fresh 0..n-1 index; categorical columns have unused
-        categories removed (as R's ``model.frame`` drops unused levels).
+        The rows kept, with a 0..n-1 index; used categorical columns have unused
+        categories removed (as R's ``model.frame`` drops unused levels). Other columns of
+        the data may be present too; it is the caller's frame itself when nothing had to
+        change.
     row_index : numpy.ndarray
         Positions (0-based) of the kept rows in the data as given.
     n_dropped : int
@@ -73,39 +75,44 @@ def clean_frame(data: pd.DataFrame, columns: Iterable[str],
     for col in used:
         if col not in data.columns:
             raise ColumnNotFoundError(col, available)
-    frame = data.loc[:, used] if used else pd.DataFrame(index=data.index)
+    # Work on the caller's frame without copying it; a copy is made only when rows are
+    # dropped, extra columns added or unused categories removed (never mutating the input).
+    frame = data
     if extra:
-        frame = frame.copy()
-    for name, values in (extra or {}).items():
-        arr = np.asarray(values)
-        if arr.shape != (len(data),):
-            raise DataError(f"{name} must have one value per row of the data ({len(data)}), "
-                            f"got shape {arr.shape}")
-        frame[name] = arr
+        for name, values in extra.items():
+            arr = np.asarray(values)
+            if arr.shape != (len(data),):
+                raise DataError(f"{name} must have one value per row of the data "
+                                f"({len(data)}), got shape {arr.shape}")
+        frame = data.assign(**{name: np.asarray(v) for name, v in extra.items()})
+        used = used + list(extra)
     missing = np.zeros(len(frame), dtype=bool)
-    for col in frame.columns:
+    for col in used:
         series = frame[col]
         if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
             values = series.to_numpy(dtype=float, na_value=np.nan)
-            nan = np.isnan(values)
             bad = np.isinf(values)
             if bad.any():
                 row = int(np.flatnonzero(bad)[0])
                 raise DataError(f"column {col!r} has an infinite value (first at row {row}); "
                                 "remove or recode it before fitting")
+            missing |= np.isnan(values)
         else:
-            nan = series.isna().to_numpy()
-        missing |= nan
+            missing |= series.isna().to_numpy()
     if missing.all():
         raise DataError("no rows left after removing rows with missing values in the used "
-                        f"columns ({', '.join(map(str, frame.columns))})")
+                        f"columns ({', '.join(map(str, used))})")
     if missing.any():
         frame = frame.loc[~missing]
-    frame = frame.reset_index(drop=True)
-    for col in frame.columns:
+    if not isinstance(frame.index, pd.RangeIndex) or frame.index.start != 0 or (
+            frame.index.step != 1):
+        frame = frame.reset_index(drop=True)
+    for col in used:
         if isinstance(frame[col].dtype, pd.CategoricalDtype):
             codes = frame[col].cat.codes.to_numpy()
             if np.bincount(codes, minlength=len(frame[col].cat.categories)).min() == 0:
+                if frame is data:
+                    frame = data.copy(deep=False)
                 frame[col] = frame[col].cat.remove_unused_categories()
     return CleanFrame(frame=frame, row_index=np.flatnonzero(~missing),
                       n_dropped=int(missing.sum()))

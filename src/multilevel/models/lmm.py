@@ -26,6 +26,7 @@ from multilevel.linalg.blocked_cholesky import (
     BlockedFactor,
     NotPositiveDefinite,
     factorize,
+    profiled_terms,
 )
 from multilevel.linalg.cross_products import CrossProducts, cross_products, xy_cross_products
 from multilevel.optim.backends import minimize_theta
@@ -208,15 +209,19 @@ class ModelStages:
 
     def objective_from_factor(self, f: BlockedFactor, reml: bool | None = None) -> float:
         """-2 log-likelihood (ML) or the REML criterion from a factor."""
+        return self._criterion(f.logdet_re, f.logdet_x, f.pwrss, reml)
+
+    def _criterion(self, logdet_re: float, logdet_x: float, pwrss: float,
+                   reml: bool | None) -> float:
         reml = self.reml if reml is None else reml
         n = self.nobs
-        if f.pwrss <= 0:
+        if pwrss <= 0:
             return math.inf
         if not reml:
-            return f.logdet_re - self._log_det_w + n * (1 + math.log(2 * math.pi * f.pwrss / n))
+            return logdet_re - self._log_det_w + n * (1 + math.log(2 * math.pi * pwrss / n))
         nmp = n - self.n_fixed
-        return (f.logdet_re + f.logdet_x - self._log_det_w
-                + nmp * (1 + math.log(2 * math.pi * f.pwrss / nmp)))
+        return (logdet_re + logdet_x - self._log_det_w
+                + nmp * (1 + math.log(2 * math.pi * pwrss / nmp)))
 
     def objective(self, theta: Any, reml: bool | None = None) -> float:
         """The profiled deviance (ML) or REML criterion at ``theta``.
@@ -233,9 +238,10 @@ class ModelStages:
             raise OptimizerError(f"theta must have {self.layout.n_theta} values "
                                  f"({', '.join(self.layout.names())}), got {theta.size}")
         try:
-            return self.objective_from_factor(self.factor(theta), reml)
+            terms = profiled_terms(self.A, self.layout.templates(theta))
         except NotPositiveDefinite:
             return math.inf
+        return self._criterion(*terms, reml)
 
     # -- fitting ----------------------------------------------------------------------------
     def optimize(self) -> OptSummary:
