@@ -26,6 +26,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from multilevel.linalg.cross_products import CrossProducts
+from multilevel.linalg.gram import GramPattern, gram_pattern
 
 
 @dataclass
@@ -160,6 +161,29 @@ def _first_block(A: CrossProducts, T0: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return L0, x0, 2.0 * float(np.log(np.diagonal(L0, axis1=1, axis2=2)).sum())
 
 
+def _gram(A: CrossProducts, i: int, j: int) -> GramPattern | None:
+    """The cached :class:`GramPattern` of blocks i and j against the first block, when all
+    three are scalar (None otherwise, or when the pattern would be too large)."""
+    key = ("gram", i, j)
+    if key not in A.cache:
+        scalar = A.n_columns[0] == A.n_columns[i] == A.n_columns[j] == 1
+        A.cache[key] = (gram_pattern(A.pairs[(i, 0)].to_csr(), A.pairs[(j, 0)].to_csr(),
+                                     symmetric=i == j) if scalar else None)
+    return A.cache[key]
+
+
+def _subtract_first_col_product(A: CrossProducts, out: np.ndarray, i: int, j: int,
+                                first_col: dict[int, sp.csr_matrix], templates: list[np.ndarray],
+                                l0: np.ndarray) -> None:
+    """out -= L[i][0] L[j][0]' (only the lower triangle when i == j; Cholesky reads no more)."""
+    pattern = _gram(A, i, j)
+    if pattern is None:
+        out -= (first_col[i] @ first_col[j].T).toarray()
+        return
+    scale = (templates[i][0, 0] * templates[j][0, 0] * templates[0][0, 0] ** 2)
+    out -= scale * pattern.block(1.0 / (l0 * l0))
+
+
 def factorize(A: CrossProducts, templates: list[np.ndarray]) -> BlockedFactor:
     """Blocked Cholesky factor of Lambda' A Lambda + diag(I, 0).
 
@@ -178,6 +202,7 @@ def factorize(A: CrossProducts, templates: list[np.ndarray]) -> BlockedFactor:
     L0, x0, logdet_re = _first_block(A, T0)
     first_col: dict[int, sp.csr_matrix] = {}
     L0inv_t = np.swapaxes(_inv_lower_stack(L0), 1, 2) if m > 1 else L0
+    l0 = L0[:, 0, 0]
     for i in range(1, m):
         pair = A.pairs[(i, 0)]
         data = np.matmul(_sandwich(templates[i], pair.data, T0), L0inv_t[pair.cols])
@@ -190,7 +215,7 @@ def factorize(A: CrossProducts, templates: list[np.ndarray]) -> BlockedFactor:
         Tj = templates[j]
         D = _block_diag_dense(_sandwich(Tj, A.diag[j], Tj))
         D[np.diag_indices_from(D)] += 1.0
-        D -= (first_col[j] @ first_col[j].T).toarray()
+        _subtract_first_col_product(A, D, j, j, first_col, templates, l0)
         for k in range(1, j):
             D -= dense_off[(j, k)] @ dense_off[(j, k)].T
         Lj = _chol_dense(D)
@@ -199,7 +224,7 @@ def factorize(A: CrossProducts, templates: list[np.ndarray]) -> BlockedFactor:
         for i in range(j + 1, m):
             pair = A.pairs[(i, j)]
             B = pair.to_csr(_sandwich(templates[i], pair.data, Tj)).toarray()
-            B -= (first_col[i] @ first_col[j].T).toarray()
+            _subtract_first_col_product(A, B, i, j, first_col, templates, l0)
             for k in range(1, j):
                 B -= dense_off[(i, k)] @ dense_off[(j, k)].T
             dense_off[(i, j)] = sla.solve_triangular(Lj, B.T, lower=True,

@@ -15,7 +15,8 @@ for the [X y] parts, which is what bootstrap refits reuse).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -87,6 +88,9 @@ class CrossProducts:
         ``(p + 1, p + 1)``: [X y]' W [X y].
     n_levels, n_columns : list of int
         Levels and columns per level of each grouping factor block.
+    cache : dict
+        Structures derived from the blocks' sparsity patterns (built on first use by the
+        factorization, shared by copies that keep the same Z-blocks).
     """
 
     diag: list[np.ndarray]
@@ -95,6 +99,7 @@ class CrossProducts:
     xy: np.ndarray
     n_levels: list[int]
     n_columns: list[int]
+    cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def n_blocks(self) -> int:

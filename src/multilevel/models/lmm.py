@@ -188,8 +188,7 @@ class ModelStages:
             Xy = Xy * self._sqrt_w[:, None]
             Z = [z * self._sqrt_w[:, None] for z in Z]
         xy_re, xy = xy_cross_products([b.codes for b in self.blocks], Z, self.A.n_levels, Xy)
-        new.A = CrossProducts(diag=self.A.diag, pairs=self.A.pairs, xy_re=xy_re, xy=xy,
-                              n_levels=self.A.n_levels, n_columns=self.A.n_columns)
+        new.A = replace(self.A, xy_re=xy_re, xy=xy)
         return new
 
     # -- objective --------------------------------------------------------------------------
