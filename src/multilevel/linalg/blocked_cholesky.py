@@ -136,25 +136,33 @@ def _first_block(A: CrossProducts, T0: np.ndarray) -> tuple[np.ndarray, np.ndarr
         x0 = A.xy_re[0] * (t / l11)[:, None, None]
         return l11[:, None, None], x0, 2.0 * float(np.log(l11).sum())
     if k == 2:
-        # T0 = [[t0, 0], [t1, t2]]; M = T0' B T0 + I and its Cholesky factor, level by level
-        t0, t1, t2 = T0[0, 0], T0[1, 0], T0[1, 1]
-        b00, b10, b11 = B[:, 0, 0], B[:, 1, 0], B[:, 1, 1]
-        with np.errstate(invalid="ignore"):
-            l11 = np.sqrt(t0 * t0 * b00 + 2.0 * t0 * t1 * b10 + t1 * t1 * b11 + 1.0)
-            l21 = t2 * (t0 * b10 + t1 * b11) / l11
-            l22 = np.sqrt(t2 * t2 * b11 + 1.0 - l21 * l21)
-        logdet = 2.0 * float(np.log(l11 * l22).sum())
-        if not math.isfinite(logdet):
+        # T0 = [[t0, 0], [t1, t2]]; M = T0' B T0 + I and its Cholesky factor, level by level,
+        # on contiguous copies of the entries of B (cached: Z'Z does not change on refits)
+        if "first2" not in A.cache:
+            A.cache["first2"] = (np.ascontiguousarray(B[:, 0, 0]),
+                                 np.ascontiguousarray(B[:, 1, 0]),
+                                 np.ascontiguousarray(B[:, 1, 1]))
+        b00, b10, b11 = A.cache["first2"]
+        X0 = np.ascontiguousarray(A.xy_re[0][:, :, 0].T)
+        X1 = np.ascontiguousarray(A.xy_re[0][:, :, 1].T)
+        t0, t1, t2 = float(T0[0, 0]), float(T0[1, 0]), float(T0[1, 1])
+        a = t0 * t0 * b00 + 2.0 * t0 * t1 * b10 + t1 * t1 * b11 + 1.0
+        if a.min() <= 0.0:
             raise NotPositiveDefinite
-        X0, X1 = A.xy_re[0][:, :, 0], A.xy_re[0][:, :, 1]
-        x0 = np.empty_like(A.xy_re[0])
-        x0[:, :, 0] = (t0 * X0 + t1 * X1) / l11[:, None]
-        x0[:, :, 1] = (t2 * X1 - l21[:, None] * x0[:, :, 0]) / l22[:, None]
+        l11 = np.sqrt(a)
+        l21 = t2 * (t0 * b10 + t1 * b11) / l11
+        c = t2 * t2 * b11 + 1.0 - l21 * l21
+        if c.min() <= 0.0:
+            raise NotPositiveDefinite
+        l22 = np.sqrt(c)
+        x00 = (t0 * X0 + t1 * X1) / l11
+        x01 = (t2 * X1 - l21 * x00) / l22
+        x0 = np.stack([x00.T, x01.T], axis=2)
         L0 = np.zeros((len(l11), 2, 2))
         L0[:, 0, 0] = l11
         L0[:, 1, 0] = l21
         L0[:, 1, 1] = l22
-        return L0, x0, logdet
+        return L0, x0, 2.0 * float(np.log(l11 * l22).sum())
     M0 = _sandwich(T0, B, T0) + np.eye(k)
     L0 = _chol_stack(M0)
     x0 = np.matmul(np.matmul(A.xy_re[0], T0), np.swapaxes(_inv_lower_stack(L0), 1, 2))

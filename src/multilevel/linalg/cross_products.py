@@ -89,8 +89,9 @@ class CrossProducts:
     n_levels, n_columns : list of int
         Levels and columns per level of each grouping factor block.
     cache : dict
-        Structures derived from the blocks' sparsity patterns (built on first use by the
-        factorization, shared by copies that keep the same Z-blocks).
+        Structures derived from the Z-blocks only (sparsity patterns, contiguous copies),
+        built on first use by the factorization and shared by copies with a new response;
+        nothing that depends on [X y] may go here.
     """
 
     diag: list[np.ndarray]
