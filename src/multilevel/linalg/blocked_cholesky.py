@@ -18,7 +18,6 @@ solved during optimization. :func:`solve_fixed_and_modes` recovers them at the o
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np

@@ -45,33 +45,48 @@ class GramPattern:
         return np.asarray(self.G @ w).reshape(self.shape)
 
 
-def gram_pattern(Pi: sp.csr_matrix, Pj: sp.csr_matrix, symmetric: bool) -> GramPattern | None:
-    """Build the pattern for ``Pi diag(w) Pj'`` (``Pi``: q_i x q_0, ``Pj``: q_j x q_0).
-
-    Returns None when it would hold more than ``MAX_PRODUCTS`` products."""
-    Ci = Pi.tocsc()
-    Cj = Pj.tocsc()
-    ni = np.diff(Ci.indptr)
-    nj = np.diff(Cj.indptr)
+def _column_products(Ci: sp.csc_matrix, Cj: sp.csc_matrix, lo: int, hi: int,
+                     symmetric: bool, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Products a_i[r, c] a_j[s, c] for the columns lo..hi-1: (cell r * width + s, c, value)."""
+    ni = np.diff(Ci.indptr[lo:hi + 1])
+    nj = np.diff(Cj.indptr[lo:hi + 1])
     counts = ni * nj
     total = int(counts.sum())
-    if total > MAX_PRODUCTS:
-        return None
-    col = np.repeat(np.arange(len(ni)), counts)
-    # position of each product within its column's ni x nj grid
-    offset = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    nj_rep = np.repeat(nj, counts)
-    a = offset // np.maximum(nj_rep, 1)
-    b = offset % np.maximum(nj_rep, 1)
-    ia = Ci.indptr[col] + a
-    jb = Cj.indptr[col] + b
+    col = np.repeat(np.arange(lo, hi, dtype=np.int32), counts)
+    offset = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    nj_rep = np.maximum(np.repeat(nj, counts), 1)
+    ia = Ci.indptr[col] + offset // nj_rep
+    jb = Cj.indptr[col] + offset % nj_rep
     r = Ci.indices[ia].astype(np.int64)
     s = Cj.indices[jb].astype(np.int64)
     vals = Ci.data[ia] * Cj.data[jb]
     if symmetric:
         keep = r >= s
-        r, s, col, vals = r[keep], s[keep], col[keep], vals[keep]
+        return (r * width + s)[keep], col[keep], vals[keep]
+    return r * width + s, col, vals
+
+
+def gram_pattern(Pi: sp.csr_matrix, Pj: sp.csr_matrix, symmetric: bool,
+                 chunk: int = 2_000_000) -> GramPattern | None:
+    """Build the pattern for ``Pi diag(w) Pj'`` (``Pi``: q_i x q_0, ``Pj``: q_j x q_0),
+    a few million products at a time to bound the memory of the intermediate arrays.
+
+    Returns None when it would hold more than ``MAX_PRODUCTS`` products."""
+    Ci = Pi.tocsc()
+    Cj = Pj.tocsc()
+    counts = np.diff(Ci.indptr) * np.diff(Cj.indptr)
+    total = int(counts.sum()) // (2 if symmetric else 1)
+    if total > MAX_PRODUCTS:
+        return None
+    bounds = np.searchsorted(np.cumsum(counts), np.arange(chunk, int(counts.sum()), chunk))
+    edges = [0, *sorted(set(int(b) + 1 for b in bounds)), len(counts)]
+    pieces = [_column_products(Ci, Cj, lo, hi, symmetric, Pj.shape[0])
+              for lo, hi in zip(edges[:-1], edges[1:], strict=True) if hi > lo]
+    cells = np.concatenate([p[0] for p in pieces])
+    cols = np.concatenate([p[1] for p in pieces])
+    vals = np.concatenate([p[2] for p in pieces])
+    del pieces
     # one row of G per cell of the dense (q_i x q_j) block, so G @ w is that block, flattened
-    shape = (Pi.shape[0] * Pj.shape[0], len(ni))
-    G = sp.coo_matrix((vals, (r * Pj.shape[0] + s, col)), shape=shape).tocsr()
+    shape = (Pi.shape[0] * Pj.shape[0], len(counts))
+    G = sp.csr_matrix((vals, (cells, cols)), shape=shape)
     return GramPattern(G=G, shape=(Pi.shape[0], Pj.shape[0]))
