@@ -35,22 +35,32 @@ class FormulaError(MultilevelError, ValueError):
         super().__init__(message)
 
 
-class ColumnNotFoundError(MultilevelError, KeyError):
+def _did_you_mean(name: str, candidates: list[str], cutoff: float) -> str:
+    close = difflib.get_close_matches(name, candidates, n=3, cutoff=cutoff)
+    return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+class _LookupMessageError(MultilevelError, KeyError):
+    """A KeyError whose str() is its message (KeyError's own str() is the message's repr)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ColumnNotFoundError(_LookupMessageError):
     """A formula names a column that is not in the data."""
 
     def __init__(self, column: str, available: Iterable[str], where: str = "formula") -> None:
         self.column = column
         avail = [str(a) for a in available]
-        close = difflib.get_close_matches(column, avail, n=3, cutoff=0.6)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        self.message = (
-            f"column {column!r} used in the {where} is not in the data.{hint} "
-            f"Available columns: {', '.join(avail[:20])}{' ...' if len(avail) > 20 else ''}."
-        )
-        super().__init__(self.message)
-
-    def __str__(self) -> str:  # KeyError would otherwise print the repr of the message
-        return self.message
+        super().__init__(
+            f"column {column!r} used in the {where} is not in the data."
+            f"{_did_you_mean(column, avail, 0.6)} "
+            f"Available columns: {', '.join(avail[:20])}{' ...' if len(avail) > 20 else ''}.")
 
 
 class DataError(MultilevelError, ValueError):
@@ -70,21 +80,14 @@ class MissingExtraError(MultilevelError, ImportError):
     """An optional dependency is needed for this feature; the message names the pip install."""
 
 
-class DatasetNotFoundError(MultilevelError, KeyError):
+class DatasetNotFoundError(_LookupMessageError):
     """``multilevel.datasets.load`` was asked for a data set it does not ship."""
 
     def __init__(self, name: str, available: Iterable[str]) -> None:
         avail = sorted(available)
-        close = difflib.get_close_matches(name, avail, n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        self.message = (
-            f"no built-in data set named {name!r}.{hint} "
-            f"Call multilevel.datasets.list() to see them all: {', '.join(avail)}."
-        )
-        super().__init__(self.message)
-
-    def __str__(self) -> str:
-        return self.message
+        super().__init__(
+            f"no built-in data set named {name!r}.{_did_you_mean(name, avail, 0.5)} "
+            f"Call multilevel.datasets.list() to see them all: {', '.join(avail)}.")
 
 
 class MultilevelWarning(UserWarning):

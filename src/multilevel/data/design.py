@@ -21,6 +21,7 @@ from formulaic import Formula, ModelSpec, model_matrix
 from multilevel.data.frame import clean_frame, to_pandas
 from multilevel.data.grouping import GroupingFactor, grouping_factor
 from multilevel.errors import (
+    ColumnNotFoundError,
     DataError,
     FormulaError,
     IdentifiabilityError,
@@ -291,7 +292,6 @@ def _vector(value: Any, frame_source: pd.DataFrame, what: str) -> np.ndarray | N
         return None
     if isinstance(value, str):
         if value not in frame_source.columns:
-            from multilevel.errors import ColumnNotFoundError
             raise ColumnNotFoundError(value, [str(c) for c in frame_source.columns], what)
         return frame_source[value].to_numpy(dtype=float)
     return np.asarray(value, dtype=float)

@@ -12,12 +12,15 @@ import pandas as pd
 import scipy.linalg as sla
 from scipy import stats
 
+from multilevel.errors import MultilevelError
 from multilevel.linalg.blocked_cholesky import (
     BlockedFactor,
     re_factor_dense,
     solve_fixed_and_modes,
 )
+from multilevel.models.lmm import SINGULAR_TOL
 from multilevel.optim.optsummary import OptSummary
+from multilevel.results import prediction, summary
 from multilevel.results.varcorr import varcorr_frame
 
 if TYPE_CHECKING:
@@ -103,7 +106,6 @@ class LinearMixedModelResult:
             Confidence level of the interval columns.
         """
         if ddf is not None:
-            from multilevel.errors import MultilevelError
             raise MultilevelError(f"ddf={ddf!r} is not available yet; use ddf=None for "
                                   "z-based p-values and intervals")
         se = np.sqrt(np.diag(self._vcov_array))
@@ -250,8 +252,6 @@ class LinearMixedModelResult:
     def is_singular(self) -> bool:
         """True for a boundary fit (a variance of zero or a perfect correlation): some
         diagonal element of a relative factor below 1e-4 (lme4's ``isSingular``)."""
-        from multilevel.models.lmm import SINGULAR_TOL
-
         lower = self.model.layout.lower_bounds()
         return bool(np.any(self.theta[lower == 0] < SINGULAR_TOL))
 
@@ -283,7 +283,6 @@ class LinearMixedModelResult:
             if d.weights is not None:
                 r = r * np.sqrt(d.weights)
         elif kind != "response":
-            from multilevel.errors import MultilevelError
             raise MultilevelError(f"unknown residual kind {kind!r}; use 'response' or "
                                   "'pearson'")
         return r / self.sigma if scaled else r
@@ -307,9 +306,7 @@ class LinearMixedModelResult:
             Offset for ``newdata`` (a column name replays on new data; default: the model's
             offset column if it was given by name, else zero).
         """
-        from multilevel.results.prediction import predict
-
-        return predict(self, newdata, re_form, allow_new_levels, offset)
+        return prediction.predict(self, newdata, re_form, allow_new_levels, offset)
 
     def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
         """Simulate responses from the fitted model (new random effects and residuals).
@@ -317,27 +314,19 @@ class LinearMixedModelResult:
         Returns a DataFrame with one column per simulation (``sim_1`` ...), one row per
         observation used in the fit.
         """
-        from multilevel.results.prediction import simulate
-
-        return simulate(self, nsim, seed)
+        return prediction.simulate(self, nsim, seed)
 
     # -- presentation -----------------------------------------------------------------------
     def summary(self) -> str:
         """The lme4-style printed report."""
-        from multilevel.results.summary import format_summary
-
-        return format_summary(self)
+        return summary.format_summary(self)
 
     def __str__(self) -> str:
         return self.summary()
 
     def _repr_html_(self) -> str:
-        from multilevel.results.summary import format_html
-
-        return format_html(self)
+        return summary.format_html(self)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary of the fit."""
-        from multilevel.results.summary import to_dict
-
-        return to_dict(self)
+        return summary.to_dict(self)

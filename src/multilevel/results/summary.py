@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from multilevel.results.varcorr import term_covariances, unique_group_names
+
 if TYPE_CHECKING:
     from multilevel.results.lmm_result import LinearMixedModelResult
 
@@ -50,8 +52,6 @@ def _table(header: list[str], rows: list[list[str]], left: int = 0) -> list[str]
 def _random_effects_lines(fit: LinearMixedModelResult) -> list[str]:
     vc = fit.varcorr
     layout = fit.model.layout
-    from multilevel.results.varcorr import term_covariances, unique_group_names
-
     covs = term_covariances(layout, fit.theta, fit.sigma)
     names = unique_group_names(layout)
     rows: list[list[str]] = []
