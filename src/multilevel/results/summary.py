@@ -93,21 +93,25 @@ def _correlation_lines(fit: LinearMixedModelResult) -> list[str]:
     V = fit.vcov.to_numpy()
     sd = np.sqrt(np.diag(V))
     C = V / np.outer(sd, sd)
+    # lme4 abbreviates the row names to 11 characters and the column names to 6
     abbrev = [_abbreviate(n) for n in fit.fixed_names]
-    rows = []
-    for i in range(1, p):
-        rows.append([abbrev[i] if len(fit.fixed_names[i]) > 12 else fit.fixed_names[i]]
-                    + [f"{C[i, j]:.3f}" for j in range(i)])
+    rows = [[_abbreviate(fit.fixed_names[i], 11)] + [f"{C[i, j]:.3f}" for j in range(i)]
+            for i in range(1, p)]
     return ["Correlation of Fixed Effects:"] + _table([""] + abbrev[: p - 1], rows, left=1)
 
 
 def _abbreviate(name: str, width: int = 6) -> str:
-    """Short column labels, in the spirit of R's ``abbreviate`` (drop lower-case vowels)."""
-    if len(name) <= width:
-        return name
-    first, rest = name[0], name[1:]
-    shortened = first + "".join(c for c in rest if c not in "aeiou")
-    return shortened[:width]
+    """R's ``abbreviate(name, minlength = width)``: drop lower-case vowels from the right,
+    then other lower-case letters from the right (never the first character), then
+    truncate -- "(Intercept)" becomes "(Intr)"."""
+    chars = list(name.replace(" ", ""))
+    for drop in ("aeiou", "abcdefghijklmnopqrstuvwxyz"):
+        i = len(chars) - 1
+        while len(chars) > width and i > 0:
+            if chars[i] in drop:
+                del chars[i]
+            i -= 1
+    return "".join(chars[:width]) if len(chars) > width else "".join(chars)
 
 
 def format_summary(fit: LinearMixedModelResult) -> str:
