@@ -121,6 +121,32 @@ def _sandwich(T_left: np.ndarray, stack: np.ndarray, T_right: np.ndarray) -> np.
     return np.matmul(np.matmul(T_left.T, stack), T_right)
 
 
+def _first_block_2x2(A: CrossProducts, T0: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Closed-form factor of the first block for 2 x 2 terms, level by level:
+    T0 = [[t0, 0], [t1, t2]], M = T0' B T0 + I = [[l11, 0], [l21, l22]] [[l11, l21], [0, l22]],
+    and the two columns x00, x01 (each (p + 1, levels)) of the [X y] row against it."""
+    B = A.diag[0]
+    if "first2" not in A.cache:  # contiguous entries of B; Z'Z does not change on refits
+        A.cache["first2"] = (np.ascontiguousarray(B[:, 0, 0]), np.ascontiguousarray(B[:, 1, 0]),
+                             np.ascontiguousarray(B[:, 1, 1]))
+    b00, b10, b11 = A.cache["first2"]
+    X0 = np.ascontiguousarray(A.xy_re[0][:, :, 0].T)
+    X1 = np.ascontiguousarray(A.xy_re[0][:, :, 1].T)
+    t0, t1, t2 = float(T0[0, 0]), float(T0[1, 0]), float(T0[1, 1])
+    a = t0 * t0 * b00 + 2.0 * t0 * t1 * b10 + t1 * t1 * b11 + 1.0
+    if a.min() <= 0.0:
+        raise NotPositiveDefinite
+    l11 = np.sqrt(a)
+    l21 = t2 * (t0 * b10 + t1 * b11) / l11
+    c = t2 * t2 * b11 + 1.0 - l21 * l21
+    if c.min() <= 0.0:
+        raise NotPositiveDefinite
+    l22 = np.sqrt(c)
+    x00 = (t0 * X0 + t1 * X1) / l11
+    x01 = (t2 * X1 - l21 * x00) / l22
+    return l11, l21, l22, x00, x01, 2.0 * float(np.log(l11 * l22).sum())
+
+
 def _first_block(A: CrossProducts, T0: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Factor the first (block-diagonal) block: the stack L0 of its Cholesky factors, the
     [X y] row against it as a (levels, p + 1, k0) stack, and its log-determinant.
@@ -135,33 +161,12 @@ def _first_block(A: CrossProducts, T0: np.ndarray) -> tuple[np.ndarray, np.ndarr
         x0 = A.xy_re[0] * (t / l11)[:, None, None]
         return l11[:, None, None], x0, 2.0 * float(np.log(l11).sum())
     if k == 2:
-        # T0 = [[t0, 0], [t1, t2]]; M = T0' B T0 + I and its Cholesky factor, level by level,
-        # on contiguous copies of the entries of B (cached: Z'Z does not change on refits)
-        if "first2" not in A.cache:
-            A.cache["first2"] = (np.ascontiguousarray(B[:, 0, 0]),
-                                 np.ascontiguousarray(B[:, 1, 0]),
-                                 np.ascontiguousarray(B[:, 1, 1]))
-        b00, b10, b11 = A.cache["first2"]
-        X0 = np.ascontiguousarray(A.xy_re[0][:, :, 0].T)
-        X1 = np.ascontiguousarray(A.xy_re[0][:, :, 1].T)
-        t0, t1, t2 = float(T0[0, 0]), float(T0[1, 0]), float(T0[1, 1])
-        a = t0 * t0 * b00 + 2.0 * t0 * t1 * b10 + t1 * t1 * b11 + 1.0
-        if a.min() <= 0.0:
-            raise NotPositiveDefinite
-        l11 = np.sqrt(a)
-        l21 = t2 * (t0 * b10 + t1 * b11) / l11
-        c = t2 * t2 * b11 + 1.0 - l21 * l21
-        if c.min() <= 0.0:
-            raise NotPositiveDefinite
-        l22 = np.sqrt(c)
-        x00 = (t0 * X0 + t1 * X1) / l11
-        x01 = (t2 * X1 - l21 * x00) / l22
-        x0 = np.stack([x00.T, x01.T], axis=2)
+        l11, l21, l22, x00, x01, logdet = _first_block_2x2(A, T0)
         L0 = np.zeros((len(l11), 2, 2))
         L0[:, 0, 0] = l11
         L0[:, 1, 0] = l21
         L0[:, 1, 1] = l22
-        return L0, x0, 2.0 * float(np.log(l11 * l22).sum())
+        return L0, np.stack([x00.T, x01.T], axis=2), logdet
     M0 = _sandwich(T0, B, T0) + np.eye(k)
     L0 = _chol_stack(M0)
     x0 = np.matmul(np.matmul(A.xy_re[0], T0), np.swapaxes(_inv_lower_stack(L0), 1, 2))
@@ -263,8 +268,12 @@ def profiled_terms(A: CrossProducts, templates: list[np.ndarray]) -> tuple[float
     if A.n_blocks > 1:
         f = factorize(A, templates)
         return f.logdet_re, f.logdet_x, f.pwrss
-    _, x0, logdet_re = _first_block(A, templates[0])
-    D = A.xy - np.einsum("lak,lbk->ab", x0, x0)
+    if A.n_columns[0] == 2:
+        _, _, _, x00, x01, logdet_re = _first_block_2x2(A, templates[0])
+        D = A.xy - x00 @ x00.T - x01 @ x01.T
+    else:
+        _, x0, logdet_re = _first_block(A, templates[0])
+        D = A.xy - np.einsum("lak,lbk->ab", x0, x0)
     d = np.diag(_chol_dense(D) if D.shape[0] > 8 else _chol_small(D))
     return logdet_re, 2.0 * float(np.log(d[:-1]).sum()), float(d[-1] ** 2)
 
