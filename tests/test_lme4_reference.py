@@ -49,6 +49,22 @@ CASES = sorted(FILES)
 # more closely than that. Its variance components are compared at 5e-4; the criterion itself
 # still agrees to 1e-6 relative.
 LOOSE_VARIANCE = {"oxboys_quadratic": 5e-4}
+# Where lme4 itself warns "Model failed to converge" (its check of the gradient at its answer),
+# its estimates are not the optimum: there we require a criterion at least as good as lme4's
+# and compare the estimates loosely (5e-2): a small variance moves by a few percent there.
+UNCONVERGED_TOL = 5e-2
+
+
+def lme4_unconverged(ref: dict[str, Any]) -> bool:
+    """True when lme4 warned that this fit failed its convergence check."""
+    return any("failed to converge" in w for w in ref.get("fit_warnings") or [])
+
+
+def tolerance(case: str, ref: dict[str, Any]) -> float:
+    """Relative tolerance for variance components, conditional modes and predictions."""
+    if lme4_unconverged(ref):
+        return UNCONVERGED_TOL
+    return LOOSE_VARIANCE.get(case, 1e-4)
 
 
 def test_every_case_is_present():
@@ -61,16 +77,23 @@ def test_every_case_is_present():
 def test_criterion_and_loglik(case):
     fit, ref = _fit(case)
     target = ref["reml_criterion"] if ref["reml"] else ref["deviance"]
-    assert fit.objective == pytest.approx(target, rel=1e-6)
-    assert fit.loglik == pytest.approx(ref["logLik"], rel=1e-6)
-    assert fit.aic == pytest.approx(ref["AIC"], rel=1e-6)
-    assert fit.bic == pytest.approx(ref["BIC"], rel=1e-6)
+    if lme4_unconverged(ref):
+        # at least as good as lme4's answer, and close to it
+        assert fit.objective <= target + 1e-9 * abs(target)
+        assert fit.objective == pytest.approx(target, abs=1e-2)
+        assert fit.aic - fit.objective == pytest.approx(ref["AIC"] - target)
+        assert fit.bic - fit.objective == pytest.approx(ref["BIC"] - target)
+    else:
+        assert fit.objective == pytest.approx(target, rel=1e-6)
+        assert fit.loglik == pytest.approx(ref["logLik"], rel=1e-6)
+        assert fit.aic == pytest.approx(ref["AIC"], rel=1e-6)
+        assert fit.bic == pytest.approx(ref["BIC"], rel=1e-6)
     assert fit.nobs == ref["nobs"]
     assert fit.df_resid == ref["df_resid"]
     assert fit.ngroups == ref["ngrps"]
     assert fit.is_singular == ref["singular"]
     if ref["reml"] and ref.get("deviance_ml_at_reml_estimates") is not None:
-        rel = 1e-6 if case not in LOOSE_VARIANCE else 1e-5
+        rel = 1e-6 if tolerance(case, ref) == 1e-4 else 1e-5
         assert fit.deviance_ml == pytest.approx(ref["deviance_ml_at_reml_estimates"], rel=rel)
 
 
@@ -92,7 +115,7 @@ def test_fixed_effects(case):
 def test_variance_components(case):
     fit, ref = _fit(case)
     assert fit.theta_names == list(ref["theta"])
-    tol = LOOSE_VARIANCE.get(case, 1e-4)
+    tol = tolerance(case, ref)
     vc = fit.varcorr
     assert len(vc) == len(ref["varcomp"])
     for row, r in zip(vc.itertuples(), ref["varcomp"], strict=True):
@@ -119,8 +142,9 @@ def test_conditional_modes(case):
         scale = max(np.abs([r["condval"] for r in rows]).max(), 1e-8)
         for r in rows:
             val, sd = got[(r["group"], r["term"], r["level"])]
-            assert abs(val - r["condval"]) <= LOOSE_VARIANCE.get(case, 1e-4) * scale, r
-            assert sd == pytest.approx(r["condsd"], rel=1e-3, abs=1e-6 * ref["sigma"]), r
+            assert abs(val - r["condval"]) <= tolerance(case, ref) * scale, r
+            assert sd == pytest.approx(r["condsd"], rel=max(1e-3, tolerance(case, ref)),
+                                       abs=1e-6 * ref["sigma"]), r
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -128,8 +152,11 @@ def test_fitted_values(case):
     fit, ref = _fit(case)
     fitted = fit.fitted()
     assert len(fitted) == ref["fitted"]["n"]
-    np.testing.assert_allclose(fitted[:5], ref["fitted"]["first5"], rtol=1e-5)
-    assert fitted.sum() == pytest.approx(ref["fitted"]["sum"], rel=1e-6)
+    rtol = 1e-5 if not lme4_unconverged(ref) else 1e-3
+    np.testing.assert_allclose(fitted[:5], ref["fitted"]["first5"], rtol=rtol,
+                               atol=rtol * np.abs(ref["fitted"]["first5"]).max())
+    assert fitted.sum() == pytest.approx(ref["fitted"]["sum"], rel=rtol / 10,
+                                         abs=rtol * np.abs(fitted).sum() / 10)
 
 
 PREDICT_CASES = [c for c in CASES if load_ref(FILES[c]).get("predict")]
@@ -140,16 +167,20 @@ def test_predictions(case):
     fit, ref = _fit(case)
     pred = ref["predict"]
     data = load_data(ref["dataset"])
+    rtol = 1e-5 if not lme4_unconverged(ref) else 1e-3
+
+    def close(actual: np.ndarray, desired: list[float]) -> None:
+        np.testing.assert_allclose(actual, desired, rtol=rtol,
+                                   atol=rtol * np.abs(desired).max())
+
     rows = np.array(pred["rows"]) - 1  # R's 1-based rows
     new = data.iloc[rows].reset_index(drop=True)
-    np.testing.assert_allclose(fit.predict(new), pred["re_form_NULL"], rtol=1e-5)
-    np.testing.assert_allclose(fit.predict(new, re_form="~0"), pred["re_form_NA"], rtol=1e-5)
+    close(fit.predict(new), pred["re_form_NULL"])
+    close(fit.predict(new, re_form="~0"), pred["re_form_NA"])
     if "no_newdata_first5" in pred:
-        np.testing.assert_allclose(fit.predict()[:5], pred["no_newdata_first5"], rtol=1e-5)
+        close(fit.predict()[:5], pred["no_newdata_first5"])
     if "new_levels" in pred:
         nl = pred["new_levels"]
         new = pd.DataFrame(nl["newdata_rows"])
-        np.testing.assert_allclose(fit.predict(new, allow_new_levels=True),
-                                   nl["re_form_NULL"], rtol=1e-5)
-        np.testing.assert_allclose(fit.predict(new, re_form="~0"), nl["re_form_NA"],
-                                   rtol=1e-5)
+        close(fit.predict(new, allow_new_levels=True), nl["re_form_NULL"])
+        close(fit.predict(new, re_form="~0"), nl["re_form_NA"])

@@ -196,6 +196,11 @@ SIM_CODE <- paste(deparse(make_sim, width.cutoff = 500L), collapse = "\n")
 
 sleepstudy_w <- lme4::sleepstudy
 sleepstudy_w$w <- 1 + (sleepstudy_w$Days %% 3)
+sleepstudy_o <- lme4::sleepstudy
+sleepstudy_o$Dayf <- factor(pmin(sleepstudy_o$Days, 4), ordered = TRUE)
+chick <- as.data.frame(datasets::ChickWeight)
+chick$Chick <- factor(as.character(chick$Chick))
+chick$Diet <- factor(as.character(chick$Diet))
 
 datasets <- list(
     sleepstudy = list(df = lme4::sleepstudy, source = "lme4::sleepstudy"),
@@ -213,6 +218,17 @@ datasets <- list(
     Hsb82 = list(df = mlmRev::Hsb82, source = "mlmRev::Hsb82",
                  notes = "school is an ordered factor (160 levels); only used as a grouping factor."),
     Chem97 = list(df = mlmRev::Chem97, source = "mlmRev::Chem97"),
+    sleepstudy_o = list(df = sleepstudy_o,
+                        source = "lme4::sleepstudy plus Dayf = factor(pmin(Days, 4), ordered = TRUE)",
+                        notes = "An ordered factor as a fixed effect: R codes it with polynomial contrasts (contr.poly)."),
+    Oats = list(df = as.data.frame(nlme::Oats), source = "as.data.frame(nlme::Oats)"),
+    ergoStool = list(df = as.data.frame(nlme::ergoStool), source = "as.data.frame(nlme::ergoStool)"),
+    Pixel = list(df = as.data.frame(nlme::Pixel), source = "as.data.frame(nlme::Pixel)"),
+    ChickWeight = list(df = chick, source = "datasets::ChickWeight, Chick and Diet as unordered factors",
+                       notes = "Chick <- factor(as.character(Chick)) (levels sorted as strings); Diet <- factor(as.character(Diet))."),
+    BodyWeight = list(df = as.data.frame(nlme::BodyWeight), source = "as.data.frame(nlme::BodyWeight)"),
+    Gasoline = list(df = as.data.frame(nlme::Gasoline), source = "as.data.frame(nlme::Gasoline)"),
+    Assay = list(df = as.data.frame(nlme::Assay), source = "as.data.frame(nlme::Assay)"),
     many_groups_sim = list(df = make_sim(),
                            source = "simulated in make_lme4_refs.R (function make_sim)",
                            notes = paste0("set.seed(20261125); 3000 groups g0001..g3000, 5 rows each; ",
@@ -309,7 +325,41 @@ cases <- list(
          call = "lmer(Reaction ~ scale(Days) + (1 | Subject), data = sleepstudy)",
          formula = "Reaction ~ scale(Days) + (1 | Subject)", reml = TRUE,
          new_level_vars = "Subject",
-         notes = "Fixed-effects transform check (scale()); see fixed_predvars for the center/scale used and model_matrix for the full X.")
+         notes = "Fixed-effects transform check (scale()); see fixed_predvars for the center/scale used and model_matrix for the full X."),
+    list(id = "sleepstudy_ordered", dataset = "sleepstudy_o", data_name = "d",
+         call = "lmer(Reaction ~ Dayf + (1 | Subject), data = d)",
+         formula = "Reaction ~ Dayf + (1 | Subject)", reml = TRUE,
+         new_level_vars = "Subject",
+         notes = "Ordered factor fixed effect: polynomial contrasts Dayf.L, Dayf.Q, Dayf.C, Dayf^4."),
+    list(id = "oats_nested", dataset = "Oats", data_name = "Oats",
+         call = "lmer(yield ~ nitro + (1 | Block/Variety), data = Oats)",
+         formula = "yield ~ nitro + (1 | Block/Variety)", reml = TRUE,
+         new_level_vars = "Block", notes = "Split plot: varieties within blocks."),
+    list(id = "ergostool", dataset = "ergoStool", data_name = "ergoStool",
+         call = "lmer(effort ~ Type + (1 | Subject), data = ergoStool)",
+         formula = "effort ~ Type + (1 | Subject)", reml = TRUE,
+         new_level_vars = "Subject", notes = ""),
+    list(id = "pixel", dataset = "Pixel", data_name = "Pixel",
+         call = "lmer(pixel ~ day + I(day^2) + (day | Dog) + (1 | Side:Dog), data = Pixel)",
+         formula = "pixel ~ day + I(day^2) + (day | Dog) + (1 | Side:Dog)", reml = TRUE,
+         new_level_vars = "Dog", notes = "Random slope per dog plus a side-within-dog intercept."),
+    list(id = "chickweight_slopes", dataset = "ChickWeight", data_name = "ChickWeight",
+         call = "lmer(weight ~ Time * Diet + (Time | Chick), data = ChickWeight)",
+         formula = "weight ~ Time * Diet + (Time | Chick)", reml = TRUE,
+         new_level_vars = "Chick", notes = "Unbalanced growth curves."),
+    list(id = "bodyweight_restarted", dataset = "BodyWeight", data_name = "BodyWeight",
+         call = "{ m0 <- lmer(weight ~ Time * Diet + (Time | Rat), data = BodyWeight); update(m0, start = getME(m0, \"theta\")) }",
+         formula = "weight ~ Time * Diet + (Time | Rat)", reml = TRUE,
+         new_level_vars = "Rat",
+         notes = "lme4's first fit stops short (Model failed to converge with max|grad| = 0.0148); the reference is the refit started from its theta, which converges."),
+    list(id = "gasoline", dataset = "Gasoline", data_name = "Gasoline",
+         call = "lmer(yield ~ endpoint + vapor + (1 | Sample), data = Gasoline)",
+         formula = "yield ~ endpoint + vapor + (1 | Sample)", reml = TRUE,
+         new_level_vars = "Sample", notes = ""),
+    list(id = "assay_crossed", dataset = "Assay", data_name = "Assay",
+         call = "lmer(logDens ~ sample * dilut + (1 | Block) + (1 | Block:sample) + (1 | Block:dilut), data = Assay)",
+         formula = "logDens ~ sample * dilut + (1 | Block) + (1 | Block:sample) + (1 | Block:dilut)", reml = TRUE,
+         new_level_vars = "Block", notes = "Three intercept terms, two of them interactions with the block.")
 )
 
 ## ---------------------------------------------------------------------------------

@@ -214,8 +214,22 @@ def aliased_columns(X: np.ndarray) -> np.ndarray:
     return diag <= RANK_TOLERANCE * np.where(norms > 0, norms, 1.0)
 
 
+def r_contrasts(expr: str, frame: pd.DataFrame) -> str:
+    """Rewrite a right-hand side so that ordered categoricals get polynomial contrasts, R's
+    default for ordered factors (``contr.poly``); unordered ones keep treatment contrasts."""
+    ordered = {c for c in frame.columns
+               if isinstance(frame[c].dtype, pd.CategoricalDtype) and frame[c].cat.ordered}
+    labels = term_labels(expr)
+    if not ordered or not any(f in ordered for lab in labels for f in lab.split(":")):
+        return expr
+    terms = [":".join(f"C({f}, contr.poly)" if f in ordered else f for f in lab.split(":"))
+             for lab in labels if lab != "1"]
+    return " + ".join(["1" if "1" in labels else "0", *terms])
+
+
 def _fixed_matrix(frame: pd.DataFrame, fixed: str, formula: str, row_index: np.ndarray,
                   ) -> tuple[np.ndarray, list[str], list[str], ModelSpec | None]:
+    fixed = r_contrasts(fixed, frame)
     plain = _plain_numeric_matrix(frame, fixed)
     spec: ModelSpec | None = None
     if plain is not None:

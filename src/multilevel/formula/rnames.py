@@ -1,14 +1,16 @@
 """Column names as R writes them, from formulaic's names.
 
 R names a treatment-coded dummy ``SexFemale`` where formulaic writes ``Sex[T.Female]``, the
-intercept ``(Intercept)`` where formulaic writes ``Intercept``, and powers ``I(age^2)`` where
-Python needs ``I(age ** 2)``. Users compare our output with lme4's, so we print R's names.
+intercept ``(Intercept)`` where formulaic writes ``Intercept``, polynomial contrasts of an
+ordered factor ``d.L`` where formulaic writes ``C(d, contr.poly)[.L]``, and powers
+``I(age^2)`` where Python needs ``I(age ** 2)``. Users compare our output with lme4's, so we print R's names.
 """
 
 from __future__ import annotations
 
 import re
 
+_POLY = re.compile(r"C\(([^,()]+), contr\.poly\)")
 _CONTRAST = re.compile(r"\[T\.([^\]]*)\]")
 _LEVEL = re.compile(r"\[([^\]]*)\]")
 
@@ -17,6 +19,7 @@ def r_column_name(name: str) -> str:
     """Translate one formulaic column name into the name R's ``model.matrix`` gives it."""
     if name == "Intercept":
         return "(Intercept)"
+    name = _POLY.sub(r"\1", name)  # ordered factors: R's d.L, d.Q, d.C, d^4
     name = _CONTRAST.sub(r"\1", name)
     name = _LEVEL.sub(r"\1", name)
     return name.replace(" ** ", "^").replace("**", "^")

@@ -42,6 +42,8 @@ from multilevel.optim.optsummary import OptSummary
 # lme4's optimizeLmer: parameters within this distance of a zero lower bound are tried on the
 # bound after optimization, and kept there if the objective is no worse.
 BOUNDARY_TOL = 1e-5
+# Restarts of the optimizer when the fit fails the derivative check at its optimum.
+MAX_RESTARTS = 3
 # lme4's isSingular default tolerance.
 SINGULAR_TOL = 1e-4
 
@@ -269,22 +271,38 @@ def _centering(X: np.ndarray, w: np.ndarray | None) -> np.ndarray | None:
 
 
 def _check_derivatives(model: ModelStages, opt: OptSummary) -> OptSummary:
-    """Finite-difference gradient and Hessian at the optimum: lme4's convergence messages,
-    and a Newton step that replaces the optimizer's answer only if it clearly improves it."""
-    d = deriv12(model.objective, opt.final, opt.fmin)
-    free = free_parameters(opt.final, opt.lower)
+    """Check the optimum with finite-difference derivatives (lme4's checkConv), polish it with a
+    Newton step, and restart the optimizer from the best point while the check fails.
+
+    BOBYQA can stop on its x-tolerance far from the optimum on badly scaled problems (a
+    covariate in the hundreds, a slope variance tiny next to the intercept's); lme4 then warns
+    "Model failed to converge". We restart from where it stopped (up to ``MAX_RESTARTS``
+    times) and report lme4's message only if the fit still fails the check."""
     theta, fmin, polished = opt.final, opt.fmin, False
-    trial = newton_step(d, free, opt.lower)
-    if trial is not None:
-        value = model.objective(trial)
-        if value < fmin - POLISH_MIN_GAIN:
-            theta, fmin, polished = trial, value, True
-    # A Newton step needs a positive-definite Hessian and leaves (to second order) a zero
-    # gradient, so a polished fit passes lme4's checks without evaluating them again.
-    problems = [] if polished else convergence_messages(d, free)
-    return replace(opt, final=theta, fmin=fmin, messages=tuple(list(opt.messages) + problems),
+    feval, restarts = opt.feval, 0
+    log = list(opt.fitlog)
+    while True:
+        d = deriv12(model.objective, theta, fmin)
+        free = free_parameters(theta, opt.lower)
+        problems = convergence_messages(d, free)
+        trial = newton_step(d, free, opt.lower)
+        if trial is not None:
+            value = model.objective(trial)
+            if value < fmin - POLISH_MIN_GAIN:
+                theta, fmin, polished = trial, value, True
+        if not problems or restarts == MAX_RESTARTS:
+            break
+        again = minimize_theta(model.objective, theta, opt.lower, model.optimizer,
+                               model.optimizer_settings)
+        restarts += 1
+        feval += again.feval
+        log += list(again.fitlog)
+        if again.fmin < fmin:
+            theta, fmin = again.final, again.fmin
+    return replace(opt, final=theta, fmin=fmin, feval=feval, fitlog=tuple(log),
+                   messages=tuple(list(opt.messages) + problems),
                    converged=opt.converged and not problems, gradient=d.gradient,
-                   hessian=d.hessian, polished=polished)
+                   hessian=d.hessian, polished=polished, restarts=restarts)
 
 
 def _check_boundary(model: ModelStages, opt: OptSummary) -> OptSummary:

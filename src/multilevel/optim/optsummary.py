@@ -44,6 +44,9 @@ class OptSummary:
     polished : bool
         True when a Newton step from the optimizer's answer lowered the objective enough to
         replace it (see :mod:`multilevel.optim.convergence`).
+    restarts : int
+        Times the optimizer was restarted from its best point because the fit failed the
+        derivative check there (``feval`` and ``fitlog`` include the restarts).
     """
 
     backend: str
@@ -61,6 +64,7 @@ class OptSummary:
     gradient: np.ndarray | None = field(default=None, repr=False)
     hessian: np.ndarray | None = field(default=None, repr=False)
     polished: bool = False
+    restarts: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary (the fit log as lists)."""
@@ -79,5 +83,6 @@ class OptSummary:
             "gradient": None if self.gradient is None else self.gradient.tolist(),
             "hessian": None if self.hessian is None else self.hessian.tolist(),
             "polished": self.polished,
+            "restarts": self.restarts,
             "fitlog": [[th.tolist(), f] for th, f in self.fitlog],
         }
