@@ -3,7 +3,8 @@
 R names a treatment-coded dummy ``SexFemale`` where formulaic writes ``Sex[T.Female]``, the
 intercept ``(Intercept)`` where formulaic writes ``Intercept``, polynomial contrasts of an
 ordered factor ``d.L`` where formulaic writes ``C(d, contr.poly)[.L]``, and powers
-``I(age^2)`` where Python needs ``I(age ** 2)``. Users compare our output with lme4's, so we print R's names.
+``I(age^2)`` where Python needs ``I(age ** 2)``. Users compare our output with lme4's, so
+we print R's names.
 """
 
 from __future__ import annotations
