@@ -121,7 +121,8 @@ def _sandwich(T_left: np.ndarray, stack: np.ndarray, T_right: np.ndarray) -> np.
     return np.matmul(np.matmul(T_left.T, stack), T_right)
 
 
-def _first_block_2x2(A: CrossProducts, T0: np.ndarray) -> tuple[np.ndarray, ...]:
+def _first_block_2x2(A: CrossProducts, T0: np.ndarray,
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
     """Closed-form factor of the first block for 2 x 2 terms, level by level:
     T0 = [[t0, 0], [t1, t2]], M = T0' B T0 + I = [[l11, 0], [l21, l22]] [[l11, l21], [0, l22]],
     and the two columns x00, x01 (each (p + 1, levels)) of the [X y] row against it."""
