@@ -59,8 +59,9 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
         Prior weights and a known offset, one value per row of ``data``.
     optimizer : {"bobyqa", "cobyqa", "lbfgsb"}
         Backend for the theta optimization; bobyqa (NLopt) as lme4.
-    start : array-like, optional
-        Starting theta in lme4's order.
+    start : None, "lme4", "anova" or array-like
+        Starting theta in lme4's order; by default lme4's identity start, or one-way ANOVA
+        estimates when every random-effects term is scalar (fewer evaluations, same optimum).
     optimizer_settings : dict, optional
         Backend options (bobyqa: ``xtol_abs``, ``ftol_abs``, ``xtol_rel``, ``maxeval``).
     calc_derivs : bool, default True

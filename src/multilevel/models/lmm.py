@@ -37,6 +37,7 @@ from multilevel.optim.convergence import (
     free_parameters,
     newton_step,
 )
+from multilevel.models.start import anova_start, initial_step
 from multilevel.optim.optsummary import OptSummary
 
 # lme4's optimizeLmer: parameters within this distance of a zero lower bound are tried on the
@@ -103,8 +104,11 @@ class ModelStages:
     offset : array-like or column name, optional
         Known term added to the linear predictor.
     optimizer : {"bobyqa", "cobyqa", "lbfgsb"}
-    start : array-like, optional
-        Starting theta (lme4's order); default: identity relative factors.
+    start : None, "lme4", "anova" or array-like
+        Starting theta (lme4's order). ``"lme4"``: identity relative factors, lme4's start.
+        ``"anova"``: one-way ANOVA estimates, for models whose random effects are all scalar
+        (see :mod:`multilevel.models.start`). None (default): ``"anova"`` when every term is
+        scalar, else ``"lme4"``. The optimum is the same; the number of evaluations is not.
     optimizer_settings : dict, optional
         Passed to the backend (e.g. ``{"maxeval": 1000}`` for bobyqa).
     calc_derivs : bool, default True
@@ -129,7 +133,12 @@ class ModelStages:
         self.optimizer = optimizer
         self.optimizer_settings = dict(optimizer_settings or {})
         self.calc_derivs = bool(calc_derivs)
-        self.start = None if start is None else np.asarray(start, dtype=float)
+        if start is not None and not isinstance(start, str):
+            start = np.asarray(start, dtype=float)
+        elif start not in (None, "lme4", "anova"):
+            raise OptimizerError(f"start must be None, 'lme4', 'anova' or theta values, got "
+                                 f"{start!r}")
+        self.start: np.ndarray | str | None = start
         self._offset_source = offset
         self.blocks = _make_blocks(self.design)
         term_block = {t: b for b, blk in enumerate(self.blocks) for t in blk.terms}
@@ -245,12 +254,33 @@ class ModelStages:
         return self._criterion(*terms, reml)
 
     # -- fitting ----------------------------------------------------------------------------
+    def _start(self) -> tuple[np.ndarray, dict[str, Any]]:
+        """Starting theta and the backend settings to use with it."""
+        if isinstance(self.start, np.ndarray):
+            return self.start, self.optimizer_settings
+        scalar = all(b.k == 1 for b in self.blocks)
+        if self.start == "lme4" or (self.start is None and not scalar):
+            return self.layout.start(), self.optimizer_settings
+        if not scalar:
+            raise OptimizerError("start='anova' needs every random-effects term to be scalar "
+                                 "(random intercepts); use start='lme4' or theta values")
+        d = self.design
+        y = d.y if d.offset is None else d.y - d.offset
+        ratios = anova_start(d.X, y, [b.codes for b in self.blocks], d.weights)
+        theta0 = np.empty(self.layout.n_theta)
+        for blk, ratio in zip(self.blocks, ratios, strict=True):
+            theta0[self.layout.terms[blk.terms[0]].theta_offset] = ratio
+        settings = dict(self.optimizer_settings)
+        if self.optimizer == "bobyqa":
+            settings.setdefault("initial_step", initial_step(theta0))
+        return theta0, settings
+
     def optimize(self) -> OptSummary:
         """Minimize the objective over theta; returns the optimizer record."""
         lower = self.layout.lower_bounds()
-        x0 = self.layout.start() if self.start is None else self.start
+        x0, settings = self._start()
         opt = _check_boundary(self, minimize_theta(self.objective, x0, lower, self.optimizer,
-                                                   self.optimizer_settings))
+                                                   settings))
         if self.calc_derivs:
             opt = _check_derivatives(self, opt)
         return opt
