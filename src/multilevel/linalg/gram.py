@@ -47,16 +47,19 @@ class GramPattern:
 
 def _column_products(Ci: sp.csc_matrix, Cj: sp.csc_matrix, lo: int, hi: int,
                      symmetric: bool, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Products a_i[r, c] a_j[s, c] for the columns lo..hi-1: (cell r * width + s, c, value)."""
-    ni = np.diff(Ci.indptr[lo:hi + 1])
-    nj = np.diff(Cj.indptr[lo:hi + 1])
-    counts = ni * nj
-    total = int(counts.sum())
-    col = np.repeat(np.arange(lo, hi, dtype=np.int32), counts)
-    offset = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    nj_rep = np.maximum(np.repeat(nj, counts), 1)
-    ia = Ci.indptr[col] + offset // nj_rep
-    jb = Cj.indptr[col] + offset % nj_rep
+    """Products a_i[r, c] a_j[s, c] for the columns lo..hi-1: (cell r * width + s, c, value).
+
+    Products come ordered by column, then by the entry of Ci, then by the entry of Cj; the
+    index arithmetic is repeats and cumulative sums only (no division)."""
+    first, last = Ci.indptr[lo], Ci.indptr[hi]
+    entry_col = np.repeat(np.arange(lo, hi, dtype=np.int64), np.diff(Ci.indptr[lo:hi + 1]))
+    nj = np.diff(Cj.indptr)[entry_col]  # j-entries paired with each i-entry
+    total = int(nj.sum())
+    ia = np.repeat(np.arange(first, last, dtype=np.int64), nj)
+    block_start = np.cumsum(nj) - nj  # where each i-entry's run of products starts
+    jb = (np.arange(total, dtype=np.int64) - np.repeat(block_start, nj)
+          + np.repeat(Cj.indptr[entry_col], nj))
+    col = np.repeat(entry_col, nj).astype(np.int32)
     r = Ci.indices[ia].astype(np.int64)
     s = Cj.indices[jb].astype(np.int64)
     vals = Ci.data[ia] * Cj.data[jb]

@@ -29,6 +29,7 @@ from multilevel.linalg.blocked_cholesky import (
     profiled_terms,
 )
 from multilevel.linalg.cross_products import CrossProducts, cross_products, xy_cross_products
+from multilevel.models.start import anova_start, initial_step
 from multilevel.optim.backends import minimize_theta
 from multilevel.optim.convergence import (
     POLISH_MIN_GAIN,
@@ -37,7 +38,6 @@ from multilevel.optim.convergence import (
     free_parameters,
     newton_step,
 )
-from multilevel.models.start import anova_start, initial_step
 from multilevel.optim.optsummary import OptSummary
 
 # lme4's optimizeLmer: parameters within this distance of a zero lower bound are tried on the
