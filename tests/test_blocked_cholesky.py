@@ -112,3 +112,21 @@ def test_not_positive_definite_is_reported(ks, levels):
     A = cross_products(codes, Z, list(levels), np.column_stack([Xdup, y]))
     with pytest.raises(NotPositiveDefinite):
         factorize(A, templates)
+
+
+def test_gram_fallback_matches_pattern(monkeypatch):
+    """Scalar crossed blocks use a precomputed Gram pattern; above its size limit the sparse
+    product is used instead. Both must give the same factor."""
+    from multilevel.linalg import gram
+
+    codes, Z, X, y, w, templates = _problem(3, (1, 1, 1), (15, 7, 3))
+    Xy = np.column_stack([X, y])
+    with_pattern = factorize(cross_products(codes, Z, [15, 7, 3], Xy), templates)
+    monkeypatch.setattr(gram, "MAX_PRODUCTS", 0)
+    A = cross_products(codes, Z, [15, 7, 3], Xy)
+    without = factorize(A, templates)
+    assert all(v is None for k, v in A.cache.items() if k[0] == "gram")
+    assert without.logdet_re == pytest.approx(with_pattern.logdet_re, rel=1e-12)
+    assert without.pwrss == pytest.approx(with_pattern.pwrss, rel=1e-12)
+    np.testing.assert_allclose(re_factor_dense(A, without),
+                               re_factor_dense(A, with_pattern), atol=1e-12)

@@ -88,7 +88,8 @@ class ThetaLayout:
 
     def templates(self, theta: np.ndarray) -> list[np.ndarray]:
         """The (k, k) lower-triangular Lambda template of every block for ``theta``."""
-        padded = np.append(np.asarray(theta, dtype=float), 0.0)
+        padded = np.zeros(len(theta) + 1)
+        padded[:-1] = theta
         return [padded[idx] for idx in self.index]
 
     def term_factor(self, theta: np.ndarray, term: int) -> np.ndarray:

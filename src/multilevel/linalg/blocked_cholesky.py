@@ -126,20 +126,19 @@ def _first_block_2x2(A: CrossProducts, T0: np.ndarray,
     """Closed-form factor of the first block for 2 x 2 terms, level by level:
     T0 = [[t0, 0], [t1, t2]], M = T0' B T0 + I = [[l11, 0], [l21, l22]] [[l11, l21], [0, l22]],
     and the two columns x00, x01 (each (p + 1, levels)) of the [X y] row against it."""
-    B = A.diag[0]
-    if "first2" not in A.cache:  # contiguous entries of B; Z'Z does not change on refits
-        A.cache["first2"] = (np.ascontiguousarray(B[:, 0, 0]), np.ascontiguousarray(B[:, 1, 0]),
-                             np.ascontiguousarray(B[:, 1, 1]))
-    b00, b10, b11 = A.cache["first2"]
+    if "first2" not in A.cache:  # rows b00, b10, b11 of B; Z'Z does not change on refits
+        B = A.diag[0]
+        A.cache["first2"] = np.vstack([B[:, 0, 0], B[:, 1, 0], B[:, 1, 1]])
+    b = A.cache["first2"]
     X0 = np.ascontiguousarray(A.xy_re[0][:, :, 0].T)
     X1 = np.ascontiguousarray(A.xy_re[0][:, :, 1].T)
-    t0, t1, t2 = float(T0[0, 0]), float(T0[1, 0]), float(T0[1, 1])
-    a = t0 * t0 * b00 + 2.0 * t0 * t1 * b10 + t1 * t1 * b11 + 1.0
+    t0, t1, t2 = T0[0, 0].item(), T0[1, 0].item(), T0[1, 1].item()
+    a = np.array([t0 * t0, 2.0 * t0 * t1, t1 * t1]) @ b + 1.0
     if a.min() <= 0.0:
         raise NotPositiveDefinite
     l11 = np.sqrt(a)
-    l21 = t2 * (t0 * b10 + t1 * b11) / l11
-    c = t2 * t2 * b11 + 1.0 - l21 * l21
+    l21 = (np.array([t2 * t0, t2 * t1]) @ b[1:]) / l11
+    c = t2 * t2 * b[2] + 1.0 - l21 * l21
     if c.min() <= 0.0:
         raise NotPositiveDefinite
     l22 = np.sqrt(c)
