@@ -148,39 +148,43 @@ class ModelStages:
             [term_block[i] for i in range(len(terms))], len(self.blocks))
         w = self.design.weights
         self._sqrt_w = None if w is None else np.sqrt(w)
-        self._x_shift = _centering(self.design.X, w)
+        self._x_shift_is_intercept = np.all(self.design.X == 1.0, axis=0)
+        self._x_shift = _centering(self.design.X, w, self._x_shift_is_intercept)
         self._log_det_w = 0.0 if w is None else float(np.log(w[w > 0]).sum())
         self.A: CrossProducts = cross_products(
             [b.codes for b in self.blocks], [b.Z for b in self.blocks],
-            [terms[b.terms[0]].n_levels for b in self.blocks], self._xy(self.design.y),
+            [terms[b.terms[0]].n_levels for b in self.blocks], self._xy(),
             self._sqrt_w)
 
     # -- response ---------------------------------------------------------------------------
-    def _xy(self, y: np.ndarray) -> np.ndarray:
+    def _response_shift(self) -> tuple[np.ndarray, float]:
+        """The response as the cross-products see it (offset removed) and the constant
+        subtracted from it (its weighted mean when X has an intercept, else 0)."""
+        y = self.design.y if self.design.offset is None else self.design.y - self.design.offset
+        if self._x_shift is None:
+            return y, 0.0
+        return y, float(np.average(y, weights=self.design.weights))
+
+    def _xy(self) -> np.ndarray:
         """[X y] as the cross-products see it: offset removed and, when X has an intercept,
         the other columns and y centred (see :func:`_centering`)."""
-        y_eff = y if self.design.offset is None else y - self.design.offset
+        y, y_shift = self._response_shift()
         if self._x_shift is None:
-            return np.column_stack([self.design.X, y_eff])
-        w = self.design.weights
-        y_mean = float(np.average(y_eff, weights=w))
-        return np.column_stack([self.design.X - self._x_shift, y_eff - y_mean])
+            return np.column_stack([self.design.X, y])
+        return np.column_stack([self.design.X - self._x_shift, y - y_shift])
 
-    def fixed_transform(self, y: np.ndarray | None = None,
-                        ) -> tuple[np.ndarray, np.ndarray]:
+    def fixed_transform(self) -> tuple[np.ndarray, np.ndarray]:
         """``(T, c)`` with beta = T @ beta_centred + c, mapping the coefficients of the
         centred problem back to the user's X (identity and zero when nothing is centred)."""
         p = self.n_fixed
         if self._x_shift is None:
             return np.eye(p), np.zeros(p)
-        y = self.design.y if y is None else y
-        y_eff = y if self.design.offset is None else y - self.design.offset
-        icol = int(np.flatnonzero(np.all(self.design.X == 1.0, axis=0))[0])
+        icol = int(np.flatnonzero(self._x_shift_is_intercept)[0])
         T = np.eye(p)
         T[icol, :] -= self._x_shift
         T[icol, icol] = 1.0
         c = np.zeros(p)
-        c[icol] = float(np.average(y_eff, weights=self.design.weights))
+        c[icol] = self._response_shift()[1]
         return T, c
 
     def with_response(self, y: np.ndarray) -> ModelStages:
@@ -193,7 +197,7 @@ class ModelStages:
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
         new.design = _replace(self.design, y=y)
-        Xy = self._xy(y)
+        Xy = new._xy()
         Z = [b.Z for b in self.blocks]
         if self._sqrt_w is not None:
             Xy = Xy * self._sqrt_w[:, None]
@@ -286,13 +290,12 @@ class ModelStages:
         return opt
 
 
-def _centering(X: np.ndarray, w: np.ndarray | None) -> np.ndarray | None:
+def _centering(X: np.ndarray, w: np.ndarray | None, is_one: np.ndarray) -> np.ndarray | None:
     """Column means to subtract from X (0 for the intercept column), or None without an
     intercept. Centring is an exact reparametrization of the fixed effects (the intercept
     absorbs the shifts) that keeps [X y]'[X y] from cancelling catastrophically when y or a
     covariate is far from zero -- the profiled objective then stays smooth to ~1e-12, which
-    the finite-difference convergence check needs."""
-    is_one = np.all(X == 1.0, axis=0)
+    the finite-difference convergence check needs. ``is_one`` flags the intercept column."""
     if not is_one.any():
         return None
     shift = np.average(X, axis=0, weights=w)
