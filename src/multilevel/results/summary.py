@@ -17,36 +17,51 @@ if TYPE_CHECKING:
 DIGITS = 4  # lme4 prints with max(3, getOption("digits") - 3) significant digits
 
 
+def _decimals_needed(x: float, digits: int) -> int:
+    """Decimals R's ``format`` needs to show ``x`` with ``digits`` significant digits, with
+    trailing zeros dropped (0.5 needs 1, 35.0717 needs 2 at 4 digits)."""
+    if x == 0 or not math.isfinite(x):
+        return 0
+    e = max(0, digits - 1 - math.floor(math.log10(abs(x))))
+    target = round(x, e)
+    while e > 0 and round(x, e - 1) == target:
+        e -= 1
+    return e
+
+
+def r_format(values: list[float], digits: int = DIGITS) -> list[str]:
+    """Format numbers together as R's ``format(x, digits = digits)``: one number of decimals,
+    the most any element needs, right-aligned to a common width."""
+    decimals = max((_decimals_needed(v, digits) for v in values), default=0)
+    text = [f"{v:.{decimals}f}" if math.isfinite(v) else ("NaN" if math.isnan(v) else
+                                                          ("Inf" if v > 0 else "-Inf"))
+            for v in values]
+    width = max((len(t) for t in text), default=0)
+    return [t.rjust(width) for t in text]
+
+
 def _sig(x: float, digits: int = DIGITS) -> str:
-    if not np.isfinite(x):
-        return "NaN" if np.isnan(x) else ("Inf" if x > 0 else "-Inf")
-    if x == 0:
-        return "0"
-    decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(x)))))
-    return f"{x:.{decimals}f}"
+    return r_format([x], digits)[0]
 
 
-def _column(values: list[float], digits: int = DIGITS) -> list[str]:
-    """Format a column with a common number of decimals, as R's ``format`` does."""
-    finite = [abs(v) for v in values if np.isfinite(v) and v != 0]
-    if not finite:
-        return [_sig(v, digits) for v in values]
-    # enough decimals for the smallest magnitude to show `digits` significant digits
-    decimals = max(0, digits - 1 - int(math.floor(math.log10(min(finite)))))
-    decimals = min(decimals, max(0, digits - 1 - int(math.floor(math.log10(max(finite))))) + 3)
-    return [f"{v:.{decimals}f}" if np.isfinite(v) else _sig(v) for v in values]
-
-
-def _table(header: list[str], rows: list[list[str]], left: int = 0) -> list[str]:
-    """Right-aligned columns, the first ``left`` columns left-aligned."""
-    cols = list(zip(*([header] + rows), strict=True)) if rows else [[h] for h in header]
-    widths = [max(len(c) for c in col) for col in cols]
+def _layout(header: list[str], rows: list[list[str]], align: str, lead: str = "") -> list[str]:
+    """Columns separated by one space; ``align`` has one letter per column, "l" or "r"."""
+    table = [header] + rows
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     out = []
-    for r in [header] + rows:
-        cells = [c.ljust(w) if i < left else c.rjust(w)
-                 for i, (c, w) in enumerate(zip(r, widths, strict=True))]
-        out.append(" " + " ".join(cells).rstrip())
+    for r in table:
+        cells = [c.ljust(w) if a == "l" else c.rjust(w)
+                 for c, w, a in zip(r, widths, align, strict=True)]
+        out.append(lead + " ".join(cells))
     return out
+
+
+def _named_vector(names: list[str], values: list[str]) -> list[str]:
+    """A named vector as R prints it: one common width, names right-aligned over the values,
+    a trailing space."""
+    width = max(len(t) for t in [*names, *values])
+    return [" ".join(n.rjust(width) for n in names) + " ",
+            " ".join(v.rjust(width) for v in values) + " "]
 
 
 def _random_effects_lines(fit: LinearMixedModelResult) -> list[str]:
@@ -55,8 +70,8 @@ def _random_effects_lines(fit: LinearMixedModelResult) -> list[str]:
     covs = term_covariances(layout, fit.theta, fit.sigma)
     names = unique_group_names(layout)
     rows: list[list[str]] = []
-    var_strings = _column(list(vc.loc[vc["term2"].isna(), "variance"].astype(float)))
-    sd_strings = _column(list(vc.loc[vc["term2"].isna(), "sd"].astype(float)))
+    var_strings = r_format(list(vc.loc[vc["term2"].isna(), "variance"].astype(float)))
+    sd_strings = r_format(list(vc.loc[vc["term2"].isna(), "sd"].astype(float)))
     max_k = max(t.k for t in layout.terms)
     idx = 0
     for name, term, cov in zip(names, layout.terms, covs, strict=True):
@@ -74,16 +89,22 @@ def _random_effects_lines(fit: LinearMixedModelResult) -> list[str]:
                 + ([""] * (max_k - 1) if max_k > 1 else []))
     header = ["Groups", "Name", "Variance", "Std.Dev."] + (
         ["Corr"] + [""] * (max_k - 2) if max_k > 1 else [])
-    return _table(header, rows, left=2)
+    return _layout(header, rows, "l" * len(header), lead=" ")
 
 
 def _fixed_lines(fit: LinearMixedModelResult) -> list[str]:
+    """R's ``printCoefmat``: estimates and standard errors rounded together to
+    ``digits - floor(log10(largest)) - 1`` decimals, t values to 3 decimals, then formatted."""
     ct = fit.coef_table()
-    est = _column(list(ct["estimate"]))
-    se = _column(list(ct["std_error"]))
-    tv = [f"{v:.2f}" for v in ct["statistic"]]
-    rows = [[n, e, s, t] for n, e, s, t in zip(ct.index, est, se, tv, strict=True)]
-    return _table(["", "Estimate", "Std. Error", "t value"], rows, left=1)
+    est_se = np.abs(np.concatenate([ct["estimate"], ct["std_error"]]))
+    est_se = est_se[np.isfinite(est_se) & (est_se > 0)]
+    digmin = 1 + np.floor(np.log10([est_se.min(), est_se.max()])) if est_se.size else [0, 0]
+    decimals = int(max(1, DIGITS - digmin[0], DIGITS - digmin[1]))
+    both = r_format([round(v, decimals) for v in [*ct["estimate"], *ct["std_error"]]])
+    p = len(ct)
+    tv = r_format([round(v, 3) for v in ct["statistic"]])
+    rows = [[n, e, s, t] for n, e, s, t in zip(ct.index, both[:p], both[p:], tv, strict=True)]
+    return _layout(["", "Estimate", "Std. Error", "t value"], rows, "lrrr")
 
 
 def _correlation_lines(fit: LinearMixedModelResult) -> list[str]:
@@ -94,10 +115,10 @@ def _correlation_lines(fit: LinearMixedModelResult) -> list[str]:
     sd = np.sqrt(np.diag(V))
     C = V / np.outer(sd, sd)
     # lme4 abbreviates the row names to 11 characters and the column names to 6
-    abbrev = [_abbreviate(n) for n in fit.fixed_names]
-    rows = [[_abbreviate(fit.fixed_names[i], 11)] + [f"{C[i, j]:.3f}" for j in range(i)]
-            for i in range(1, p)]
-    return ["Correlation of Fixed Effects:"] + _table([""] + abbrev[: p - 1], rows, left=1)
+    cols = [_abbreviate(n) for n in fit.fixed_names[: p - 1]]
+    rows = [[_abbreviate(fit.fixed_names[i], 11)]
+            + [f"{C[i, j]:.3f}" for j in range(i)] + [""] * (p - 1 - i) for i in range(1, p)]
+    return ["Correlation of Fixed Effects:"] + _layout([""] + cols, rows, "l" + "r" * (p - 1))
 
 
 def _abbreviate(name: str, width: int = 6) -> str:
@@ -128,17 +149,20 @@ def format_summary(fit: LinearMixedModelResult) -> str:
     if fit.reml:
         lines.append(f"REML criterion at convergence: {fit.objective:.1f}")
     else:
-        lines += _table(["AIC", "BIC", "logLik", "deviance", "df.resid"],
-                        [[f"{fit.aic:.1f}", f"{fit.bic:.1f}", f"{fit.loglik:.1f}",
-                          f"{fit.objective:.1f}", str(fit.df_resid)]])
+        lines += _named_vector(["AIC", "BIC", "logLik", "deviance", "df.resid"],
+                               [f"{fit.aic:.1f}", f"{fit.bic:.1f}", f"{fit.loglik:.1f}",
+                                f"{fit.objective:.1f}", str(fit.df_resid)])
     lines.append("")
     q = np.quantile(fit.residuals("pearson", scaled=True), [0, 0.25, 0.5, 0.75, 1])
     lines.append("Scaled residuals: ")
-    lines += _table(["Min", "1Q", "Median", "3Q", "Max"], [[f"{v:.4f}" for v in q]])
+    # lme4 zaps the quantiles to digits + 1 significant digits of the largest before printing
+    mx = float(np.max(np.abs(q)))
+    q = np.round(q, max(0, DIGITS + 1 - round(math.log10(mx)))) if mx > 0 else q
+    lines += _named_vector(["Min", "1Q", "Median", "3Q", "Max"], r_format(list(q)))
     lines.append("")
     lines.append("Random effects:")
     lines += _random_effects_lines(fit)
-    groups = ", ".join(f"{k}, {v}" for k, v in fit.ngroups.items())
+    groups = "; ".join(f"{k}, {v}" for k, v in fit.ngroups.items())
     lines.append(f"Number of obs: {fit.nobs}, groups:  {groups}")
     if fit.n_dropped:
         lines.append(f"({fit.n_dropped} observation{'s' if fit.n_dropped > 1 else ''} "
