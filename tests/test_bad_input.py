@@ -338,3 +338,14 @@ def test_polars_frame_with_string_group(sleep):
     assert fit_pl.objective == pytest.approx(fit_pd.objective, rel=1e-10)
     np.testing.assert_allclose(fit_pl.beta, fit_pd.beta, rtol=1e-10)
     assert sorted(fit_pl.ranef["Subject"].index) == sorted(fit_pd.ranef["Subject"].index)
+
+
+def test_model_too_large_for_dense_blocks_is_refused(monkeypatch):
+    """Two crossed factors with very many levels each would need a huge dense block; the
+    model must be refused with a typed error naming the factor, before any fitting."""
+    import multilevel.models.lmm as lmm
+
+    monkeypatch.setattr(lmm, "MAX_DENSE_BYTES", 100)  # sample: 6 x 6 doubles = 288 bytes
+    df = ml.datasets.load("Penicillin")
+    with pytest.raises(ml.errors.ModelTooLargeError, match="sample"):
+        ml.LinearMixedModel("diameter ~ 1 + (1 | plate) + (1 | sample)", df)

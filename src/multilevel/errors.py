@@ -76,6 +76,11 @@ class OptimizerError(MultilevelError, ValueError):
     """An unknown optimizer name or an invalid starting value."""
 
 
+class ModelTooLargeError(MultilevelError, MemoryError):
+    """The random-effects structure needs more memory than the dense blocks of the
+    factorization allow (two or more grouping factors with very many levels each)."""
+
+
 class MissingExtraError(MultilevelError, ImportError):
     """An optional dependency is needed for this feature; the message names the pip install."""
 

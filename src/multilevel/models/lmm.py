@@ -20,7 +20,7 @@ import numpy as np
 
 from multilevel.covariance.relative_factor import ThetaLayout, theta_layout
 from multilevel.data.design import ModelDesign, build_design
-from multilevel.errors import DataError, OptimizerError
+from multilevel.errors import DataError, ModelTooLargeError, OptimizerError
 from multilevel.formula.parser import ParsedFormula
 from multilevel.linalg.blocked_cholesky import (
     BlockedFactor,
@@ -43,6 +43,9 @@ from multilevel.optim.optsummary import OptSummary
 # lme4's optimizeLmer: parameters within this distance of a zero lower bound are tried on the
 # bound after optimization, and kept there if the objective is no worse.
 BOUNDARY_TOL = 1e-5
+# Largest total size of the dense blocks of the factor (every grouping factor after the
+# first is factored densely): beyond this a fit would exhaust a typical machine's memory.
+MAX_DENSE_BYTES = 8 * 2**30
 # Restarts of the optimizer when the fit fails the derivative check at its optimum.
 MAX_RESTARTS = 3
 # lme4's isSingular default tolerance.
@@ -151,6 +154,7 @@ class ModelStages:
         self._x_shift_is_intercept = np.all(self.design.X == 1.0, axis=0)
         self._x_shift = _centering(self.design.X, w, self._x_shift_is_intercept)
         self._log_det_w = 0.0 if w is None else float(np.log(w[w > 0]).sum())
+        _check_dense_size(self.blocks, [terms[b.terms[0]] for b in self.blocks])
         self.A: CrossProducts = cross_products(
             [b.codes for b in self.blocks], [b.Z for b in self.blocks],
             [terms[b.terms[0]].n_levels for b in self.blocks], self._xy(),
@@ -288,6 +292,21 @@ class ModelStages:
         if self.calc_derivs:
             opt = _check_derivatives(self, opt)
         return opt
+
+
+def _check_dense_size(blocks: list[ReBlock], first_terms: list[Any]) -> None:
+    """Refuse, before any work, a model whose dense blocks would not fit in memory."""
+    sizes = [t.n_levels * b.k for b, t in zip(blocks, first_terms, strict=True)]
+    dense = 8 * sum(q * q for q in sizes[1:]) + 8 * sum(
+        sizes[i] * sizes[j] for i in range(1, len(sizes)) for j in range(1, i))
+    if dense > MAX_DENSE_BYTES:
+        names = ", ".join(f"{t.factor.name} ({q} random effects)"
+                          for t, q in zip(first_terms[1:], sizes[1:], strict=True))
+        raise ModelTooLargeError(
+            f"the grouping factors after the largest one ({names}) are factored as dense "
+            f"blocks, which would need {dense / 2**30:.1f} GiB; this version has no sparse "
+            "factorization for such designs. Fit a subset, or merge or drop levels of the "
+            "second-largest grouping factor")
 
 
 def _centering(X: np.ndarray, w: np.ndarray | None, is_one: np.ndarray) -> np.ndarray | None:
