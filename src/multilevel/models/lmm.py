@@ -2,12 +2,12 @@
 e ~ N(0, sigma^2 W^-1).
 
 :class:`ModelStages` is the model, not the result: it holds the design and the blocks of
-A = [Z X y]' W [Z X y], evaluates the profiled objective for any theta, and ``fit()`` returns an
-immutable :class:`~multilevel.results.lmm_result.ModelStagesResult`. The stages are
+A = [Z X y]' W [Z X y] and evaluates the profiled objective for any theta. The stages are
 public, as in lme4's modular interface (``lFormula -> mkLmerDevfun -> optimizeLmer``):
-``ModelStages(...)`` is the formula and design stage, ``.objective`` the deviance
-function, ``.optimize()`` the optimizer. The result layer sits above this module, so the
-``fit()`` that returns a result is added by :class:`multilevel.api.ModelStages`.
+``ModelStages(...)`` is the formula and design stage, ``.objective`` the deviance function,
+``.optimize()`` the optimizer. The result layer sits above this module, so the ``fit()`` that
+returns an immutable :class:`~multilevel.results.lmm_result.LinearMixedModelResult` is added by
+the public subclass :class:`multilevel.api.LinearMixedModel`.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from multilevel.optim.convergence import (
 from multilevel.optim.optsummary import OptSummary
 
 # lme4's optimizeLmer: parameters within this distance of a zero lower bound are tried on the
-# bound after optimization, and kept there if the objective is no worse.
+# bound after optimization, and kept there if the objective is lower.
 BOUNDARY_TOL = 1e-5
 # Largest total size of the dense blocks of the factor (every grouping factor after the
 # first is factored densely): beyond this a fit would exhaust a typical machine's memory.
