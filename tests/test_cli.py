@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import multilevel as ml
 from multilevel.cli.main import main
 
 from reference_data import load_data
@@ -187,3 +188,15 @@ def test_console_script_user_error_exit_code():
     assert proc.returncode != 0
     assert proc.stderr.startswith("error:")
     assert "Traceback" not in proc.stderr
+
+
+def test_csv_level_named_none_is_not_missing(tmp_path, capsys):
+    """A factor level spelled "None" (nlme's Alfalfa has one) is data, not a missing value."""
+    df = ml.datasets.load("sleepstudy")
+    df["Subject"] = df["Subject"].astype(str).replace({"308": "None"})
+    path = tmp_path / "sleep.csv"
+    df.to_csv(path, index=False)
+    rc = main(["fit", "Reaction ~ Days + (1 | Subject)", "--data", str(path), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert out["nobs"] == 180 and out["n_dropped"] == 0

@@ -418,3 +418,11 @@ def test_derivatives_match_a_quadratic():
     d = deriv12(f, x, f(x))
     np.testing.assert_allclose(d.hessian, A, atol=1e-6)
     np.testing.assert_allclose(d.gradient, A @ x + b, atol=1e-9)
+
+
+def test_to_dict_is_json_for_a_scalar_model():
+    """Random-intercept models start from ANOVA estimates with array-valued optimizer
+    settings; the JSON export must still serialize."""
+    fit = ml.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", ml.datasets.load("Penicillin"))
+    out = json.loads(json.dumps(fit.to_dict()))
+    assert len(out["optsum"]["settings"]["initial_step"]) == 2

@@ -22,7 +22,9 @@ def _read_data(source: str) -> pd.DataFrame:
     if path.exists():
         if path.suffix.lower() == ".parquet":
             return pd.read_parquet(path)
-        return pd.read_csv(path)
+        # as R's read.csv: only "NA" and empty cells are missing (pandas would also turn
+        # "None", "NULL", "nan", ... into missing values, silently dropping real levels)
+        return pd.read_csv(path, keep_default_na=False, na_values=["NA", ""])
     if source.lower() in {n.lower() for n in datasets.available()}:
         return datasets.load(source)
     raise MultilevelError(f"--data {source!r}: no such file, and no built-in data set of that "

@@ -79,7 +79,8 @@ class OptSummary:
             "return_code": self.return_code,
             "converged": self.converged,
             "messages": list(self.messages),
-            "settings": dict(self.settings),
+            "settings": {k: v.tolist() if isinstance(v, np.ndarray) else v
+                         for k, v in self.settings.items()},
             "gradient": None if self.gradient is None else self.gradient.tolist(),
             "hessian": None if self.hessian is None else self.hessian.tolist(),
             "polished": self.polished,
