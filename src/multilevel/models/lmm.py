@@ -225,12 +225,9 @@ class ModelStages:
         """The blocked Cholesky factor at ``theta``."""
         return factorize(self.A, self.layout.templates(np.asarray(theta, dtype=float)))
 
-    def objective_from_factor(self, f: BlockedFactor, reml: bool | None = None) -> float:
-        """-2 log-likelihood (ML) or the REML criterion from a factor."""
-        return self._criterion(f.logdet_re, f.logdet_x, f.pwrss, reml)
-
     def _criterion(self, logdet_re: float, logdet_x: float, pwrss: float,
                    reml: bool | None) -> float:
+        """-2 log-likelihood (ML) or the REML criterion from the factor's three numbers."""
         reml = self.reml if reml is None else reml
         n = self.nobs
         if pwrss <= 0:
