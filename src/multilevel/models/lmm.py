@@ -115,7 +115,7 @@ class ModelStages:
     optimizer_settings : dict, optional
         Passed to the backend (e.g. ``{"maxeval": 1000}`` for bobyqa).
     calc_derivs : bool, default True
-        Check convergence at the optimum with finite-difference derivatives (2 n_theta^2
+        Check convergence at the optimum with finite-difference derivatives (n (n + 3) / 2
         extra evaluations), as lme4's ``calc.derivs``; see :mod:`multilevel.optim.convergence`.
 
     Attributes

@@ -2,7 +2,7 @@
 
 Derivative-free optimizers stop on small changes in theta or in the objective, which on a
 flat or ill-conditioned surface can be short of the optimum. At the reported optimum we
-estimate the gradient and Hessian by central differences (lme4's ``deriv12``, step 1e-4),
+estimate the gradient and Hessian by finite differences (lme4's ``deriv12`` step, 1e-4),
 report lme4's convergence messages when the Hessian-scaled gradient is large or the Hessian
 is not positive definite, and take one Newton step, kept when it lowers the objective by more
 than the optimizer's own tolerance (ftol_abs = 1e-8).
@@ -48,27 +48,33 @@ class Derivatives:
 
 def deriv12(fun: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
             delta: float = DERIV_STEP) -> Derivatives:
-    """Central-difference gradient and Hessian (2 n^2 evaluations), as lme4's ``deriv12``."""
+    """Gradient and Hessian by finite differences with lme4's step, in n (n + 3) / 2
+    evaluations.
+
+    The gradient and the Hessian's diagonal are central differences, exactly as lme4's
+    ``deriv12``; the off-diagonal elements use the one extra point f(x + h e_i + h e_j) with
+    the points already evaluated, (f_ij - f_i - f_j + f) / h^2, where lme4 spends four:
+    an O(h) = 1e-4 relative difference that neither the convergence check nor the Newton step
+    can see, for half the evaluations (3 parameters: 9 instead of 18).
+    """
     n = x.size
     g = np.empty(n)
     H = np.empty((n, n))
+    f_up = np.empty(n)
     for i in range(n):
         up = x.copy()
         up[i] += delta
         down = x.copy()
         down[i] -= delta
-        f_up, f_down = fun(up), fun(down)
-        g[i] = (f_up - f_down) / (2 * delta)
-        H[i, i] = (f_up - 2 * fx + f_down) / delta**2
+        f_up[i], f_down = fun(up), fun(down)
+        g[i] = (f_up[i] - f_down) / (2 * delta)
+        H[i, i] = (f_up[i] - 2 * fx + f_down) / delta**2
+    for i in range(n):
         for j in range(i):
-            corners = []
-            for base in (up, down):
-                for s in (delta, -delta):
-                    z = base.copy()
-                    z[j] += s
-                    corners.append(fun(z))
-            faa, fas, fsa, fss = corners
-            H[i, j] = H[j, i] = (faa - fas - fsa + fss) / (4 * delta**2)
+            z = x.copy()
+            z[i] += delta
+            z[j] += delta
+            H[i, j] = H[j, i] = (fun(z) - f_up[i] - f_up[j] + fx) / delta**2
     return Derivatives(x=x, fx=fx, gradient=g, hessian=H)
 
 
