@@ -76,6 +76,11 @@ class OptimizerError(MultilevelError, ValueError):
     """An unknown optimizer name or an invalid starting value."""
 
 
+class ModelComparisonError(MultilevelError, ValueError):
+    """Models cannot be compared: fitted to different rows, not nested, or REML fits with
+    different fixed effects compared without refitting."""
+
+
 class ModelTooLargeError(MultilevelError, MemoryError):
     """The random-effects structure needs more memory than the dense blocks of the
     factorization allow (two or more grouping factors with very many levels each)."""
