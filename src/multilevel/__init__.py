@@ -6,10 +6,10 @@
 
 from multilevel import datasets, errors
 from multilevel.api import LinearMixedModel, lmer
-from multilevel.inference import anova, compare
+from multilevel.inference import anova, compare, design_effect, icc, r2
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 __version__ = "0.1.0"
 
 __all__ = ["LinearMixedModel", "LinearMixedModelResult", "__version__", "anova", "compare",
-           "datasets", "errors", "lmer"]
+           "datasets", "design_effect", "errors", "icc", "lmer", "r2"]
