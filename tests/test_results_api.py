@@ -60,7 +60,7 @@ def test_fixef_is_a_named_series(fit):
 
 
 def test_coef_table_columns_and_identities(fit):
-    ct = fit.coef_table()
+    ct = fit.coef_table(ddf=None)
     assert isinstance(ct, pd.DataFrame)
     for col in ["estimate", "std_error", "statistic", "p_value", "ci_lower", "ci_upper"]:
         assert col in ct.columns
@@ -79,7 +79,7 @@ def test_coef_table_columns_and_identities(fit):
 
 
 def test_coef_table_level(fit):
-    ct = fit.coef_table(level=0.9)
+    ct = fit.coef_table(ddf=None, level=0.9)
     z = stats.norm.ppf(0.95)
     np.testing.assert_allclose(ct["ci_upper"] - ct["ci_lower"], 2 * z * ct["std_error"],
                                rtol=1e-12)

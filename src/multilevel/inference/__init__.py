@@ -1,6 +1,7 @@
 """Inference on fitted models: model comparison and variance partition."""
 
 from multilevel.inference.model_comparison import anova, compare
+from multilevel.inference.satterthwaite import satterthwaite_df
 from multilevel.inference.variance_partition import (
     VarianceDecomposition,
     design_effect,
@@ -8,6 +9,9 @@ from multilevel.inference.variance_partition import (
     r2,
     variance_decomposition,
 )
+from multilevel.results.lmm_result import register_ddf
+
+register_ddf("satterthwaite", satterthwaite_df)
 
 __all__ = ["VarianceDecomposition", "anova", "compare", "design_effect", "icc", "r2",
-           "variance_decomposition"]
+           "satterthwaite_df", "variance_decomposition"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,17 @@ from multilevel.results.varcorr import varcorr_frame
 
 if TYPE_CHECKING:
     from multilevel.models.lmm import ModelStages
+
+
+DdfMethod = Callable[["LinearMixedModelResult", np.ndarray], np.ndarray]
+# Denominator-df methods by name: each maps (fit, contrast rows L) to one df per row. The
+# inference layer registers its methods here (register_ddf); "residual" is built in.
+DDF_METHODS: dict[str, DdfMethod] = {}
+
+
+def register_ddf(name: str, method: DdfMethod) -> None:
+    """Make a denominator-df method available to ``coef_table(ddf=name)``."""
+    DDF_METHODS[name] = method
 
 
 @dataclass(frozen=True)
@@ -94,27 +106,35 @@ class LinearMixedModelResult:
         """Covariance matrix of the fixed-effects estimates."""
         return pd.DataFrame(self._vcov_array, index=self.fixed_names, columns=self.fixed_names)
 
-    def coef_table(self, ddf: str | None = None, level: float = 0.95) -> pd.DataFrame:
-        """Fixed-effects table: estimate, std_error, statistic (t value) and Wald CI bounds.
+    def coef_table(self, ddf: str | None = "satterthwaite", level: float = 0.95,
+                   ) -> pd.DataFrame:
+        """Fixed-effects table: estimate, std_error, statistic (t value), df, p_value and the
+        confidence interval bounds ci_lower, ci_upper.
 
         Parameters
         ----------
-        ddf : None
-            Denominator degrees of freedom method. Only ``None`` (no df, normal reference
-            for p-values and intervals) is available in this version.
+        ddf : str or None, default "satterthwaite"
+            Denominator degrees of freedom of the t tests, by name (``DDF_METHODS``):
+            ``"satterthwaite"`` (lmerTest's default), ``"between-within"`` (nlme's
+            containment df), ``"residual"`` (n - p); ``None`` gives z tests (df infinite).
         level : float
             Confidence level of the interval columns.
         """
-        if ddf is not None:
-            raise MultilevelError(f"ddf={ddf!r} is not available yet; use ddf=None for "
-                                  "z-based p-values and intervals")
         se = np.sqrt(np.diag(self._vcov_array))
         stat = self.beta / se
-        z = stats.norm.ppf(0.5 + level / 2)
+        if ddf is None:
+            df = np.full(len(self.beta), np.inf)
+        else:
+            key = ddf.lower().replace("_", "-")
+            if key not in DDF_METHODS:
+                raise MultilevelError(f"unknown ddf {ddf!r}; choose one of "
+                                      f"{', '.join(sorted(DDF_METHODS))} or None")
+            df = np.asarray(DDF_METHODS[key](self, np.eye(len(self.beta))), dtype=float)
+        q = stats.t.ppf(0.5 + level / 2, df)
         return pd.DataFrame({
-            "estimate": self.beta, "std_error": se, "statistic": stat,
-            "p_value": 2 * stats.norm.sf(np.abs(stat)),
-            "ci_lower": self.beta - z * se, "ci_upper": self.beta + z * se,
+            "estimate": self.beta, "std_error": se, "statistic": stat, "df": df,
+            "p_value": 2 * stats.t.sf(np.abs(stat), df),
+            "ci_lower": self.beta - q * se, "ci_upper": self.beta + q * se,
         }, index=self.fixed_names)
 
     # -- variance components ----------------------------------------------------------------
@@ -330,3 +350,11 @@ class LinearMixedModelResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary of the fit."""
         return summary.to_dict(self)
+
+
+def _residual_df(fit: LinearMixedModelResult, L: np.ndarray) -> np.ndarray:
+    """n - p for every contrast (lme4/nlme's "residual" df)."""
+    return np.full(np.atleast_2d(L).shape[0], float(fit.nobs - len(fit.beta)))
+
+
+register_ddf("residual", _residual_df)

@@ -95,7 +95,7 @@ def _random_effects_lines(fit: LinearMixedModelResult) -> list[str]:
 def _fixed_lines(fit: LinearMixedModelResult) -> list[str]:
     """R's ``printCoefmat``: estimates and standard errors rounded together to
     ``digits - floor(log10(largest)) - 1`` decimals, t values to 3 decimals, then formatted."""
-    ct = fit.coef_table()
+    ct = fit.coef_table(ddf=None)
     est_se = np.abs(np.concatenate([ct["estimate"], ct["std_error"]]))
     est_se = est_se[np.isfinite(est_se) & (est_se > 0)]
     digmin = 1 + np.floor(np.log10([est_se.min(), est_se.max()])) if est_se.size else [0, 0]
@@ -199,7 +199,7 @@ def format_html(fit: LinearMixedModelResult) -> str:
             + f"; logLik = {fit.loglik:.2f}</p>")
     msgs = "".join(f"<p><i>{html.escape(m)}</i></p>" for m in fit.optsum.messages)
     return (head + "<p>Random effects</p>" + _html_table(fit.varcorr)
-            + "<p>Fixed effects</p>" + _html_table(fit.coef_table()) + msgs)
+            + "<p>Fixed effects</p>" + _html_table(fit.coef_table(ddf=None)) + msgs)
 
 
 def _clean(value: Any) -> Any:
@@ -210,7 +210,7 @@ def _clean(value: Any) -> Any:
 
 def to_dict(fit: LinearMixedModelResult) -> dict[str, Any]:
     """JSON-ready dictionary: estimates, variance components, fit statistics, optimizer."""
-    ct = fit.coef_table()
+    ct = fit.coef_table(ddf=None)
     return {
         "formula": fit.model.design.formula.text,
         "reml": fit.reml,
