@@ -7,7 +7,9 @@ Satterthwaite: against lmerTest 3.1-3's summary tables stored in the shared refe
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,3 +54,23 @@ def test_unknown_ddf_is_an_error():
     fit = ml.lmer("Yield ~ 1 + (1 | Batch)", ml.datasets.load("Dyestuff"))
     with pytest.raises(ml.errors.MultilevelError, match="satterthwaite"):
         fit.coef_table(ddf="containment-ish")
+
+
+NLME = json.loads((Path(__file__).parent / "reference" / "nlme_df" /
+                   "between_within.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", sorted(NLME))
+def test_between_within_matches_nlme(case):
+    """Against nlme 3.1-162's lme() t-table DF (tests/reference/make_nlme_df_refs.R)."""
+    ref = NLME[case]
+    fit = ml.lmer(ref["formula"], load_data(ref["dataset"]))
+    ct = fit.coef_table(ddf="between-within")
+    assert list(ct.index) == ref["terms"]
+    np.testing.assert_array_equal(ct["df"].to_numpy(), np.array(ref["df"], dtype=float))
+
+
+def test_between_within_refuses_crossed_factors():
+    fit = ml.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", ml.datasets.load("Penicillin"))
+    with pytest.raises(ml.errors.MultilevelError, match="nested"):
+        fit.coef_table(ddf="between-within")

@@ -1,5 +1,6 @@
 """Inference on fitted models: model comparison and variance partition."""
 
+from multilevel.inference.between_within import between_within_df
 from multilevel.inference.model_comparison import anova, compare
 from multilevel.inference.satterthwaite import satterthwaite_df
 from multilevel.inference.variance_partition import (
@@ -12,6 +13,7 @@ from multilevel.inference.variance_partition import (
 from multilevel.results.lmm_result import register_ddf
 
 register_ddf("satterthwaite", satterthwaite_df)
+register_ddf("between-within", between_within_df)
 
-__all__ = ["VarianceDecomposition", "anova", "compare", "design_effect", "icc", "r2",
-           "satterthwaite_df", "variance_decomposition"]
+__all__ = ["VarianceDecomposition", "anova", "between_within_df", "compare", "design_effect",
+           "icc", "r2", "satterthwaite_df", "variance_decomposition"]
