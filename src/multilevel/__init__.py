@@ -6,10 +6,20 @@
 
 from multilevel import datasets, errors
 from multilevel.api import LinearMixedModel, lmer
-from multilevel.inference import anova, compare, design_effect, icc, r2
+from multilevel.inference import (
+    anova,
+    center,
+    compare,
+    design_effect,
+    hausman,
+    icc,
+    mundlak,
+    r2,
+)
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 __version__ = "0.1.0"
 
-__all__ = ["LinearMixedModel", "LinearMixedModelResult", "__version__", "anova", "compare",
-           "datasets", "design_effect", "errors", "icc", "lmer", "r2"]
+__all__ = ["LinearMixedModel", "LinearMixedModelResult", "__version__", "anova", "center",
+           "compare", "datasets", "design_effect", "errors", "hausman", "icc", "lmer", "mundlak",
+           "r2"]

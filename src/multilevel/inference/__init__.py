@@ -10,10 +10,12 @@ from multilevel.inference.variance_partition import (
     r2,
     variance_decomposition,
 )
+from multilevel.inference.within_between import EndogeneityTest, center, hausman, mundlak
 from multilevel.results.lmm_result import register_ddf
 
 register_ddf("satterthwaite", satterthwaite_df)
 register_ddf("between-within", between_within_df)
 
-__all__ = ["VarianceDecomposition", "anova", "between_within_df", "compare", "design_effect",
-           "icc", "r2", "satterthwaite_df", "variance_decomposition"]
+__all__ = ["EndogeneityTest", "VarianceDecomposition", "anova", "between_within_df", "center",
+           "compare", "design_effect", "hausman", "icc", "mundlak", "r2", "satterthwaite_df",
+           "variance_decomposition"]
