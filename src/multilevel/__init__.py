@@ -8,6 +8,7 @@ from multilevel import datasets, errors
 from multilevel.api import LinearMixedModel, lmer
 from multilevel.inference import (
     anova,
+    bootstrap,
     center,
     compare,
     design_effect,
@@ -20,6 +21,6 @@ from multilevel.results.lmm_result import LinearMixedModelResult
 
 __version__ = "0.1.0"
 
-__all__ = ["LinearMixedModel", "LinearMixedModelResult", "__version__", "anova", "center",
-           "compare", "datasets", "design_effect", "errors", "hausman", "icc", "lmer", "mundlak",
-           "r2"]
+__all__ = ["LinearMixedModel", "LinearMixedModelResult", "__version__", "anova", "bootstrap",
+           "center", "compare", "datasets", "design_effect", "errors", "hausman", "icc", "lmer",
+           "mundlak", "r2"]

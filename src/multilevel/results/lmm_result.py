@@ -22,7 +22,7 @@ from multilevel.linalg.blocked_cholesky import (
 from multilevel.models.lmm import SINGULAR_TOL
 from multilevel.optim.optsummary import OptSummary
 from multilevel.results import prediction, summary
-from multilevel.results.varcorr import varcorr_frame
+from multilevel.results.varcorr import sdcor_parameters, varcorr_frame
 
 if TYPE_CHECKING:
     from multilevel.models.lmm import ModelStages
@@ -37,6 +37,17 @@ DDF_METHODS: dict[str, DdfMethod] = {}
 def register_ddf(name: str, method: DdfMethod) -> None:
     """Make a denominator-df method available to ``coef_table(ddf=name)``."""
     DDF_METHODS[name] = method
+
+
+ConfintMethod = Callable[..., pd.DataFrame]
+# Confidence-interval methods by name, (fit, level, **options) -> DataFrame(lower, upper);
+# "wald" is built in, the inference layer registers "boot" (and others).
+CONFINT_METHODS: dict[str, ConfintMethod] = {}
+
+
+def register_confint(name: str, method: ConfintMethod) -> None:
+    """Make a confidence-interval method available to ``confint(method=name)``."""
+    CONFINT_METHODS[name] = method
 
 
 @dataclass(frozen=True)
@@ -136,6 +147,40 @@ class LinearMixedModelResult:
             "p_value": 2 * stats.t.sf(np.abs(stat), df),
             "ci_lower": self.beta - q * se, "ci_upper": self.beta + q * se,
         }, index=self.fixed_names)
+
+    def confint(self, method: str = "wald", level: float = 0.95, **options: Any,
+                ) -> pd.DataFrame:
+        """Confidence intervals for the variance parameters (standard deviations,
+        correlations, sigma; named as lme4 names them) and the fixed effects.
+
+        Parameters
+        ----------
+        method : str
+            ``"wald"``: fixed effects +- z SE; the variance parameters get NaN (as lme4's
+            Wald intervals). ``"boot"``: parametric bootstrap percentile intervals
+            (``options`` go to :func:`multilevel.bootstrap`: ``n``, ``seed``, ``n_jobs``,
+            ``progress``, ``kind="percentile"|"shortest"``).
+        level : float
+            Confidence level.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns lower, upper; rows: variance parameters then fixed effects.
+        """
+        key = method.lower()
+        if key not in CONFINT_METHODS:
+            raise MultilevelError(f"unknown confint method {method!r}; choose one of "
+                                  f"{', '.join(sorted(CONFINT_METHODS))}")
+        if not 0 < level < 1:
+            raise MultilevelError(f"level must be between 0 and 1, got {level}")
+        return CONFINT_METHODS[key](self, level, **options)
+
+    @property
+    def sdcor(self) -> pd.Series:
+        """Variance parameters as standard deviations and correlations, then sigma, named
+        as lme4's ``confint`` names them."""
+        return sdcor_parameters(self.model.layout, self.theta, self.sigma)
 
     # -- variance components ----------------------------------------------------------------
     @property
@@ -358,3 +403,16 @@ def _residual_df(fit: LinearMixedModelResult, L: np.ndarray) -> np.ndarray:
 
 
 register_ddf("residual", _residual_df)
+
+
+def _wald_confint(fit: LinearMixedModelResult, level: float, **options: Any) -> pd.DataFrame:
+    """Fixed effects: estimate +- z SE; variance parameters: NaN (no Wald interval, as lme4)."""
+    if options:
+        raise MultilevelError(f"confint(method='wald') takes no options, got {sorted(options)}")
+    ct = fit.coef_table(ddf=None, level=level)
+    var = pd.DataFrame({"lower": np.nan, "upper": np.nan}, index=fit.sdcor.index)
+    fixed = ct[["ci_lower", "ci_upper"]].set_axis(["lower", "upper"], axis=1)
+    return pd.concat([var, fixed])
+
+
+register_confint("wald", _wald_confint)

@@ -51,3 +51,26 @@ def varcorr_frame(layout: ThetaLayout, theta: np.ndarray, sigma: float) -> pd.Da
     rows.append({"group": "Residual", "term1": None, "term2": None, "variance": sigma**2,
                  "sd": sigma, "corr": np.nan})
     return pd.DataFrame(rows, columns=["group", "term1", "term2", "variance", "sd", "corr"])
+
+
+def sdcor_parameters(layout: ThetaLayout, theta: np.ndarray, sigma: float) -> pd.Series:
+    """The variance parameters on the standard-deviation / correlation scale, in theta's order
+    and named as lme4's ``confint`` names them (``sd_(Intercept)|Subject``,
+    ``cor_Days.(Intercept)|Subject``), then ``sigma``."""
+    names: list[str] = []
+    values: list[float] = []
+    covs = term_covariances(layout, theta, sigma)
+    for group, term, cov in zip(unique_group_names(layout), layout.terms, covs, strict=True):
+        sd = np.sqrt(np.diag(cov))
+        cols, rows = np.triu_indices(term.k)  # theta's column-major lower triangle
+        for r, c in zip(rows, cols, strict=True):
+            if r == c:
+                names.append(f"sd_{term.columns[r]}|{group}")
+                values.append(float(sd[r]))
+            else:
+                names.append(f"cor_{term.columns[r]}.{term.columns[c]}|{group}")
+                d = sd[r] * sd[c]
+                values.append(float(cov[r, c] / d) if d > 0 else float("nan"))
+    names.append("sigma")
+    values.append(float(sigma))
+    return pd.Series(values, index=names, name="estimate")

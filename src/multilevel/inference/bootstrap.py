@@ -1,0 +1,171 @@
+"""Parametric bootstrap of a linear mixed model (lme4's ``bootMer``): simulate responses from
+the fitted model, refit each (reusing the design; only the [X y] cross-products change), and
+collect the estimates -- the variance parameters on the sd/correlation scale, sigma and the
+fixed effects.
+
+Replicates run on all cores (one process pool, chunks of replicates), each with its own
+random stream spawned from one seed, so the result does not depend on the number of workers.
+A progress bar shows the replicates done; Ctrl-C stops early and returns what was finished.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from multiprocessing import get_context
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from multilevel.errors import MultilevelError
+from multilevel.results.lmm_result import LinearMixedModelResult, register_confint
+
+_WORKER_FIT: LinearMixedModelResult | None = None
+
+
+def _parameters(fit: LinearMixedModelResult) -> np.ndarray:
+    return np.concatenate([fit.sdcor.to_numpy(), fit.beta])
+
+
+def _replicate(fit: LinearMixedModelResult, seed: np.random.SeedSequence) -> np.ndarray:
+    y = fit.simulate(1, seed=int(np.random.default_rng(seed).integers(2**63)))["sim_1"]
+    model = fit.model.with_response(y.to_numpy())
+    model.calc_derivs = False  # estimates only: the replicate's convergence check is not needed
+    try:
+        refit = LinearMixedModelResult.from_model(model, model.optimize())
+    except (ArithmeticError, np.linalg.LinAlgError):
+        return np.full(len(_parameters(fit)), np.nan)
+    return _parameters(refit)
+
+
+def _init_worker(fit: LinearMixedModelResult) -> None:
+    global _WORKER_FIT
+    _WORKER_FIT = fit
+
+
+def _chunk(seeds: list[np.random.SeedSequence]) -> np.ndarray:
+    assert _WORKER_FIT is not None
+    return np.array([_replicate(_WORKER_FIT, s) for s in seeds])
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """Parametric bootstrap replicates.
+
+    Attributes
+    ----------
+    replicates : pandas.DataFrame
+        One row per finished replicate, one column per parameter (sd/cor parameters and sigma,
+        then fixed effects). A replicate whose refit failed is a row of NaN.
+    estimate : pandas.Series
+        The estimates of the original fit, same columns.
+    seed : int or None
+    interrupted : bool
+        True when the run was stopped early (fewer rows than requested).
+    """
+
+    replicates: pd.DataFrame
+    estimate: pd.Series
+    seed: int | None
+    interrupted: bool
+
+    @property
+    def n_failed(self) -> int:
+        """Replicates whose refit failed."""
+        return int(self.replicates.isna().all(axis=1).sum())
+
+    def intervals(self, level: float = 0.95, kind: str = "percentile") -> pd.DataFrame:
+        """Bootstrap intervals: ``"percentile"`` (quantiles) or ``"shortest"`` (the shortest
+        interval holding ``level`` of the replicates). Columns lower, upper."""
+        if not 0 < level < 1:
+            raise MultilevelError(f"level must be between 0 and 1, got {level}")
+        rows = {}
+        for name in self.replicates.columns:
+            x = np.sort(self.replicates[name].dropna().to_numpy())
+            if x.size < 2:
+                rows[name] = (np.nan, np.nan)
+            elif kind == "percentile":
+                a = (1 - level) / 2
+                rows[name] = (float(np.quantile(x, a)), float(np.quantile(x, 1 - a)))
+            elif kind == "shortest":
+                k = max(int(math.ceil(level * x.size)) - 1, 0)
+                widths = x[k:] - x[: x.size - k]
+                i = int(np.argmin(widths))
+                rows[name] = (float(x[i]), float(x[i + k]))
+            else:
+                raise MultilevelError(f"unknown interval kind {kind!r}; use 'percentile' or "
+                                      "'shortest'")
+        return pd.DataFrame.from_dict(rows, orient="index", columns=["lower", "upper"])
+
+
+def bootstrap(fit: LinearMixedModelResult, n: int = 1000, seed: int | None = None,
+              n_jobs: int | None = None, progress: bool = True) -> BootstrapResult:
+    """Parametric bootstrap: ``n`` responses simulated from ``fit``, each refitted.
+
+    Parameters
+    ----------
+    fit : LinearMixedModelResult
+    n : int
+        Number of replicates.
+    seed : int, optional
+        Seed of the random streams (results do not depend on ``n_jobs``).
+    n_jobs : int, optional
+        Worker processes (default: all cores; 1 runs in this process).
+    progress : bool
+        Show a progress bar (tqdm).
+    """
+    if n < 1:
+        raise MultilevelError(f"n must be at least 1, got {n}")
+    from tqdm.auto import tqdm
+
+    seeds = np.random.SeedSequence(seed).spawn(n)
+    jobs = max(1, min(n_jobs or os.cpu_count() or 1, n))
+    names = [*fit.sdcor.index, *fit.fixed_names]
+    done: list[np.ndarray] = []
+    interrupted = False
+    bar = tqdm(total=n, desc="bootstrap", disable=not progress, leave=False)
+    try:
+        if jobs == 1:
+            for s in seeds:
+                done.append(_replicate(fit, s)[None, :])
+                bar.update(1)
+        else:
+            size = max(1, n // (jobs * 8))
+            chunks = [seeds[i:i + size] for i in range(0, n, size)]
+            with ProcessPoolExecutor(jobs, mp_context=get_context("fork"),
+                                     initializer=_init_worker, initargs=(fit,)) as pool:
+                futures = [pool.submit(_chunk, c) for c in chunks]
+                order = {f: i for i, f in enumerate(futures)}
+                pending: set[Future[np.ndarray]] = set(futures)
+                results: dict[int, np.ndarray] = {}
+                try:
+                    while pending:
+                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for f in finished:
+                            results[order[f]] = f.result()
+                            bar.update(len(results[order[f]]))
+                finally:
+                    for f in pending:
+                        f.cancel()
+                    done = [results[i] for i in sorted(results)]
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
+    table = np.vstack(done) if done else np.empty((0, len(names)))
+    return BootstrapResult(replicates=pd.DataFrame(table, columns=names),
+                           estimate=pd.Series(_parameters(fit), index=names),
+                           seed=seed, interrupted=interrupted or len(table) < n)
+
+
+def _boot_confint(fit: LinearMixedModelResult, level: float, kind: str = "percentile",
+                  **options: Any) -> pd.DataFrame:
+    return bootstrap(fit, **options).intervals(level, kind)
+
+
+register_confint("boot", _boot_confint)
+
+__all__ = ["BootstrapResult", "bootstrap"]
