@@ -200,3 +200,31 @@ def test_csv_level_named_none_is_not_missing(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert rc == 0
     assert out["nobs"] == 180 and out["n_dropped"] == 0
+
+
+def test_compare_nested_prints_the_lrt(capsys):
+    rc = main(["compare", "Reaction ~ Days + (1 | Subject)",
+               "Reaction ~ Days + (Days | Subject)", "--data", "sleepstudy"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "Likelihood-ratio tests (refitted by ML)" in out
+    assert "42.139" in out  # lme4's Chisq for anova(m0, m1): 42.1392985 (reference/lme4_anova)
+
+
+def test_compare_non_nested_falls_back_to_aic(capsys):
+    rc = main(["compare", "Reaction ~ Days + (1 | Subject)", "Reaction ~ 1 + (Days | Subject)",
+               "--data", "sleepstudy"])
+    captured = capsys.readouterr()
+    assert rc == 0
+    assert "Information criteria" in captured.out and "aic_weight" in captured.out
+    assert "nested" in captured.err
+
+
+def test_fit_with_ddf_prints_df(capsys):
+    rc = main(["fit", "Reaction ~ Days + (Days | Subject)", "--data", "sleepstudy", "--ddf",
+               "satterthwaite", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    df = out["coef_table_ddf"]["table"]["df"]
+    # lmerTest 3.1-3: 16.9997 and 17.0000 (reference/lme4_shared/sleepstudy_reml.json)
+    assert df["(Intercept)"] == pytest.approx(16.99972628849272, rel=1e-3)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from multilevel import datasets
+from multilevel import LinearMixedModelResult, anova, compare, datasets
 from multilevel.api import lmer
-from multilevel.errors import MultilevelError, MultilevelWarning
+from multilevel.errors import ModelComparisonError, MultilevelError, MultilevelWarning
 
 DEMO_FORMULA = "Reaction ~ Days + (Days | Subject)"
 
@@ -31,19 +31,66 @@ def _read_data(source: str) -> pd.DataFrame:
                           "name (see 'multilevel datasets')")
 
 
-def _cmd_fit(args: argparse.Namespace) -> int:
-    data = _read_data(args.data)
+def _fit_quietly(formula: str, data: pd.DataFrame, args: argparse.Namespace,
+                 ) -> tuple[LinearMixedModelResult, list[str]]:
+    """Fit, collecting our warnings as lines for stderr instead of Python's warning format."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MultilevelWarning)
-        fit = lmer(args.formula, data, reml=not args.ml, optimizer=args.optimizer)
+        fit = lmer(formula, data, reml=not args.ml, optimizer=args.optimizer)
+    return fit, [f"warning: {w.message}" for w in caught
+                 if issubclass(w.category, MultilevelWarning)]
+
+
+def _ddf(value: str) -> str | None:
+    return None if value.lower() == "none" else value
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    data = _read_data(args.data)
+    fit, notes = _fit_quietly(args.formula, data, args)
     if args.json:
-        print(json.dumps(fit.to_dict(), indent=2))
+        out = fit.to_dict()
+        if args.ddf:
+            table = fit.coef_table(ddf=_ddf(args.ddf))
+            out["coef_table_ddf"] = {"ddf": args.ddf, "table": json.loads(table.to_json())}
+        print(json.dumps(out, indent=2))
     else:
         print(fit.summary(), end="")
-    for w in caught:
-        if not issubclass(w.category, MultilevelWarning):
-            continue
-        print(f"warning: {w.message}", file=sys.stderr)
+        if args.ddf:
+            table = fit.coef_table(ddf=_ddf(args.ddf))
+            print(f"\nt tests with {args.ddf} denominator df:")
+            print(table[["estimate", "std_error", "df", "statistic", "p_value"]].to_string())
+    for line in notes:
+        print(line, file=sys.stderr)
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    data = _read_data(args.data)
+    fits: list[LinearMixedModelResult] = []
+    notes: list[str] = []
+    for formula in args.formulas:
+        fit, msgs = _fit_quietly(formula, data, args)
+        fits.append(fit)
+        notes += msgs
+    names = [f"m{i + 1}" for i in range(len(fits))]
+    for name, formula in zip(names, args.formulas, strict=True):
+        print(f"{name}: {formula}")
+    table = None
+    if not args.aic:
+        try:
+            table = anova(*fits, names=names)
+            print("\nLikelihood-ratio tests" + (" (refitted by ML)"
+                                                 if table.attrs["refitted_ml"] else "") + ":")
+        except ModelComparisonError as exc:
+            notes.append(f"note: {exc}; ranking by AIC instead")
+    if table is None:
+        table = compare(*fits, names=names)
+        print("\nInformation criteria:")
+    with pd.option_context("display.width", 140, "display.max_columns", 20):
+        print(table.to_string())
+    for line in notes:
+        print(line, file=sys.stderr)
     return 0
 
 
@@ -76,7 +123,19 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
     fit.add_argument("--json", action="store_true", help="print the fit as JSON")
     fit.add_argument("--optimizer", default="bobyqa", help="bobyqa (default), cobyqa, lbfgsb")
+    fit.add_argument("--ddf", choices=["satterthwaite", "between-within", "residual", "none"],
+                     help="also print t tests with these denominator degrees of freedom")
     fit.set_defaults(func=_cmd_fit)
+    cmp = sub.add_parser("compare", help="compare models fitted to the same data "
+                                         "(likelihood-ratio tests, or AIC/BIC ranking)")
+    cmp.add_argument("formulas", nargs="+", help="two or more lme4 formulas")
+    cmp.add_argument("--data", required=True,
+                     help="CSV (or .parquet) file, or the name of a built-in data set")
+    cmp.add_argument("--ml", action="store_true", help="fit by maximum likelihood")
+    cmp.add_argument("--aic", action="store_true",
+                     help="rank by AIC/BIC with Akaike weights instead of testing")
+    cmp.add_argument("--optimizer", default="bobyqa", help=argparse.SUPPRESS)
+    cmp.set_defaults(func=_cmd_compare)
     demo = sub.add_parser("demo", help="fit the sleepstudy example and print its summary")
     demo.set_defaults(func=_cmd_demo)
     ds = sub.add_parser("datasets", help="list the built-in data sets (or describe one)")
