@@ -15,6 +15,8 @@ from multilevel.inference import (
     hausman,
     icc,
     mundlak,
+    power,
+    power_curve,
     r2,
 )
 from multilevel.results.lmm_result import LinearMixedModelResult
@@ -23,4 +25,4 @@ __version__ = "0.1.0"
 
 __all__ = ["LinearMixedModel", "LinearMixedModelResult", "__version__", "anova", "bootstrap",
            "center", "compare", "datasets", "design_effect", "errors", "hausman", "icc", "lmer",
-           "mundlak", "r2"]
+           "mundlak", "power", "power_curve", "r2"]

@@ -3,6 +3,7 @@
 from multilevel.inference.between_within import between_within_df
 from multilevel.inference.bootstrap import BootstrapResult, bootstrap
 from multilevel.inference.model_comparison import anova, compare
+from multilevel.inference.power import PowerResult, extend_groups, power, power_curve
 from multilevel.inference.satterthwaite import satterthwaite_df
 from multilevel.inference.variance_partition import (
     VarianceDecomposition,
@@ -17,6 +18,7 @@ from multilevel.results.lmm_result import register_ddf
 register_ddf("satterthwaite", satterthwaite_df)
 register_ddf("between-within", between_within_df)
 
-__all__ = ["BootstrapResult", "EndogeneityTest", "VarianceDecomposition", "anova",
-           "between_within_df", "bootstrap", "center", "compare", "design_effect", "hausman", "icc",
-           "mundlak", "r2", "satterthwaite_df", "variance_decomposition"]
+__all__ = ["BootstrapResult", "EndogeneityTest", "PowerResult", "VarianceDecomposition", "anova",
+           "between_within_df", "bootstrap", "center", "compare", "design_effect",
+           "extend_groups", "hausman", "icc", "mundlak", "power", "power_curve", "r2",
+           "satterthwaite_df", "variance_decomposition"]

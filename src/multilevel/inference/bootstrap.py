@@ -3,27 +3,23 @@ the fitted model, refit each (reusing the design; only the [X y] cross-products 
 collect the estimates -- the variance parameters on the sd/correlation scale, sigma and the
 fixed effects.
 
-Replicates run on all cores (one process pool, chunks of replicates), each with its own
-random stream spawned from one seed, so the result does not depend on the number of workers.
-A progress bar shows the replicates done; Ctrl-C stops early and returns what was finished.
+Replicates run through :func:`multilevel.inference.replicates.run_replicates`: all cores, one
+random stream per replicate (the result does not depend on the number of workers), a progress
+bar, and Ctrl-C returns what was finished.
 """
 
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from multiprocessing import get_context
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from multilevel.errors import MultilevelError
+from multilevel.inference.replicates import run_replicates
 from multilevel.results.lmm_result import LinearMixedModelResult, register_confint
-
-_WORKER_FIT: LinearMixedModelResult | None = None
 
 
 def _parameters(fit: LinearMixedModelResult) -> np.ndarray:
@@ -39,16 +35,6 @@ def _replicate(fit: LinearMixedModelResult, seed: np.random.SeedSequence) -> np.
     except (ArithmeticError, np.linalg.LinAlgError):
         return np.full(len(_parameters(fit)), np.nan)
     return _parameters(refit)
-
-
-def _init_worker(fit: LinearMixedModelResult) -> None:
-    global _WORKER_FIT
-    _WORKER_FIT = fit
-
-
-def _chunk(seeds: list[np.random.SeedSequence]) -> np.ndarray:
-    assert _WORKER_FIT is not None
-    return np.array([_replicate(_WORKER_FIT, s) for s in seeds])
 
 
 @dataclass(frozen=True)
@@ -119,42 +105,8 @@ def bootstrap(fit: LinearMixedModelResult, n: int = 1000, seed: int | None = Non
     """
     if n < 1:
         raise MultilevelError(f"n must be at least 1, got {n}")
-    from tqdm.auto import tqdm
-
-    seeds = np.random.SeedSequence(seed).spawn(n)
-    jobs = max(1, min(n_jobs or os.cpu_count() or 1, n))
     names = [*fit.sdcor.index, *fit.fixed_names]
-    done: list[np.ndarray] = []
-    interrupted = False
-    bar = tqdm(total=n, desc="bootstrap", disable=not progress, leave=False)
-    try:
-        if jobs == 1:
-            for s in seeds:
-                done.append(_replicate(fit, s)[None, :])
-                bar.update(1)
-        else:
-            size = max(1, n // (jobs * 8))
-            chunks = [seeds[i:i + size] for i in range(0, n, size)]
-            with ProcessPoolExecutor(jobs, mp_context=get_context("fork"),
-                                     initializer=_init_worker, initargs=(fit,)) as pool:
-                futures = [pool.submit(_chunk, c) for c in chunks]
-                order = {f: i for i, f in enumerate(futures)}
-                pending: set[Future[np.ndarray]] = set(futures)
-                results: dict[int, np.ndarray] = {}
-                try:
-                    while pending:
-                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        for f in finished:
-                            results[order[f]] = f.result()
-                            bar.update(len(results[order[f]]))
-                finally:
-                    for f in pending:
-                        f.cancel()
-                    done = [results[i] for i in sorted(results)]
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        bar.close()
+    done, interrupted = run_replicates(_replicate, fit, n, seed, n_jobs, progress, "bootstrap")
     table = np.vstack(done) if done else np.empty((0, len(names)))
     return BootstrapResult(replicates=pd.DataFrame(table, columns=names),
                            estimate=pd.Series(_parameters(fit), index=names),

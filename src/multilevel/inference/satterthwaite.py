@@ -21,6 +21,7 @@ from collections.abc import Callable
 import numpy as np
 import scipy.linalg as sla
 
+from multilevel.linalg.blocked_cholesky import profiled_terms
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 # Relative step of the finite differences (numDeriv's default d = 1e-4 is relative too).
@@ -39,10 +40,10 @@ def _deviance(fit: LinearMixedModelResult) -> Callable[[np.ndarray], float]:
     m = n - p if fit.reml else n
 
     def dev(phi: np.ndarray) -> float:
-        f = model.factor(phi[:-1])
+        logdet_re, logdet_x, pwrss = profiled_terms(model.A, model.layout.templates(phi[:-1]))
         s2 = phi[-1] ** 2
-        value = f.logdet_re - model._log_det_w + m * math.log(2 * math.pi * s2) + f.pwrss / s2
-        return value + (f.logdet_x if fit.reml else 0.0)
+        value = logdet_re - model._log_det_w + m * math.log(2 * math.pi * s2) + pwrss / s2
+        return value + (logdet_x if fit.reml else 0.0)
 
     return dev
 
