@@ -134,4 +134,4 @@ def test_non_nested_models_are_refused():
 def test_one_model_is_not_a_comparison():
     (m,) = _fits("sleepstudy_random_slope")[:1]
     with pytest.raises(MultilevelError, match="two or more"):
-        ml.anova(m)
+        ml.compare(m)

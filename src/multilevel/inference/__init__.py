@@ -2,6 +2,7 @@
 
 from multilevel.inference.between_within import between_within_df
 from multilevel.inference.bootstrap import BootstrapResult, bootstrap
+from multilevel.inference.f_tests import contrast_test, f_table
 from multilevel.inference.model_comparison import anova, compare
 from multilevel.inference.power import PowerResult, extend_groups, power, power_curve
 from multilevel.inference.satterthwaite import satterthwaite_df
@@ -13,12 +14,13 @@ from multilevel.inference.variance_partition import (
     variance_decomposition,
 )
 from multilevel.inference.within_between import EndogeneityTest, center, hausman, mundlak
-from multilevel.results.lmm_result import register_ddf
+from multilevel.results.lmm_result import INFERENCE_HOOKS, register_ddf
 
 register_ddf("satterthwaite", satterthwaite_df)
 register_ddf("between-within", between_within_df)
+INFERENCE_HOOKS["contrast"] = contrast_test
 
 __all__ = ["BootstrapResult", "EndogeneityTest", "PowerResult", "VarianceDecomposition", "anova",
-           "between_within_df", "bootstrap", "center", "compare", "design_effect",
-           "extend_groups", "hausman", "icc", "mundlak", "power", "power_curve", "r2",
+           "between_within_df", "bootstrap", "center", "compare", "contrast_test", "design_effect",
+           "extend_groups", "f_table", "hausman", "icc", "mundlak", "power", "power_curve", "r2",
            "satterthwaite_df", "variance_decomposition"]

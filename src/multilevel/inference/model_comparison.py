@@ -21,6 +21,7 @@ import pandas as pd
 from scipy import stats
 
 from multilevel.errors import ModelComparisonError, MultilevelError
+from multilevel.inference.f_tests import f_table
 from multilevel.models.lmm import ModelStages
 from multilevel.results.lmm_result import LinearMixedModelResult
 
@@ -63,10 +64,8 @@ def _check_same_rows(fits: Sequence[LinearMixedModelResult], names: list[str]) -
 def _prepare(fits: Sequence[LinearMixedModelResult], names: Sequence[str] | None,
              refit: bool) -> tuple[list[LinearMixedModelResult], list[str], list[str]]:
     if len(fits) < 2:
-        raise MultilevelError(
-            "comparing models needs two or more fits; F tests for the terms of one model need "
-            "denominator degrees of freedom (Satterthwaite / Kenward-Roger), which are not in "
-            "this version")
+        raise MultilevelError("comparing models needs two or more fits (multilevel.anova(fit) "
+                              "gives the F tests of one model's terms)")
     for f in fits:
         if not isinstance(f, LinearMixedModelResult):
             raise MultilevelError(f"expected fitted models, got {type(f).__name__}")
@@ -91,8 +90,11 @@ def _prepare(fits: Sequence[LinearMixedModelResult], names: Sequence[str] | None
 
 
 def anova(*fits: LinearMixedModelResult, refit: bool = True,
-          names: Sequence[str] | None = None) -> pd.DataFrame:
-    """Likelihood-ratio tests for nested models, as lme4's ``anova(m0, m1, ...)``.
+          names: Sequence[str] | None = None, ddf: str | None = "satterthwaite",
+          type: int = 3) -> pd.DataFrame:
+    """Likelihood-ratio tests for nested models, as lme4's ``anova(m0, m1, ...)``; with a
+    single model, the F table of its fixed-effects terms (lmerTest's ``anova(m)``, see
+    :func:`multilevel.inference.f_tests.f_table`; ``ddf`` and ``type`` apply to it).
 
     Parameters
     ----------
@@ -119,6 +121,8 @@ def anova(*fits: LinearMixedModelResult, refit: bool = True,
     ModelComparisonError
         Models fitted to different rows, or not nested.
     """
+    if len(fits) == 1:
+        return f_table(fits[0], ddf=ddf, type=type)
     models, labels, refitted = _prepare(fits, names, refit)
     order = sorted(range(len(models)), key=lambda i: models[i].n_params)
     rows = []

@@ -45,6 +45,10 @@ ConfintMethod = Callable[..., pd.DataFrame]
 CONFINT_METHODS: dict[str, ConfintMethod] = {}
 
 
+# Hypothesis tests the inference layer provides to result methods (fit.contrast).
+INFERENCE_HOOKS: dict[str, Callable[..., Any]] = {}
+
+
 def register_confint(name: str, method: ConfintMethod) -> None:
     """Make a confidence-interval method available to ``confint(method=name)``."""
     CONFINT_METHODS[name] = method
@@ -175,6 +179,12 @@ class LinearMixedModelResult:
         if not 0 < level < 1:
             raise MultilevelError(f"level must be between 0 and 1, got {level}")
         return CONFINT_METHODS[key](self, level, **options)
+
+    def contrast(self, L: Any, ddf: str | None = "satterthwaite") -> pd.Series:
+        """F test of the linear hypothesis ``L beta = 0`` (rows of ``L`` are constraints,
+        columns follow ``fixed_names``), with Satterthwaite denominator df by default, as
+        lmerTest's ``contest``. Returns sum_sq, mean_sq, num_df, den_df, f_value, p_value."""
+        return INFERENCE_HOOKS["contrast"](self, L, ddf)
 
     @property
     def sdcor(self) -> pd.Series:

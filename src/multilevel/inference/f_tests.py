@@ -1,0 +1,145 @@
+"""F tests of linear hypotheses L beta = 0 with Satterthwaite denominator df (lmerTest's
+``contestMD``), and the per-term F table of one model.
+
+For a q-row hypothesis the F statistic is (L b)' (L V L')^-1 (L b) / q. Its denominator df
+come from the eigen-decomposition L V L' = P D P': each eigen-contrast p_m' L has Satterthwaite
+df nu_m, and with E = sum nu_m / (nu_m - 2) the F test gets 2 E / (E - q) (Fai & Cornelius
+1996; Kuznetsova et al. 2017). Sums of squares are reported as lmerTest does: F q sigma^2.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from multilevel.errors import MultilevelError
+from multilevel.formula.rnames import r_column_name
+from multilevel.inference.satterthwaite import satterthwaite_df
+from multilevel.results.lmm_result import DDF_METHODS, LinearMixedModelResult
+
+_POLY = re.compile(r"C\(([^,()]+), contr\.poly\)")
+
+
+def _combine_df(nu: np.ndarray) -> float:
+    """lmerTest's get_Fstat_ddf."""
+    if nu.size == 1 or np.all(np.abs(nu - nu[0]) < 1e-8):
+        return float(nu[0])
+    if np.any(nu <= 2):
+        return 2.0
+    e = float(np.sum(nu / (nu - 2)))
+    return 2 * e / (e - nu.size)
+
+
+def contrast_test(fit: LinearMixedModelResult, L: np.ndarray,
+                  ddf: str | None = "satterthwaite") -> pd.Series:
+    """F test of ``L beta = 0``.
+
+    Parameters
+    ----------
+    fit : LinearMixedModelResult
+    L : array-like, shape (q, p)
+        Hypothesis matrix, one row per constraint, columns in ``fit.fixed_names`` order.
+    ddf : str or None
+        ``"satterthwaite"`` (default), ``"between-within"``, ``"residual"``, or None
+        (infinite denominator df: the Wald chi-square / q).
+
+    Returns
+    -------
+    pandas.Series
+        sum_sq, mean_sq, num_df, den_df, f_value, p_value.
+    """
+    L = np.atleast_2d(np.asarray(L, dtype=float))
+    p = len(fit.beta)
+    if L.shape[1] != p:
+        raise MultilevelError(f"the hypothesis matrix needs {p} columns (one per fixed effect: "
+                              f"{', '.join(fit.fixed_names)}), got {L.shape[1]}")
+    V = fit.vcov.to_numpy()
+    VL = L @ V @ L.T
+    evals, evecs = np.linalg.eigh(VL)
+    keep = evals > 1e-10 * max(evals.max(), 0.0)
+    if not keep.any():
+        raise MultilevelError("the hypothesis matrix has no estimable rows")
+    q = int(keep.sum())
+    # the test on the eigen-contrasts (drops linearly dependent rows of L)
+    P = evecs[:, keep].T @ L
+    d = evals[keep]
+    lb = P @ fit.beta
+    f_value = float(np.sum(lb**2 / d)) / q
+    if ddf is None:
+        den = np.inf
+    elif ddf == "satterthwaite":
+        den = _combine_df(satterthwaite_df(fit, P))
+    else:
+        key = ddf.lower().replace("_", "-")
+        if key not in DDF_METHODS:
+            raise MultilevelError(f"unknown ddf {ddf!r}; choose one of "
+                                  f"{', '.join(sorted(DDF_METHODS))} or None")
+        den = float(np.min(DDF_METHODS[key](fit, P)))
+    p_value = float(stats.f.sf(f_value, q, den)) if np.isfinite(den) else float(
+        stats.chi2.sf(f_value * q, q))
+    s2 = fit.sigma**2
+    return pd.Series({"sum_sq": f_value * q * s2, "mean_sq": f_value * s2, "num_df": q,
+                      "den_df": den, "f_value": f_value, "p_value": p_value})
+
+
+def fixed_terms(fit: LinearMixedModelResult) -> dict[str, list[int]]:
+    """The fixed-effects terms (R's labels) and the columns of X that belong to each; the
+    intercept is left out."""
+    design = fit.model.design
+    spec = design.fixed_spec
+    names = list(design.fixed_names)
+    out: dict[str, list[int]] = {}
+    if spec is None:  # plain numeric columns: one column per term
+        return {n: [i] for i, n in enumerate(names) if n != "(Intercept)"}
+    for s in spec.structure:
+        label = str(s.term)
+        if label == "1":
+            continue
+        cols = [names.index(c) for c in (r_column_name(x) for x in s.columns) if c in names]
+        if cols:
+            out[_POLY.sub(r"\1", label).replace(" ** ", "^").replace("**", "^")] = cols
+    return out
+
+
+def _contained(term: str, other: str) -> bool:
+    a, b = set(term.split(":")), set(other.split(":"))
+    return a < b
+
+
+def f_table(fit: LinearMixedModelResult, ddf: str | None = "satterthwaite",
+            type: int = 3) -> pd.DataFrame:
+    """One F test per fixed-effects term (all of its coefficients zero).
+
+    Only type 3 is offered, and only for models in which no term is contained in another
+    (``x`` and ``x:z`` together): there, type III is exactly that test, independent of the
+    coding. Marginal terms of interactions need lmerTest's coding-independent type-III
+    contrasts, which this version does not build; test them with :func:`contrast_test` and an
+    explicit hypothesis matrix.
+    """
+    if type != 3:
+        raise MultilevelError(f"type={type!r} is not available; only type=3 is")
+    terms = fixed_terms(fit)
+    if not terms:
+        raise MultilevelError("the model has no fixed-effects term besides the intercept")
+    for t in terms:
+        bigger = [o for o in terms if _contained(t, o)]
+        if bigger:
+            raise MultilevelError(
+                f"term {t!r} is contained in {', '.join(repr(b) for b in bigger)}: type-III "
+                "tests of marginal terms are not available in this version; test an explicit "
+                "hypothesis with fit.contrast(L)")
+    rows = {}
+    p = len(fit.beta)
+    for t, cols in terms.items():
+        L = np.zeros((len(cols), p))
+        L[np.arange(len(cols)), cols] = 1.0
+        rows[t] = contrast_test(fit, L, ddf)
+    table = pd.DataFrame(rows).T
+    table["num_df"] = table["num_df"].astype(int)
+    table.index.name = "term"
+    return table
+
+
