@@ -5,6 +5,7 @@ from multilevel.inference.bootstrap import BootstrapResult, bootstrap
 from multilevel.inference.f_tests import contrast_test, f_table
 from multilevel.inference.model_comparison import anova, compare
 from multilevel.inference.power import PowerResult, extend_groups, power, power_curve
+from multilevel.inference.profile import profile_confint
 from multilevel.inference.satterthwaite import satterthwaite_df
 from multilevel.inference.variance_partition import (
     VarianceDecomposition,
@@ -22,5 +23,5 @@ INFERENCE_HOOKS["contrast"] = contrast_test
 
 __all__ = ["BootstrapResult", "EndogeneityTest", "PowerResult", "VarianceDecomposition", "anova",
            "between_within_df", "bootstrap", "center", "compare", "contrast_test", "design_effect",
-           "extend_groups", "f_table", "hausman", "icc", "mundlak", "power", "power_curve", "r2",
-           "satterthwaite_df", "variance_decomposition"]
+           "extend_groups", "f_table", "hausman", "icc", "mundlak", "power", "power_curve",
+           "profile_confint", "r2", "satterthwaite_df", "variance_decomposition"]

@@ -1,0 +1,51 @@
+"""Profile-likelihood intervals against lme4's confint(method = "profile").
+
+Reference: the shared sleepstudy_reml fit (tests/reference/lme4_shared/sleepstudy_reml.json,
+field confint.profile; lme4 1.1-31, R call in ``call``). lme4 profiles REML fits on the ML
+deviance of the ML refit, as we do. Target: each bound within 5e-3 of the interval's width.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import multilevel as ml
+
+from reference_data import REF, load_ref
+
+
+@pytest.fixture(scope="module")
+def profile_ci():
+    fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    return fit.confint(method="profile")
+
+
+def test_profile_intervals_match_lme4(profile_ci):
+    ref = load_ref(REF / "lme4_shared" / "sleepstudy_reml.json")["confint"]["profile"]
+    assert list(profile_ci.index) == list(ref["intervals"])
+    for name, bounds in ref["intervals"].items():
+        width = bounds["upper"] - bounds["lower"]
+        assert abs(profile_ci.loc[name, "lower"] - bounds["lower"]) <= 5e-3 * width, name
+        assert abs(profile_ci.loc[name, "upper"] - bounds["upper"]) <= 5e-3 * width, name
+
+
+def test_profile_is_wider_than_wald_for_the_intercept(profile_ci):
+    """A sanity check of direction: for sleepstudy lme4's profile interval of the intercept
+    (237.68, 265.13) contains its Wald interval (238.03, 264.78)."""
+    fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    wald = fit.confint()
+    assert profile_ci.loc["(Intercept)", "lower"] < wald.loc["(Intercept)", "lower"]
+    assert profile_ci.loc["(Intercept)", "upper"] > wald.loc["(Intercept)", "upper"]
+
+
+def test_a_zero_variance_gets_a_zero_lower_bound():
+    """Dyestuff2's batch SD is estimated as 0: its profile lower bound is the bound itself."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ml.errors.SingularFitWarning)
+        fit = ml.lmer("Yield ~ 1 + (1 | Batch)", ml.datasets.load("Dyestuff2"))
+    ci = fit.confint(method="profile")
+    assert ci.loc["sd_(Intercept)|Batch", "lower"] == 0.0
+    assert ci.loc["sd_(Intercept)|Batch", "upper"] > 0.0
+    assert ci.loc["sigma", "lower"] < fit.sigma < ci.loc["sigma", "upper"]
