@@ -7,6 +7,7 @@ deviance of the ML refit, as we do. Target: each bound within 5e-3 of the interv
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import multilevel as ml
@@ -49,3 +50,18 @@ def test_a_zero_variance_gets_a_zero_lower_bound():
     assert ci.loc["sd_(Intercept)|Batch", "lower"] == 0.0
     assert ci.loc["sd_(Intercept)|Batch", "upper"] > 0.0
     assert ci.loc["sigma", "lower"] < fit.sigma < ci.loc["sigma", "upper"]
+
+
+def test_zeta_profiles_cross_zero_at_the_estimate_and_z_at_the_bounds():
+    from scipy import stats
+
+    fit = ml.lmer("Yield ~ 1 + (1 | Batch)", ml.datasets.load("Dyestuff"), reml=False)
+    prof = fit.profile(level=0.95, n=5)
+    assert set(prof["parameter"]) == {"sd_(Intercept)|Batch", "sigma", "(Intercept)"}
+    z = stats.norm.ppf(0.975)
+    for _, grp in prof.groupby("parameter"):
+        zeta = grp["zeta"].to_numpy()
+        assert np.all(np.diff(zeta) > 0)  # increasing in the parameter
+        assert zeta[-1] == pytest.approx(z, abs=1e-4)
+        if grp["value"].iloc[0] > 0:  # a bound not at the boundary of the parameter space
+            assert zeta[0] == pytest.approx(-z, abs=1e-4)

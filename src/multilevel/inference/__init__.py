@@ -5,7 +5,7 @@ from multilevel.inference.bootstrap import BootstrapResult, bootstrap
 from multilevel.inference.f_tests import contrast_test, f_table
 from multilevel.inference.model_comparison import anova, compare
 from multilevel.inference.power import PowerResult, extend_groups, power, power_curve
-from multilevel.inference.profile import profile_confint
+from multilevel.inference.profile import profile, profile_confint
 from multilevel.inference.satterthwaite import satterthwaite_df
 from multilevel.inference.variance_partition import (
     VarianceDecomposition,
@@ -20,8 +20,9 @@ from multilevel.results.lmm_result import INFERENCE_HOOKS, register_ddf
 register_ddf("satterthwaite", satterthwaite_df)
 register_ddf("between-within", between_within_df)
 INFERENCE_HOOKS["contrast"] = contrast_test
+INFERENCE_HOOKS["profile"] = profile
 
 __all__ = ["BootstrapResult", "EndogeneityTest", "PowerResult", "VarianceDecomposition", "anova",
            "between_within_df", "bootstrap", "center", "compare", "contrast_test", "design_effect",
            "extend_groups", "f_table", "hausman", "icc", "mundlak", "power", "power_curve",
-           "profile_confint", "r2", "satterthwaite_df", "variance_decomposition"]
+           "profile", "profile_confint", "r2", "satterthwaite_df", "variance_decomposition"]

@@ -237,3 +237,29 @@ def _profile_confint(fit: LinearMixedModelResult, level: float, **options: objec
 
 
 register_confint("profile", _profile_confint)
+
+
+def profile(fit: LinearMixedModelResult, level: float = 0.99, n: int = 9) -> pd.DataFrame:
+    """The zeta profiles (lme4's ``profile``): for each parameter, ``n`` values across its
+    ``level`` profile interval and the signed root deviance at each.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long format: parameter, value, zeta. zeta is 0 at the estimate, +-z at the interval's
+        ends; a straight line in value means a quadratic (Wald-like) likelihood.
+    """
+    if n < 3:
+        raise MultilevelError(f"n must be at least 3, got {n}")
+    ci = profile_confint(fit, level)
+    prof = _Profiler(fit)
+    rows = []
+    lows = ci["lower"].to_dict()
+    highs = ci["upper"].to_dict()
+    for k, name in enumerate(prof.names):
+        for v in np.linspace(float(lows[name]), float(highs[name]), n):
+            rows.append((name, float(v), prof.zeta_variance(k, float(v))))
+    for j, name in enumerate(prof.ml.fixed_names):
+        for v in np.linspace(float(lows[name]), float(highs[name]), n):
+            rows.append((name, float(v), prof.zeta_fixed(j, float(v))))
+    return pd.DataFrame(rows, columns=["parameter", "value", "zeta"])

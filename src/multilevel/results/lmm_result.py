@@ -186,6 +186,11 @@ class LinearMixedModelResult:
         lmerTest's ``contest``. Returns sum_sq, mean_sq, num_df, den_df, f_value, p_value."""
         return INFERENCE_HOOKS["contrast"](self, L, ddf)
 
+    def profile(self, level: float = 0.99, n: int = 9) -> pd.DataFrame:
+        """zeta profiles of every parameter (lme4's ``profile``): long DataFrame with
+        parameter, value, zeta, ``n`` values across each ``level`` profile interval."""
+        return INFERENCE_HOOKS["profile"](self, level, n)
+
     @property
     def sdcor(self) -> pd.Series:
         """Variance parameters as standard deviations and correlations, then sigma, named
