@@ -18,6 +18,7 @@ from multilevel.inference import (
     power,
     power_curve,
     r2,
+    step,
 )
 from multilevel.results.lmm_result import LinearMixedModelResult
 
@@ -25,4 +26,4 @@ __version__ = "0.1.0"
 
 __all__ = ["LinearMixedModel", "LinearMixedModelResult", "__version__", "anova", "bootstrap",
            "center", "compare", "datasets", "design_effect", "errors", "hausman", "icc", "lmer",
-           "mundlak", "power", "power_curve", "r2"]
+           "mundlak", "power", "power_curve", "r2", "step"]

@@ -7,6 +7,7 @@ from multilevel.inference.model_comparison import anova, compare
 from multilevel.inference.power import PowerResult, extend_groups, power, power_curve
 from multilevel.inference.profile import profile, profile_confint
 from multilevel.inference.satterthwaite import satterthwaite_df
+from multilevel.inference.stepwise import StepResult, add_random_slopes, step
 from multilevel.inference.variance_partition import (
     VarianceDecomposition,
     design_effect,
@@ -22,7 +23,8 @@ register_ddf("between-within", between_within_df)
 INFERENCE_HOOKS["contrast"] = contrast_test
 INFERENCE_HOOKS["profile"] = profile
 
-__all__ = ["BootstrapResult", "EndogeneityTest", "PowerResult", "VarianceDecomposition", "anova",
-           "between_within_df", "bootstrap", "center", "compare", "contrast_test", "design_effect",
-           "extend_groups", "f_table", "hausman", "icc", "mundlak", "power", "power_curve",
-           "profile", "profile_confint", "r2", "satterthwaite_df", "variance_decomposition"]
+__all__ = ["BootstrapResult", "EndogeneityTest", "PowerResult", "StepResult",
+           "VarianceDecomposition", "add_random_slopes", "anova", "between_within_df",
+           "bootstrap", "center", "compare", "contrast_test", "design_effect", "extend_groups",
+           "f_table", "hausman", "icc", "mundlak", "power", "power_curve", "profile",
+           "profile_confint", "r2", "satterthwaite_df", "step", "variance_decomposition"]

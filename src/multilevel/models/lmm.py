@@ -132,6 +132,10 @@ class ModelStages:
                  calc_derivs: bool = True, *, design: ModelDesign | None = None) -> None:
         self.design = design if design is not None else build_design(formula, data, weights,
                                                                      offset)
+        # the caller's data, by reference (no copy), for procedures that refit other formulas
+        # on the same data (stepwise selection)
+        self.data = data
+        self._weights_source = weights
         self.reml = bool(reml)
         self.optimizer = optimizer
         self.optimizer_settings = dict(optimizer_settings or {})

@@ -1,0 +1,69 @@
+"""Stepwise selection against lmerTest 3.1-3's step() (tests/reference/lmertest_step/step.json,
+made by tests/reference/make_lmertest_step_refs.R on sleepstudy plus a noise covariate)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import multilevel as ml
+
+HERE = Path(__file__).parent / "reference"
+REF = json.loads((HERE / "lmertest_step" / "step.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def data():
+    d = pd.read_csv(HERE / "data" / "sleepstudy_noise.csv", dtype={"Subject": str})
+    d["Subject"] = pd.Categorical(d["Subject"])
+    return d
+
+
+@pytest.fixture(scope="module")
+def result(data):
+    return ml.step(ml.lmer("Reaction ~ Days + noise + (Days | Subject)", data))
+
+
+def test_random_part_matches_lmertest(result):
+    ref = REF["random"]["table"]
+    assert len(result.random) == 1
+    row = result.random.iloc[0]
+    assert row["term"] == "(Days | Subject)" and row["reduced_to"] == "(1 | Subject)"
+    assert row["chisq"] == pytest.approx(ref["LRT"][1], rel=1e-4)
+    assert row["df"] == ref["Df"][1]
+    assert row["p_value"] == pytest.approx(ref["Pr(>Chisq)"][1], rel=1e-2)
+    assert not row["eliminated"]
+
+
+def test_fixed_part_matches_lmertest(result):
+    ref = REF["fixed"]
+    first = result.fixed[result.fixed["step"] == 1].set_index("term")
+    noise = ref["rows"].index("noise")
+    assert first.loc["noise", "eliminated"]
+    assert first.loc["noise", "f_value"] == pytest.approx(ref["table"]["F value"][noise],
+                                                          rel=1e-3)
+    assert first.loc["noise", "den_df"] == pytest.approx(ref["table"]["DenDF"][noise],
+                                                         rel=1e-3)
+    last = result.fixed[result.fixed["step"] == result.fixed["step"].max()].set_index("term")
+    days = ref["rows"].index("Days")
+    assert not last.loc["Days", "eliminated"]
+    assert last.loc["Days", "p_value"] == pytest.approx(ref["table"]["Pr(>F)"][days], rel=1e-2)
+
+
+def test_final_model(result):
+    # lmerTest: "Reaction ~ Days + (Days | Subject)"
+    assert result.formula.replace("1 + ", "") == REF["final"]
+    assert result.model.fixed_names == ["(Intercept)", "Days"]
+
+
+def test_add_random_slopes_keeps_a_supported_slope(data):
+    table, final = ml.inference.add_random_slopes(
+        ml.lmer("Reaction ~ Days + noise + (1 | Subject)", data), ["Days", "noise"])
+    assert list(table["candidate"]) == ["Days", "noise"]
+    assert table["added"].tolist()[0] is True  # LRT 42.6 on 2 df (lmerTest, above)
+    assert np.isfinite(table["p_value"]).all()
+    assert "Days" in final.model.design.terms[0].columns
