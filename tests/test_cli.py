@@ -228,3 +228,20 @@ def test_fit_with_ddf_prints_df(capsys):
     df = out["coef_table_ddf"]["table"]["df"]
     # lmerTest 3.1-3: 16.9997 and 17.0000 (reference/lme4_shared/sleepstudy_reml.json)
     assert df["(Intercept)"] == pytest.approx(16.99972628849272, rel=1e-3)
+
+
+def test_power_command(capsys):
+    rc = main(["power", "Reaction ~ Days + (1 | Subject)", "--data", "sleepstudy", "--test",
+               "Days", "--effect", "0", "--nsim", "20", "--seed", "1", "--quiet", "--ddf",
+               "none"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert out.startswith("Power for the test of Days")
+    assert "of 20 simulations" in out
+
+
+def test_power_command_unknown_effect_name(capsys):
+    rc = main(["power", "Reaction ~ Days + (1 | Subject)", "--data", "sleepstudy", "--test",
+               "Dayz", "--nsim", "5", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error:") and "Dayz" in err

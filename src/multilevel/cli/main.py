@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from multilevel import LinearMixedModelResult, anova, compare, datasets
+from multilevel import LinearMixedModelResult, anova, compare, datasets, power
 from multilevel.api import lmer
 from multilevel.errors import ModelComparisonError, MultilevelError, MultilevelWarning
 
@@ -94,6 +94,17 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_power(args: argparse.Namespace) -> int:
+    data = _read_data(args.data)
+    fit, notes = _fit_quietly(args.formula, data, args)
+    result = power(fit, args.test, nsim=args.nsim, alpha=args.alpha, effect=args.effect,
+                   ddf=_ddf(args.ddf), seed=args.seed, progress=not args.quiet)
+    print(result)
+    for line in notes:
+        print(line, file=sys.stderr)
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     print(f">>> ml.lmer({DEMO_FORMULA!r}, ml.datasets.load('sleepstudy'))\n")
     fit = lmer(DEMO_FORMULA, datasets.load("sleepstudy"))
@@ -136,6 +147,21 @@ def build_parser() -> argparse.ArgumentParser:
                      help="rank by AIC/BIC with Akaike weights instead of testing")
     cmp.add_argument("--optimizer", default="bobyqa", help=argparse.SUPPRESS)
     cmp.set_defaults(func=_cmd_compare)
+    pw = sub.add_parser("power", help="power of a fixed-effect test by simulation from a fit")
+    pw.add_argument("formula", help="lme4 formula of the model to simulate from")
+    pw.add_argument("--data", required=True,
+                    help="CSV (or .parquet) file, or the name of a built-in data set")
+    pw.add_argument("--test", required=True, help="the fixed effect tested, e.g. Days")
+    pw.add_argument("--effect", type=float, help="simulate with this coefficient value")
+    pw.add_argument("--nsim", type=int, default=1000, help="simulations (default 1000)")
+    pw.add_argument("--alpha", type=float, default=0.05, help="significance level")
+    pw.add_argument("--ddf", default="satterthwaite",
+                    choices=["satterthwaite", "between-within", "residual", "none"])
+    pw.add_argument("--seed", type=int, help="random seed")
+    pw.add_argument("--ml", action="store_true", help="fit by maximum likelihood")
+    pw.add_argument("--quiet", action="store_true", help="no progress bar")
+    pw.add_argument("--optimizer", default="bobyqa", help=argparse.SUPPRESS)
+    pw.set_defaults(func=_cmd_power)
     demo = sub.add_parser("demo", help="fit the sleepstudy example and print its summary")
     demo.set_defaults(func=_cmd_demo)
     ds = sub.add_parser("datasets", help="list the built-in data sets (or describe one)")

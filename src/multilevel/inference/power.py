@@ -53,7 +53,8 @@ class PowerResult:
     interrupted: bool
 
     def __str__(self) -> str:
-        return (f"Power for the test of {self.test} (alpha = {self.alpha}, {self.ddf} df): "
+        kind = f"t test, {self.ddf} df" if self.ddf else "z test"
+        return (f"Power for the test of {self.test} (alpha = {self.alpha}, {kind}): "
                 f"{100 * self.power:.1f}% ({100 * self.ci_lower:.1f}%, "
                 f"{100 * self.ci_upper:.1f}%) from {self.n_significant} of "
                 f"{self.nsim - self.n_failed} simulations")
