@@ -11,9 +11,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import multilevel as ml
+
+from reference_data import load_data
 
 REF = json.loads(
     (Path(__file__).parent / "reference" / "lmertest_anova" / "anova.json").read_text())["cases"]
@@ -51,8 +54,29 @@ def test_contrast_drops_dependent_rows():
     assert two["f_value"] == pytest.approx(one["f_value"], rel=1e-10)
 
 
-def test_marginal_terms_are_refused_with_a_way_out():
-    fit = ml.lmer("distance ~ age * Sex + (1 | Subject)", ml.datasets.load("Orthodont"))
+MARGINAL = json.loads((Path(__file__).parent / "reference" / "lmertest_anova" /
+                       "anova_marginal.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", sorted(MARGINAL))
+def test_type3_with_interactions_matches_lmertest(case):
+    """Terms contained in interactions (numeric x factor, factor x factor): lmerTest's
+    coding-independent type III (reference/make_lmertest_anova_refs.R, anova_marginal.json)."""
+    ref = MARGINAL[case]
+    fit = ml.lmer(ref["formula"], load_data(ref["dataset"]))
+    table = ml.anova(fit)
+    assert list(table.index) == ref["terms"]
+    np.testing.assert_array_equal(table["num_df"], ref["table"]["NumDF"])
+    np.testing.assert_allclose(table["f_value"], ref["table"]["F value"], rtol=1e-3)
+    np.testing.assert_allclose(table["den_df"], ref["table"]["DenDF"], rtol=1e-3)
+    np.testing.assert_allclose(table["p_value"], ref["table"]["Pr(>F)"], rtol=1e-2)
+
+
+def test_type3_with_ordered_factor_interaction_is_refused_with_a_way_out():
+    d = ml.datasets.load("sleepstudy")
+    d["Dayf"] = pd.Categorical((d["Days"] // 3).astype(int), ordered=True)
+    d["x"] = np.random.default_rng(1).normal(size=len(d))
+    fit = ml.lmer("Reaction ~ Dayf * x + (1 | Subject)", d)
     with pytest.raises(ml.errors.MultilevelError, match="contrast"):
         ml.anova(fit)
 

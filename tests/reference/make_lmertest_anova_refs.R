@@ -23,3 +23,25 @@ writeLines(toJSON(list(R_version = R.version.string,
                        cases = out), auto_unbox = TRUE, digits = NA, pretty = TRUE),
            file.path(here, "lmertest_anova", "anova.json"))
 cat("wrote", length(out), "\n")
+
+## Models with terms contained in interactions (type III needs lmerTest's orthogonalized
+## contrasts). Written to lmertest_anova/anova_marginal.json.
+cases2 <- list(
+  list(id = "orthodont_interaction", dataset = "Orthodont", formula = "distance ~ age * Sex + (1 | Subject)",
+       call = "lmer(distance ~ age * Sex + (1 | Subject), data = as.data.frame(nlme::Orthodont))"),
+  list(id = "assay_factorial", dataset = "Assay", formula = "logDens ~ sample * dilut + (1 | Block)",
+       call = "lmer(logDens ~ sample * dilut + (1 | Block), data = as.data.frame(nlme::Assay))"),
+  list(id = "oats_covariate", dataset = "Oats", formula = "yield ~ nitro * Variety + (1 | Block)",
+       call = "lmer(yield ~ nitro * Variety + (1 | Block), data = as.data.frame(nlme::Oats))")
+)
+out2 <- list()
+for (cs in cases2) {
+  m <- eval(parse(text = cs$call))
+  a <- anova(m, type = 3, ddf = "Satterthwaite")
+  out2[[cs$id]] <- c(cs, list(terms = I(rownames(a)), table = lapply(as.list(as.data.frame(a)), unname)))
+}
+writeLines(toJSON(list(R_version = R.version.string,
+                       lmerTest_version = as.character(packageVersion("lmerTest")),
+                       cases = out2), auto_unbox = TRUE, digits = NA, pretty = TRUE),
+           file.path(here, "lmertest_anova", "anova_marginal.json"))
+cat("wrote", length(out2), "marginal cases\n")

@@ -5,6 +5,7 @@ For a q-row hypothesis the F statistic is (L b)' (L V L')^-1 (L b) / q. Its deno
 come from the eigen-decomposition L V L' = P D P': each eigen-contrast p_m' L has Satterthwaite
 df nu_m, and with E = sum nu_m / (nu_m - 2) the F test gets 2 E / (E - q) (Fai & Cornelius
 1996; Kuznetsova et al. 2017). Sums of squares are reported as lmerTest does: F q sigma^2.
+Type-III hypotheses follow lmerTest's construction (:func:`type3_hypotheses`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import re
 
 import numpy as np
 import pandas as pd
+from formulaic import model_matrix
 from scipy import stats
 
+from multilevel.data.frame import to_pandas
 from multilevel.errors import MultilevelError
 from multilevel.formula.rnames import r_column_name
 from multilevel.inference.satterthwaite import satterthwaite_df
@@ -109,37 +112,66 @@ def _contained(term: str, other: str) -> bool:
     return a < b
 
 
+def type3_hypotheses(fit: LinearMixedModelResult) -> dict[str, np.ndarray]:
+    """Type-III hypothesis matrices of the fixed-effects terms, lmerTest's construction.
+
+    With X the model's (full-rank) matrix and R the over-parametrized one (every factor coded
+    by all its levels), the rows of B' = (X^+ R)' are the coefficient-scale versions of R's
+    parameters. Working from the highest-order terms down, each term's columns of B' are
+    made orthogonal to the columns of the terms that contain it; the term's hypothesis is then
+    its columns read at the rows of X's own parameters. For a term contained in no other this
+    is the test that all of its coefficients are zero; for ``x`` beside ``x:z`` it is the
+    coding-independent type III test (SAS, lmerTest).
+    """
+    terms = fixed_terms(fit)
+    if not any(_contained(t, o) for t in terms for o in terms):
+        out = {}
+        for t, cols in terms.items():
+            L = np.zeros((len(cols), len(fit.beta)))
+            L[np.arange(len(cols)), cols] = 1.0
+            out[t] = L
+        return out
+    design = fit.model.design
+    data = fit.model.data
+    if data is None:
+        raise MultilevelError("type-III tests of terms contained in interactions need the "
+                              "fit's data; refit with multilevel.lmer(formula, data)")
+    frame = to_pandas(data).iloc[design.row_index].reset_index(drop=True)
+    mm = model_matrix(design.formula.fixed, frame, ensure_full_rank=False)
+    rd_names = [r_column_name(c) for c in mm.columns]
+    missing = [n for n in design.fixed_names if n not in rd_names]
+    if missing:
+        raise MultilevelError(
+            f"type-III tests of terms contained in interactions need treatment-coded factors; "
+            f"columns {missing} have other contrasts (an ordered factor?). Test an explicit "
+            "hypothesis with fit.contrast(L)")
+    M = (np.linalg.pinv(design.X) @ np.asarray(mm, dtype=float)).T
+    M[np.abs(M) < 1e-10] = 0.0
+    for t in sorted(terms, key=lambda t: -len(t.split(":"))):
+        bigger = [c for o in terms if _contained(t, o) for c in terms[o]]
+        if bigger:
+            A = M[:, bigger]
+            coef, *_ = np.linalg.lstsq(A, M[:, terms[t]], rcond=None)
+            M[:, terms[t]] -= A @ coef
+            M[np.abs(M) < 1e-10] = 0.0
+    L = M[[rd_names.index(n) for n in design.fixed_names], :]
+    out = {}
+    for t, cols in terms.items():
+        Lt = L[:, cols].T
+        out[t] = Lt[np.abs(Lt).sum(axis=1) > 1e-8]
+    return out
+
+
 def f_table(fit: LinearMixedModelResult, ddf: str | None = "satterthwaite",
             type: int = 3) -> pd.DataFrame:
-    """One F test per fixed-effects term (all of its coefficients zero).
-
-    Only type 3 is offered, and only for models in which no term is contained in another
-    (``x`` and ``x:z`` together): there, type III is exactly that test, independent of the
-    coding. Marginal terms of interactions need lmerTest's coding-independent type-III
-    contrasts, which this version does not build; test them with :func:`contrast_test` and an
-    explicit hypothesis matrix.
-    """
+    """Type-III F test of every fixed-effects term (see :func:`type3_hypotheses`), as
+    lmerTest's ``anova(fit, type = 3)``."""
     if type != 3:
         raise MultilevelError(f"type={type!r} is not available; only type=3 is")
-    terms = fixed_terms(fit)
-    if not terms:
+    hypotheses = type3_hypotheses(fit)
+    if not hypotheses:
         raise MultilevelError("the model has no fixed-effects term besides the intercept")
-    for t in terms:
-        bigger = [o for o in terms if _contained(t, o)]
-        if bigger:
-            raise MultilevelError(
-                f"term {t!r} is contained in {', '.join(repr(b) for b in bigger)}: type-III "
-                "tests of marginal terms are not available in this version; test an explicit "
-                "hypothesis with fit.contrast(L)")
-    rows = {}
-    p = len(fit.beta)
-    for t, cols in terms.items():
-        L = np.zeros((len(cols), p))
-        L[np.arange(len(cols)), cols] = 1.0
-        rows[t] = contrast_test(fit, L, ddf)
-    table = pd.DataFrame(rows).T
+    table = pd.DataFrame({t: contrast_test(fit, L, ddf) for t, L in hypotheses.items()}).T
     table["num_df"] = table["num_df"].astype(int)
     table.index.name = "term"
     return table
-
-
