@@ -21,7 +21,7 @@ from scipy import stats
 
 from multilevel.errors import MultilevelError, MultilevelWarning
 from multilevel.formula.parser import RandomTermSpec, term_labels
-from multilevel.inference.f_tests import contrast_test, fixed_terms
+from multilevel.inference.f_tests import contrast_test, type3_hypotheses
 from multilevel.models.lmm import ModelStages
 from multilevel.results.lmm_result import LinearMixedModelResult
 
@@ -107,16 +107,13 @@ def _lrt(full: LinearMixedModelResult, reduced: LinearMixedModelResult,
 
 
 def _fixed_tests(fit: LinearMixedModelResult) -> pd.DataFrame:
-    """F tests of the fixed-effects terms not contained in another term (marginality)."""
-    terms = fixed_terms(fit)
-    rows = {}
-    for t, cols in terms.items():
-        if any(t != o and set(t.split(":")) < set(o.split(":")) for o in terms):
-            continue
-        L = np.zeros((len(cols), len(fit.beta)))
-        L[np.arange(len(cols)), cols] = 1.0
-        rows[t] = contrast_test(fit, L)
-    return pd.DataFrame(rows).T
+    """Type-III F tests of the fixed-effects terms not contained in another term: the
+    candidates for elimination under marginality, as lmerTest's step."""
+    hypotheses = type3_hypotheses(fit)
+    candidates = [t for t in hypotheses
+                  if not any(t != o and set(t.split(":")) < set(o.split(":"))
+                             for o in hypotheses)]
+    return pd.DataFrame({t: contrast_test(fit, hypotheses[t]) for t in candidates}).T
 
 
 def step(fit: LinearMixedModelResult, alpha_random: float = 0.1, alpha_fixed: float = 0.05,
