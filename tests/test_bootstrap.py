@@ -89,3 +89,11 @@ def test_bad_arguments(fit):
         ml.bootstrap(fit, n=0)
     with pytest.raises(ml.errors.MultilevelError, match="wald"):
         fit.confint(method="bayes")
+
+
+def test_text_and_html_reports(boot):
+    text = str(boot)
+    assert text.startswith("Parametric bootstrap") and "boot_sd" in text
+    assert "sd_Days|Subject" in text
+    page = boot._repr_html_()
+    assert "<table" in page and "sd_Days|Subject" in page

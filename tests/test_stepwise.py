@@ -67,3 +67,8 @@ def test_add_random_slopes_keeps_a_supported_slope(data):
     assert table["added"].tolist()[0] is True  # LRT 42.6 on 2 df (lmerTest, above)
     assert np.isfinite(table["p_value"]).all()
     assert "Days" in final.model.design.terms[0].columns
+
+
+def test_step_reports(result):
+    assert "Model found: Reaction ~ 1 + Days + (Days | Subject)" in str(result)
+    assert result._repr_html_().count("<table") == 2

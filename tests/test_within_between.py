@@ -85,3 +85,9 @@ def test_several_grouping_factors_need_by():
     fit = ml.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", ml.datasets.load("Penicillin"))
     with pytest.raises(ml.errors.MultilevelError, match="by="):
         ml.mundlak(fit)
+
+
+def test_reports_render(hsb_fit):
+    t = ml.hausman(hsb_fit)
+    assert str(t).startswith("Hausman test of ses")
+    assert "<b>Hausman test of ses" in t._repr_html_()

@@ -19,6 +19,7 @@ import pandas as pd
 
 from multilevel.errors import MultilevelError
 from multilevel.inference.replicates import run_replicates
+from multilevel.inference.reporting import html_report, text_report
 from multilevel.results.lmm_result import LinearMixedModelResult, register_confint
 
 
@@ -57,6 +58,20 @@ class BootstrapResult:
     estimate: pd.Series
     seed: int | None
     interrupted: bool
+
+    def _summary(self) -> tuple[list[str], dict[str, pd.DataFrame]]:
+        lines = [f"{len(self.replicates)} replicates, {self.n_failed} failed"
+                 + (" (interrupted)" if self.interrupted else "")]
+        table = pd.concat([self.estimate.rename("estimate"),
+                           self.replicates.std().rename("boot_sd"),
+                           self.intervals()], axis=1)
+        return lines, {"Estimates, bootstrap SD and 95% percentile intervals": table}
+
+    def __str__(self) -> str:
+        return text_report("Parametric bootstrap", *self._summary())
+
+    def _repr_html_(self) -> str:
+        return html_report("Parametric bootstrap", *self._summary())
 
     @property
     def n_failed(self) -> int:

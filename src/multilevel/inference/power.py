@@ -16,6 +16,7 @@ from scipy import stats
 from multilevel.data.grouping import GroupingFactor
 from multilevel.errors import MultilevelError
 from multilevel.inference.replicates import run_replicates
+from multilevel.inference.reporting import html_report
 from multilevel.models.lmm import ModelStages
 from multilevel.results.lmm_result import LinearMixedModelResult
 
@@ -58,6 +59,9 @@ class PowerResult:
                 f"{100 * self.power:.1f}% ({100 * self.ci_lower:.1f}%, "
                 f"{100 * self.ci_upper:.1f}%) from {self.n_significant} of "
                 f"{self.nsim - self.n_failed} simulations")
+
+    def _repr_html_(self) -> str:
+        return html_report("Power by simulation", [str(self)], {})
 
 
 @dataclass(frozen=True)

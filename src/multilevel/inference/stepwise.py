@@ -22,6 +22,7 @@ from scipy import stats
 from multilevel.errors import MultilevelError, MultilevelWarning
 from multilevel.formula.parser import RandomTermSpec, term_labels
 from multilevel.inference.f_tests import contrast_test, type3_hypotheses
+from multilevel.inference.reporting import html_report, text_report
 from multilevel.models.lmm import ModelStages
 from multilevel.results.lmm_result import LinearMixedModelResult
 
@@ -48,6 +49,18 @@ class StepResult:
     fixed: pd.DataFrame
     formula: str
     model: LinearMixedModelResult
+
+    def _tables(self) -> dict[str, pd.DataFrame]:
+        return {"Backward reduced random-effects table": self.random,
+                "Backward reduced fixed-effects table": self.fixed}
+
+    def __str__(self) -> str:
+        return text_report("Stepwise selection", [f"Model found: {self.formula}"],
+                           self._tables())
+
+    def _repr_html_(self) -> str:
+        return html_report("Stepwise selection", [f"Model found: {self.formula}"],
+                           self._tables())
 
 
 @dataclass

@@ -24,6 +24,7 @@ from multilevel.data.design import aliased_columns
 from multilevel.data.frame import to_pandas
 from multilevel.errors import ColumnNotFoundError, MultilevelError
 from multilevel.inference.model_comparison import refit_ml
+from multilevel.inference.reporting import html_report
 from multilevel.models.lmm import ModelStages
 from multilevel.results.lmm_result import LinearMixedModelResult
 
@@ -77,6 +78,10 @@ class EndogeneityTest:
     def __str__(self) -> str:
         return (f"{self.test} test of {', '.join(self.variables)}: chi-square = "
                 f"{self.statistic:.4g} on {self.df} df, p = {self.p_value:.4g}\n{self.message}")
+
+    def _repr_html_(self) -> str:
+        title, message = str(self).split("\n", 1)
+        return html_report(title, [message], {})
 
 
 def _grouping(fit: LinearMixedModelResult, by: str | None) -> tuple[str, np.ndarray]:
