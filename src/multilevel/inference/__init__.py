@@ -3,6 +3,7 @@
 from multilevel.inference.between_within import between_within_df
 from multilevel.inference.bootstrap import BootstrapResult, bootstrap
 from multilevel.inference.f_tests import contrast_test, f_table
+from multilevel.inference.kenward_roger import kenward_roger_df
 from multilevel.inference.model_comparison import anova, compare
 from multilevel.inference.power import PowerResult, extend_groups, power, power_curve
 from multilevel.inference.profile import profile, profile_confint
@@ -20,11 +21,13 @@ from multilevel.results.lmm_result import INFERENCE_HOOKS, register_ddf
 
 register_ddf("satterthwaite", satterthwaite_df)
 register_ddf("between-within", between_within_df)
+register_ddf("kenward-roger", kenward_roger_df)
 INFERENCE_HOOKS["contrast"] = contrast_test
 INFERENCE_HOOKS["profile"] = profile
 
 __all__ = ["BootstrapResult", "EndogeneityTest", "PowerResult", "StepResult",
            "VarianceDecomposition", "add_random_slopes", "anova", "between_within_df",
            "bootstrap", "center", "compare", "contrast_test", "design_effect", "extend_groups",
-           "f_table", "hausman", "icc", "mundlak", "power", "power_curve", "profile",
-           "profile_confint", "r2", "satterthwaite_df", "step", "variance_decomposition"]
+           "f_table", "hausman", "icc", "kenward_roger_df", "mundlak", "power", "power_curve",
+           "profile", "profile_confint", "r2", "satterthwaite_df", "step",
+           "variance_decomposition"]

@@ -20,6 +20,7 @@ from scipy import stats
 from multilevel.data.frame import to_pandas
 from multilevel.errors import MultilevelError
 from multilevel.formula.rnames import r_column_name
+from multilevel.inference.kenward_roger import kr_quantities, kr_test
 from multilevel.inference.satterthwaite import satterthwaite_df
 from multilevel.results.lmm_result import DDF_METHODS, LinearMixedModelResult
 
@@ -71,6 +72,15 @@ def contrast_test(fit: LinearMixedModelResult, L: np.ndarray,
     d = evals[keep]
     lb = P @ fit.beta
     f_value = float(np.sum(lb**2 / d)) / q
+    if ddf is not None and ddf.lower().replace("_", "-") == "kenward-roger":
+        # F from the adjusted covariance, scaled by lambda, on m denominator df (pbkrtest)
+        kr = kr_quantities(fit)
+        lam, den = kr_test(kr, P)
+        f_value = lam * float(lb @ np.linalg.solve(P @ kr.Phi_A @ P.T, lb)) / q
+        p_value = float(stats.f.sf(f_value, q, den))
+        s2 = fit.sigma**2
+        return pd.Series({"sum_sq": f_value * q * s2, "mean_sq": f_value * s2, "num_df": q,
+                          "den_df": den, "f_value": f_value, "p_value": p_value})
     if ddf is None:
         den = np.inf
     elif ddf == "satterthwaite":

@@ -28,9 +28,11 @@ if TYPE_CHECKING:
     from multilevel.models.lmm import ModelStages
 
 
-DdfMethod = Callable[["LinearMixedModelResult", np.ndarray], np.ndarray]
-# Denominator-df methods by name: each maps (fit, contrast rows L) to one df per row. The
-# inference layer registers its methods here (register_ddf); "residual" is built in.
+DdfMethod = Callable[["LinearMixedModelResult", np.ndarray], Any]
+# Denominator-df methods by name: each maps (fit, contrast rows L) to one df per row, or to
+# (df, adjusted covariance of the fixed effects) when the method also adjusts the standard
+# errors (Kenward-Roger). The inference layer registers its methods (register_ddf);
+# "residual" is built in.
 DDF_METHODS: dict[str, DdfMethod] = {}
 
 
@@ -130,8 +132,9 @@ class LinearMixedModelResult:
         ----------
         ddf : str or None, default "satterthwaite"
             Denominator degrees of freedom of the t tests, by name (``DDF_METHODS``):
-            ``"satterthwaite"`` (lmerTest's default), ``"between-within"`` (nlme's
-            containment df), ``"residual"`` (n - p); ``None`` gives z tests (df infinite).
+            ``"satterthwaite"`` (lmerTest's default), ``"kenward-roger"`` (pbkrtest's df and
+            adjusted standard errors; REML fits), ``"between-within"`` (nlme's containment
+            df), ``"residual"`` (n - p); ``None`` gives z tests (df infinite).
         level : float
             Confidence level of the interval columns.
         """
@@ -144,7 +147,13 @@ class LinearMixedModelResult:
             if key not in DDF_METHODS:
                 raise MultilevelError(f"unknown ddf {ddf!r}; choose one of "
                                       f"{', '.join(sorted(DDF_METHODS))} or None")
-            df = np.asarray(DDF_METHODS[key](self, np.eye(len(self.beta))), dtype=float)
+            out = DDF_METHODS[key](self, np.eye(len(self.beta)))
+            if isinstance(out, tuple):  # a method that also adjusts the covariance (KR)
+                df = np.asarray(out[0], dtype=float)
+                se = np.sqrt(np.diag(out[1]))
+                stat = self.beta / se
+            else:
+                df = np.asarray(out, dtype=float)
         q = stats.t.ppf(0.5 + level / 2, df)
         return pd.DataFrame({
             "estimate": self.beta, "std_error": se, "statistic": stat, "df": df,
