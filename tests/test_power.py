@@ -83,3 +83,40 @@ def test_bad_arguments():
     pen = ml.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", ml.datasets.load("Penicillin"))
     with pytest.raises(ml.errors.MultilevelError, match="one grouping factor"):
         ml.inference.extend_groups(pen, 30)
+
+
+def test_power_from_a_specified_model_matches_the_closed_form():
+    """simr's makeLmer: parameters given, no response needed. Same closed form as above with
+    the specified sigma = 1: SE = 1 / sqrt(20 * 17.5)."""
+    g = np.repeat(np.arange(20), 6)
+    design = pd.DataFrame({"x": np.tile(np.arange(6) - 2.5, 20), "g": g.astype(str)})
+    spec = ml.inference.specify("y ~ x + (1 | g)", design, fixef={"(Intercept)": 0.0, "x": 0.12},
+                                covariance={"g": 1.0}, sigma=1.0)
+    assert spec.sigma == 1.0 and spec.theta == pytest.approx([1.0])
+    r = ml.power(spec, "x", nsim=400, ddf=None, seed=5, progress=False)
+    d = 0.12 / (1 / np.sqrt(20 * 17.5))
+    z = stats.norm.ppf(0.975)
+    expected = stats.norm.cdf(d - z) + stats.norm.cdf(-d - z)
+    assert abs(r.power - expected) < 3 * np.sqrt(expected * (1 - expected) / 400)
+
+
+def test_specify_errors():
+    design = pd.DataFrame({"x": np.arange(12.0), "g": np.repeat(["a", "b", "c"], 4)})
+    with pytest.raises(ml.errors.MultilevelError, match="missing"):
+        ml.inference.specify("y ~ x + (1 | g)", design, {"x": 1.0}, {"g": 1.0}, 1.0)
+    with pytest.raises(ml.errors.MultilevelError, match="covariance"):
+        ml.inference.specify("y ~ x + (1 | g)", design, {"(Intercept)": 0, "x": 1.0}, {}, 1.0)
+
+
+def test_power_curve_over_rows_per_group():
+    """Rows per group: with x cycling through -2.5..2.5 the within-group Sxx grows with the
+    rows taken; more rows, more power (closed form at the smallest and largest sizes)."""
+    fit = _balanced_fit()
+    curve = ml.power_curve(fit, "x", n_per_group=[6, 18], nsim=200, effect=0.12, ddf=None,
+                           seed=4, progress=False)
+    assert list(curve.index) == [6, 18]
+    assert curve.loc[18, "power"] > curve.loc[6, "power"]
+    z = stats.norm.ppf(0.975)
+    d = 0.12 / (fit.sigma / np.sqrt(20 * 3 * 17.5))  # 18 rows = three copies of the cycle
+    expected = stats.norm.cdf(d - z) + stats.norm.cdf(-d - z)
+    assert abs(curve.loc[18, "power"] - expected) < 3 * np.sqrt(expected * (1 - expected) / 200)

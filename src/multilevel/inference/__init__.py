@@ -5,7 +5,14 @@ from multilevel.inference.bootstrap import BootstrapResult, bootstrap
 from multilevel.inference.f_tests import contrast_test, f_table
 from multilevel.inference.kenward_roger import kenward_roger_df
 from multilevel.inference.model_comparison import anova, compare
-from multilevel.inference.power import PowerResult, extend_groups, power, power_curve
+from multilevel.inference.power import (
+    PowerResult,
+    extend,
+    extend_groups,
+    power,
+    power_curve,
+    specify,
+)
 from multilevel.inference.profile import profile, profile_confint
 from multilevel.inference.satterthwaite import satterthwaite_df
 from multilevel.inference.stepwise import StepResult, add_random_slopes, step
@@ -27,7 +34,7 @@ INFERENCE_HOOKS["profile"] = profile
 
 __all__ = ["BootstrapResult", "EndogeneityTest", "PowerResult", "StepResult",
            "VarianceDecomposition", "add_random_slopes", "anova", "between_within_df",
-           "bootstrap", "center", "compare", "contrast_test", "design_effect", "extend_groups",
-           "f_table", "hausman", "icc", "kenward_roger_df", "mundlak", "power", "power_curve",
-           "profile", "profile_confint", "r2", "satterthwaite_df", "step",
-           "variance_decomposition"]
+           "bootstrap", "center", "compare", "contrast_test", "design_effect", "extend",
+           "extend_groups", "f_table", "hausman", "icc", "kenward_roger_df", "mundlak", "power",
+           "power_curve", "profile", "profile_confint", "r2", "satterthwaite_df", "specify",
+           "step", "variance_decomposition"]

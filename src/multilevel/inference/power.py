@@ -6,6 +6,7 @@ comes with a Clopper-Pearson confidence interval for its Monte-Carlo error.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -13,12 +14,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from multilevel.data.frame import to_pandas
 from multilevel.data.grouping import GroupingFactor
-from multilevel.errors import MultilevelError
+from multilevel.errors import MultilevelError, MultilevelWarning
+from multilevel.formula.parser import parse_formula
 from multilevel.inference.replicates import run_replicates
 from multilevel.inference.reporting import html_report
 from multilevel.models.lmm import ModelStages
+from multilevel.optim.optsummary import OptSummary
 from multilevel.results.lmm_result import LinearMixedModelResult
+from multilevel.results.varcorr import unique_group_names
 
 
 @dataclass(frozen=True)
@@ -137,47 +142,137 @@ def power(fit: LinearMixedModelResult, test: str, nsim: int = 1000, alpha: float
     return _summarize(test, p, alpha, ddf, interrupted or len(p) < nsim)
 
 
-def extend_groups(fit: LinearMixedModelResult, n_groups: int) -> LinearMixedModelResult:
-    """The fitted model on a design with ``n_groups`` levels of its (single) grouping factor,
-    made by copying the existing groups' rows in turn (simr's ``extend(along = g)``); the
-    parameters are the fit's. The response of the copies is a placeholder (simulations
-    replace it)."""
+def _with_parameters(fit_like: ModelStages, theta: np.ndarray, beta: np.ndarray, sigma: float,
+                     optsum: OptSummary) -> LinearMixedModelResult:
+    """A result carrying given parameters on a model's design (nothing is estimated)."""
+    modes = [np.zeros((n, k)) for n, k in zip(fit_like.A.n_levels, fit_like.A.n_columns,
+                                              strict=True)]
+    return LinearMixedModelResult(model=fit_like, theta=np.asarray(theta, dtype=float),
+                                  beta=np.asarray(beta, dtype=float), sigma=float(sigma),
+                                  optsum=optsum, reml=fit_like.reml,
+                                  _factor=fit_like.factor(theta), _modes=modes)
+
+
+def extend(fit: LinearMixedModelResult, n_groups: int | None = None,
+           n_per_group: int | None = None) -> LinearMixedModelResult:
+    """The fitted model on a larger (or smaller) design, simr's ``extend``: ``n_groups``
+    levels of its single grouping factor, made by copying the existing groups in turn, and/or
+    ``n_per_group`` rows in every group, made by cycling through each group's rows. The
+    parameters are the fit's; the response of the copies is a placeholder (simulations replace
+    it)."""
     design = fit.model.design
     names = {t.factor.name for t in design.terms}
     if len(names) != 1:
-        raise MultilevelError("extending the number of groups needs a model with one grouping "
-                              f"factor; this one has {', '.join(sorted(names))}")
-    if n_groups < 2:
-        raise MultilevelError(f"n_groups must be at least 2, got {n_groups}")
+        raise MultilevelError("extending the design needs a model with one grouping factor; "
+                              f"this one has {', '.join(sorted(names))}")
+    for label, value in (("n_groups", n_groups), ("n_per_group", n_per_group)):
+        if value is not None and value < 2:
+            raise MultilevelError(f"{label} must be at least 2, got {value}")
     codes = design.terms[0].factor.codes
     n_old = int(codes.max()) + 1
     rows_of = [np.flatnonzero(codes == g) for g in range(n_old)]
-    rows = np.concatenate([rows_of[g % n_old] for g in range(n_groups)])
-    new_codes = np.concatenate([np.full(len(rows_of[g % n_old]), g) for g in range(n_groups)])
+    n_new = n_groups or n_old
+    picked = []
+    for g in range(n_new):
+        rows = rows_of[g % n_old]
+        if n_per_group is not None:
+            rows = rows[np.arange(n_per_group) % len(rows)]
+        picked.append(rows)
+    rows = np.concatenate(picked)
+    new_codes = np.concatenate([np.full(len(r), g) for g, r in enumerate(picked)])
     factor = GroupingFactor(name=design.terms[0].factor.name, codes=new_codes,
-                            levels=tuple(f"g{g + 1}" for g in range(n_groups)))
+                            levels=tuple(f"g{g + 1}" for g in range(n_new)))
     terms = tuple(replace(t, factor=factor, Z=t.Z[rows]) for t in design.terms)
     new = replace(design, y=design.y[rows], X=design.X[rows], terms=terms,
                   weights=None if design.weights is None else design.weights[rows],
                   offset=None if design.offset is None else design.offset[rows],
                   row_index=np.arange(len(rows)), n_dropped=0)
     model = ModelStages(design.formula, None, reml=fit.reml, design=new, calc_derivs=False)
-    # the fit's parameters on the larger design (nothing is re-estimated from the copies)
-    modes = [np.zeros((n, k)) for n, k in zip(model.A.n_levels, model.A.n_columns,
-                                              strict=True)]
-    return LinearMixedModelResult(model=model, theta=fit.theta, beta=fit.beta,
-                                  sigma=fit.sigma, optsum=fit.optsum, reml=fit.reml,
-                                  _factor=model.factor(fit.theta), _modes=modes)
+    return _with_parameters(model, fit.theta, fit.beta, fit.sigma, fit.optsum)
 
 
-def power_curve(fit: LinearMixedModelResult, test: str, n_groups: list[int],
-                **options: Any) -> pd.DataFrame:
-    """Power at several numbers of groups (simr's ``powerCurve(extend(...))``); ``options``
-    go to :func:`power`. Returns one row per number of groups: power, ci_lower, ci_upper,
-    nsim."""
+def extend_groups(fit: LinearMixedModelResult, n_groups: int) -> LinearMixedModelResult:
+    """``extend(fit, n_groups=n_groups)``."""
+    return extend(fit, n_groups=n_groups)
+
+
+def specify(formula: str, data: Any, fixef: dict[str, float],
+            covariance: dict[str, Any], sigma: float, reml: bool = True,
+            ) -> LinearMixedModelResult:
+    """A model with given parameters on a given design, to simulate from (simr's
+    ``makeLmer``): no data on the response is needed.
+
+    Parameters
+    ----------
+    formula : str
+        lme4 formula; if the response column is not in ``data``, the model carries one draw
+        from itself (seed 0) as its response.
+    data : DataFrame
+        The design: predictors and grouping factors.
+    fixef : dict
+        Value of every fixed-effects coefficient, by name (as the model names them).
+    covariance : dict
+        Per random-effects term, by group name as ``varcorr`` names it (``"Subject"``,
+        ``"Subject.1"`` for a second term on the same factor): the standard deviation of a
+        scalar term, or the covariance matrix of a vector term.
+    sigma : float
+        Residual standard deviation.
+    """
+    frame = to_pandas(data).copy()
+    response = parse_formula(formula).response
+    placeholder = response not in frame.columns
+    if placeholder:  # any non-degenerate values; replaced below by a draw from the model
+        frame[response] = np.random.default_rng(0).standard_normal(len(frame))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MultilevelWarning)
+        model = ModelStages(formula, frame, reml=reml, calc_derivs=False)
+    missing = [n for n in model.design.fixed_names if n not in fixef]
+    if missing:
+        raise MultilevelError(f"fixef needs a value for every coefficient; missing {missing} "
+                              f"(the model's coefficients: {list(model.design.fixed_names)})")
+    beta = np.array([float(fixef[n]) for n in model.design.fixed_names])
+    theta = np.empty(model.layout.n_theta)
+    for name, term in zip(unique_group_names(model.layout), model.layout.terms, strict=True):
+        if name not in covariance:
+            raise MultilevelError(f"covariance needs an entry for the random-effects term "
+                                  f"{name!r} ({', '.join(term.columns)})")
+        cov = np.atleast_2d(np.asarray(covariance[name], dtype=float))
+        if cov.shape == (1, 1) and term.k == 1:
+            cov = cov**2  # a scalar term is given by its standard deviation
+        if cov.shape != (term.k, term.k):
+            raise MultilevelError(f"covariance[{name!r}] must be a {term.k} x {term.k} matrix "
+                                  f"for the columns {list(term.columns)}")
+        T = np.linalg.cholesky(cov + 1e-300 * np.eye(term.k)) / sigma
+        cols, rows = np.triu_indices(term.k)
+        theta[term.theta_offset: term.theta_offset + term.n_theta] = T[rows, cols]
+    optsum = OptSummary(backend="specified", initial=theta, final=theta,
+                        lower=model.layout.lower_bounds(), fmin=float("nan"), feval=0,
+                        elapsed=0.0, return_code="specified", converged=True)
+    result = _with_parameters(model, theta, beta, sigma, optsum)
+    if placeholder:  # the response becomes one draw from the specified model (seed 0)
+        y = result.simulate(1, seed=0)["sim_1"].to_numpy()
+        result = _with_parameters(model.with_response(y), theta, beta, sigma, optsum)
+    return result
+
+
+def power_curve(fit: LinearMixedModelResult, test: str, n_groups: list[int] | None = None,
+                n_per_group: list[int] | None = None, **options: Any) -> pd.DataFrame:
+    """Power over designs of different sizes (simr's ``powerCurve(extend(...))``): every
+    combination of ``n_groups`` and ``n_per_group`` (either may be omitted: the fit's own).
+    ``options`` go to :func:`power`. Returns one row per design: n_groups, n_per_group, power,
+    ci_lower, ci_upper, nsim."""
+    if not n_groups and not n_per_group:
+        raise MultilevelError("give n_groups and/or n_per_group, lists of design sizes")
     rows = []
-    for g in n_groups:
-        r = power(extend_groups(fit, g), test, **options)
-        rows.append({"n_groups": g, "power": r.power, "ci_lower": r.ci_lower,
-                     "ci_upper": r.ci_upper, "nsim": r.nsim - r.n_failed})
-    return pd.DataFrame(rows).set_index("n_groups")
+    group_sizes: list[int | None] = list(n_groups) if n_groups else [None]
+    row_sizes: list[int | None] = list(n_per_group) if n_per_group else [None]
+    for g in group_sizes:
+        for m in row_sizes:
+            r = power(extend(fit, n_groups=g, n_per_group=m), test, **options)
+            rows.append({"n_groups": g if g is not None else fit.ngroups[
+                             next(iter(fit.ngroups))],
+                         "n_per_group": m, "power": r.power, "ci_lower": r.ci_lower,
+                         "ci_upper": r.ci_upper, "nsim": r.nsim - r.n_failed})
+    table = pd.DataFrame(rows)
+    keys = [k for k, v in (("n_groups", n_groups), ("n_per_group", n_per_group)) if v]
+    return table.set_index(keys)
