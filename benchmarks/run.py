@@ -405,7 +405,12 @@ def write_markdown(path: Path, report: dict[str, Any], libs: list[str]) -> None:
                 shown = ", ".join(f"{t:.4g}" for t in times)
                 lines.append(f"- {model_id} / {lib}: {shown}")
     lines.append("")
-    path.write_text("\n".join(lines))
+    # keep the inference section that benchmarks/inference_bench.py maintains
+    marker = "<!-- inference-benchmarks -->"
+    kept = ""
+    if path.exists() and marker in path.read_text():
+        kept = "\n" + path.read_text()[path.read_text().index(marker):]
+    path.write_text("\n".join(lines) + kept)
 
 
 # ----------------------------------------------------------------------------- main
