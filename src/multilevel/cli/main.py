@@ -15,6 +15,7 @@ from multilevel.api import lmer
 from multilevel.errors import ModelComparisonError, MultilevelError, MultilevelWarning
 
 DEMO_FORMULA = "Reaction ~ Days + (Days | Subject)"
+DDF_CHOICES = ["satterthwaite", "kenward-roger", "between-within", "residual", "none"]
 
 
 def _read_data(source: str) -> pd.DataFrame:
@@ -134,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
     fit.add_argument("--json", action="store_true", help="print the fit as JSON")
     fit.add_argument("--optimizer", default="bobyqa", help="bobyqa (default), cobyqa, lbfgsb")
-    fit.add_argument("--ddf", choices=["satterthwaite", "between-within", "residual", "none"],
+    fit.add_argument("--ddf", choices=DDF_CHOICES,
                      help="also print t tests with these denominator degrees of freedom")
     fit.set_defaults(func=_cmd_fit)
     cmp = sub.add_parser("compare", help="compare models fitted to the same data "
@@ -156,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     pw.add_argument("--nsim", type=int, default=1000, help="simulations (default 1000)")
     pw.add_argument("--alpha", type=float, default=0.05, help="significance level")
     pw.add_argument("--ddf", default="satterthwaite",
-                    choices=["satterthwaite", "between-within", "residual", "none"])
+                    choices=DDF_CHOICES)
     pw.add_argument("--seed", type=int, help="random seed")
     pw.add_argument("--ml", action="store_true", help="fit by maximum likelihood")
     pw.add_argument("--quiet", action="store_true", help="no progress bar")
