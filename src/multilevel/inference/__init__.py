@@ -1,4 +1,7 @@
-"""Inference on fitted models: model comparison and variance partition."""
+"""Inference on fitted models: denominator df (Satterthwaite, Kenward-Roger, between-within),
+F tests, model comparison, intervals (profile, bootstrap), variance partition, within/between
+tests, stepwise selection and power. Importing it registers its ddf and interval methods with
+the result class (``coef_table(ddf=...)``, ``confint(method=...)``)."""
 
 from multilevel.inference.between_within import between_within_df
 from multilevel.inference.bootstrap import BootstrapResult, bootstrap
