@@ -126,8 +126,17 @@ def _grouped_outer(codes: np.ndarray, left: np.ndarray, right: np.ndarray,
 
 
 def xy_cross_products(codes: list[np.ndarray], Z: list[np.ndarray], n_levels: list[int],
-                      Xy: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """The [X y] parts of A: ``xy_re`` stacks and ``xy``. Rows must be pre-weighted."""
+                      Xy: np.ndarray, sqrt_weights: np.ndarray | None = None,
+                      ) -> tuple[list[np.ndarray], np.ndarray]:
+    """The [X y] parts of A: ``xy_re`` stacks and ``xy`` (rows scaled by ``sqrt_weights``)."""
+    if sqrt_weights is not None:
+        Z = [z * sqrt_weights[:, None] for z in Z]
+        Xy = Xy * sqrt_weights[:, None]
+    return _xy_blocks(codes, Z, n_levels, Xy)
+
+
+def _xy_blocks(codes: list[np.ndarray], Z: list[np.ndarray], n_levels: list[int],
+               Xy: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     xy_re = [_grouped_outer(c, Xy, z, nl) for c, z, nl in zip(codes, Z, n_levels, strict=True)]
     return xy_re, Xy.T @ Xy
 
@@ -148,19 +157,18 @@ def cross_products(codes: list[np.ndarray], Z: list[np.ndarray], n_levels: list[
     sqrt_weights : (n,) array or None
         Square roots of prior weights; rows of Z and [X y] are scaled by them.
     """
-    if sqrt_weights is not None:
-        Z = [z * sqrt_weights[:, None] for z in Z]
-        Xy = Xy * sqrt_weights[:, None]
-    diag = [_grouped_outer(c, z, z, nl) for c, z, nl in zip(codes, Z, n_levels, strict=True)]
+    Zw = Z if sqrt_weights is None else [z * sqrt_weights[:, None] for z in Z]
+    Xyw = Xy if sqrt_weights is None else Xy * sqrt_weights[:, None]
+    diag = [_grouped_outer(c, z, z, nl) for c, z, nl in zip(codes, Zw, n_levels, strict=True)]
     pairs: dict[tuple[int, int], PairBlock] = {}
     for i in range(len(codes)):
         for j in range(i):
             key = codes[i] * n_levels[j] + codes[j]
             uniq, inv = np.unique(key, return_inverse=True)
-            data = _grouped_outer(inv.ravel(), Z[i], Z[j], len(uniq))
-            shape = (n_levels[i] * Z[i].shape[1], n_levels[j] * Z[j].shape[1])
+            data = _grouped_outer(inv.ravel(), Zw[i], Zw[j], len(uniq))
+            shape = (n_levels[i] * Zw[i].shape[1], n_levels[j] * Zw[j].shape[1])
             pairs[(i, j)] = make_pair_block(uniq // n_levels[j], uniq % n_levels[j], data,
                                             shape)
-    xy_re, xy = xy_cross_products(codes, Z, n_levels, Xy)
+    xy_re, xy = _xy_blocks(codes, Zw, n_levels, Xyw)
     return CrossProducts(diag=diag, pairs=pairs, xy_re=xy_re, xy=xy, n_levels=list(n_levels),
                          n_columns=[z.shape[1] for z in Z])

@@ -205,12 +205,9 @@ class ModelStages:
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
         new.design = _replace(self.design, y=y)
-        Xy = new._xy()
-        Z = [b.Z for b in self.blocks]
-        if self._sqrt_w is not None:
-            Xy = Xy * self._sqrt_w[:, None]
-            Z = [z * self._sqrt_w[:, None] for z in Z]
-        xy_re, xy = xy_cross_products([b.codes for b in self.blocks], Z, self.A.n_levels, Xy)
+        xy_re, xy = xy_cross_products([b.codes for b in self.blocks],
+                                      [b.Z for b in self.blocks], self.A.n_levels, new._xy(),
+                                      self._sqrt_w)
         new.A = replace(self.A, xy_re=xy_re, xy=xy)
         return new
 
@@ -273,9 +270,9 @@ class ModelStages:
         if not scalar:
             raise OptimizerError("start='anova' needs every random-effects term to be scalar "
                                  "(random intercepts); use start='lme4' or theta values")
-        d = self.design
-        y = d.y if d.offset is None else d.y - d.offset
-        ratios = anova_start(d.X, y, [b.codes for b in self.blocks], d.weights)
+        y, _ = self._response_shift()
+        ratios = anova_start(self.design.X, y, [b.codes for b in self.blocks],
+                             self.design.weights)
         theta0 = np.empty(self.layout.n_theta)
         for blk, ratio in zip(self.blocks, ratios, strict=True):
             theta0[self.layout.terms[blk.terms[0]].theta_offset] = ratio
