@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from multilevel.errors import MultilevelError
-from multilevel.inference.replicates import run_replicates
+from multilevel.inference.replicates import run_replicates, simulate_refit
 from multilevel.inference.reporting import html_report, text_report
 from multilevel.results.lmm_result import LinearMixedModelResult, register_confint
 
@@ -28,14 +28,8 @@ def _parameters(fit: LinearMixedModelResult) -> np.ndarray:
 
 
 def _replicate(fit: LinearMixedModelResult, seed: np.random.SeedSequence) -> np.ndarray:
-    y = fit.simulate(1, seed=int(np.random.default_rng(seed).integers(2**63)))["sim_1"]
-    model = fit.model.with_response(y.to_numpy())
-    model.calc_derivs = False  # estimates only: the replicate's convergence check is not needed
-    try:
-        refit = LinearMixedModelResult.from_model(model, model.optimize())
-    except (ArithmeticError, np.linalg.LinAlgError):
-        return np.full(len(_parameters(fit)), np.nan)
-    return _parameters(refit)
+    refit = simulate_refit(fit, seed)
+    return np.full(len(_parameters(fit)), np.nan) if refit is None else _parameters(refit)
 
 
 @dataclass(frozen=True)

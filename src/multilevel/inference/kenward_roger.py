@@ -39,23 +39,17 @@ class KRQuantities:
     W: np.ndarray
 
 
-def _z_matrix(fit: LinearMixedModelResult) -> tuple[sp.csr_matrix, list[tuple[int, int]]]:
-    """The sparse Z (n x q) in the blocks' column order, and each term's (start, k) in it."""
+def _z_matrix(fit: LinearMixedModelResult) -> sp.csr_matrix:
+    """The sparse Z (n x q), columns in the blocks' order (as Lambda's)."""
     model = fit.model
     n = model.nobs
     parts = []
-    offsets: list[tuple[int, int]] = [(0, 0)] * len(model.layout.terms)
-    start = 0
     for b, blk in enumerate(model.blocks):
         nl, k = model.A.n_levels[b], blk.k
         rows = np.repeat(np.arange(n), k)
         cols = (blk.codes[:, None] * k + np.arange(k)[None, :]).ravel()
         parts.append(sp.csr_matrix((blk.Z.ravel(), (rows, cols)), shape=(n, nl * k)))
-        for t in blk.terms:
-            term = model.layout.terms[t]
-            offsets[t] = (start, term.block_offset)
-        start += nl * k
-    return sp.hstack(parts).tocsr(), offsets
+    return sp.hstack(parts).tocsr()
 
 
 def _lambda_matrix(fit: LinearMixedModelResult) -> sp.csr_matrix:
@@ -103,7 +97,7 @@ def kr_quantities(fit: LinearMixedModelResult) -> KRQuantities:
     X = design.X
     n, p = X.shape
     s2 = fit.sigma**2
-    Z, _ = _z_matrix(fit)
+    Z = _z_matrix(fit)
     K = (Z @ _lambda_matrix(fit)).tocsr()
     q = K.shape[1]
     C = (K.T @ K).toarray() + np.eye(q)

@@ -18,7 +18,7 @@ from multilevel.data.frame import to_pandas
 from multilevel.data.grouping import GroupingFactor
 from multilevel.errors import MultilevelError, MultilevelWarning
 from multilevel.formula.parser import parse_formula
-from multilevel.inference.replicates import run_replicates
+from multilevel.inference.replicates import run_replicates, simulate_refit
 from multilevel.inference.reporting import html_report
 from multilevel.models.lmm import ModelStages
 from multilevel.optim.optsummary import OptSummary
@@ -78,15 +78,10 @@ class _Job:
 
 
 def _one(job: _Job, seed: np.random.SeedSequence) -> np.ndarray:
-    fit = job.fit
-    y = fit.simulate(1, seed=int(np.random.default_rng(seed).integers(2**63)))["sim_1"]
-    model = fit.model.with_response(y.to_numpy() + job.mean_shift)
-    model.calc_derivs = False
-    try:
-        refit = LinearMixedModelResult.from_model(model, model.optimize())
-        return np.array(refit.coef_table(ddf=job.ddf)["p_value"].iloc[job.column])
-    except (ArithmeticError, np.linalg.LinAlgError):
+    refit = simulate_refit(job.fit, seed, job.mean_shift)
+    if refit is None:
         return np.array(np.nan)
+    return np.array(refit.coef_table(ddf=job.ddf)["p_value"].iloc[job.column])
 
 
 def _summarize(test: str, p: np.ndarray, alpha: float, ddf: str | None,

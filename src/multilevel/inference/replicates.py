@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from multilevel.errors import MultilevelError
+from multilevel.results.lmm_result import LinearMixedModelResult
 
 Replicate = Callable[[Any, np.random.SeedSequence], np.ndarray]
 
@@ -28,6 +29,19 @@ def _chunk(seeds: list[np.random.SeedSequence]) -> np.ndarray:
     assert _WORKER is not None
     fn, payload = _WORKER
     return np.array([fn(payload, s) for s in seeds])
+
+
+def simulate_refit(fit: LinearMixedModelResult, seed: np.random.SeedSequence,
+                   mean_shift: np.ndarray | float = 0.0) -> LinearMixedModelResult | None:
+    """One response simulated from ``fit`` (plus ``mean_shift``), refitted on the same design
+    without the convergence check (only the estimates are needed); None if the refit fails."""
+    y = fit.simulate(1, seed=int(np.random.default_rng(seed).integers(2**63)))["sim_1"]
+    model = fit.model.with_response(y.to_numpy() + mean_shift)
+    model.calc_derivs = False
+    try:
+        return LinearMixedModelResult.from_model(model, model.optimize())
+    except (ArithmeticError, np.linalg.LinAlgError):
+        return None
 
 
 def run_replicates(fn: Replicate, payload: Any, n: int, seed: int | None,
