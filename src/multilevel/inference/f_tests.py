@@ -72,21 +72,17 @@ def contrast_test(fit: LinearMixedModelResult, L: np.ndarray,
     d = evals[keep]
     lb = P @ fit.beta
     f_value = float(np.sum(lb**2 / d)) / q
-    if ddf is not None and ddf.lower().replace("_", "-") == "kenward-roger":
+    key = None if ddf is None else ddf.lower().replace("_", "-")
+    if key is None:
+        den = np.inf
+    elif key == "kenward-roger":
         # F from the adjusted covariance, scaled by lambda, on m denominator df (pbkrtest)
         kr = kr_quantities(fit)
         lam, den = kr_test(kr, P)
         f_value = lam * float(lb @ np.linalg.solve(P @ kr.Phi_A @ P.T, lb)) / q
-        p_value = float(stats.f.sf(f_value, q, den))
-        s2 = fit.sigma**2
-        return pd.Series({"sum_sq": f_value * q * s2, "mean_sq": f_value * s2, "num_df": q,
-                          "den_df": den, "f_value": f_value, "p_value": p_value})
-    if ddf is None:
-        den = np.inf
-    elif ddf == "satterthwaite":
+    elif key == "satterthwaite":
         den = _combine_df(satterthwaite_df(fit, P))
     else:
-        key = ddf.lower().replace("_", "-")
         if key not in DDF_METHODS:
             raise MultilevelError(f"unknown ddf {ddf!r}; choose one of "
                                   f"{', '.join(sorted(DDF_METHODS))} or None")
