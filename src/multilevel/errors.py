@@ -86,6 +86,23 @@ class ModelTooLargeError(MultilevelError, MemoryError):
     factorization allow (two or more grouping factors with very many levels each)."""
 
 
+class ArgumentError(MultilevelError, ValueError, TypeError):
+    """A function or method was called with an argument of the wrong type or value
+    (``ddf=123``, ``seed=-1``, ``nsim="x"``); the message names the argument and what it takes.
+    Derives from both ValueError and TypeError, the two built-ins Python uses for this."""
+
+
+class NumericalError(MultilevelError, ArithmeticError):
+    """The likelihood cannot be evaluated in floating point for these data (values so large or
+    so small that the cross-products overflow or lose all precision); the message says which
+    variable to rescale."""
+
+
+class InternalError(MultilevelError, RuntimeError):
+    """An unexpected failure inside ``multilevel`` (a bug, not bad input): the message names
+    the original exception. Please report it with the call that raised it."""
+
+
 class MissingExtraError(MultilevelError, ImportError):
     """An optional dependency is needed for this feature; the message names the pip install."""
 
