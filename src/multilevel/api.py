@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from multilevel.errors import ConvergenceWarning, SingularFitWarning
+from multilevel.errors import ConvergenceWarning, SingularFitWarning, public_api, public_methods
 from multilevel.models.lmm import ModelStages
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 
+@public_methods
 class LinearMixedModel(ModelStages):
     """A linear mixed model ready to be fitted (lme4's ``lFormula`` + ``mkLmerDevfun``).
 
@@ -40,6 +41,7 @@ class LinearMixedModel(ModelStages):
         return new.fit()
 
 
+@public_api
 def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset: Any = None,
          optimizer: str = "bobyqa", start: Any = None,
          optimizer_settings: dict[str, Any] | None = None,

@@ -8,7 +8,9 @@ exception so that ``except ValueError`` style handling keeps working.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 
 class MultilevelError(Exception):
@@ -136,3 +138,62 @@ class ConvergenceWarning(MultilevelWarning):
 
 class MissingDataWarning(MultilevelWarning):
     """Rows with missing values in used columns were dropped."""
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C", bound=type)
+
+# An internal error quotes the original message; a message built from user data (a header
+# line, a cell) can be arbitrarily long.
+_MAX_QUOTED = 300
+
+
+def _quote(text: str) -> str:
+    return text if len(text) <= _MAX_QUOTED else text[:_MAX_QUOTED] + " ..."
+
+
+def public_api(func: F) -> F:
+    """Mark ``func`` as part of the public API: any exception that is not one of ours leaves it
+    as an :class:`InternalError` (chained to the original), so that callers only ever see
+    ``multilevel.errors`` types. User errors are raised as typed errors where they are
+    detected; this is the net under them, and the fuzz tests treat reaching it as a bug."""
+
+    @functools.wraps(func)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except MultilevelError:
+            raise
+        except Exception as exc:  # the API boundary: everything else is our bug
+            raise InternalError(
+                f"{func.__qualname__} failed unexpectedly with {type(exc).__name__}: "
+                f"{_quote(str(exc))}. This is a bug in multilevel; please report it with the "
+                "call that raised it") from exc
+
+    return guarded  # type: ignore[return-value]
+
+
+def public_methods(cls: C) -> C:
+    """Apply :func:`public_api` to every public method and property of ``cls``, inherited ones
+    included (and to ``__init__``, ``__str__``, ``__repr__``, ``_repr_html_``); the wrappers
+    are set on ``cls`` itself, so a base class stays as it was."""
+    special = {"__init__", "__str__", "__repr__", "_repr_html_"}
+    seen: set[str] = set()
+    for klass in cls.__mro__[:-1]:  # object's own methods need no net
+        for name, attr in vars(klass).items():
+            if name in seen or (name.startswith("_") and name not in special):
+                continue
+            seen.add(name)
+            if isinstance(attr, property):
+                setattr(cls, name, property(
+                    public_api(attr.fget) if attr.fget else None, attr.fset, attr.fdel,
+                    attr.__doc__))
+            elif isinstance(attr, functools.cached_property):
+                wrapped = functools.cached_property(public_api(attr.func))
+                wrapped.__set_name__(cls, name)
+                setattr(cls, name, wrapped)
+            elif isinstance(attr, classmethod | staticmethod):
+                setattr(cls, name, type(attr)(public_api(attr.__func__)))
+            elif callable(attr) and not isinstance(attr, type):
+                setattr(cls, name, public_api(attr))
+    return cls

@@ -13,7 +13,7 @@ import pandas as pd
 import scipy.linalg as sla
 from scipy import stats
 
-from multilevel.errors import MultilevelError
+from multilevel.errors import MultilevelError, public_methods
 from multilevel.linalg.blocked_cholesky import (
     BlockedFactor,
     re_factor_dense,
@@ -56,6 +56,7 @@ def register_confint(name: str, method: ConfintMethod) -> None:
     CONFINT_METHODS[name] = method
 
 
+@public_methods
 @dataclass(frozen=True)
 class LinearMixedModelResult:
     """A fitted linear mixed model. Create it with :func:`multilevel.lmer` or
