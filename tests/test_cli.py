@@ -220,14 +220,40 @@ def test_compare_non_nested_falls_back_to_aic(capsys):
     assert "nested" in captured.err
 
 
-def test_fit_with_ddf_prints_df(capsys):
+def test_fit_with_ddf_chooses_the_json_table(capsys):
     rc = main(["fit", "Reaction ~ Days + (Days | Subject)", "--data", "sleepstudy", "--ddf",
-               "satterthwaite", "--json"])
+               "kenward-roger", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0
-    df = out["coef_table_ddf"]["table"]["df"]
+    assert out["ddf"] == "kenward-roger"
+    assert "coef_table_ddf" not in out
+    # lmerTest summary(ddf = "Kenward-Roger") via pbkrtest: 17.0000 (reference/lme4_shared/
+    # sleepstudy_reml.json, "kenward_roger")
+    assert out["coef_table"]["(Intercept)"]["df"] == pytest.approx(16.999999999999996,
+                                                                   rel=1e-3)
+
+
+def test_fit_json_defaults_to_satterthwaite(capsys):
+    rc = main(["fit", "Reaction ~ Days + (Days | Subject)", "--data", "sleepstudy", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert out["ddf"] == "satterthwaite"
     # lmerTest 3.1-3: 16.9997 and 17.0000 (reference/lme4_shared/sleepstudy_reml.json)
-    assert df["(Intercept)"] == pytest.approx(16.99972628849272, rel=1e-3)
+    assert out["coef_table"]["(Intercept)"]["df"] == pytest.approx(16.99972628849272,
+                                                                   rel=1e-3)
+
+
+def test_fit_ddf_chooses_the_printed_summary(capsys):
+    rc = main(["fit", "Reaction ~ Days + (Days | Subject)", "--data", "sleepstudy", "--ddf",
+               "none"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert out.startswith("Linear mixed model fit by REML\n")
+    assert "Pr(>|t|)" not in out
+    rc = main(["fit", "Reaction ~ Days + (Days | Subject)", "--data", "sleepstudy"])
+    out = capsys.readouterr().out
+    assert "t-tests use Satterthwaite's method" in out.splitlines()[0]
+    assert out.count("Fixed effects:") == 1
 
 
 def test_power_command(capsys):

@@ -2,7 +2,9 @@
 
 Expected blocks are copied from R 4.2.2 / lme4 1.1-31 output of
 ``print(summary(m))`` for the calls named in each case (run on this project's machine; the
-header lines, which name lme4's class and the data, are left out).
+header lines, which name lme4's class and the data, are left out). lme4's own layout (no df,
+no p-values) is ``summary(ddf=None)``; the default is lmerTest's (Satterthwaite df and
+p-values), checked against lmerTest's printout at the end.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ MachineC -0.374  0.301
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_summary_blocks_match_lme4(case):
     (dataset, formula, reml), expected = CASES[case]
-    text = ml.lmer(formula, ml.datasets.load(dataset), reml=reml).summary()
+    text = ml.lmer(formula, ml.datasets.load(dataset), reml=reml).summary(ddf=None)
     assert expected in text, f"\n--- ours ---\n{text}\n--- lme4 ---\n{expected}"
 
 
@@ -80,3 +82,70 @@ def test_r_format_matches_r():
     assert r_format([612.1002, 35.0717, 654.94]) == ["612.10", " 35.07", "654.94"]
     # R: format(c(0.5, 12), digits = 4) -> " 0.5" "12.0"
     assert r_format([0.5, 12.0]) == [" 0.5", "12.0"]
+
+
+# print(summary(m)) for m <- lmerTest::lmer(Reaction ~ Days + (Days | Subject), sleepstudy)
+# (lmerTest 3.1-3; R wraps the first line after "[" at width 80, joined here)
+LMERTEST_SLEEPSTUDY = """\
+Fixed effects:
+            Estimate Std. Error      df t value Pr(>|t|)    
+(Intercept)  251.405      6.825  17.000  36.838  < 2e-16 ***
+Days          10.467      1.546  17.000   6.771 3.26e-06 ***
+---
+Signif. codes:  0 ‘***’ 0.001 ‘**’ 0.01 ‘*’ 0.05 ‘.’ 0.1 ‘ ’ 1
+"""
+
+
+@pytest.fixture(scope="module")
+def sleepstudy_fit():
+    return ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+
+
+def test_default_summary_is_lmertests(sleepstudy_fit):
+    text = sleepstudy_fit.summary()
+    assert text.startswith("Linear mixed model fit by REML. t-tests use Satterthwaite's "
+                           "method [lmerModLmerTest]\n")
+    assert LMERTEST_SLEEPSTUDY in text, text
+    assert str(sleepstudy_fit) == text
+
+
+def test_summary_ddf_chooses_the_method(sleepstudy_fit):
+    kr = sleepstudy_fit.summary(ddf="kenward-roger")
+    assert kr.startswith("Linear mixed model fit by REML. t-tests use Kenward-Roger's method")
+    # pbkrtest gives the same df (17) as Satterthwaite on this balanced design
+    # (tests/reference/lme4_shared/sleepstudy_reml.json, "kenward_roger")
+    assert LMERTEST_SLEEPSTUDY.splitlines()[2] in kr
+    residual = sleepstudy_fit.summary(ddf="residual")
+    assert "t-tests use residual degrees of freedom" in residual
+    # n - p = 180 - 2
+    assert "178.000" in residual
+    plain = sleepstudy_fit.summary(ddf=None)
+    assert plain.startswith("Linear mixed model fit by REML\n")
+    assert "Pr(>|t|)" not in plain and "Signif. codes" not in plain
+
+
+def test_summary_unknown_ddf_is_a_typed_error(sleepstudy_fit):
+    with pytest.raises(ml.errors.MultilevelError, match="banana"):
+        sleepstudy_fit.summary(ddf="banana")
+
+
+def test_format_pvalues_matches_printcoefmat():
+    from multilevel.results.summary import format_pvalues
+
+    # lmerTest's sleepstudy p-values 1.1715581e-17 and 3.2638245e-06 (sleepstudy_reml.json)
+    # print as "< 2e-16" and "3.26e-06" (the printout above)
+    assert format_pvalues([1.1715581112082594e-17, 3.2638244699273775e-06]) == [
+        "< 2e-16", "3.26e-06"]
+
+
+def test_no_stars_without_a_p_below_one_tenth():
+    """printCoefmat adds the star column and the legend only when some p < 0.1."""
+    import pandas as pd
+
+    from multilevel.results.summary import coefmat_lines
+
+    table = pd.DataFrame({"Estimate": [1.5], "Std. Error": [2.0], "df": [10.0],
+                          "t value": [0.75], "Pr(>|t|)": [0.47]}, index=["x"])
+    lines = coefmat_lines(table, cs_ind=[0, 1, 2], tst_ind=3, has_p=True)
+    assert len(lines) == 2 and not any("Signif" in line for line in lines)
+    assert lines[1].split() == ["x", "1.5", "2.0", "10.0", "0.75", "0.47"]

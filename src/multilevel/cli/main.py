@@ -4,32 +4,133 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import pandas as pd
 
 from multilevel import LinearMixedModelResult, anova, compare, datasets, power
 from multilevel.api import lmer
-from multilevel.errors import ModelComparisonError, MultilevelError, MultilevelWarning
+from multilevel.errors import (
+    DataError,
+    InternalError,
+    ModelComparisonError,
+    MultilevelError,
+    MultilevelWarning,
+)
 
 DEMO_FORMULA = "Reaction ~ Days + (Days | Subject)"
 DDF_CHOICES = ["satterthwaite", "kenward-roger", "between-within", "residual", "none"]
 
+# What an error line quotes from the user's input (a header line, a formula, a file name) is
+# cut to this many characters: a 100 MB header line must not become a 100 MB message.
+MAX_MESSAGE = 300
 
-def _read_data(source: str) -> pd.DataFrame:
-    path = Path(source)
-    if path.exists():
-        if path.suffix.lower() == ".parquet":
+# Exit statuses: a user error (bad arguments, data, formula) is 2, as argparse's own; a bug
+# in multilevel is 1; an interrupt is 130, as the shell's 128 + SIGINT.
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text`` on one line (line breaks and runs of blanks become one space), cut to
+    ``limit`` characters with an ellipsis."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit] + " ..."
+
+
+class _UsageError(Exception):
+    """Raised by the parser instead of printing the usage and exiting (see ``main``)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line is one ``error:`` line on stderr and status 2 (the
+    usage is for ``--help``), like every other user error of the command."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _int_at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is less than {low}")
+        return value
+    parse.__name__ = f"integer >= {low}"  # argparse names the type in its messages
+    return parse
+
+
+def _probability(text: str) -> float:
+    value = _finite_float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
+    return value
+
+
+def _read_file(path: Path, encoding: str) -> pd.DataFrame:
+    if path.is_dir():
+        raise DataError(f"--data {str(path)!r} is a directory; give a CSV or parquet file")
+    if path.suffix.lower() == ".parquet":
+        try:
             return pd.read_parquet(path)
+        except ImportError as exc:
+            raise DataError(f"reading parquet needs pyarrow: pip install pyarrow ({exc})"
+                            ) from exc
+        except Exception as exc:  # pyarrow's errors have no common public base class
+            raise DataError(f"--data {str(path)!r} cannot be read as a parquet file "
+                            f"({type(exc).__name__}: {exc})") from exc
+    try:
         # as R's read.csv: only "NA" and empty cells are missing (pandas would also turn
         # "None", "NULL", "nan", ... into missing values, silently dropping real levels)
-        return pd.read_csv(path, keep_default_na=False, na_values=["NA", ""])
+        return pd.read_csv(path, keep_default_na=False, na_values=["NA", ""],
+                           encoding=encoding)
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"--data {str(path)!r} is empty: a CSV file needs a header line "
+                        "and rows") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"--data {str(path)!r} is not {encoding} text (byte {exc.object[exc.start]:#04x} "
+            f"at position {exc.start}); if it is a CSV file in another encoding, pass "
+            "--encoding (e.g. --encoding latin-1); parquet files need the .parquet suffix"
+        ) from exc
+    except LookupError as exc:
+        raise DataError(f"--encoding {encoding!r} is not an encoding Python knows") from exc
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        raise DataError(f"--data {str(path)!r} cannot be read as a CSV file ({exc})") from exc
+
+
+def _read_data(source: str, encoding: str = "utf-8") -> pd.DataFrame:
+    try:
+        path = Path(source)
+        exists = path.exists()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        exists = False
+    if exists:
+        return _read_file(path, encoding)
     if source.lower() in {n.lower() for n in datasets.available()}:
         return datasets.load(source)
-    raise MultilevelError(f"--data {source!r}: no such file, and no built-in data set of that "
-                          "name (see 'multilevel datasets')")
+    raise DataError(f"--data {source!r}: no such file, and no built-in data set of that "
+                    "name (see 'multilevel datasets')")
 
 
 def _fit_quietly(formula: str, data: pd.DataFrame, args: argparse.Namespace,
@@ -47,27 +148,23 @@ def _ddf(value: str) -> str | None:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    data = _read_data(args.data)
+    data = _read_data(args.data, args.encoding)
     fit, notes = _fit_quietly(args.formula, data, args)
+    ddf = _ddf(args.ddf)
     if args.json:
-        out = fit.to_dict()
-        if args.ddf:
-            table = fit.coef_table(ddf=_ddf(args.ddf))
-            out["coef_table_ddf"] = {"ddf": args.ddf, "table": json.loads(table.to_json())}
-        print(json.dumps(out, indent=2))
+        print(json.dumps(fit.to_dict(ddf=ddf), indent=2, allow_nan=False))
     else:
-        print(fit.summary(), end="")
-        if args.ddf:
-            table = fit.coef_table(ddf=_ddf(args.ddf))
-            print(f"\nt tests with {args.ddf} denominator df:")
-            print(table[["estimate", "std_error", "df", "statistic", "p_value"]].to_string())
+        print(fit.summary(ddf=ddf), end="")
     for line in notes:
         print(line, file=sys.stderr)
     return 0
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    data = _read_data(args.data)
+    if len(args.formulas) < 2:
+        raise _UsageError("compare needs two or more formulas (got one); to fit one model "
+                          "use 'multilevel fit'")
+    data = _read_data(args.data, args.encoding)
     fits: list[LinearMixedModelResult] = []
     notes: list[str] = []
     for formula in args.formulas:
@@ -82,7 +179,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         try:
             table = anova(*fits, names=names)
             print("\nLikelihood-ratio tests" + (" (refitted by ML)"
-                                                 if table.attrs["refitted_ml"] else "") + ":")
+                                                 if table.attrs.get("refitted_ml") else "") + ":")
         except ModelComparisonError as exc:
             notes.append(f"note: {exc}; ranking by AIC instead")
     if table is None:
@@ -96,7 +193,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_power(args: argparse.Namespace) -> int:
-    data = _read_data(args.data)
+    data = _read_data(args.data, args.encoding)
     fit, notes = _fit_quietly(args.formula, data, args)
     result = power(fit, args.test, nsim=args.nsim, alpha=args.alpha, effect=args.effect,
                    ddf=_ddf(args.ddf), seed=args.seed, progress=not args.quiet)
@@ -123,26 +220,32 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True,
+                        help="CSV (or .parquet) file, or the name of a built-in data set")
+    parser.add_argument("--encoding", default="utf-8",
+                        help="text encoding of a CSV file (default utf-8; e.g. latin-1)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``multilevel`` command."""
-    parser = argparse.ArgumentParser(prog="multilevel",
-                                     description="Multilevel (mixed-effects) models.")
+    parser = _Parser(prog="multilevel", description="Multilevel (mixed-effects) models.")
     sub = parser.add_subparsers(dest="command", required=True)
     fit = sub.add_parser("fit", help="fit a linear mixed model and print its summary")
     fit.add_argument("formula", help="lme4 formula, e.g. 'Reaction ~ Days + (Days | Subject)'")
-    fit.add_argument("--data", required=True,
-                     help="CSV (or .parquet) file, or the name of a built-in data set")
+    _add_data_options(fit)
     fit.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
     fit.add_argument("--json", action="store_true", help="print the fit as JSON")
     fit.add_argument("--optimizer", default="bobyqa", help="bobyqa (default), cobyqa, lbfgsb")
-    fit.add_argument("--ddf", choices=DDF_CHOICES,
-                     help="also print t tests with these denominator degrees of freedom")
+    fit.add_argument("--ddf", choices=DDF_CHOICES, default="satterthwaite",
+                     help="denominator df of the t tests in the summary and the JSON "
+                          "coef_table (default satterthwaite, as lmerTest; none: lme4's "
+                          "table without df and p-values, z tests in the JSON)")
     fit.set_defaults(func=_cmd_fit)
     cmp = sub.add_parser("compare", help="compare models fitted to the same data "
                                          "(likelihood-ratio tests, or AIC/BIC ranking)")
     cmp.add_argument("formulas", nargs="+", help="two or more lme4 formulas")
-    cmp.add_argument("--data", required=True,
-                     help="CSV (or .parquet) file, or the name of a built-in data set")
+    _add_data_options(cmp)
     cmp.add_argument("--ml", action="store_true", help="fit by maximum likelihood")
     cmp.add_argument("--aic", action="store_true",
                      help="rank by AIC/BIC with Akaike weights instead of testing")
@@ -150,15 +253,16 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.set_defaults(func=_cmd_compare)
     pw = sub.add_parser("power", help="power of a fixed-effect test by simulation from a fit")
     pw.add_argument("formula", help="lme4 formula of the model to simulate from")
-    pw.add_argument("--data", required=True,
-                    help="CSV (or .parquet) file, or the name of a built-in data set")
+    _add_data_options(pw)
     pw.add_argument("--test", required=True, help="the fixed effect tested, e.g. Days")
-    pw.add_argument("--effect", type=float, help="simulate with this coefficient value")
-    pw.add_argument("--nsim", type=int, default=1000, help="simulations (default 1000)")
-    pw.add_argument("--alpha", type=float, default=0.05, help="significance level")
+    pw.add_argument("--effect", type=_finite_float,
+                    help="simulate with this coefficient value")
+    pw.add_argument("--nsim", type=_int_at_least(1), default=1000,
+                    help="simulations (default 1000)")
+    pw.add_argument("--alpha", type=_probability, default=0.05, help="significance level")
     pw.add_argument("--ddf", default="satterthwaite",
                     choices=DDF_CHOICES)
-    pw.add_argument("--seed", type=int, help="random seed")
+    pw.add_argument("--seed", type=_int_at_least(0), help="random seed (0 or more)")
     pw.add_argument("--ml", action="store_true", help="fit by maximum likelihood")
     pw.add_argument("--quiet", action="store_true", help="no progress bar")
     pw.add_argument("--optimizer", default="bobyqa", help=argparse.SUPPRESS)
@@ -171,18 +275,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(prefix: str, message: str) -> None:
+    print(f"{prefix}: {one_line(message)}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (user errors print one line and return 2)."""
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except MultilevelError as exc:
-        first = str(exc).splitlines()
-        print(f"error: {' '.join(line.strip() for line in first)}", file=sys.stderr)
-        return 2
-    except (OSError, pd.errors.ParserError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """Entry point; returns the exit status.
+
+    Every failure is one line on stderr: ``error: ...`` and status 2 for a user error (a bad
+    command line, an unreadable file, bad data or formula, any ``multilevel.errors`` type);
+    ``internal error: ...`` and status 1 for a bug in multilevel (an ``InternalError`` or any
+    other exception; set ``MULTILEVEL_TRACEBACK=1`` to see the traceback); status 130 on
+    Ctrl-C. Quoted input is cut to ``MAX_MESSAGE`` characters. Warnings other than the fit's
+    own (printed as ``warning:`` lines) are shown only when the command succeeds.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            args = build_parser().parse_args(argv)
+            code = int(args.func(args))
+        except SystemExit as exc:  # --help and --version print and exit 0
+            return exc.code if isinstance(exc.code, int) else 0
+        except _UsageError as exc:
+            _error("error", str(exc))
+            return EXIT_USER_ERROR
+        except KeyboardInterrupt:
+            _error("error", "interrupted")
+            return EXIT_INTERRUPTED
+        except InternalError as exc:
+            return _internal_error(exc)
+        except MultilevelError as exc:
+            _error("error", str(exc))
+            return EXIT_USER_ERROR
+        except Exception as exc:  # the command's boundary: anything else is our bug
+            return _internal_error(exc)
+    for w in caught:
+        if not issubclass(w.category, MultilevelWarning):
+            _error("warning", f"{w.category.__name__}: {w.message}")
+    return code
+
+
+def _internal_error(exc: BaseException) -> int:
+    if os.environ.get("MULTILEVEL_TRACEBACK"):
+        raise exc
+    text = str(exc) if isinstance(exc, InternalError) else f"{type(exc).__name__}: {exc}"
+    _error("internal error", f"{text} -- this is a bug in multilevel; please report it with "
+                             "the command line (MULTILEVEL_TRACEBACK=1 shows the traceback)")
+    return EXIT_INTERNAL_ERROR
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import pandas as pd
 import scipy.linalg as sla
 from scipy import stats
 
-from multilevel.errors import MultilevelError, public_methods
+from multilevel.errors import ArgumentError, MultilevelError, public_methods
 from multilevel.linalg.blocked_cholesky import (
     BlockedFactor,
     re_factor_dense,
@@ -378,24 +378,40 @@ class LinearMixedModelResult:
         return r / self.sigma if scaled else r
 
     def predict(self, newdata: Any = None, re_form: str | None = None,
-                allow_new_levels: bool = True, offset: Any = None) -> np.ndarray:
-        """Predictions on the response scale.
+                allow_new_levels: bool = False, offset: Any = None) -> np.ndarray:
+        """Predictions on the response scale, as lme4's ``predict.merMod``.
 
         Parameters
         ----------
-        newdata : DataFrame, optional
+        newdata : pandas or polars DataFrame (or dict of columns), optional
             Defaults to the data used in the fit.
         re_form : None, "~0", "NA" or a formula of random terms
             ``None`` includes every random-effects term; ``"~0"`` (or ``"NA"``) none (the
             population-level prediction); a formula such as ``"~(1 | Subject)"`` only the terms
             on the grouping factors it names.
-        allow_new_levels : bool, default True
-            A level not seen in the fit gets the population-level prediction for that term
-            (a random effect of zero). If False, a new level is an error.
+        allow_new_levels : bool, default False
+            As in lme4, a level of a grouping factor that was not seen in the fit is an error
+            (a :class:`~multilevel.errors.DataError` naming the level), so that a misspelt or
+            recoded level is not silently predicted without its random effect. With True, such
+            a level gets the population-level prediction for that term (a random effect of
+            zero).
         offset : array-like or column name, optional
             Offset for ``newdata`` (a column name replays on new data; default: the model's
             offset column if it was given by name, else zero).
+
+        Returns
+        -------
+        numpy.ndarray
+            One prediction per row of ``newdata`` (or of the data used in the fit).
         """
+        if not isinstance(allow_new_levels, bool | np.bool_):
+            raise ArgumentError(f"allow_new_levels must be True or False, got "
+                                f"{allow_new_levels!r}")
+        if newdata is not None and not (isinstance(newdata, pd.DataFrame | dict)
+                                        or type(newdata).__module__.startswith("polars")):
+            raise ArgumentError(f"newdata must be a pandas or polars DataFrame (or a dict of "
+                                f"columns), got {type(newdata).__name__}")
+        allow_new_levels = bool(allow_new_levels)
         return prediction.predict(self, newdata, re_form, allow_new_levels, offset)
 
     def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
@@ -407,9 +423,23 @@ class LinearMixedModelResult:
         return prediction.simulate(self, nsim, seed)
 
     # -- presentation -----------------------------------------------------------------------
-    def summary(self) -> str:
-        """The lme4-style printed report."""
-        return summary.format_summary(self)
+    def summary(self, ddf: str | None = "satterthwaite") -> str:
+        """The printed report, as lmerTest's ``summary()``: t tests of the fixed effects with
+        Satterthwaite denominator df and p-values by default.
+
+        Parameters
+        ----------
+        ddf : str or None, default "satterthwaite"
+            Denominator df of the t tests, as in :meth:`coef_table`: ``"satterthwaite"``,
+            ``"kenward-roger"``, ``"between-within"``, ``"residual"``; ``None`` prints lme4's
+            own table (estimate, standard error, t value; no df or p-values).
+
+        Returns
+        -------
+        str
+            The report, lines ending in a newline.
+        """
+        return summary.format_summary(self, ddf)
 
     def __str__(self) -> str:
         return self.summary()
@@ -417,9 +447,24 @@ class LinearMixedModelResult:
     def _repr_html_(self) -> str:
         return summary.format_html(self)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary of the fit."""
-        return summary.to_dict(self)
+    def to_dict(self, ddf: str | None = "satterthwaite") -> dict[str, Any]:
+        """JSON-ready dictionary of the fit: strict JSON (NaN and Inf become None), full float
+        precision.
+
+        Parameters
+        ----------
+        ddf : str or None, default "satterthwaite"
+            Denominator df of the ``coef_table`` entry (the columns of :meth:`coef_table`),
+            recorded under ``"ddf"``; ``None`` gives z tests (df null).
+
+        Returns
+        -------
+        dict
+            formula, reml, nobs, n_dropped, ngroups, fixef, ddf, coef_table, vcov, varcorr,
+            theta, sigma, loglik, objective, aic, bic, df_resid, is_singular, converged,
+            dropped_fixed, optsum.
+        """
+        return summary.to_dict(self, ddf)
 
 
 def _residual_df(fit: LinearMixedModelResult, L: np.ndarray) -> np.ndarray:

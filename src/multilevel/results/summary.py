@@ -1,4 +1,4 @@
-"""Text, HTML and JSON reports of a linear mixed-model fit, in lme4's layout."""
+"""Text, HTML and JSON reports of a linear mixed-model fit, in lme4's and lmerTest's layouts."""
 
 from __future__ import annotations
 
@@ -17,27 +17,145 @@ if TYPE_CHECKING:
 DIGITS = 4  # lme4 prints with max(3, getOption("digits") - 3) significant digits
 
 
-def _decimals_needed(x: float, digits: int) -> int:
-    """Decimals R's ``format`` needs to show ``x`` with ``digits`` significant digits, with
-    trailing zeros dropped (0.5 needs 1, 35.0717 needs 2 at 4 digits)."""
-    if x == 0 or not math.isfinite(x):
-        return 0
-    e = max(0, digits - 1 - math.floor(math.log10(abs(x))))
-    target = round(x, e)
-    while e > 0 and round(x, e - 1) == target:
-        e -= 1
-    return e
+def _scientific(x: float, digits: int) -> tuple[int, int, bool]:
+    """R's ``scientific()``: the power of ten of ``|x|`` rounded to ``digits`` significant
+    digits, the significant digits it really needs (trailing zeros dropped), and whether the
+    rounding carried into the next power (99.99 at 3 digits is 1.00e+02)."""
+    if x == 0:
+        return 0, 1, False
+    mantissa, exponent = f"{abs(x):.{digits - 1}e}".split("e")
+    kpower = int(exponent)
+    nsig = max(1, len(mantissa.replace(".", "").rstrip("0")))
+    widens = 0 < kpower <= 22 and abs(x) < 10.0**kpower
+    return kpower, nsig, widens
 
 
-def r_format(values: list[float], digits: int = DIGITS) -> list[str]:
-    """Format numbers together as R's ``format(x, digits = digits)``: one number of decimals,
-    the most any element needs, right-aligned to a common width."""
-    decimals = max((_decimals_needed(v, digits) for v in values), default=0)
-    text = [f"{v:.{decimals}f}" if math.isfinite(v) else ("NaN" if math.isnan(v) else
-                                                          ("Inf" if v > 0 else "-Inf"))
-            for v in values]
+def _special(x: float) -> str:
+    return "NaN" if math.isnan(x) else ("Inf" if x > 0 else "-Inf")
+
+
+def r_format(values: list[float] | np.ndarray, digits: int = DIGITS) -> list[str]:
+    """Format numbers together as R's ``format(x, digits = digits)`` (its ``formatReal``): one
+    notation for all, fixed unless scientific is narrower; in fixed notation the decimals the
+    element needing most has at ``digits`` significant digits, in scientific the mantissa
+    digits likewise; right-aligned to a common width."""
+    vals = [float(v) for v in values]
+    finite = [v for v in vals if math.isfinite(v)]
+    if not finite:
+        text = [_special(v) for v in vals]
+    else:
+        neg = any(v < 0 for v in finite)
+        rgt = mxsl = mxns = mxe = -(10**9)
+        mne = 10**9
+        mxl = -(10**9)
+        for v in finite:
+            kpower, nsig, widens = _scientific(v, digits)
+            left = kpower + 1 - (1 if widens else 0)
+            sleft = (v < 0) + (1 if left <= 0 else left)
+            rgt = max(rgt, nsig - left)
+            mxl = max(mxl, left)
+            mxsl = max(mxsl, sleft)
+            mxns = max(mxns, nsig)
+            mxe = max(mxe, kpower)
+            mne = min(mne, kpower)
+        if mxl < 0:
+            mxsl = 1 + neg
+        rgt = max(rgt, 0)
+        fixed_width = mxsl + rgt + (rgt != 0)
+        exp_digits = 2 if (mxe >= 100 or mne <= -99) else 1
+        mantissa = mxns - 1
+        sci_width = neg + (mantissa > 0) + mantissa + 4 + exp_digits
+        if fixed_width <= sci_width:  # R's default scipen = 0
+            text = [f"{v:.{rgt}f}" if math.isfinite(v) else _special(v) for v in vals]
+        else:
+            text = [f"{v:.{mantissa}e}" if math.isfinite(v) else _special(v) for v in vals]
     width = max((len(t) for t in text), default=0)
     return [t.rjust(width) for t in text]
+
+
+EPS_PVALUE = float(np.finfo(float).eps)  # printCoefmat's eps.Pvalue = .Machine$double.eps
+
+
+def format_pvalues(pv: list[float], digits: int = 3, eps: float = EPS_PVALUE) -> list[str]:
+    """R's ``format.pval``: p-values from 1e-3 up in fixed notation, smaller ones formatted
+    together (scientific when narrower), those below ``eps`` as ``< 2e-16``."""
+    out = [""] * len(pv)
+    tiny = [i for i, p in enumerate(pv) if p < eps]
+    rest = [i for i, p in enumerate(pv) if not p < eps]
+    fixp = [i for i in rest if pv[i] == 0 or math.floor(math.log10(pv[i])) >= -3]
+    sci = [i for i in rest if i not in fixp]
+    for group in (fixp, sci):
+        for i, t in zip(group, r_format([pv[i] for i in group], digits), strict=True):
+            out[i] = t
+    if tiny:
+        d = max(1, digits - 2)
+        if rest:
+            nc = max(len(out[i]) for i in rest)
+            if d > 1 and d + 6 > nc:
+                d = max(1, nc - 7)
+            sep = "" if d == 1 and nc <= 6 else " "
+        else:
+            sep = "" if d == 1 else " "
+        for i in tiny:
+            out[i] = "<" + sep + r_format([eps], d)[0]
+    return out
+
+
+SIGNIF_LEGEND = "Signif. codes:  0 \u2018***\u2019 0.001 \u2018**\u2019 0.01 \u2018*\u2019 0.05 " \
+    "\u2018.\u2019 0.1 \u2018 \u2019 1"
+
+
+def _stars(p: float) -> str:
+    if not math.isfinite(p):
+        return ""
+    return next(s for cut, s in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, "."),
+                                 (math.inf, " ")) if p <= cut)
+
+
+def coefmat_lines(table: pd.DataFrame, cs_ind: list[int], tst_ind: int, has_p: bool,
+                  digits: int = DIGITS) -> list[str]:
+    """R's ``printCoefmat`` as lme4's summary calls it: the ``cs_ind``
+    columns (estimate, standard error and, in lmerTest's table, df) rounded together to
+    ``digits`` minus the digits before the point, the test statistic to ``digits - 1``
+    decimals, the p-values by :func:`format_pvalues` with significance stars and their
+    legend."""
+    xm = table.to_numpy(dtype=float).copy()
+    nrow, nc = xm.shape
+    dig_tst = max(1, min(5, digits - 1))
+    cells = [["" for _ in range(nc)] for _ in range(nrow)]
+    cs = xm[:, cs_ind]
+    acs = np.abs(cs[np.isfinite(cs) & (cs != 0)])
+    digmin = 1 + (np.floor(np.log10([acs.min(), acs.max()])) if acs.size else np.zeros(2))
+    decimals = int(max(1, digits - digmin[0], digits - digmin[1]))
+    flat = r_format(np.round(cs, decimals).T.ravel(), digits)
+    for j, col in enumerate(cs_ind):
+        for i in range(nrow):
+            cells[i][col] = flat[j * nrow + i]
+    for i, t in enumerate(r_format(np.round(xm[:, tst_ind], dig_tst), digits)):
+        cells[i][tst_ind] = t
+    # an entry that is not zero but was rounded to print as zero is shown with fewer digits
+    fix = [(i, j) for i in range(nrow) for j in cs_ind
+           if math.isfinite(xm[i, j]) and (xm[i, j] == 0) != (float(cells[i][j]) == 0)]
+    if fix:
+        for (i, j), t in zip(fix, r_format([xm[i, j] for i, j in fix], max(1, digits - 1)),
+                             strict=True):
+            cells[i][j] = t
+    header = ["", *table.columns]
+    legend: list[str] = []
+    if has_p:
+        pv = [float(p) for p in xm[:, nc - 1]]
+        ok = [i for i, p in enumerate(pv) if not math.isnan(p)]
+        for i, t in zip(ok, format_pvalues([pv[i] for i in ok], dig_tst), strict=True):
+            cells[i][nc - 1] = t
+        if any(pv[i] < 0.1 for i in ok):
+            stars = [_stars(p) for p in pv]
+            width = max(len(s) for s in stars)
+            for row, s in zip(cells, stars, strict=True):
+                row.append(s.ljust(width))
+            header.append("")
+            legend = ["---", SIGNIF_LEGEND]
+    rows = [[str(name), *row] for name, row in zip(table.index, cells, strict=True)]
+    return _layout(header, rows, "l" + "r" * (len(header) - 1)) + legend
 
 
 def _sig(x: float, digits: int = DIGITS) -> str:
@@ -92,19 +210,32 @@ def _random_effects_lines(fit: LinearMixedModelResult) -> list[str]:
     return _layout(header, rows, "l" * len(header), lead=" ")
 
 
-def _fixed_lines(fit: LinearMixedModelResult) -> list[str]:
-    """R's ``printCoefmat``: estimates and standard errors rounded together to
-    ``digits - floor(log10(largest)) - 1`` decimals, t values to 3 decimals, then formatted."""
-    ct = fit.coef_table(ddf=None)
-    est_se = np.abs(np.concatenate([ct["estimate"], ct["std_error"]]))
-    est_se = est_se[np.isfinite(est_se) & (est_se > 0)]
-    digmin = 1 + np.floor(np.log10([est_se.min(), est_se.max()])) if est_se.size else [0, 0]
-    decimals = int(max(1, DIGITS - digmin[0], DIGITS - digmin[1]))
-    both = r_format([round(v, decimals) for v in [*ct["estimate"], *ct["std_error"]]])
-    p = len(ct)
-    tv = r_format([round(v, 3) for v in ct["statistic"]])
-    rows = [[n, e, s, t] for n, e, s, t in zip(ct.index, both[:p], both[p:], tv, strict=True)]
-    return _layout(["", "Estimate", "Std. Error", "t value"], rows, "lrrr")
+# How the summary's header names each denominator-df method; lmerTest's own methods carry
+# lmerTest's class tag, as its printout does.
+DDF_TITLES = {
+    "satterthwaite": "Satterthwaite's method [lmerModLmerTest]",
+    "kenward-roger": "Kenward-Roger's method [lmerModLmerTest]",
+    "between-within": "between-within (containment) degrees of freedom",
+    "residual": "residual degrees of freedom (n - p)",
+}
+
+
+def ddf_key(ddf: str) -> str:
+    """The registry name of a ddf method as users may spell it ("Kenward_Roger")."""
+    return ddf.lower().replace("_", "-")
+
+
+def _fixed_lines(fit: LinearMixedModelResult, ddf: str | None) -> list[str]:
+    """The fixed-effects table through R's ``printCoefmat``: lme4's three columns without a
+    ddf method, lmerTest's five (with df and p-value) with one."""
+    ct = fit.coef_table(ddf=ddf)
+    if ddf is None:
+        table = ct[["estimate", "std_error", "statistic"]].set_axis(
+            ["Estimate", "Std. Error", "t value"], axis=1)
+        return coefmat_lines(table, cs_ind=[0, 1], tst_ind=2, has_p=False)
+    table = ct[["estimate", "std_error", "df", "statistic", "p_value"]].set_axis(
+        ["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"], axis=1)
+    return coefmat_lines(table, cs_ind=[0, 1, 2], tst_ind=3, has_p=True)
 
 
 def _correlation_lines(fit: LinearMixedModelResult) -> list[str]:
@@ -135,12 +266,16 @@ def _abbreviate(name: str, width: int = 6) -> str:
     return "".join(chars[:width]) if len(chars) > width else "".join(chars)
 
 
-def format_summary(fit: LinearMixedModelResult) -> str:
+def format_summary(fit: LinearMixedModelResult, ddf: str | None = "satterthwaite") -> str:
     """The printed report: criterion, formula, scaled residuals, random effects, sizes, fixed
-    effects, their correlations and messages, laid out as lme4's ``summary(fit)``."""
+    effects, their correlations and messages, laid out as lmerTest's ``summary(fit)`` (t tests
+    with ``ddf`` denominator df and p-values) or, with ``ddf=None``, as lme4's."""
+    fixed = _fixed_lines(fit, ddf)  # first, so that a bad ddf fails before any other work
     kind = "REML" if fit.reml else "maximum likelihood"
-    lines = [f"Linear mixed model fit by {kind}",
-             f"Formula: {fit.model.design.formula.text}"]
+    title = f"Linear mixed model fit by {kind}"
+    if ddf is not None:
+        title += f". t-tests use {DDF_TITLES.get(ddf_key(ddf), ddf_key(ddf))}"
+    lines = [title, f"Formula: {fit.model.design.formula.text}"]
     if fit.model.design.weights is not None:
         lines.append(" Weights: given")
     if fit.model.design.offset is not None:
@@ -169,7 +304,7 @@ def format_summary(fit: LinearMixedModelResult) -> str:
                      "deleted due to missingness)")
     lines.append("")
     lines.append("Fixed effects:")
-    lines += _fixed_lines(fit)
+    lines += fixed
     corr = _correlation_lines(fit)
     if corr:
         lines.append("")
@@ -189,40 +324,66 @@ def _html_table(frame: pd.DataFrame) -> str:
     return frame.to_html(float_format=lambda v: _sig(v), na_rep="", border=0)
 
 
-def format_html(fit: LinearMixedModelResult) -> str:
-    """Notebook rendering: the header lines and the two tables as HTML."""
+def format_html(fit: LinearMixedModelResult, ddf: str | None = "satterthwaite") -> str:
+    """Notebook rendering: the header lines and the two tables as HTML (the fixed effects
+    with ``ddf`` denominator df and p-values, as :func:`format_summary`)."""
+    ct = fit.coef_table(ddf=ddf)
+    cols = ["estimate", "std_error", "statistic"] if ddf is None else [
+        "estimate", "std_error", "df", "statistic", "p_value"]
     kind = "REML" if fit.reml else "maximum likelihood"
+    tests = "" if ddf is None else (
+        f"; t-tests use {html.escape(DDF_TITLES.get(ddf_key(ddf), ddf_key(ddf)))}")
     head = (f"<p><b>Linear mixed model fit by {kind}</b><br>"
             f"Formula: <code>{html.escape(fit.model.design.formula.text)}</code><br>"
             f"nobs = {fit.nobs}; groups: "
             + html.escape(", ".join(f"{k} ({v})" for k, v in fit.ngroups.items()))
-            + f"; logLik = {fit.loglik:.2f}</p>")
+            + f"; logLik = {fit.loglik:.2f}{tests}</p>")
     msgs = "".join(f"<p><i>{html.escape(m)}</i></p>" for m in fit.optsum.messages)
     return (head + "<p>Random effects</p>" + _html_table(fit.varcorr)
-            + "<p>Fixed effects</p>" + _html_table(fit.coef_table(ddf=None)) + msgs)
+            + "<p>Fixed effects</p>" + _html_table(ct[cols]) + msgs)
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not np.isfinite(value):
+def strict_json(value: Any) -> Any:
+    """``value`` with every float that JSON cannot hold (NaN, +-Inf) replaced by None, numpy
+    scalars and arrays turned into Python numbers and lists, tuples into lists, and keys into
+    strings, so that ``json.dumps(..., allow_nan=False)`` succeeds."""
+    if isinstance(value, dict):
+        return {str(k): strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [strict_json(v) for v in value]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, pd.Timestamp | np.datetime64):
+        return str(value)
+    if pd.isna(value):
         return None
-    return value
+    return str(value)
 
 
-def to_dict(fit: LinearMixedModelResult) -> dict[str, Any]:
-    """JSON-ready dictionary: estimates, variance components, fit statistics, optimizer."""
-    ct = fit.coef_table(ddf=None)
-    return {
+def to_dict(fit: LinearMixedModelResult, ddf: str | None = "satterthwaite") -> dict[str, Any]:
+    """JSON-ready dictionary: estimates, the coefficient table (``coef_table(ddf)``'s columns,
+    the method named under ``"ddf"``), variance components, fit statistics, optimizer. Floats
+    keep full precision; values JSON cannot hold (NaN, Inf: a df of a z test, a missing
+    correlation) are None."""
+    ct = fit.coef_table(ddf=ddf)
+    return strict_json({
         "formula": fit.model.design.formula.text,
         "reml": fit.reml,
         "nobs": fit.nobs,
         "n_dropped": fit.n_dropped,
         "ngroups": fit.ngroups,
         "fixef": {k: float(v) for k, v in fit.fixef.items()},
-        "coef_table": {name: {c: _clean(float(row[c])) for c in ct.columns}
+        "ddf": None if ddf is None else ddf_key(ddf),
+        "coef_table": {name: {c: float(row[c]) for c in ct.columns}
                        for name, row in ct.iterrows()},
-        "vcov": fit.vcov.to_numpy().tolist(),
-        "varcorr": [{k: _clean(v) for k, v in r.items()}
-                    for r in fit.varcorr.to_dict(orient="records")],
+        "vcov": fit.vcov.to_numpy(),
+        "varcorr": fit.varcorr.to_dict(orient="records"),
         "theta": dict(zip(fit.theta_names, map(float, fit.theta), strict=True)),
         "sigma": fit.sigma,
         "loglik": fit.loglik,
@@ -234,4 +395,4 @@ def to_dict(fit: LinearMixedModelResult) -> dict[str, Any]:
         "converged": fit.converged,
         "dropped_fixed": list(fit.model.design.dropped_fixed),
         "optsum": {k: v for k, v in fit.optsum.to_dict().items() if k != "fitlog"},
-    }
+    })
