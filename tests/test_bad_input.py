@@ -343,9 +343,10 @@ def test_polars_frame_with_string_group(sleep):
 def test_model_too_large_for_dense_blocks_is_refused(monkeypatch):
     """Two crossed factors with very many levels each would need a huge dense block; the
     model must be refused with a typed error naming the factor, before any fitting."""
-    import multilevel.models.lmm as lmm
+    import multilevel.models.memory as memory
 
-    monkeypatch.setattr(lmm, "MAX_DENSE_BYTES", 100)  # sample: 6 x 6 doubles = 288 bytes
+    # the fit needs about 43 KiB (sample: 6 x 6 doubles per dense block, plus the rows)
+    monkeypatch.setattr(memory, "available_memory_bytes", lambda: 100)
     df = ml.datasets.load("Penicillin")
     with pytest.raises(ml.errors.ModelTooLargeError, match="sample"):
         ml.LinearMixedModel("diameter ~ 1 + (1 | plate) + (1 | sample)", df)

@@ -5,30 +5,39 @@ Shared by the parametric bootstrap and power simulation."""
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from multiprocessing import TimeoutError as PoolTimeout
 from multiprocessing import get_context
 from typing import Any
 
 import numpy as np
 
-from multilevel.errors import MultilevelError
+from multilevel.errors import ArgumentError
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 Replicate = Callable[[Any, np.random.SeedSequence], np.ndarray]
+
+# How often (seconds) the parent wakes while waiting for a worker, so that Ctrl-C is handled
+# at once whatever the platform's signal delivery during a blocking wait.
+_POLL_S = 0.1
 
 _WORKER: tuple[Replicate, Any] | None = None
 
 
 def _init_worker(fn: Replicate, payload: Any) -> None:
+    # Ctrl-C in a terminal reaches the whole process group: the workers ignore it and the
+    # parent, which keeps the finished replicates, terminates them.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     global _WORKER
     _WORKER = (fn, payload)
 
 
-def _chunk(seeds: list[np.random.SeedSequence]) -> np.ndarray:
+def _one_replicate(item: tuple[int, np.random.SeedSequence]) -> tuple[int, np.ndarray]:
     assert _WORKER is not None
     fn, payload = _WORKER
-    return np.array([fn(payload, s) for s in seeds])
+    index, seed = item
+    return index, np.asarray(fn(payload, seed))
 
 
 def simulate_refit(fit: LinearMixedModelResult, seed: np.random.SeedSequence,
@@ -51,7 +60,7 @@ def run_replicates(fn: Replicate, payload: Any, n: int, seed: int | None,
     replicate order and whether the run was interrupted. ``fn`` must be a module-level
     function (it runs in worker processes)."""
     if n < 1:
-        raise MultilevelError(f"the number of replicates must be at least 1, got {n}")
+        raise ArgumentError(f"the number of replicates must be at least 1, got {n}")
     from tqdm.auto import tqdm
 
     seeds = np.random.SeedSequence(seed).spawn(n)
@@ -65,26 +74,36 @@ def run_replicates(fn: Replicate, payload: Any, n: int, seed: int | None,
                 done.append(np.asarray(fn(payload, s))[None, ...])
                 bar.update(1)
         else:
-            size = max(1, n // (jobs * 8))
-            chunks = [seeds[i:i + size] for i in range(0, n, size)]
-            with ProcessPoolExecutor(jobs, mp_context=get_context("fork"),
-                                     initializer=_init_worker, initargs=(fn, payload)) as pool:
-                futures = [pool.submit(_chunk, c) for c in chunks]
-                order = {f: i for i, f in enumerate(futures)}
-                pending: set[Future[np.ndarray]] = set(futures)
-                results: dict[int, np.ndarray] = {}
-                try:
-                    while pending:
-                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        for f in finished:
-                            results[order[f]] = f.result()
-                            bar.update(len(results[order[f]]))
-                finally:
-                    for f in pending:
-                        f.cancel()
-                    done = [results[i] for i in sorted(results)]
+            results: dict[int, np.ndarray] = {}
+            try:
+                _run_parallel(fn, payload, seeds, jobs, results, bar)
+            finally:
+                # every finished replicate, whether the run completed or was interrupted
+                done = [results[i][None, ...] for i in sorted(results)]
     except KeyboardInterrupt:
         interrupted = True
     finally:
         bar.close()
     return done, interrupted
+
+
+def _run_parallel(fn: Replicate, payload: Any, seeds: list[np.random.SeedSequence], jobs: int,
+                  results: dict[int, np.ndarray], bar: Any) -> None:
+    """Run the replicates on ``jobs`` forked workers, one replicate per task, storing each in
+    ``results`` as it arrives. On any exit (Ctrl-C included) the workers are terminated at
+    once: a replicate in flight is lost, every finished one is in ``results``."""
+    pool = get_context("fork").Pool(jobs, initializer=_init_worker, initargs=(fn, payload))
+    try:
+        stream = pool.imap_unordered(_one_replicate, enumerate(seeds), chunksize=1)
+        for _ in range(len(seeds)):
+            while True:
+                try:
+                    index, value = stream.next(timeout=_POLL_S)
+                    break
+                except PoolTimeout:
+                    continue
+            results[index] = value
+            bar.update(1)
+    finally:
+        pool.terminate()
+        pool.join()

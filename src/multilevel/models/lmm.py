@@ -13,6 +13,8 @@ the public subclass :class:`multilevel.api.LinearMixedModel`.
 from __future__ import annotations
 
 import math
+import numbers
+import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -20,7 +22,13 @@ import numpy as np
 
 from multilevel.covariance.relative_factor import ThetaLayout, theta_layout
 from multilevel.data.design import ModelDesign, build_design
-from multilevel.errors import DataError, ModelTooLargeError, OptimizerError
+from multilevel.errors import (
+    ArgumentError,
+    DataError,
+    MultilevelWarning,
+    NumericalError,
+    OptimizerError,
+)
 from multilevel.formula.parser import ParsedFormula
 from multilevel.linalg.blocked_cholesky import (
     BlockedFactor,
@@ -29,8 +37,9 @@ from multilevel.linalg.blocked_cholesky import (
     profiled_terms,
 )
 from multilevel.linalg.cross_products import CrossProducts, cross_products, xy_cross_products
-from multilevel.models.start import anova_start, initial_step
-from multilevel.optim.backends import minimize_theta
+from multilevel.models.memory import check_fit_memory
+from multilevel.models.start import anova_applies, anova_start, initial_step, intercept_constant
+from multilevel.optim.backends import backend_key, check_settings, check_start, minimize_theta
 from multilevel.optim.convergence import (
     POLISH_MIN_GAIN,
     convergence_messages,
@@ -43,13 +52,16 @@ from multilevel.optim.optsummary import OptSummary
 # lme4's optimizeLmer: parameters within this distance of a zero lower bound are tried on the
 # bound after optimization, and kept there if the objective is lower.
 BOUNDARY_TOL = 1e-5
-# Largest total size of the dense blocks of the factor (every grouping factor after the
-# first is factored densely): beyond this a fit would exhaust a typical machine's memory.
-MAX_DENSE_BYTES = 8 * 2**30
 # Restarts of the optimizer when the fit fails the derivative check at its optimum.
 MAX_RESTARTS = 3
 # lme4's isSingular default tolerance.
 SINGULAR_TOL = 1e-4
+# lme4's check.scaleX tolerance: warn when the standard deviations of the fixed-effects columns
+# differ by more than this factor, or one is beyond it or its inverse.
+SCALE_RATIO_WARN = 1e3
+# A variable whose typical magnitude is beyond 10**+-this is named when the likelihood cannot
+# be evaluated (the one farthest from 1 is always named).
+EXTREME_LOG10 = 4.0
 
 
 @dataclass(frozen=True)
@@ -130,22 +142,21 @@ class ModelStages:
                  weights: Any = None, offset: Any = None, optimizer: str = "bobyqa",
                  start: Any = None, optimizer_settings: dict[str, Any] | None = None,
                  calc_derivs: bool = True, *, design: ModelDesign | None = None) -> None:
+        # arguments are checked before any work on the data
+        self.reml = _flag("reml", reml)
+        self.calc_derivs = _flag("calc_derivs", calc_derivs)
+        backend_key(optimizer)
+        self.optimizer = optimizer
+        self.optimizer_settings = check_settings(optimizer, optimizer_settings)
+        if isinstance(start, str) and start not in ("lme4", "anova"):
+            raise OptimizerError(f"start must be None, 'lme4', 'anova' or theta values, got "
+                                 f"{start!r}")
         self.design = design if design is not None else build_design(formula, data, weights,
                                                                      offset)
         # the caller's data, by reference (no copy), for procedures that refit other formulas
         # on the same data (stepwise selection)
         self.data = data
         self._weights_source = weights
-        self.reml = bool(reml)
-        self.optimizer = optimizer
-        self.optimizer_settings = dict(optimizer_settings or {})
-        self.calc_derivs = bool(calc_derivs)
-        if start is not None and not isinstance(start, str):
-            start = np.asarray(start, dtype=float)
-        elif start not in (None, "lme4", "anova"):
-            raise OptimizerError(f"start must be None, 'lme4', 'anova' or theta values, got "
-                                 f"{start!r}")
-        self.start: np.ndarray | str | None = start
         self._offset_source = offset
         self.blocks = _make_blocks(self.design)
         term_block = {t: b for b, blk in enumerate(self.blocks) for t in blk.terms}
@@ -153,16 +164,61 @@ class ModelStages:
         self.layout: ThetaLayout = theta_layout(
             [t.factor.name for t in terms], [t.columns for t in terms],
             [term_block[i] for i in range(len(terms))], len(self.blocks))
+        self.start: np.ndarray | str | None = (
+            start if start is None or isinstance(start, str)
+            else check_start(start, self.layout.lower_bounds(), self.layout.names()))
         w = self.design.weights
         self._sqrt_w = None if w is None else np.sqrt(w)
         self._x_shift_is_intercept = np.all(self.design.X == 1.0, axis=0)
         self._x_shift = _centering(self.design.X, w, self._x_shift_is_intercept)
         self._log_det_w = 0.0 if w is None else float(np.log(w[w > 0]).sum())
-        _check_dense_size(self.blocks, [terms[b.terms[0]] for b in self.blocks])
         self.A: CrossProducts = cross_products(
             [b.codes for b in self.blocks], [b.Z for b in self.blocks],
             [terms[b.terms[0]].n_levels for b in self.blocks], self._xy(),
             self._sqrt_w)
+        self._check_finite_cross_products()
+        _warn_scales(self.design)
+        check_fit_memory(self.A, self.nobs, self.n_fixed + 1 + sum(b.k for b in self.blocks),
+                         [terms[b.terms[0]].factor.name for b in self.blocks])
+
+    # -- numerical trouble ------------------------------------------------------------------
+    def _check_finite_cross_products(self) -> None:
+        """Refuse data whose cross-products overflow (or are NaN): the likelihood cannot be
+        evaluated, and no optimizer may be handed the result."""
+        A = self.A
+        if (np.all(np.isfinite(A.xy)) and all(np.all(np.isfinite(d)) for d in A.diag)
+                and all(np.all(np.isfinite(r)) for r in A.xy_re)):
+            return
+        raise NumericalError(f"the cross-products of the data overflow floating point, so the "
+                             f"likelihood cannot be evaluated: {self.scale_diagnosis()}")
+
+    def scale_diagnosis(self) -> str:
+        """Which variables are on an extreme scale, and what to do: the tail of every
+        :class:`~multilevel.errors.NumericalError` raised for these data."""
+        d = self.design
+        y, _ = self._response_shift()
+        candidates: list[tuple[str, np.ndarray]] = [(f"the response {d.response_name!r}", y)]
+        candidates += [(f"the predictor {name!r}", d.X[:, j])
+                       for j, name in enumerate(d.fixed_names)]
+        for t in d.terms:
+            candidates += [(f"{name!r} in the random-effects term for {t.factor.name!r}",
+                            t.Z[:, j]) for j, name in enumerate(t.columns)
+                           if name != "(Intercept)"]
+        if d.weights is not None:
+            candidates.append(("the prior weights", d.weights))
+        scored = []
+        for label, values in candidates:
+            magnitude = _magnitude(values)
+            if magnitude is not None:
+                scored.append((abs(math.log10(magnitude)), label, magnitude))
+        if not scored:
+            return "rescale the response and the predictors"
+        scored.sort(reverse=True)
+        named = [s for s in scored if s[0] > EXTREME_LOG10] or scored[:1]
+        parts = "; ".join(f"{label} has values of order {mag:.0e}" for _, label, mag in named)
+        return (f"{parts}. Rescale {'it' if len(named) == 1 else 'them'} to values of order "
+                "1 (divide by a power of ten, or standardize) and refit: rescaling a "
+                "predictor only changes the units of its coefficient")
 
     # -- response ---------------------------------------------------------------------------
     def _response_shift(self) -> tuple[np.ndarray, float]:
@@ -209,6 +265,7 @@ class ModelStages:
                                       [b.Z for b in self.blocks], self.A.n_levels, new._xy(),
                                       self._sqrt_w)
         new.A = replace(self.A, xy_re=xy_re, xy=xy)
+        new._check_finite_cross_products()
         return new
 
     # -- objective --------------------------------------------------------------------------
@@ -223,8 +280,19 @@ class ModelStages:
         return int(self.design.X.shape[1])
 
     def factor(self, theta: np.ndarray) -> BlockedFactor:
-        """The blocked Cholesky factor at ``theta``."""
-        return factorize(self.A, self.layout.templates(np.asarray(theta, dtype=float)))
+        """The blocked Cholesky factor at ``theta``.
+
+        Raises
+        ------
+        NumericalError
+            When the factorization fails in floating point (the data's scale).
+        """
+        try:
+            return factorize(self.A, self.layout.templates(np.asarray(theta, dtype=float)))
+        except NotPositiveDefinite as exc:
+            raise NumericalError(f"the likelihood cannot be evaluated at theta = "
+                                 f"{np.asarray(theta).tolist()}: {self.scale_diagnosis()}"
+                                 ) from exc
 
     def _criterion(self, logdet_re: float, logdet_x: float, pwrss: float,
                    reml: bool | None) -> float:
@@ -253,6 +321,8 @@ class ModelStages:
         if theta.shape != (self.layout.n_theta,):
             raise OptimizerError(f"theta must have {self.layout.n_theta} values "
                                  f"({', '.join(self.layout.names())}), got {theta.size}")
+        if not np.isfinite(theta).all():
+            raise OptimizerError(f"theta must be finite, got {theta.tolist()}")
         try:
             terms = profiled_terms(self.A, self.layout.templates(theta))
         except NotPositiveDefinite:
@@ -264,15 +334,19 @@ class ModelStages:
         """Starting theta and the backend settings to use with it."""
         if isinstance(self.start, np.ndarray):
             return self.start, self.optimizer_settings
-        scalar = all(b.k == 1 for b in self.blocks)
-        if self.start == "lme4" or (self.start is None and not scalar):
+        applies = anova_applies([b.Z for b in self.blocks])
+        if self.start == "lme4" or (self.start is None and not applies):
             return self.layout.start(), self.optimizer_settings
-        if not scalar:
-            raise OptimizerError("start='anova' needs every random-effects term to be scalar "
-                                 "(random intercepts); use start='lme4' or theta values")
+        if not applies:
+            raise OptimizerError("start='anova' needs every random-effects term to be a random "
+                                 "intercept (a column constant over the rows); use "
+                                 "start='lme4' or theta values")
         y, _ = self._response_shift()
         ratios = anova_start(self.design.X, y, [b.codes for b in self.blocks],
-                             self.design.weights)
+                             self.design.weights,
+                             [intercept_constant(b.Z) or 1.0 for b in self.blocks])
+        if ratios is None:  # not finite for data on this scale: lme4's start is always valid
+            return self.layout.start(), self.optimizer_settings
         theta0 = np.empty(self.layout.n_theta)
         for blk, ratio in zip(self.blocks, ratios, strict=True):
             theta0[self.layout.terms[blk.terms[0]].theta_offset] = ratio
@@ -285,26 +359,63 @@ class ModelStages:
         """Minimize the objective over theta; returns the optimizer record."""
         lower = self.layout.lower_bounds()
         x0, settings = self._start()
+        f0 = self.objective(x0)
+        if not math.isfinite(f0):
+            raise NumericalError(f"the likelihood cannot be evaluated at the starting values "
+                                 f"(theta = {x0.tolist()}): {self.scale_diagnosis()}")
         opt = _check_boundary(self, minimize_theta(self.objective, x0, lower, self.optimizer,
-                                                   settings))
+                                                   settings, f0=f0))
         if self.calc_derivs:
             opt = _check_derivatives(self, opt)
         return opt
 
 
-def _check_dense_size(blocks: list[ReBlock], first_terms: list[Any]) -> None:
-    """Refuse, before any work, a model whose dense blocks would not fit in memory."""
-    sizes = [t.n_levels * b.k for b, t in zip(blocks, first_terms, strict=True)]
-    dense = 8 * sum(q * q for q in sizes[1:]) + 8 * sum(
-        sizes[i] * sizes[j] for i in range(1, len(sizes)) for j in range(1, i))
-    if dense > MAX_DENSE_BYTES:
-        names = ", ".join(f"{t.factor.name} ({q} random effects)"
-                          for t, q in zip(first_terms[1:], sizes[1:], strict=True))
-        raise ModelTooLargeError(
-            f"the grouping factors after the largest one ({names}) are factored as dense "
-            f"blocks, which would need {dense / 2**30:.1f} GiB; this version has no sparse "
-            "factorization for such designs. Fit a subset, or merge or drop levels of the "
-            "second-largest grouping factor")
+def _flag(name: str, value: Any) -> bool:
+    """A yes/no argument: True, False, or the integers 1 and 0 (as R's TRUE and FALSE)."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, numbers.Integral) and value in (0, 1):
+        return bool(value)
+    raise ArgumentError(f"{name} must be True or False, got {value!r}")
+
+
+def _magnitude(values: np.ndarray) -> float | None:
+    """Typical size of a variable: the root mean square of its deviations from the mean
+    (of its values when constant), or None when it is all zero or not finite."""
+    v = np.asarray(values, dtype=float)
+    finite = v[np.isfinite(v)]
+    if finite.size == 0:
+        return None
+    with np.errstate(all="ignore"):
+        scale = float(np.max(np.abs(finite)))
+        if scale == 0.0:
+            return None
+        # rms computed on values divided by their largest, so that it cannot overflow
+        unit = finite / scale
+        spread = float(np.sqrt(np.mean((unit - unit.mean()) ** 2))) * scale
+    return spread if spread > 0 and math.isfinite(spread) else scale
+
+
+def _warn_scales(design: ModelDesign) -> None:
+    """lme4's check.scaleX warning, by its rule: among the columns of X that are not 0/1
+    indicators, a standard deviation beyond 1e3 or below 1e-3, or two that differ by more
+    than a factor ``SCALE_RATIO_WARN``. The fit itself stays exact (X is centred), but lme4's
+    users know the warning as the cue to rescale."""
+    X = design.X
+    continuous = [j for j in range(X.shape[1])
+                  if not np.all((X[:, j] == 0.0) | (X[:, j] == 1.0))]
+    if not continuous or X.shape[0] < 2:
+        return
+    with np.errstate(all="ignore"):
+        sds = np.array([float(np.std(X[:, j], ddof=1)) for j in continuous])
+    sds = sds[np.isfinite(sds) & (sds > 0)]
+    if sds.size == 0:
+        return
+    log_sd = np.log(sds)
+    spread = float(log_sd.max() - log_sd.min())
+    if max(spread, float(np.abs(log_sd).max())) > math.log(SCALE_RATIO_WARN):
+        warnings.warn("Some predictor variables are on very different scales: consider "
+                      "rescaling", MultilevelWarning, stacklevel=4)
 
 
 def _centering(X: np.ndarray, w: np.ndarray | None, is_one: np.ndarray) -> np.ndarray | None:
@@ -343,7 +454,7 @@ def _check_derivatives(model: ModelStages, opt: OptSummary) -> OptSummary:
         if not problems or restarts == MAX_RESTARTS:
             break
         again = minimize_theta(model.objective, theta, opt.lower, model.optimizer,
-                               model.optimizer_settings)
+                               model.optimizer_settings, f0=fmin)
         restarts += 1
         feval += again.feval
         log += list(again.fitlog)
