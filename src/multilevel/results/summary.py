@@ -357,13 +357,9 @@ def strict_json(value: Any) -> Any:
         return int(value)
     if isinstance(value, float | np.floating):
         return float(value) if math.isfinite(value) else None
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, pd.Timestamp | np.datetime64):
-        return str(value)
-    if pd.isna(value):
+    if value is None or value is pd.NA or value is pd.NaT:
         return None
-    return str(value)
+    return value if isinstance(value, str) else str(value)
 
 
 def to_dict(fit: LinearMixedModelResult, ddf: str | None = "satterthwaite") -> dict[str, Any]:
