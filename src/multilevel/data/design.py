@@ -20,8 +20,8 @@ from formulaic import Formula, ModelSpec, model_matrix
 
 from multilevel.data.frame import clean_frame, to_pandas
 from multilevel.data.grouping import GroupingFactor, grouping_factor
+from multilevel.data.weights import row_vector
 from multilevel.errors import (
-    ColumnNotFoundError,
     DataError,
     FormulaError,
     IdentifiabilityError,
@@ -96,6 +96,9 @@ class ModelDesign:
         Positions of the kept rows in the data as given.
     n_dropped : int
         Rows removed for missing values.
+    n_zero_weight : int
+        Complete rows removed because their prior weight was zero: they carry no
+        information, and the fit is that on the other rows (as R's ``lm`` counts them).
     """
 
     formula: ParsedFormula
@@ -110,6 +113,7 @@ class ModelDesign:
     offset: np.ndarray | None
     row_index: np.ndarray
     n_dropped: int
+    n_zero_weight: int = 0
 
     @property
     def nobs(self) -> int:
@@ -302,13 +306,16 @@ def _lme4_order(terms: list[RandomEffectTerm]) -> list[RandomEffectTerm]:
 
 
 def _vector(value: Any, frame_source: pd.DataFrame, what: str) -> np.ndarray | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if value not in frame_source.columns:
-            raise ColumnNotFoundError(value, [str(c) for c in frame_source.columns], what)
-        return frame_source[value].to_numpy(dtype=float)
-    return np.asarray(value, dtype=float)
+    """The ``weights=`` or ``offset=`` argument, checked (see :mod:`multilevel.data.weights`)."""
+    return row_vector(value, frame_source, what)
+
+
+def _grouping_only_columns(parsed: ParsedFormula, used: list[str]) -> list[str]:
+    """Columns that appear only as grouping factors: labels, exempt from the numeric checks
+    of value columns. ``used`` lists each column once per use, grouping uses last."""
+    groups = [c for spec in parsed.random for c in spec.group_factors]
+    counts = {c: used.count(c) for c in set(groups)}
+    return [c for c in counts if counts[c] == groups.count(c)]
 
 
 def build_design(formula: str | ParsedFormula, data: Any, weights: Any = None,
@@ -320,7 +327,9 @@ def build_design(formula: str | ParsedFormula, data: Any, weights: Any = None,
     formula : str or ParsedFormula
     data : pandas.DataFrame or polars.DataFrame
     weights : array-like, column name or None
-        Prior weights (non-negative), one per row of ``data``.
+        Prior weights (non-negative), one per row of ``data``: row i has residual variance
+        sigma^2 / w_i. Rows with weight zero are dropped (counted in ``n_zero_weight``); a
+        missing weight drops the row as missing.
     offset : array-like, column name or None
         A known term added to the linear predictor, one per row of ``data``.
     """
@@ -342,20 +351,23 @@ def build_design(formula: str | ParsedFormula, data: Any, weights: Any = None,
     o = _vector(offset, source, "offset")
     if o is not None:
         extra["(offset)"] = o
-    clean = clean_frame(source, used, extra)
+    clean = clean_frame(source, used, extra,
+                        labels=_grouping_only_columns(parsed, used),
+                        zero_weight="(weights)" if w is not None else None)
     frame = clean.frame
     if clean.n_dropped:
         warnings.warn(f"{clean.n_dropped} row(s) with missing values in used columns were "
                       "dropped", MissingDataWarning, stacklevel=3)
+    if clean.n_zero_weight:
+        warnings.warn(f"{clean.n_zero_weight} row(s) with prior weight zero were dropped: "
+                      "they carry no information, so the fit is that on the other rows and "
+                      "they are not counted in nobs", MissingDataWarning, stacklevel=3)
     n = len(frame)
     y = _response(frame, parsed.response, parsed.text)
     _check_finite(y, "response", [parsed.response], clean.row_index)
     X, names, dropped, fixed_spec = _fixed_matrix(frame, parsed.fixed, parsed.text,
                                                   clean.row_index)
     w_kept = frame["(weights)"].to_numpy(dtype=float) if w is not None else None
-    if w_kept is not None and (w_kept < 0).any():
-        row = int(clean.row_index[np.flatnonzero(w_kept < 0)[0]])
-        raise DataError(f"weights must be non-negative; row {row} has {w_kept[w_kept < 0][0]}")
     o_kept = frame["(offset)"].to_numpy(dtype=float) if o is not None else None
     terms: list[RandomEffectTerm] = []
     for spec in parsed.random:
@@ -369,7 +381,8 @@ def build_design(formula: str | ParsedFormula, data: Any, weights: Any = None,
     return ModelDesign(
         formula=parsed, response_name=parsed.response, y=y, X=X, fixed_names=tuple(names),
         dropped_fixed=tuple(dropped), fixed_spec=fixed_spec, terms=tuple(_lme4_order(terms)),
-        weights=w_kept, offset=o_kept, row_index=clean.row_index, n_dropped=clean.n_dropped)
+        weights=w_kept, offset=o_kept, row_index=clean.row_index, n_dropped=clean.n_dropped,
+        n_zero_weight=clean.n_zero_weight)
 
 
 __all__ = ["GroupingFactor", "ModelDesign", "RandomEffectTerm", "aliased_columns",

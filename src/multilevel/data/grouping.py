@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from multilevel.errors import DataError
+
 
 @dataclass(frozen=True)
 class GroupingFactor:
@@ -32,20 +34,57 @@ class GroupingFactor:
         return len(self.levels)
 
 
-def _factor_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """Codes and labels of one column, in R's level order (categories, else sorted values)."""
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        cat = series.cat.remove_unused_categories()
-        return cat.cat.codes.to_numpy(dtype=np.int64), [str(c) for c in cat.cat.categories]
-    uniques, codes = np.unique(series.to_numpy(), return_inverse=True)
-    return codes.astype(np.int64), [_label(u) for u in uniques]
+# infer_dtype's names for object columns whose values compare among themselves, so that
+# sorting them gives R's order (numbers numerically, text alphabetically).
+_HOMOGENEOUS = {"string", "integer", "floating", "mixed-integer-float", "decimal", "boolean",
+                "datetime", "datetime64", "date", "timedelta", "timedelta64", "period"}
 
 
 def _label(value: object) -> str:
-    """R prints integral doubles without a decimal point in factor labels."""
+    """A level's label as R prints it: integral doubles without a decimal point, logicals
+    as ``TRUE``/``FALSE``."""
+    if isinstance(value, bool | np.bool_):
+        return "TRUE" if value else "FALSE"
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return str(int(value))
     return str(value)
+
+
+def _labels(uniques: pd.Index) -> list[str]:
+    if isinstance(uniques, pd.DatetimeIndex | pd.TimedeltaIndex | pd.PeriodIndex):
+        return [str(u) for u in uniques.astype(str)]  # dates print without a midnight time
+    return [_label(u) for u in uniques]
+
+
+def level_labels(series: pd.Series) -> np.ndarray:
+    """The label of each row's level (as :class:`GroupingFactor` labels levels); None where
+    the value is missing. Use it to match new data against fitted levels."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        codes = series.cat.codes.to_numpy()
+        labels = np.array([str(c) for c in series.cat.categories] + [None], dtype=object)
+    else:
+        codes, uniques = pd.factorize(series)
+        labels = np.array(_labels(pd.Index(uniques)) + [None], dtype=object)
+    return labels[codes]  # code -1 (missing) picks the trailing None
+
+
+def _factor_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Codes and labels of one column, in R's level order (categories, else sorted values).
+
+    Grouping factors are labels: a column mixing numbers and text (which R would hold as
+    text) has its values turned into labels first and sorted as text."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        cat = series.cat.remove_unused_categories()
+        return cat.cat.codes.to_numpy(dtype=np.int64), [str(c) for c in cat.cat.categories]
+    try:
+        if pd.api.types.is_object_dtype(series.dtype) and (
+                pd.api.types.infer_dtype(series, skipna=True) not in _HOMOGENEOUS):
+            series = pd.Series(level_labels(series), dtype=object, name=series.name)
+        codes, uniques = pd.factorize(series, sort=True)
+    except TypeError as exc:  # unhashable cells (lists, dicts) cannot be labels
+        raise DataError(f"grouping factor {series.name!r} holds values that cannot be labels "
+                        f"({exc}); a grouping factor needs one label per row") from exc
+    return codes.astype(np.int64), _labels(pd.Index(uniques))
 
 
 def grouping_factor(frame: pd.DataFrame, factors: tuple[str, ...], name: str) -> GroupingFactor:
