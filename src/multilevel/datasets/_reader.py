@@ -8,7 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from multilevel.errors import InternalError
+
 __all__ = ["read_frame"]
+
+# What to do about damaged package data: it ships with the package, so the user cannot fix it.
+_REINSTALL = "; the installed package data is damaged: reinstall multilevel"
 
 
 def _parse_float(text: str) -> float:
@@ -26,17 +31,22 @@ def read_frame(meta: dict[str, Any], data_dir: Traversable) -> pd.DataFrame:
     """
     name = meta["name"]
     columns = meta["columns"]
-    with data_dir.joinpath(meta["file"]).open("rb") as handle:
-        raw = pd.read_csv(
-            handle,
-            compression="gzip" if meta["file"].endswith(".gz") else None,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-        )
+    try:
+        with data_dir.joinpath(meta["file"]).open("rb") as handle:
+            raw = pd.read_csv(
+                handle,
+                compression="gzip" if meta["file"].endswith(".gz") else None,
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+            )
+    except (OSError, ValueError, EOFError, pd.errors.ParserError) as exc:
+        # a truncated or damaged installation (gzip, decoding and CSV errors alike)
+        raise InternalError(f"the data file of {name!r} cannot be read "
+                            f"({type(exc).__name__}: {exc}){_REINSTALL}") from exc
     expected = [c["name"] for c in columns]
     if list(raw.columns) != expected or len(raw) != meta["nrow"]:
-        raise RuntimeError(f"data file for {name!r} does not match its metadata")
+        raise InternalError(f"data file for {name!r} does not match its metadata{_REINSTALL}")
     data: dict[str, Any] = {}
     for col in columns:
         text = raw[col["name"]].to_numpy(dtype=object)
@@ -55,11 +65,12 @@ def read_frame(meta: dict[str, Any], data_dir: Traversable) -> pd.DataFrame:
             values = [None if v == "NA" else v for v in text]
             unknown = {v for v in text if v != "NA"} - set(col["levels"])
             if unknown:
-                raise RuntimeError(
+                raise InternalError(
                     f"column {col['name']!r} of {name!r} has values outside its levels: "
-                    f"{sorted(unknown)[:5]}"
+                    f"{sorted(unknown)[:5]}{_REINSTALL}"
                 )
             data[col["name"]] = pd.Categorical(values, dtype=dtype)
         else:
-            raise RuntimeError(f"unknown column type {kind!r} in metadata of {name!r}")
+            raise InternalError(f"unknown column type {kind!r} in metadata of {name!r}"
+                                f"{_REINSTALL}")
     return pd.DataFrame(data, index=pd.RangeIndex(len(raw)))

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from multilevel.datasets._reader import read_frame
-from multilevel.errors import DatasetNotFoundError
+from multilevel.errors import ArgumentError, DatasetNotFoundError
 
 __all__ = ["available", "describe", "list_datasets", "load", "metadata"]
 
@@ -57,7 +57,9 @@ def available() -> builtins.list[str]:
 def _resolve(name: str) -> str:
     """Return the canonical spelling of ``name``, matched case-insensitively."""
     if not isinstance(name, str):
-        raise TypeError(f"data set name must be a str, not {type(name).__name__}")
+        raise ArgumentError(f"name must be the name of a data set (a str such as "
+                            f"'sleepstudy'), not {type(name).__name__} {name!r:.60}; "
+                            "multilevel.datasets.available() lists them")
     canonical = _index().get(name.strip().lower())
     if canonical is None:
         raise DatasetNotFoundError(name, available())

@@ -18,6 +18,15 @@ import numpy as np
 import pandas as pd
 
 from multilevel.errors import MultilevelError
+from multilevel.inference.arguments import (
+    check_count,
+    check_fit,
+    check_flag,
+    check_n_jobs,
+    check_probability,
+    check_seed,
+    check_text,
+)
 from multilevel.inference.replicates import run_replicates, simulate_refit
 from multilevel.inference.reporting import html_report, text_report
 from multilevel.results.lmm_result import LinearMixedModelResult, register_confint
@@ -75,8 +84,8 @@ class BootstrapResult:
     def intervals(self, level: float = 0.95, kind: str = "percentile") -> pd.DataFrame:
         """Bootstrap intervals: ``"percentile"`` (quantiles) or ``"shortest"`` (the shortest
         interval holding ``level`` of the replicates). Columns lower, upper."""
-        if not 0 < level < 1:
-            raise MultilevelError(f"level must be between 0 and 1, got {level}")
+        level = check_probability(level, "level")
+        check_text(kind, "kind", ("percentile", "shortest"))
         rows = {}
         for name in self.replicates.columns:
             x = np.sort(self.replicates[name].dropna().to_numpy())
@@ -112,8 +121,11 @@ def bootstrap(fit: LinearMixedModelResult, n: int = 1000, seed: int | None = Non
     progress : bool
         Show a progress bar (tqdm).
     """
-    if n < 1:
-        raise MultilevelError(f"n must be at least 1, got {n}")
+    check_fit(fit)
+    n = check_count(n, "n")
+    seed = check_seed(seed)
+    n_jobs = check_n_jobs(n_jobs)
+    progress = check_flag(progress, "progress")
     names = [*fit.sdcor.index, *fit.fixed_names]
     done, interrupted = run_replicates(_replicate, fit, n, seed, n_jobs, progress, "bootstrap")
     table = np.vstack(done) if done else np.empty((0, len(names)))

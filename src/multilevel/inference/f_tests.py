@@ -18,8 +18,9 @@ from formulaic import model_matrix
 from scipy import stats
 
 from multilevel.data.frame import to_pandas
-from multilevel.errors import MultilevelError
+from multilevel.errors import ArgumentError, MultilevelError
 from multilevel.formula.rnames import r_column_name
+from multilevel.inference.arguments import check_ddf, check_fit
 from multilevel.inference.kenward_roger import kr_quantities, kr_test
 from multilevel.inference.satterthwaite import satterthwaite_df
 from multilevel.results.lmm_result import DDF_METHODS, LinearMixedModelResult
@@ -35,6 +36,24 @@ def _combine_df(nu: np.ndarray) -> float:
         return 2.0
     e = float(np.sum(nu / (nu - 2)))
     return 2 * e / (e - nu.size)
+
+
+def _hypothesis_matrix(L: object, fixed_names: list[str]) -> np.ndarray:
+    """``L`` as a finite (q, p) float matrix, or an ArgumentError naming ``L``."""
+    p = len(fixed_names)
+    try:
+        M = np.atleast_2d(np.asarray(L, dtype=float))
+    except (TypeError, ValueError) as exc:
+        raise ArgumentError(f"the hypothesis matrix L must be numbers, a (q, {p}) array; "
+                            f"could not read it as one: {exc}") from None
+    if M.ndim != 2 or M.shape[1] != p or M.shape[0] == 0:
+        raise ArgumentError(f"the hypothesis matrix L needs {p} columns (one per fixed effect: "
+                            f"{', '.join(fixed_names)}) and at least one row, got shape "
+                            f"{M.shape}")
+    if not np.all(np.isfinite(M)):
+        raise ArgumentError("the hypothesis matrix L has NaN or infinite entries; every entry "
+                            "must be a finite number")
+    return M
 
 
 def contrast_test(fit: LinearMixedModelResult, L: np.ndarray,
@@ -55,17 +74,17 @@ def contrast_test(fit: LinearMixedModelResult, L: np.ndarray,
     pandas.Series
         sum_sq, mean_sq, num_df, den_df, f_value, p_value.
     """
-    L = np.atleast_2d(np.asarray(L, dtype=float))
-    p = len(fit.beta)
-    if L.shape[1] != p:
-        raise MultilevelError(f"the hypothesis matrix needs {p} columns (one per fixed effect: "
-                              f"{', '.join(fit.fixed_names)}), got {L.shape[1]}")
+    check_fit(fit)
+    ddf = check_ddf(ddf)
+    L = _hypothesis_matrix(L, fit.fixed_names)
     V = fit.vcov.to_numpy()
     VL = L @ V @ L.T
     evals, evecs = np.linalg.eigh(VL)
     keep = evals > 1e-10 * max(evals.max(), 0.0)
     if not keep.any():
-        raise MultilevelError("the hypothesis matrix has no estimable rows")
+        raise ArgumentError("the hypothesis matrix L has no estimable rows (every row is zero "
+                            "or tests nothing the fit estimates); give at least one non-zero "
+                            "row")
     q = int(keep.sum())
     # the test on the eigen-contrasts (drops linearly dependent rows of L)
     P = evecs[:, keep].T @ L
@@ -84,7 +103,7 @@ def contrast_test(fit: LinearMixedModelResult, L: np.ndarray,
         den = _combine_df(satterthwaite_df(fit, P))
     else:
         if key not in DDF_METHODS:
-            raise MultilevelError(f"unknown ddf {ddf!r}; choose one of "
+            raise ArgumentError(f"unknown ddf {ddf!r}; choose one of "
                                   f"{', '.join(sorted(DDF_METHODS))} or None")
         den = float(np.min(DDF_METHODS[key](fit, P)))
     p_value = float(stats.f.sf(f_value, q, den)) if np.isfinite(den) else float(
@@ -172,8 +191,10 @@ def f_table(fit: LinearMixedModelResult, ddf: str | None = "satterthwaite",
             type: int = 3) -> pd.DataFrame:
     """Type-III F test of every fixed-effects term (see :func:`type3_hypotheses`), as
     lmerTest's ``anova(fit, type = 3)``."""
-    if type != 3:
-        raise MultilevelError(f"type={type!r} is not available; only type=3 is")
+    check_fit(fit)
+    ddf = check_ddf(ddf)
+    if isinstance(type, bool) or type != 3:
+        raise ArgumentError(f"type={type!r} is not available; only type=3 is")
     hypotheses = type3_hypotheses(fit)
     if not hypotheses:
         raise MultilevelError("the model has no fixed-effects term besides the intercept")

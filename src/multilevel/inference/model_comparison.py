@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from multilevel.errors import ModelComparisonError, MultilevelError
+from multilevel.errors import ArgumentError, ModelComparisonError, MultilevelError
+from multilevel.inference.arguments import check_fit, check_flag
 from multilevel.inference.f_tests import f_table
 from multilevel.models.lmm import ModelStages
 from multilevel.results.lmm_result import LinearMixedModelResult
@@ -63,12 +64,15 @@ def _check_same_rows(fits: Sequence[LinearMixedModelResult], names: list[str]) -
 
 def _prepare(fits: Sequence[LinearMixedModelResult], names: Sequence[str] | None,
              refit: bool) -> tuple[list[LinearMixedModelResult], list[str], list[str]]:
+    for i, f in enumerate(fits):
+        check_fit(f, f"model {i + 1}")
     if len(fits) < 2:
-        raise MultilevelError("comparing models needs two or more fits (multilevel.anova(fit) "
+        raise ArgumentError("comparing models needs two or more fits (multilevel.anova(fit) "
                               "gives the F tests of one model's terms)")
-    for f in fits:
-        if not isinstance(f, LinearMixedModelResult):
-            raise MultilevelError(f"expected fitted models, got {type(f).__name__}")
+    refit = check_flag(refit, "refit")
+    if names is not None and (isinstance(names, str) or not hasattr(names, "__iter__")):
+        raise ArgumentError(f"names must be a list of {len(fits)} labels, got "
+                            f"{type(names).__name__} {names!r}")
     labels = list(names) if names is not None else [f"m{i + 1}" for i in range(len(fits))]
     if len(labels) != len(fits) or len(set(labels)) != len(labels):
         raise MultilevelError(f"names must be {len(fits)} distinct labels, got {labels}")
@@ -121,8 +125,11 @@ def anova(*fits: LinearMixedModelResult, refit: bool = True,
     ModelComparisonError
         Models fitted to different rows, or not nested.
     """
+    if not fits:
+        raise ArgumentError("anova() needs one fitted model (F tests of its terms) or two or "
+                            "more (likelihood-ratio tests)")
     if len(fits) == 1:
-        return f_table(fits[0], ddf=ddf, type=type)
+        return f_table(check_fit(fits[0], "model 1"), ddf=ddf, type=type)
     models, labels, refitted = _prepare(fits, names, refit)
     order = sorted(range(len(models)), key=lambda i: models[i].n_params)
     rows = []

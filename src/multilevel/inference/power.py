@@ -16,8 +16,19 @@ from scipy import stats
 
 from multilevel.data.frame import to_pandas
 from multilevel.data.grouping import GroupingFactor
-from multilevel.errors import MultilevelError, MultilevelWarning
+from multilevel.errors import ArgumentError, MultilevelError, MultilevelWarning
 from multilevel.formula.parser import parse_formula
+from multilevel.inference.arguments import (
+    check_count,
+    check_ddf,
+    check_finite,
+    check_fit,
+    check_flag,
+    check_n_jobs,
+    check_probability,
+    check_seed,
+    check_text,
+)
 from multilevel.inference.replicates import run_replicates, simulate_refit
 from multilevel.inference.reporting import html_report
 from multilevel.models.lmm import ModelStages
@@ -122,11 +133,18 @@ def power(fit: LinearMixedModelResult, test: str, nsim: int = 1000, alpha: float
         Random seed (results do not depend on ``n_jobs``), worker processes (default all
         cores), progress bar. Ctrl-C stops early and reports the simulations done.
     """
+    check_fit(fit)
+    check_text(test, "test")
+    nsim = check_count(nsim, "nsim")
+    alpha = check_probability(alpha, "alpha")
+    effect = None if effect is None else check_finite(effect, "effect")
+    ddf = check_ddf(ddf)
+    seed = check_seed(seed)
+    n_jobs = check_n_jobs(n_jobs)
+    progress = check_flag(progress, "progress")
     if test not in fit.fixed_names:
-        raise MultilevelError(f"{test!r} is not a fixed effect of the model; choose one of "
+        raise ArgumentError(f"test={test!r} is not a fixed effect of the model; choose one of "
                               f"{', '.join(fit.fixed_names)}")
-    if not 0 < alpha < 1:
-        raise MultilevelError(f"alpha must be between 0 and 1, got {alpha}")
     j = fit.fixed_names.index(test)
     shift = np.zeros(fit.nobs)
     if effect is not None:
@@ -155,6 +173,10 @@ def extend(fit: LinearMixedModelResult, n_groups: int | None = None,
     ``n_per_group`` rows in every group, made by cycling through each group's rows. The
     parameters are the fit's; the response of the copies is a placeholder (simulations replace
     it)."""
+    check_fit(fit)
+    for label, value in (("n_groups", n_groups), ("n_per_group", n_per_group)):
+        if value is not None:
+            check_count(value, label, 2)
     design = fit.model.design
     names = {t.factor.name for t in design.terms}
     if len(names) != 1:
@@ -256,8 +278,16 @@ def power_curve(fit: LinearMixedModelResult, test: str, n_groups: list[int] | No
     combination of ``n_groups`` and ``n_per_group`` (either may be omitted: the fit's own).
     ``options`` go to :func:`power`. Returns one row per design: n_groups, n_per_group, power,
     ci_lower, ci_upper, nsim."""
+    check_fit(fit)
+    for label, sizes in (("n_groups", n_groups), ("n_per_group", n_per_group)):
+        if sizes is not None and (isinstance(sizes, str | bytes)
+                                  or not hasattr(sizes, "__iter__")):
+            raise ArgumentError(f"{label} must be a list of design sizes, got "
+                                f"{type(sizes).__name__} {sizes!r}")
+        for value in sizes or []:
+            check_count(value, label, 2)
     if not n_groups and not n_per_group:
-        raise MultilevelError("give n_groups and/or n_per_group, lists of design sizes")
+        raise ArgumentError("give n_groups and/or n_per_group, lists of design sizes")
     rows = []
     group_sizes: list[int | None] = list(n_groups) if n_groups else [None]
     row_sizes: list[int | None] = list(n_per_group) if n_per_group else [None]

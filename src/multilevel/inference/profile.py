@@ -27,6 +27,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from multilevel.errors import MultilevelError
+from multilevel.inference.arguments import check_count, check_fit, check_probability
 from multilevel.inference.model_comparison import refit_ml
 from multilevel.linalg.blocked_cholesky import NotPositiveDefinite, profiled_terms
 from multilevel.models.lmm import ModelStages
@@ -202,6 +203,8 @@ def _bound(zeta, center: float, scale: float, z: float, side: int,
 
 def profile_confint(fit: LinearMixedModelResult, level: float = 0.95) -> pd.DataFrame:
     """Profile-likelihood intervals for the sd/cor parameters, sigma and the fixed effects."""
+    check_fit(fit)
+    level = check_probability(level, "level")
     prof = _Profiler(fit)
     z = float(stats.norm.ppf((1 + level) / 2))
     rows: dict[str, tuple[float, float]] = {}
@@ -249,8 +252,9 @@ def profile(fit: LinearMixedModelResult, level: float = 0.99, n: int = 9) -> pd.
         Long format: parameter, value, zeta. zeta is 0 at the estimate, +-z at the interval's
         ends; a straight line in value means a quadratic (Wald-like) likelihood.
     """
-    if n < 3:
-        raise MultilevelError(f"n must be at least 3, got {n}")
+    check_fit(fit)
+    level = check_probability(level, "level")
+    n = check_count(n, "n", 3)
     ci = profile_confint(fit, level)
     prof = _Profiler(fit)
     rows = []

@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from multilevel.errors import MultilevelError, MultilevelWarning
+from multilevel.errors import ArgumentError, MultilevelError, MultilevelWarning
 from multilevel.formula.parser import RandomTermSpec, term_labels
+from multilevel.inference.arguments import check_fit, check_flag, check_probability
 from multilevel.inference.f_tests import contrast_test, type3_hypotheses
 from multilevel.inference.reporting import html_report, text_report
 from multilevel.models.lmm import ModelStages
@@ -136,6 +137,11 @@ def step(fit: LinearMixedModelResult, alpha_random: float = 0.1, alpha_fixed: fl
     The last random-effects term is never removed (a model without random effects is not a
     mixed model). Models are refitted from the fit's formula and data.
     """
+    check_fit(fit)
+    alpha_random = check_probability(alpha_random, "alpha_random")
+    alpha_fixed = check_probability(alpha_fixed, "alpha_fixed")
+    reduce_random = check_flag(reduce_random, "reduce_random")
+    reduce_fixed = check_flag(reduce_fixed, "reduce_fixed")
     response = fit.model.design.formula.response
     random = list(fit.model.design.formula.random)
     fixed = _fixed_terms(fit)
@@ -197,6 +203,14 @@ def add_random_slopes(fit: LinearMixedModelResult, candidates: Sequence[str],
     Returns the table of tries (candidate, formula, chisq, df, p_value, added) and the final
     model.
     """
+    check_fit(fit)
+    alpha = check_probability(alpha, "alpha")
+    if isinstance(candidates, str) or not all(isinstance(c, str) for c in candidates):
+        raise ArgumentError(f"candidates must be a list of column names, got "
+                            f"{type(candidates).__name__} {candidates!r}")
+    if group is not None and not isinstance(group, str):
+        raise ArgumentError(f"group must be the name of a grouping factor or None, got "
+                            f"{type(group).__name__} {group!r}")
     response = fit.model.design.formula.response
     random = list(fit.model.design.formula.random)
     groups = [r.group_name for r in random]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from multilevel.inference.arguments import check_fit
 from multilevel.results.lmm_result import LinearMixedModelResult
 from multilevel.results.varcorr import term_covariances
 
@@ -50,6 +51,7 @@ class VarianceDecomposition:
 
 def variance_decomposition(fit: LinearMixedModelResult) -> VarianceDecomposition:
     """Split the model's variance into fixed, random and residual parts."""
+    check_fit(fit)
     design = fit.model.design
     fixed = float(np.var(design.X @ fit.beta, ddof=1)) if len(fit.beta) else 0.0
     covs = term_covariances(fit.model.layout, fit.theta, fit.sigma)

@@ -22,7 +22,8 @@ from scipy import stats
 
 from multilevel.data.design import aliased_columns
 from multilevel.data.frame import to_pandas
-from multilevel.errors import ColumnNotFoundError, MultilevelError
+from multilevel.errors import ArgumentError, ColumnNotFoundError, MultilevelError
+from multilevel.inference.arguments import check_fit
 from multilevel.inference.model_comparison import refit_ml
 from multilevel.inference.reporting import html_report
 from multilevel.models.lmm import ModelStages
@@ -37,7 +38,17 @@ def center(data: Any, columns: str | Sequence[str], by: str | None = None) -> pd
     mean). Means ignore missing values. Returns a new DataFrame.
     """
     frame = to_pandas(data).copy()
-    cols = [columns] if isinstance(columns, str) else list(columns)
+    if isinstance(columns, str):
+        cols = [columns]
+    elif hasattr(columns, "__iter__") and all(isinstance(c, str) for c in columns):
+        cols = list(columns)
+    else:
+        raise ArgumentError(f"columns must be a column name or a list of column names, got "
+                            f"{type(columns).__name__} {columns!r}")
+    if not cols:
+        raise ArgumentError("columns is empty: name at least one numeric column to centre")
+    if by is not None and not isinstance(by, str):
+        raise ArgumentError(f"by must be a column name or None, got {type(by).__name__} {by!r}")
     for c in [*cols, *([by] if by else [])]:
         if c not in frame.columns:
             raise ColumnNotFoundError(c, [str(x) for x in frame.columns], "center()")
@@ -85,6 +96,10 @@ class EndogeneityTest:
 
 
 def _grouping(fit: LinearMixedModelResult, by: str | None) -> tuple[str, np.ndarray]:
+    check_fit(fit)
+    if by is not None and not isinstance(by, str):
+        raise ArgumentError(f"by must be the name of a grouping factor or None, got "
+                            f"{type(by).__name__} {by!r}")
     factors: dict[str, np.ndarray] = {}
     for t in fit.model.design.terms:
         factors.setdefault(t.factor.name, t.factor.codes)

@@ -139,15 +139,13 @@ class LinearMixedModelResult:
         level : float
             Confidence level of the interval columns.
         """
+        key = _ddf_key(ddf)
+        level = _confidence_level(level)
         se = np.sqrt(np.diag(self._vcov_array))
         stat = self.beta / se
-        if ddf is None:
+        if key is None:
             df = np.full(len(self.beta), np.inf)
         else:
-            key = ddf.lower().replace("_", "-")
-            if key not in DDF_METHODS:
-                raise MultilevelError(f"unknown ddf {ddf!r}; choose one of "
-                                      f"{', '.join(sorted(DDF_METHODS))} or None")
             out = DDF_METHODS[key](self, np.eye(len(self.beta)))
             if isinstance(out, tuple):  # a method that also adjusts the covariance (KR)
                 df = np.asarray(out[0], dtype=float)
@@ -182,18 +180,22 @@ class LinearMixedModelResult:
         pandas.DataFrame
             Columns lower, upper; rows: variance parameters then fixed effects.
         """
+        methods = ", ".join(repr(m) for m in sorted(CONFINT_METHODS))
+        if not isinstance(method, str):
+            raise ArgumentError(f"method must be the name of an interval method ({methods}), "
+                                f"got {type(method).__name__} {method!r:.60}")
         key = method.lower()
         if key not in CONFINT_METHODS:
-            raise MultilevelError(f"unknown confint method {method!r}; choose one of "
-                                  f"{', '.join(sorted(CONFINT_METHODS))}")
-        if not 0 < level < 1:
-            raise MultilevelError(f"level must be between 0 and 1, got {level}")
+            raise ArgumentError(f"unknown confint method={method!r:.60}; choose one of "
+                                f"{methods}")
+        level = _confidence_level(level)
         return CONFINT_METHODS[key](self, level, **options)
 
     def contrast(self, L: Any, ddf: str | None = "satterthwaite") -> pd.Series:
         """F test of the linear hypothesis ``L beta = 0`` (rows of ``L`` are constraints,
         columns follow ``fixed_names``), with Satterthwaite denominator df by default, as
         lmerTest's ``contest``. Returns sum_sq, mean_sq, num_df, den_df, f_value, p_value."""
+        _ddf_key(ddf)
         return INFERENCE_HOOKS["contrast"](self, L, ddf)
 
     def profile(self, level: float = 0.99, n: int = 9) -> pd.DataFrame:
@@ -420,7 +422,14 @@ class LinearMixedModelResult:
         Returns a DataFrame with one column per simulation (``sim_1`` ...), one row per
         observation used in the fit.
         """
-        return prediction.simulate(self, nsim, seed)
+        if isinstance(nsim, bool) or not isinstance(nsim, int | np.integer) or nsim < 1:
+            raise ArgumentError(f"nsim must be a whole number of at least 1, got "
+                                f"{type(nsim).__name__} {nsim!r:.60}")
+        if seed is not None and (isinstance(seed, bool)
+                                 or not isinstance(seed, int | np.integer) or seed < 0):
+            raise ArgumentError(f"seed must be None or a non-negative whole number, got "
+                                f"{type(seed).__name__} {seed!r:.60}")
+        return prediction.simulate(self, int(nsim), None if seed is None else int(seed))
 
     # -- presentation -----------------------------------------------------------------------
     def summary(self, ddf: str | None = "satterthwaite") -> str:
@@ -465,6 +474,31 @@ class LinearMixedModelResult:
             dropped_fixed, optsum.
         """
         return summary.to_dict(self, ddf)
+
+
+def _ddf_key(ddf: Any) -> str | None:
+    """The registered name of a denominator-df method (spelling normalized), None for z
+    tests; an ArgumentError naming ``ddf`` for anything else."""
+    if ddf is None:
+        return None
+    names = f"{', '.join(repr(m) for m in sorted(DDF_METHODS))} or None"
+    if not isinstance(ddf, str):
+        raise ArgumentError(f"ddf must be the name of a denominator-df method ({names}), got "
+                            f"{type(ddf).__name__} {ddf!r:.60}")
+    key = ddf.lower().replace("_", "-")
+    if key not in DDF_METHODS:
+        raise ArgumentError(f"unknown ddf={ddf!r:.60}; choose one of {names}")
+    return key
+
+
+def _confidence_level(level: Any) -> float:
+    """``level`` as a float strictly between 0 and 1, or an ArgumentError naming it."""
+    if isinstance(level, bool) or not isinstance(level, int | float | np.floating):
+        raise ArgumentError(f"level must be a number between 0 and 1 (e.g. 0.95), got "
+                            f"{type(level).__name__} {level!r:.60}")
+    if not 0 < float(level) < 1:
+        raise ArgumentError(f"level must be strictly between 0 and 1 (e.g. 0.95), got {level}")
+    return float(level)
 
 
 def _residual_df(fit: LinearMixedModelResult, L: np.ndarray) -> np.ndarray:
