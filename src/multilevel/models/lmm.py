@@ -62,6 +62,9 @@ SCALE_RATIO_WARN = 1e3
 # A variable whose typical magnitude is beyond 10**+-this is named when the likelihood cannot
 # be evaluated (the one farthest from 1 is always named).
 EXTREME_LOG10 = 4.0
+# A variable of magnitude beyond 10**+-this is refused: its square, summed over the rows,
+# overflows or falls into subnormal numbers (doubles are normal down to 2.2e-308).
+MAX_LOG10_SCALE = 150.0
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,12 @@ class ModelStages:
         self._x_shift_is_intercept = np.all(self.design.X == 1.0, axis=0)
         self._x_shift = _centering(self.design.X, w, self._x_shift_is_intercept)
         self._log_det_w = 0.0 if w is None else float(np.log(w[w > 0]).sum())
+        if self.nobs <= self.n_fixed:
+            raise DataError(
+                f"{self.nobs} observation(s) are used for {self.n_fixed} fixed-effects "
+                f"coefficient(s) ({', '.join(self.design.fixed_names)}): no degrees of freedom "
+                "are left for the residual variance. Use more data or fewer fixed effects")
+        self._check_scales()
         self.A: CrossProducts = cross_products(
             [b.codes for b in self.blocks], [b.Z for b in self.blocks],
             [terms[b.terms[0]].n_levels for b in self.blocks], self._xy(),
@@ -192,9 +201,10 @@ class ModelStages:
         raise NumericalError(f"the cross-products of the data overflow floating point, so the "
                              f"likelihood cannot be evaluated: {self.scale_diagnosis()}")
 
-    def scale_diagnosis(self) -> str:
-        """Which variables are on an extreme scale, and what to do: the tail of every
-        :class:`~multilevel.errors.NumericalError` raised for these data."""
+    def _variable_scales(self) -> list[tuple[float, str, float, bool]]:
+        """``(|log10 magnitude|, label, magnitude, is_weights)`` for the response, every
+        column of X and of the random-effects terms, and the prior weights, farthest from
+        1 first (see :func:`_magnitude`)."""
         d = self.design
         y, _ = self._response_shift()
         candidates: list[tuple[str, np.ndarray]] = [(f"the response {d.response_name!r}", y)]
@@ -204,21 +214,48 @@ class ModelStages:
             candidates += [(f"{name!r} in the random-effects term for {t.factor.name!r}",
                             t.Z[:, j]) for j, name in enumerate(t.columns)
                            if name != "(Intercept)"]
-        if d.weights is not None:
-            candidates.append(("the prior weights", d.weights))
         scored = []
         for label, values in candidates:
             magnitude = _magnitude(values)
             if magnitude is not None:
-                scored.append((abs(math.log10(magnitude)), label, magnitude))
+                scored.append((abs(math.log10(magnitude)), label, magnitude, False))
+        if d.weights is not None:
+            positive = d.weights[d.weights > 0]
+            if positive.size:
+                extremes = {float(positive.max()), float(positive.min())}
+                scored += [(abs(math.log10(m)), "the prior weights", m, True)
+                           for m in extremes]
+        scored.sort(key=lambda s: -s[0])
+        return scored
+
+    def scale_diagnosis(self) -> str:
+        """Which variables are on an extreme scale, and what to do: the tail of every
+        :class:`~multilevel.errors.NumericalError` raised for these data."""
+        scored = self._variable_scales()
         if not scored:
-            return "rescale the response and the predictors"
-        scored.sort(reverse=True)
+            return "rescale the response and the predictors to values of order 1"
         named = [s for s in scored if s[0] > EXTREME_LOG10] or scored[:1]
-        parts = "; ".join(f"{label} has values of order {mag:.0e}" for _, label, mag in named)
-        return (f"{parts}. Rescale {'it' if len(named) == 1 else 'them'} to values of order "
-                "1 (divide by a power of ten, or standardize) and refit: rescaling a "
-                "predictor only changes the units of its coefficient")
+        advice = []
+        for _, label, magnitude, is_weights in named:
+            if is_weights:
+                advice.append(f"the prior weights reach {magnitude:.0e}: multiply them by a "
+                              "constant such as one over their mean (this multiplies sigma^2 by "
+                              "the same constant and leaves the fixed effects unchanged)")
+            else:
+                advice.append(f"{label} has values of order {magnitude:.0e}: rescale it to "
+                              "values of order 1 (divide by a power of ten, or standardize)")
+        return "; ".join(advice) + ". Then refit (rescaling a variable only changes the units "\
+            "of its coefficients and variance components)"
+
+    def _check_scales(self) -> None:
+        """Refuse, before any work, variables whose squares leave floating point's normal
+        range (beyond 10**+-``MAX_LOG10_SCALE``): their cross-products overflow, or underflow
+        into subnormal numbers and lose precision silently (a predictor of order 1e-160 moves
+        the fixed effects by 1e-5 relative)."""
+        scored = self._variable_scales()
+        if scored and scored[0][0] > MAX_LOG10_SCALE:
+            raise NumericalError("the data are on a scale where the likelihood cannot be "
+                                 f"evaluated in floating point: {self.scale_diagnosis()}")
 
     # -- response ---------------------------------------------------------------------------
     def _response_shift(self) -> tuple[np.ndarray, float]:
@@ -299,7 +336,7 @@ class ModelStages:
         """-2 log-likelihood (ML) or the REML criterion from the factor's three numbers."""
         reml = self.reml if reml is None else reml
         n = self.nobs
-        if pwrss <= 0:
+        if pwrss <= 0 or n <= self.n_fixed:
             return math.inf
         if not reml:
             return logdet_re - self._log_det_w + n * (1 + math.log(2 * math.pi * pwrss / n))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,13 +68,14 @@ class OptSummary:
     restarts: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary (the fit log as lists)."""
+        """A JSON-ready dictionary (the fit log as lists; a non-finite objective value, logged
+        where the objective could not be evaluated, as None: strict JSON has no Infinity)."""
         return {
             "backend": self.backend,
             "initial": self.initial.tolist(),
             "final": self.final.tolist(),
             "lower": [None if not np.isfinite(v) else float(v) for v in self.lower],
-            "fmin": self.fmin,
+            "fmin": _finite_or_none(self.fmin),
             "feval": self.feval,
             "elapsed": self.elapsed,
             "return_code": self.return_code,
@@ -85,5 +87,9 @@ class OptSummary:
             "hessian": None if self.hessian is None else self.hessian.tolist(),
             "polished": self.polished,
             "restarts": self.restarts,
-            "fitlog": [[th.tolist(), f] for th, f in self.fitlog],
+            "fitlog": [[th.tolist(), _finite_or_none(f)] for th, f in self.fitlog],
         }
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
