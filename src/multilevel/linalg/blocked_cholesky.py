@@ -67,7 +67,14 @@ class BlockedFactor:
 
 class NotPositiveDefinite(ArithmeticError):
     """A diagonal block was not positive definite (theta outside the feasible region, or
-    X'X singular)."""
+    X'X singular). Internal: the model layer turns it into an infinite objective during
+    optimization and into a :class:`~multilevel.errors.NumericalError` that names the data's
+    scale elsewhere."""
+
+    def __init__(self, message: str = "a diagonal block of the blocked Cholesky factor is not "
+                 "positive definite (the cross-products lost precision, or X'X is singular)",
+                 ) -> None:
+        super().__init__(message)
 
 
 def _chol_stack(M: np.ndarray) -> np.ndarray:
