@@ -304,6 +304,23 @@ def test_grouping_factor_labels_follow_r(values, levels):
     assert [factor.levels[c] for c in factor.codes] == list(level_labels(frame["g"]))
 
 
+@pytest.mark.parametrize("kind", ["bool", "float", "datetime", "mixed", "Int64", "string"])
+@pytest.mark.parametrize("formula", ["y ~ x + (1 | v)", "y ~ x + (1 | v:g)"])
+def test_predict_on_new_data_finds_the_levels_of_any_grouping_type(kind, formula):
+    """newdata is labelled as the fit labels its levels (1.0 is level "1", True is "TRUE"),
+    so predicting the fitted rows gives the fitted values. Data: simulated(), seed as given."""
+    data = simulated()
+    i = np.arange(len(data))
+    v = {"bool": i % 2 == 0, "float": (i % 5).astype(float),
+         "datetime": pd.Timestamp("2020-01-01") + pd.to_timedelta(i % 5, unit="D"),
+         "mixed": pd.Series([k % 5 if k % 5 else "z" for k in i], dtype=object),
+         "Int64": pd.array(i % 5, dtype="Int64"),
+         "string": pd.array([f"s{k % 5}" for k in i], dtype="string[pyarrow]")}[kind]
+    data = data.assign(v=v)
+    fit = quiet_fit(formula, data)
+    np.testing.assert_allclose(fit.predict(data.head(12)), fit.fitted()[:12], rtol=1e-12)
+
+
 def test_unhashable_grouping_values_are_a_data_error():
     data = simulated()
     data["h"] = [[int(v)] for v in data["g"]]

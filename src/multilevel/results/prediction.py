@@ -9,6 +9,7 @@ import pandas as pd
 from formulaic import ModelSpec, model_matrix
 
 from multilevel.data.frame import to_pandas
+from multilevel.data.grouping import level_labels
 from multilevel.errors import ColumnNotFoundError, DataError, FormulaError
 from multilevel.formula.parser import parse_formula
 from multilevel.formula.rnames import r_column_names
@@ -39,9 +40,11 @@ def _level_codes(frame: pd.DataFrame, factors: tuple[str, ...], levels: tuple[st
     for col in factors:
         if col not in frame.columns:
             raise ColumnNotFoundError(col, [str(c) for c in frame.columns], "newdata")
-    labels = frame[factors[0]].astype(str).to_numpy(dtype=object)
+    # The fit's own labelling, so that 1.0, True or a date in newdata finds its level.
+    labels = level_labels(frame[factors[0]])
     for col in factors[1:]:
-        labels = labels + ":" + frame[col].astype(str).to_numpy(dtype=object)
+        labels = np.array([None if a is None or b is None else f"{a}:{b}" for a, b in
+                           zip(labels, level_labels(frame[col]), strict=True)], dtype=object)
     lookup = {lab: i for i, lab in enumerate(levels)}
     codes = np.array([lookup.get(lab, -1) for lab in labels], dtype=np.int64)
     if not allow_new_levels and (codes < 0).any():
