@@ -175,6 +175,7 @@ def test_a_rescaled_fixed_effect_fits_exactly(sleep, factor):
     ("Days", 1e-160, "'Days'"),           # subnormal cross-products: silently 1e-5 off
     ("Days", 1e9, "'Days'"),              # a random slope of 1e9: lme4's start overflows
     ("w", 1e300, "prior weights"),        # weights: X'WX overflows
+    ("w", 1e-200, "prior weights"),       # weights: X'WX underflows
 ])
 def test_data_on_an_extreme_scale_is_a_numerical_error_naming_it(sleep, column, factor, named):
     data = sleep.copy()

@@ -251,7 +251,24 @@ class ModelStages:
         """Refuse, before any work, variables whose squares leave floating point's normal
         range (beyond 10**+-``MAX_LOG10_SCALE``): their cross-products overflow, or underflow
         into subnormal numbers and lose precision silently (a predictor of order 1e-160 moves
-        the fixed effects by 1e-5 relative)."""
+        the fixed effects by 1e-5 relative).
+
+        A variable's magnitude (:func:`_magnitude`) is at least 1e-16 of its largest absolute
+        value, so when every largest value lies within the bounds with that margin the full
+        diagnosis is skipped: a few vectorized maxima instead of a pass per column."""
+        d = self.design
+        arrays = [self._response_shift()[0][:, None], d.X] + [t.Z for t in d.terms]
+        if d.weights is not None:
+            arrays.append(d.weights[d.weights > 0][:, None])
+        largest = np.concatenate([np.abs(a).max(axis=0) if a.size else np.zeros(a.shape[1])
+                                  for a in arrays])
+        largest = largest[largest > 0]
+        margin = 10.0 ** (MAX_LOG10_SCALE - 16)
+        if largest.size == 0 or (largest.max() < 10.0 ** MAX_LOG10_SCALE
+                                 and largest.min() > 1.0 / margin
+                                 and (d.weights is None or arrays[-1].size == 0
+                                      or float(arrays[-1].min()) > 1.0 / margin)):
+            return
         scored = self._variable_scales()
         if scored and scored[0][0] > MAX_LOG10_SCALE:
             raise NumericalError("the data are on a scale where the likelihood cannot be "
@@ -439,12 +456,13 @@ def _warn_scales(design: ModelDesign) -> None:
     than a factor ``SCALE_RATIO_WARN``. The fit itself stays exact (X is centred), but lme4's
     users know the warning as the cue to rescale."""
     X = design.X
-    continuous = [j for j in range(X.shape[1])
-                  if not np.all((X[:, j] == 0.0) | (X[:, j] == 1.0))]
-    if not continuous or X.shape[0] < 2:
+    if X.shape[0] < 2:
         return
-    with np.errstate(all="ignore"):
-        sds = np.array([float(np.std(X[:, j], ddof=1)) for j in continuous])
+    continuous = ~np.all((X == 0.0) | (X == 1.0), axis=0)
+    if not continuous.any():
+        return
+    # X is finite and within 10**+-150 here (checked before), so the variances cannot overflow
+    sds = X[:, continuous].std(axis=0, ddof=1)
     sds = sds[np.isfinite(sds) & (sds > 0)]
     if sds.size == 0:
         return
