@@ -38,7 +38,12 @@ class FormulaError(MultilevelError, ValueError):
 
 
 def _did_you_mean(name: str, candidates: list[str], cutoff: float) -> str:
-    close = difflib.get_close_matches(name, candidates, n=3, cutoff=cutoff)
+    # Names that differ only in case come first (SUBJECT -> Subject scores low on similarity).
+    same = [c for c in candidates if c.lower() == name.lower() and c != name]
+    lowered = list(dict.fromkeys(c.lower() for c in candidates))
+    similar = [c for low in difflib.get_close_matches(name.lower(), lowered, n=3, cutoff=cutoff)
+               for c in candidates if c.lower() == low]
+    close = list(dict.fromkeys(same + similar))[:3]
     return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
 
 

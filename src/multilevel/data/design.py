@@ -7,16 +7,14 @@ depends on the number of levels, not of rows.
 
 from __future__ import annotations
 
-import ast
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.linalg as sla
-from formulaic import Formula, ModelSpec, model_matrix
+from formulaic import ModelSpec, model_matrix
 
 from multilevel.data.frame import clean_frame, to_pandas
 from multilevel.data.grouping import GroupingFactor, grouping_factor
@@ -28,8 +26,22 @@ from multilevel.errors import (
     MissingDataWarning,
     RankDeficiencyWarning,
 )
-from multilevel.formula.parser import ParsedFormula, parse_formula, term_labels
-from multilevel.formula.rnames import r_column_names
+from multilevel.formula.expressions import EVALUATION_CONTEXT
+from multilevel.formula.identifiers import unquote_name
+from multilevel.formula.parser import (
+    ParsedFormula,
+    RandomTermSpec,
+    expression_columns,
+    formula_terms,
+    parse_formula,
+)
+from multilevel.formula.rnames import r_column_name, r_column_names
+
+# The most covariance parameters (theta) a model may have. A term with k columns has
+# k(k+1)/2; the derivative-free optimizer's work per step grows with the square of the count
+# and the steps needed with the count, so a 20-column term (210 parameters) already takes
+# thousands of evaluations of a likelihood that cannot inform that many parameters.
+MAX_COVARIANCE_PARAMETERS = 200
 
 # R's qr() (LINPACK dqrdc2) declares a column aliased when its norm after projection on the
 # previous columns falls below this fraction of its original norm; lme4 inherits the rule.
@@ -121,36 +133,14 @@ class ModelDesign:
         return int(self.y.shape[0])
 
 
-def _expression_names(term: str) -> set[str]:
-    """Names used as values (not called, not module prefixes) in one term's expression.
-
-    formulaic's ``required_variables`` leaves out the arguments of stateful transforms such
-    as ``poly(x, 2)`` or ``scale(x)``; reading the Python expression finds them."""
-    names: set[str] = set()
-    for factor in term.split(":"):
-        try:
-            tree = ast.parse(factor.strip(), mode="eval")
-        except SyntaxError:
-            continue
-        called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
-        prefixes = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
-        names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
-                  and id(n) not in called and id(n) not in prefixes}
-    return names
-
-
-@lru_cache(maxsize=512)
-def _expr_variables(expr: str) -> tuple[str, ...]:
-    found = {str(v) for v in Formula(expr).required_variables}
-    for term in term_labels(expr):
-        found |= _expression_names(term)
-    return tuple(sorted(found))
-
-
 def _variables(expr: str, what: str, formula: str) -> list[str]:
+    """The data columns a right-hand side uses as values, each factor checked against the
+    formula allow-list (again: a :class:`ParsedFormula` may be built by hand)."""
     try:
-        return list(_expr_variables(expr))
-    except Exception as exc:
+        return list(expression_columns(expr, formula))
+    except FormulaError:
+        raise
+    except Exception as exc:  # formulaic raises several exception types for bad syntax
         raise FormulaError(f"cannot read the {what} {expr!r}: {exc}", formula) from exc
 
 
@@ -159,19 +149,26 @@ def _plain_numeric_matrix(frame: pd.DataFrame, expr: str,
     """X for a right-hand side made only of the intercept and numeric columns, built
     directly (formulaic's general machinery costs milliseconds for these); None otherwise.
     Such an encoding is stateless, so prediction can rebuild it with formulaic."""
-    labels = term_labels(expr)
-    cols = [lab for lab in labels if lab != "1"]
-    for c in cols:
-        if c not in frame.columns:
+    intercept = False
+    cols: list[str] = []
+    for term in formula_terms(expr):
+        factor = term[0]
+        if len(term) != 1:
             return None
-        dtype = frame[c].dtype
+        if factor.kind == "literal" and factor.text == "1":
+            intercept = True
+            continue
+        if factor.column is None or factor.column not in frame.columns:
+            return None
+        dtype = frame[factor.column].dtype
         if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
             return None
-    parts = ([np.ones(len(frame))] if "1" in labels else []) + [
+        cols.append(factor.column)
+    parts = ([np.ones(len(frame))] if intercept else []) + [
         frame[c].to_numpy(dtype=float) for c in cols]
     if not parts:
         return None
-    names = (["(Intercept)"] if "1" in labels else []) + cols
+    names = (["(Intercept)"] if intercept else []) + cols
     return np.column_stack(parts), names
 
 
@@ -184,13 +181,52 @@ def _response(frame: pd.DataFrame, expr: str, formula: str) -> np.ndarray:
                             "outcomes a generalized model is what you want)")
         return series.to_numpy(dtype=float)
     try:
-        mm = model_matrix(f"{expr} ~ 1", frame, na_action="ignore")
+        mm = model_matrix(f"{expr} ~ 1", frame, na_action="ignore",
+                          context=EVALUATION_CONTEXT)
     except Exception as exc:
         raise FormulaError(f"cannot evaluate the response {expr!r}: {exc}", formula) from exc
     lhs = np.asarray(mm.lhs, dtype=float)
     if lhs.ndim != 2 or lhs.shape[1] != 1:
         raise DataError(f"the response {expr!r} must be a single numeric column")
     return lhs[:, 0]
+
+
+def formula_offset(frame: pd.DataFrame, offsets: tuple[str, ...], formula: str,
+                   row_index: np.ndarray) -> np.ndarray | None:
+    """The sum of a formula's ``offset(...)`` terms on ``frame`` (None if it has none).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The rows to evaluate on (the fitted rows, or new data in prediction).
+    offsets : tuple of str
+        :attr:`ParsedFormula.offsets`, in formulaic syntax.
+    formula : str
+        The formula as written (for messages).
+    row_index : numpy.ndarray
+        Positions of ``frame``'s rows in the data as given (for messages).
+
+    Raises
+    ------
+    DataError
+        If an offset is not numeric or not finite.
+    """
+    total: np.ndarray | None = None
+    for expr in offsets:
+        column = unquote_name(expr)
+        try:
+            if column is not None and column in frame.columns:
+                values = frame[column].to_numpy(dtype=float)
+            else:
+                mm = model_matrix(f"0 + I({expr})", frame, na_action="ignore",
+                                  context=EVALUATION_CONTEXT)
+                values = np.asarray(mm, dtype=float)[:, 0]
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"the offset offset({r_column_name(expr)}) in {formula!r} must be "
+                            f"numeric: {exc}") from exc
+        _check_finite(values, "offset", [f"offset({r_column_name(expr)})"], row_index)
+        total = values if total is None else total + values
+    return total
 
 
 def _check_finite(values: np.ndarray, what: str, names: list[str], row_index: np.ndarray,
@@ -223,12 +259,16 @@ def r_contrasts(expr: str, frame: pd.DataFrame) -> str:
     default for ordered factors (``contr.poly``); unordered ones keep treatment contrasts."""
     ordered = {c for c in frame.columns
                if isinstance(frame[c].dtype, pd.CategoricalDtype) and frame[c].cat.ordered}
-    labels = term_labels(expr)
-    if not ordered or not any(f in ordered for lab in labels for f in lab.split(":")):
+    if not ordered:
         return expr
-    terms = [":".join(f"C({f}, contr.poly)" if f in ordered else f for f in lab.split(":"))
-             for lab in labels if lab != "1"]
-    return " + ".join(["1" if "1" in labels else "0", *terms])
+    terms = formula_terms(expr)
+    if not any(f.column in ordered for term in terms for f in term):
+        return expr
+    intercept = any(t[0].kind == "literal" and t[0].text == "1" for t in terms)
+    labels = [":".join(f"C({f.text}, contr.poly)" if f.column in ordered else f.text
+                       for f in term)
+              for term in terms if term[0].kind != "literal"]
+    return " + ".join(["1" if intercept else "0", *labels])
 
 
 def _fixed_matrix(frame: pd.DataFrame, fixed: str, formula: str, row_index: np.ndarray,
@@ -240,7 +280,7 @@ def _fixed_matrix(frame: pd.DataFrame, fixed: str, formula: str, row_index: np.n
         X, names = plain
     else:
         try:
-            mm = model_matrix(fixed, frame, na_action="ignore")
+            mm = model_matrix(fixed, frame, na_action="ignore", context=EVALUATION_CONTEXT)
         except Exception as exc:
             raise FormulaError(f"cannot build the fixed-effects matrix for {fixed!r}: {exc}",
                                formula) from exc
@@ -267,13 +307,24 @@ def _random_term_matrix(frame: pd.DataFrame, lhs: str, formula: str,
     if plain is not None:
         return plain[0], plain[1], None
     try:
-        mm = model_matrix(lhs, frame, na_action="ignore")
+        mm = model_matrix(lhs, frame, na_action="ignore", context=EVALUATION_CONTEXT)
     except Exception as exc:
         raise FormulaError(f"cannot build the random-effects term {lhs!r}: {exc}",
                            formula) from exc
     if mm.shape[1] == 0:
         raise FormulaError(f"the random-effects term ({lhs} | ...) has no columns", formula)
     return np.asarray(mm, dtype=float), r_column_names(list(mm.columns)), mm.model_spec
+
+
+def _check_parameter_count(n_theta: int, spec: RandomTermSpec, k: int, formula: str) -> None:
+    if n_theta > MAX_COVARIANCE_PARAMETERS:
+        raise FormulaError(
+            f"the random-effects terms need more than {MAX_COVARIANCE_PARAMETERS} covariance "
+            f"parameters ({n_theta} up to ({spec.lhs.replace('**', '^')} | "
+            f"{spec.group_name}), which has {k} columns and so {k * (k + 1) // 2} "
+            "parameters); such a model cannot be estimated in reasonable time. Simplify it: "
+            "fewer terms per bar, '||' for uncorrelated effects, or a factor as a fixed "
+            "effect", formula)
 
 
 def _check_identifiable(term: RandomEffectTerm, n: int, label: str) -> None:
@@ -339,8 +390,11 @@ def build_design(formula: str | ParsedFormula, data: Any, weights: Any = None,
         raise FormulaError("the formula has no random-effects term such as (1 | g); for a "
                            "model without random effects use an ordinary linear model",
                            parsed.text)
-    used = _variables(f"{parsed.response} ~ 1", "response", parsed.text)
+    used = ([parsed.response] if parsed.response in source.columns else
+            _variables(parsed.response, "response", parsed.text))
     used += _variables(parsed.fixed, "fixed-effects part", parsed.text)
+    for expr in parsed.offsets:
+        used += _variables(f"I({expr})", "offset", parsed.text)
     for spec in parsed.random:
         used += _variables(spec.lhs, "random-effects term", parsed.text)
         used += list(spec.group_factors)
@@ -369,9 +423,15 @@ def build_design(formula: str | ParsedFormula, data: Any, weights: Any = None,
                                                   clean.row_index)
     w_kept = frame["(weights)"].to_numpy(dtype=float) if w is not None else None
     o_kept = frame["(offset)"].to_numpy(dtype=float) if o is not None else None
+    in_formula = formula_offset(frame, parsed.offsets, parsed.text, clean.row_index)
+    if in_formula is not None:  # lme4 sums offset() terms and the offset argument
+        o_kept = in_formula if o_kept is None else o_kept + in_formula
     terms: list[RandomEffectTerm] = []
+    n_theta = 0
     for spec in parsed.random:
         Z, cols, zspec = _random_term_matrix(frame, spec.lhs, parsed.text)
+        n_theta += len(cols) * (len(cols) + 1) // 2
+        _check_parameter_count(n_theta, spec, len(cols), parsed.text)
         _check_finite(Z, "random-effects column", cols, clean.row_index)
         factor = grouping_factor(frame, spec.group_factors, spec.group_name)
         term = RandomEffectTerm(factor=factor, columns=tuple(cols), Z=Z, lhs=spec.lhs,

@@ -3,26 +3,102 @@
 lme4's language adds bars to R's model formulas: ``(lhs | g)`` is a correlated random-effects
 term, ``(lhs || g)`` an uncorrelated one, ``g1/g2`` nests and ``g1:g2`` crosses grouping
 factors. Everything outside the bars is an ordinary fixed-effects formula, which formulaic
-builds; here we only cut the random terms out, expand them the way lme4's ``findbars`` /
-``expandDoubleVerts`` do, and translate R-only syntax (``I(x^2)``) into formulaic's.
+builds; here we only cut the random terms and ``offset(...)`` out, expand the random terms the
+way lme4's ``findbars`` / ``expandDoubleVerts`` do, and translate R-only syntax (``I(x^2)``,
+``Days.n``) into formulaic's. Every expression is checked against the allow-list of
+:mod:`multilevel.formula.expressions` before formulaic sees it.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from formulaic import Formula
 
 from multilevel.errors import FormulaError
+from multilevel.formula.expressions import check_tokens, factor_columns
+from multilevel.formula.identifiers import (
+    backticked,
+    mask_quoted,
+    split_names,
+    to_formulaic,
+    unquote_name,
+)
+
+#: The most random-effects terms (after ``||`` and ``/`` expansion) a formula may have. Each
+#: term adds at least one covariance parameter, and the optimizer's work grows with the
+#: square of their number (see ``multilevel.data.design.MAX_COVARIANCE_PARAMETERS``).
+MAX_RANDOM_TERMS = 200
+
+
+class FactorText(NamedTuple):
+    """One factor of a term, as formulaic reads it.
+
+    Attributes
+    ----------
+    text : str
+        The factor in formulaic syntax (names that are not identifiers in backticks).
+    kind : str
+        ``"column"`` (a bare data column), ``"expression"`` (evaluated, such as ``log(x)``)
+        or ``"literal"`` (``1`` for the intercept).
+    column : str or None
+        The column name of a ``"column"`` factor.
+    """
+
+    text: str
+    kind: str
+    column: str | None
+
+
+_KINDS = {"LOOKUP": "column", "PYTHON": "expression", "LITERAL": "literal"}
+
+
+@lru_cache(maxsize=512)
+def formula_terms(expr: str) -> tuple[tuple[FactorText, ...], ...]:
+    """formulaic's terms of a right-hand side (already checked by the allow-list), each a
+    tuple of its factors; cached: formula parsing costs more than a small model matrix."""
+    out = []
+    for term in Formula(expr):
+        factors = []
+        for f in term.factors:
+            kind = _KINDS[f.eval_method.name]
+            text = backticked(f.expr) if kind == "column" else f.expr
+            factors.append(FactorText(text, kind, f.expr if kind == "column" else None))
+        out.append(tuple(factors))
+    return tuple(out)
 
 
 @lru_cache(maxsize=512)
 def term_labels(expr: str) -> tuple[str, ...]:
-    """formulaic's term labels of a right-hand side (``"1"`` for the intercept), cached:
-    formula parsing costs more than building a small model matrix."""
-    return tuple(str(t) for t in Formula(expr))
+    """The terms of a right-hand side in formulaic syntax (``"1"`` for the intercept), so that
+    a label can be put back into a formula; cached."""
+    return tuple(":".join(f.text for f in term) for term in formula_terms(expr))
+
+
+@lru_cache(maxsize=512)
+def expression_columns(expr: str, formula: str = "") -> tuple[str, ...]:
+    """The data columns a right-hand side (formulaic syntax) uses as values, each factor
+    checked against the allow-list.
+
+    Raises
+    ------
+    FormulaError
+        If a factor is not allowed, or formulaic cannot parse ``expr``.
+    """
+    try:
+        terms = formula_terms(expr)
+    except Exception as exc:  # formulaic raises several exception types for bad syntax
+        raise FormulaError(f"cannot parse {expr!r}: {exc}", formula) from exc
+    columns: list[str] = []
+    for term in terms:
+        for factor in term:
+            if factor.column is not None:
+                columns.append(factor.column)
+            elif factor.kind == "expression":
+                columns.extend(factor_columns(factor.text, formula))
+    return tuple(dict.fromkeys(columns))
 
 
 @dataclass(frozen=True)
@@ -44,6 +120,12 @@ class RandomTermSpec:
     group_factors: tuple[str, ...]
     group_name: str
 
+    @property
+    def group_text(self) -> str:
+        """The grouping factor as a formula writes it (names in backticks where needed), so
+        that ``f"({lhs} | {group_text})"`` parses back to this term."""
+        return ":".join(backticked(f) for f in self.group_factors)
+
 
 @dataclass(frozen=True)
 class ParsedFormula:
@@ -54,27 +136,34 @@ class ParsedFormula:
     text : str
         The formula as the user wrote it.
     response : str
-        The left-hand side (a column name or an expression formulaic can evaluate).
+        The left-hand side: a column name (as in the data, without backticks) or an expression
+        in formulaic syntax (``log(y)``).
     fixed : str
         The fixed-effects right-hand side in formulaic syntax (``"1"`` if only the intercept).
     random : tuple of RandomTermSpec
         The random-effects terms in the order written, after ``||`` and ``/`` expansion.
+    offsets : tuple of str
+        The expressions of ``offset(...)`` terms (formulaic syntax), added to the linear
+        predictor as lme4 does.
     """
 
     text: str
     response: str
     fixed: str
     random: tuple[RandomTermSpec, ...]
+    offsets: tuple[str, ...] = ()
 
 
 def _split_top_level(text: str, sep: str, formula: str, offset: int) -> list[tuple[str, int]]:
-    """Split ``text`` at occurrences of the one-character ``sep`` outside parentheses.
+    """Split ``text`` at occurrences of the one-character ``sep`` outside parentheses,
+    backticks and quotes.
 
     Returns the pieces with their offsets in ``formula`` (for error positions)."""
+    masked = mask_quoted(text, formula, offset)
     pieces: list[tuple[str, int]] = []
     opened: list[int] = []  # positions of the parentheses still open
     start = 0
-    for i, ch in enumerate(text):
+    for i, ch in enumerate(masked):
         if ch in "([":
             opened.append(i)
         elif ch in ")]":
@@ -91,79 +180,154 @@ def _split_top_level(text: str, sep: str, formula: str, offset: int) -> list[tup
     return pieces
 
 
-def _r_to_formulaic(expr: str) -> str:
-    """Translate R-only arithmetic in a formula expression to Python (``^`` inside calls)."""
-    # Inside I(...) and other calls R's ^ is a power; Python's ^ is XOR. Outside calls
-    # (a top-level ``(a + b)^2``) it is formula crossing, which formulaic reads as ``**``.
-    return expr.replace("^", "**")
+def _unwrap(text: str) -> tuple[str, int]:
+    """``text`` without parentheses that enclose all of it (``((1 | g))`` -> ``1 | g``), and
+    how many characters were removed at the front."""
+    removed = 0
+    while True:
+        stripped = text.strip()
+        lead = len(text) - len(text.lstrip())
+        if not (stripped.startswith("(") and stripped.endswith(")")):
+            return text, removed
+        masked = mask_quoted(stripped)
+        depth = 0
+        for i, ch in enumerate(masked):
+            depth += (ch == "(") - (ch == ")")
+            if depth == 0 and i < len(stripped) - 1:
+                return text, removed  # the first '(' closes before the end: (a) + (b)
+        text = stripped[1:-1]
+        removed += lead + 1
 
 
-_NAME = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$")
+def _outside_parentheses(text: str, char: str) -> int:
+    """Position of the first ``char`` at parenthesis depth 0 (outside quotes), or -1."""
+    depth = 0
+    for i, ch in enumerate(mask_quoted(text)):
+        depth += (ch == "(") - (ch == ")")
+        if ch == char and depth == 0:
+            return i
+    return -1
 
 
 def _parse_group(text: str, formula: str, offset: int) -> list[tuple[tuple[str, ...], str]]:
     """Expand a grouping expression: ``a/b`` -> ``a``, ``b:a``; ``a:b`` stays one factor."""
-    stripped = text.strip()
-    if not stripped:
+    inner, removed = _unwrap(text)
+    if not inner.strip():
         raise FormulaError("a random-effects term has no grouping factor after '|'",
                            formula, offset)
-    if stripped.startswith("(") and stripped.endswith(")"):
-        stripped = stripped[1:-1].strip()
-    nested = [p.strip() for p in stripped.split("/")]
     out: list[tuple[tuple[str, ...], str]] = []
     outer: list[str] = []
-    for part in nested:
-        factors = [f.strip() for f in part.split(":")]
-        for f in factors:
-            if not _NAME.match(f):
-                pos = offset + text.find(f) if f else offset
+    for part, part_offset in split_names(inner, "/"):
+        factors: list[str] = []
+        for piece, piece_offset in split_names(part, ":"):
+            name = unquote_name(piece)
+            pos = offset + removed + part_offset + piece_offset + (
+                len(piece) - len(piece.lstrip()))
+            if name is None:
                 raise FormulaError(
-                    f"grouping factor {f!r} must be a column name (or names joined by ':' "
-                    "or '/')", formula, pos)
+                    f"grouping factor {piece.strip()!r} must be a column name (or names "
+                    "joined by ':' or '/'); put a name with spaces or symbols in backticks, "
+                    "as in (1 | `my group`)", formula, pos)
+            factors.append(name)
         # lme4 writes the inner factor first: (1 | a/b) gives groups "a" and "b:a".
         combined = factors + outer
+        repeated = sorted({f for f in combined if combined.count(f) > 1})
+        if repeated:
+            raise FormulaError(
+                f"grouping factor {repeated[0]!r} is nested in or crossed with itself in "
+                f"'{text.strip()}'; name each grouping factor once", formula, offset)
         out.append((tuple(combined), ":".join(combined)))
         outer = combined
     return out
 
 
-def _lhs_terms(lhs: str, formula: str, offset: int) -> tuple[bool, list[str]]:
-    """The intercept flag and the term labels of a random term's left-hand side."""
+def _rhs_columns(expr: str, what: str, formula: str, offset: int) -> None:
+    """Check every factor of ``expr`` against the allow-list (and that formulaic parses it)."""
     try:
-        labels = list(term_labels(_r_to_formulaic(lhs)))
-    except Exception as exc:  # formulaic raises several exception types for bad syntax
-        raise FormulaError(f"cannot parse random-effects term {lhs!r}: {exc}", formula,
-                           offset) from exc
-    has_intercept = "1" in labels
-    return has_intercept, [lab for lab in labels if lab != "1"]
+        expression_columns(expr, formula)
+    except FormulaError as exc:
+        if exc.position is not None or not exc.formula:
+            raise
+        message = str(exc).split(" (at character")[0]
+        raise FormulaError(f"in the {what}: {message}", formula, offset) from exc
+
+
+def _lhs_terms(lhs: str) -> tuple[bool, list[str]]:
+    """The intercept flag and the term labels of a random term's left-hand side."""
+    labels = list(term_labels(lhs))
+    return "1" in labels, [lab for lab in labels if lab != "1"]
 
 
 def _random_term(body: str, formula: str, offset: int) -> list[RandomTermSpec]:
     """Parse the inside of ``( ... | ... )`` into one or more expanded terms."""
-    double = "||" in body
-    if double:
-        lhs, grp = body.split("||", 1)
-        grp_offset = offset + len(lhs) + 2
-    else:
-        lhs, grp = body.split("|", 1)
-        grp_offset = offset + len(lhs) + 1
-    if "|" in grp:
+    bar = _outside_parentheses(body, "|")
+    double = body[bar:bar + 2] == "||"
+    lhs, grp = body[:bar], body[bar + (2 if double else 1):]
+    grp_offset = offset + bar + (2 if double else 1)
+    if _outside_parentheses(grp, "|") >= 0:
         raise FormulaError("a random-effects term has more than one bar", formula, grp_offset)
     if not lhs.strip():
         raise FormulaError("a random-effects term has nothing before '|'; write (1 | g) "
                            "for a random intercept", formula, offset)
+    check_tokens(lhs, formula, offset)
     groups = _parse_group(grp, formula, grp_offset)
-    lhs_formulaic = _r_to_formulaic(lhs.strip())
+    lhs_formulaic = to_formulaic(lhs.strip())
+    _rhs_columns(lhs_formulaic, f"random-effects term ({lhs.strip()} | ...)", formula, offset)
     if double:
         # lme4's expandDoubleVerts: one term for the intercept and one per other term,
         # so that no correlation is estimated between them.
-        has_intercept, labels = _lhs_terms(lhs, formula, offset)
+        has_intercept, labels = _lhs_terms(lhs_formulaic)
         pieces = (["1"] if has_intercept else []) + [f"0 + {lab}" for lab in labels]
     else:
-        _lhs_terms(lhs, formula, offset)  # validate the syntax now, with a position
         pieces = [lhs_formulaic]
     return [RandomTermSpec(lhs=piece, group_factors=factors, group_name=name)
             for factors, name in groups for piece in pieces]
+
+
+def _check_distinct(random: list[RandomTermSpec], formula: str) -> None:
+    """Refuse a random-effects term written twice (after expansion), and absurdly many."""
+    seen: set[tuple[frozenset[str], frozenset[str]]] = set()
+    for spec in random:
+        key = (frozenset(term_labels(spec.lhs)), frozenset(spec.group_factors))
+        if key in seen:
+            raise FormulaError(
+                f"the random-effects term ({spec.lhs.replace('**', '^')} | {spec.group_name}) "
+                "appears more than once (after expanding '||' and '/'); a repeated term "
+                "cannot be estimated. Remove the copy", formula)
+        seen.add(key)
+    if len(random) > MAX_RANDOM_TERMS:
+        raise FormulaError(
+            f"the formula has {len(random)} random-effects terms after expanding '||' and "
+            f"'/'; more than {MAX_RANDOM_TERMS} cannot be estimated in reasonable time. "
+            "Simplify the random-effects structure", formula)
+
+
+def _response(lhs: str, formula: str) -> str:
+    """The response: a column name, or an expression in formulaic syntax (``log(y)``)."""
+    check_tokens(lhs, formula, 0)
+    expr = to_formulaic(lhs.strip())
+    problem = (f"the response {lhs.strip()!r} must be a column name or an expression of "
+               "columns such as log(y)")
+    try:
+        terms = [t for t in formula_terms(expr) if t[0].kind != "literal"]
+    except Exception as exc:  # formulaic raises several exception types for bad syntax
+        raise FormulaError(problem, formula, 0) from exc
+    if len(terms) != 1 or len(terms[0]) != 1:
+        raise FormulaError(problem, formula, 0)
+    factor = terms[0][0]
+    if factor.column is not None:
+        return factor.column
+    _rhs_columns(factor.text, "response", formula, 0)
+    return factor.text
+
+
+def _offset_term(stripped: str) -> str | None:
+    """The argument of a top-level ``offset(...)`` term, or None if ``stripped`` is not one."""
+    if not stripped.startswith("offset") or not stripped.endswith(")"):
+        return None
+    rest = stripped[len("offset"):].lstrip()
+    inner, removed = _unwrap(rest)
+    return inner if removed else None
 
 
 def parse_formula(text: str) -> ParsedFormula:
@@ -189,37 +353,46 @@ def _parse_formula(text: str) -> ParsedFormula:
     Raises
     ------
     FormulaError
-        With the position of the problem for a syntax error, a missing response or a
-        term that lme4 would not accept.
+        With the position of the problem for a syntax error, a missing response, a term that
+        lme4 would not accept, or anything outside the allow-list of
+        :mod:`multilevel.formula.expressions`.
     """
-    if text.count("~") != 1:
-        pos = text.find("~", text.find("~") + 1) if text.count("~") > 1 else None
+    tildes = [i for i, ch in enumerate(mask_quoted(text, text, 0)) if ch == "~"]
+    if len(tildes) != 1:
         raise FormulaError("the formula needs exactly one '~' separating the response from "
-                           "the predictors, as in 'y ~ x + (1 | g)'", text, pos)
-    lhs, rhs = text.split("~")
-    response = lhs.strip()
-    if not response:
+                           "the predictors, as in 'y ~ x + (1 | g)'", text,
+                           tildes[1] if len(tildes) > 1 else None)
+    lhs, rhs = text[:tildes[0]], text[tildes[0] + 1:]
+    if not lhs.strip():
         raise FormulaError("the formula has no response before '~'", text, 0)
+    response = _response(lhs, text)
     rhs_offset = len(lhs) + 1
     fixed: list[str] = []
+    offsets: list[str] = []
     random: list[RandomTermSpec] = []
     for piece, off in _split_top_level(rhs, "+", text, rhs_offset):
         stripped = piece.strip()
         lead = off + len(piece) - len(piece.lstrip())
         if not stripped:
             raise FormulaError("empty term (two '+' in a row or a trailing '+')", text, lead)
-        if stripped.startswith("(") and stripped.endswith(")") and "|" in stripped:
-            random.extend(_random_term(stripped[1:-1], text, lead + 1))
-        elif "|" in stripped:
+        body, removed = _unwrap(stripped)
+        bar = _outside_parentheses(body, "|") if removed else -1
+        offset_arg = _offset_term(stripped)
+        if bar >= 0:
+            random.extend(_random_term(body, text, lead + removed))
+        elif "|" in mask_quoted(stripped):
             raise FormulaError("a random-effects term must be in parentheses, as in "
                                "'(1 | g)'", text, lead + stripped.find("|"))
+        elif offset_arg is not None:
+            check_tokens(offset_arg, text, lead + stripped.find("(") + 1)
+            expr = to_formulaic(offset_arg.strip())
+            _rhs_columns(f"I({expr})", "offset", text, lead)
+            offsets.append(expr)
         else:
-            fixed.append(_r_to_formulaic(stripped))
+            check_tokens(stripped, text, lead)
+            fixed.append(to_formulaic(stripped))
     fixed_text = " + ".join(fixed) if fixed else "1"
-    try:
-        term_labels(fixed_text)
-    except Exception as exc:
-        raise FormulaError(f"cannot parse the fixed-effects part {fixed_text!r}: {exc}",
-                           text, rhs_offset) from exc
-    return ParsedFormula(text=text, response=_r_to_formulaic(response), fixed=fixed_text,
-                         random=tuple(random))
+    _rhs_columns(fixed_text, "fixed-effects part", text, rhs_offset)
+    _check_distinct(random, text)
+    return ParsedFormula(text=text, response=response, fixed=fixed_text, random=tuple(random),
+                         offsets=tuple(offsets))

@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 from formulaic import ModelSpec, model_matrix
 
+from multilevel.data.design import formula_offset
 from multilevel.data.frame import to_pandas
 from multilevel.data.grouping import level_labels
 from multilevel.errors import ColumnNotFoundError, DataError, FormulaError
+from multilevel.formula.expressions import EVALUATION_CONTEXT
 from multilevel.formula.parser import parse_formula
 from multilevel.formula.rnames import r_column_names
 
@@ -18,14 +20,31 @@ if TYPE_CHECKING:
     from multilevel.results.lmm_result import LinearMixedModelResult
 
 
+_RE_FORM_HELP = ("re_form must be None (all random effects), 'NA' or '~0' (none: the "
+                 "population level), or a formula of some of the model's random-effects terms "
+                 "such as '~(1 | Subject)'")
+
+
 def _included_groups(result: LinearMixedModelResult, re_form: str | None) -> set[str]:
+    """The grouping factors whose random effects a prediction includes (lme4's re.form)."""
     names = {t.factor.name for t in result.model.design.terms}
     if re_form is None:
         return names
+    if not isinstance(re_form, str):
+        raise FormulaError(f"{_RE_FORM_HELP}; got {re_form!r} ({type(re_form).__name__})")
     text = re_form.strip()
-    if text in ("~0", "~ 0", "NA", "~1", "~ 1"):
+    if text == "NA":
         return set()
-    parsed = parse_formula(f"y {text}" if text.startswith("~") else f"y ~ {text}")
+    if not text.startswith("~"):
+        raise FormulaError(f"{_RE_FORM_HELP}; got {re_form!r}")
+    try:
+        parsed = parse_formula(f"y {text}")
+    except FormulaError as exc:
+        raise FormulaError(f"re_form {re_form!r} is not a valid formula: "
+                           f"{str(exc).splitlines()[0]}") from exc
+    if parsed.fixed not in ("0", "1") or parsed.offsets:
+        raise FormulaError(f"re_form {re_form!r} has terms that are not random-effects "
+                           f"terms; {_RE_FORM_HELP}")
     wanted = {spec.group_name for spec in parsed.random}
     unknown = wanted - names
     if unknown:
@@ -60,8 +79,9 @@ def replay_matrix(spec: ModelSpec | None, expr: str, frame: pd.DataFrame, what: 
     """The model matrix of ``expr`` on new data, with the fitted encoding (``spec``) when the
     encoding has state (factor levels, centring constants), else built afresh."""
     try:
-        mm = (spec.get_model_matrix(frame, na_action="raise") if spec is not None
-              else model_matrix(expr, frame, na_action="raise"))
+        mm = (spec.get_model_matrix(frame, na_action="raise", context=EVALUATION_CONTEXT)
+              if spec is not None
+              else model_matrix(expr, frame, na_action="raise", context=EVALUATION_CONTEXT))
     except Exception as exc:
         raise DataError(f"cannot build the {what} on newdata: {exc}") from exc
     return np.asarray(mm, dtype=float), r_column_names(list(mm.columns))
@@ -98,6 +118,10 @@ def predict(result: LinearMixedModelResult, newdata: Any, re_form: str | None,
         out = out + frame[source].to_numpy(dtype=float)
     elif offset is not None:
         out = out + np.asarray(offset, dtype=float)
+    in_formula = formula_offset(frame, design.formula.offsets, design.formula.text,
+                                np.arange(len(frame)))
+    if in_formula is not None:  # offset() terms are evaluated again on newdata, as in lme4
+        out = out + in_formula
     ranef = result.ranef
     for term in design.terms:
         name = term.factor.name
