@@ -305,6 +305,9 @@ def _check_distinct(random: list[RandomTermSpec], formula: str) -> None:
 def _response(lhs: str, formula: str) -> str:
     """The response: a column name, or an expression in formulaic syntax (``log(y)``)."""
     check_tokens(lhs, formula, 0)
+    name = unquote_name(lhs)
+    if name is not None and name not in ("TRUE", "FALSE", "True", "False", "None"):
+        return name  # a column: no need to ask formulaic
     expr = to_formulaic(lhs.strip())
     problem = (f"the response {lhs.strip()!r} must be a column name or an expression of "
                "columns such as log(y)")
