@@ -72,3 +72,20 @@ def test_add_random_slopes_keeps_a_supported_slope(data):
 def test_step_reports(result):
     assert "Model found: Reaction ~ 1 + Days + (Days | Subject)" in str(result)
     assert result._repr_html_().count("<table") == 2
+
+
+def test_step_keeps_r_names_and_formula_offsets(data):
+    """Renaming columns to R names (a dotted predictor, a grouping factor with a space) and
+    moving the offset into the formula changes nothing in step's tables: the refitted
+    formulas carry the backticks and the offset term."""
+    w = np.linspace(1.0, 2.0, len(data))  # any known offset; the same on both sides
+    plain = ml.step(ml.lmer("Reaction ~ Days + noise + (Days | Subject)", data,
+                            offset=np.log(w)))
+    renamed = data.rename(columns={"Subject": "my subject", "Days": "Days.n"}).assign(w=w)
+    r_named = ml.step(ml.lmer("Reaction ~ Days.n + noise + offset(log(w)) + "
+                              "(Days.n | `my subject`)", renamed))
+    assert "offset(log(w))" in r_named.formula and "`my subject`" in r_named.formula
+    np.testing.assert_allclose(r_named.random["loglik"].to_numpy(),
+                               plain.random["loglik"].to_numpy(), rtol=1e-10)
+    np.testing.assert_allclose(r_named.fixed["f_value"].to_numpy(),
+                               plain.fixed["f_value"].to_numpy(), rtol=1e-8)

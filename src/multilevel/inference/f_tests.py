@@ -19,6 +19,7 @@ from scipy import stats
 
 from multilevel.data.frame import to_pandas
 from multilevel.errors import ArgumentError, MultilevelError
+from multilevel.formula.expressions import EVALUATION_CONTEXT
 from multilevel.formula.rnames import r_column_name
 from multilevel.inference.arguments import check_ddf, check_fit
 from multilevel.inference.kenward_roger import kr_quantities, kr_test
@@ -162,7 +163,8 @@ def type3_hypotheses(fit: LinearMixedModelResult) -> dict[str, np.ndarray]:
         raise MultilevelError("type-III tests of terms contained in interactions need the "
                               "fit's data; refit with multilevel.lmer(formula, data)")
     frame = to_pandas(data).iloc[design.row_index].reset_index(drop=True)
-    mm = model_matrix(design.formula.fixed, frame, ensure_full_rank=False)
+    mm = model_matrix(design.formula.fixed, frame, ensure_full_rank=False,
+                      context=EVALUATION_CONTEXT)
     rd_names = [r_column_name(c) for c in mm.columns]
     missing = [n for n in design.fixed_names if n not in rd_names]
     if missing:

@@ -76,11 +76,13 @@ class _Trial:
 
 def _random_text(spec: RandomTermSpec) -> str:
     lhs = spec.lhs.replace("**", "^")
-    return f"({lhs} | {spec.group_name})"
+    return f"({lhs} | {spec.group_text})"
 
 
-def _formula(response: str, fixed: Sequence[str], random: Sequence[RandomTermSpec]) -> str:
-    rhs = [*fixed, *(_random_text(r) for r in random)]
+def _formula(response: str, fixed: Sequence[str], random: Sequence[RandomTermSpec],
+             offsets: Sequence[str] = ()) -> str:
+    rhs = [*fixed, *(f"offset({o.replace('**', '^')})" for o in offsets),
+           *(_random_text(r) for r in random)]
     return f"{response.replace('**', '^')} ~ {' + '.join(rhs)}"
 
 
@@ -143,6 +145,7 @@ def step(fit: LinearMixedModelResult, alpha_random: float = 0.1, alpha_fixed: fl
     reduce_random = check_flag(reduce_random, "reduce_random")
     reduce_fixed = check_flag(reduce_fixed, "reduce_fixed")
     response = fit.model.design.formula.response
+    offsets = fit.model.design.formula.offsets
     random = list(fit.model.design.formula.random)
     fixed = _fixed_terms(fit)
     current = fit
@@ -156,7 +159,7 @@ def step(fit: LinearMixedModelResult, alpha_random: float = 0.1, alpha_fixed: fl
             if smaller is None and len(random) == 1:
                 continue
             new_random = random[:i] + ([smaller] if smaller else []) + random[i + 1:]
-            reduced = _refit(current, _formula(response, fixed, new_random))
+            reduced = _refit(current, _formula(response, fixed, new_random, offsets))
             chisq, df, p = _lrt(current, reduced)
             trials.append(_Trial(random=new_random, fit=reduced, p=p, row={
                 "step": round_, "term": _random_text(spec),
@@ -187,8 +190,8 @@ def step(fit: LinearMixedModelResult, alpha_random: float = 0.1, alpha_fixed: fl
         if not drop:
             break
         fixed = [t for t in fixed if t != term]
-        current = _refit(current, _formula(response, fixed or ["1"], random))
-    formula = _formula(response, fixed or ["1"], random)
+        current = _refit(current, _formula(response, fixed or ["1"], random, offsets))
+    formula = _formula(response, fixed or ["1"], random, offsets)
     return StepResult(random=pd.DataFrame(rand_rows), fixed=pd.DataFrame(fixed_rows),
                       formula=formula, model=current)
 
@@ -212,6 +215,7 @@ def add_random_slopes(fit: LinearMixedModelResult, candidates: Sequence[str],
         raise ArgumentError(f"group must be the name of a grouping factor or None, got "
                             f"{type(group).__name__} {group!r}")
     response = fit.model.design.formula.response
+    offsets = fit.model.design.formula.offsets
     random = list(fit.model.design.formula.random)
     groups = [r.group_name for r in random]
     if group is None:
@@ -233,7 +237,7 @@ def add_random_slopes(fit: LinearMixedModelResult, candidates: Sequence[str],
         bigger = RandomTermSpec(lhs=f"{spec.lhs} + {x}", group_factors=spec.group_factors,
                                 group_name=spec.group_name)
         new_random = random[:i] + [bigger] + random[i + 1:]
-        formula = _formula(response, fixed, new_random)
+        formula = _formula(response, fixed, new_random, offsets)
         candidate = _refit(current, formula)
         chisq, df, p = _lrt(candidate, current)
         added = bool(p < alpha)
