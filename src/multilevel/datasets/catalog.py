@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from multilevel.datasets._reader import read_frame
-from multilevel.errors import ArgumentError, DatasetNotFoundError
+from multilevel.errors import ArgumentError, DatasetNotFoundError, public_api
 
 __all__ = ["available", "describe", "list_datasets", "load", "metadata"]
 
@@ -43,6 +43,7 @@ def _index() -> dict[str, str]:
     return {name.lower(): name for name in names}
 
 
+@public_api
 def available() -> builtins.list[str]:
     """Return the names of all shipped data sets, sorted case-insensitively.
 
@@ -73,6 +74,7 @@ def _metadata(name: str) -> dict[str, Any]:
     return meta
 
 
+@public_api
 def metadata(name: str) -> dict[str, Any]:
     """Return the metadata of a data set as stored in its JSON file.
 
@@ -103,6 +105,7 @@ def _frame(name: str) -> pd.DataFrame:
     return read_frame(_metadata(name), _data_dir())
 
 
+@public_api
 def load(name: str) -> pd.DataFrame:
     """Load a shipped data set as a pandas DataFrame.
 
@@ -127,6 +130,7 @@ def load(name: str) -> pd.DataFrame:
     return frame
 
 
+@public_api
 def list_datasets() -> pd.DataFrame:
     """Return a table of the shipped data sets.
 
@@ -150,6 +154,7 @@ def list_datasets() -> pd.DataFrame:
     return table.astype({"nrow": "int64", "ncol": "int64"})
 
 
+@public_api
 def describe(name: str) -> str:
     """Return a printable description of a data set.
 

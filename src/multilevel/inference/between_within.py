@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from multilevel.errors import MultilevelError
+from multilevel.errors import MultilevelError, public_api
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 
@@ -64,6 +64,7 @@ def column_df(fit: LinearMixedModelResult) -> np.ndarray:
                      for j in range(X.shape[1])])
 
 
+@public_api
 def between_within_df(fit: LinearMixedModelResult, L: np.ndarray) -> np.ndarray:
     """Between-within df for each contrast row: the smallest df of the columns it involves."""
     df = column_df(fit)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from multilevel.errors import MultilevelError
+from multilevel.errors import MultilevelError, public_api, public_methods
 from multilevel.inference.arguments import (
     check_count,
     check_fit,
@@ -41,6 +41,7 @@ def _replicate(fit: LinearMixedModelResult, seed: np.random.SeedSequence) -> np.
     return np.full(len(_parameters(fit)), np.nan) if refit is None else _parameters(refit)
 
 
+@public_methods
 @dataclass(frozen=True)
 class BootstrapResult:
     """Parametric bootstrap replicates.
@@ -105,6 +106,7 @@ class BootstrapResult:
         return pd.DataFrame.from_dict(rows, orient="index", columns=["lower", "upper"])
 
 
+@public_api
 def bootstrap(fit: LinearMixedModelResult, n: int = 1000, seed: int | None = None,
               n_jobs: int | None = None, progress: bool = True) -> BootstrapResult:
     """Parametric bootstrap: ``n`` responses simulated from ``fit``, each refitted.

@@ -18,7 +18,7 @@ from formulaic import model_matrix
 from scipy import stats
 
 from multilevel.data.frame import to_pandas
-from multilevel.errors import ArgumentError, MultilevelError
+from multilevel.errors import ArgumentError, MultilevelError, public_api
 from multilevel.formula.expressions import EVALUATION_CONTEXT
 from multilevel.formula.rnames import r_column_name
 from multilevel.inference.arguments import check_ddf, check_fit
@@ -57,6 +57,7 @@ def _hypothesis_matrix(L: object, fixed_names: list[str]) -> np.ndarray:
     return M
 
 
+@public_api
 def contrast_test(fit: LinearMixedModelResult, L: np.ndarray,
                   ddf: str | None = "satterthwaite") -> pd.Series:
     """F test of ``L beta = 0``.
@@ -189,6 +190,7 @@ def type3_hypotheses(fit: LinearMixedModelResult) -> dict[str, np.ndarray]:
     return out
 
 
+@public_api
 def f_table(fit: LinearMixedModelResult, ddf: str | None = "satterthwaite",
             type: int = 3) -> pd.DataFrame:
     """Type-III F test of every fixed-effects term (see :func:`type3_hypotheses`), as

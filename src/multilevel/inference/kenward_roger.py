@@ -25,7 +25,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from multilevel.errors import MultilevelError
+from multilevel.errors import MultilevelError, public_api
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 
@@ -191,6 +191,7 @@ def kr_test(kr: KRQuantities, L: np.ndarray) -> tuple[float, float]:
     return lam, m
 
 
+@public_api
 def kenward_roger_df(fit: LinearMixedModelResult, L: np.ndarray,
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Denominator df for each contrast row, and the Kenward-Roger adjusted covariance of

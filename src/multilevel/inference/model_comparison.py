@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from multilevel.errors import ArgumentError, ModelComparisonError, MultilevelError
+from multilevel.errors import ArgumentError, ModelComparisonError, MultilevelError, public_api
 from multilevel.inference.arguments import check_fit, check_flag
 from multilevel.inference.f_tests import f_table
 from multilevel.models.lmm import ModelStages
@@ -93,6 +93,7 @@ def _prepare(fits: Sequence[LinearMixedModelResult], names: Sequence[str] | None
     return out, labels, refitted
 
 
+@public_api
 def anova(*fits: LinearMixedModelResult, refit: bool = True,
           names: Sequence[str] | None = None, ddf: str | None = "satterthwaite",
           type: int = 3) -> pd.DataFrame:
@@ -165,6 +166,7 @@ def anova(*fits: LinearMixedModelResult, refit: bool = True,
     return table
 
 
+@public_api
 def compare(*fits: LinearMixedModelResult, refit: bool = True,
             names: Sequence[str] | None = None) -> pd.DataFrame:
     """Rank models (nested or not) by AIC, with BIC and Akaike / Schwarz weights.

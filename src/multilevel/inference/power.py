@@ -16,7 +16,13 @@ from scipy import stats
 
 from multilevel.data.frame import to_pandas
 from multilevel.data.grouping import GroupingFactor
-from multilevel.errors import ArgumentError, MultilevelError, MultilevelWarning
+from multilevel.errors import (
+    ArgumentError,
+    MultilevelError,
+    MultilevelWarning,
+    public_api,
+    public_methods,
+)
 from multilevel.formula.parser import parse_formula
 from multilevel.inference.arguments import (
     check_count,
@@ -37,6 +43,7 @@ from multilevel.results.lmm_result import LinearMixedModelResult
 from multilevel.results.varcorr import unique_group_names
 
 
+@public_methods
 @dataclass(frozen=True)
 class PowerResult:
     """Result of a power simulation.
@@ -108,6 +115,7 @@ def _summarize(test: str, p: np.ndarray, alpha: float, ddf: str | None,
                        p_values=p, interrupted=interrupted)
 
 
+@public_api
 def power(fit: LinearMixedModelResult, test: str, nsim: int = 1000, alpha: float = 0.05,
           effect: float | None = None, ddf: str | None = "satterthwaite",
           seed: int | None = None, n_jobs: int | None = None, progress: bool = True,
@@ -166,6 +174,7 @@ def _with_parameters(fit_like: ModelStages, theta: np.ndarray, beta: np.ndarray,
                                   _factor=fit_like.factor(theta), _modes=modes)
 
 
+@public_api
 def extend(fit: LinearMixedModelResult, n_groups: int | None = None,
            n_per_group: int | None = None) -> LinearMixedModelResult:
     """The fitted model on a larger (or smaller) design, simr's ``extend``: ``n_groups``
@@ -208,11 +217,13 @@ def extend(fit: LinearMixedModelResult, n_groups: int | None = None,
     return _with_parameters(model, fit.theta, fit.beta, fit.sigma, fit.optsum)
 
 
+@public_api
 def extend_groups(fit: LinearMixedModelResult, n_groups: int) -> LinearMixedModelResult:
     """``extend(fit, n_groups=n_groups)``."""
     return extend(fit, n_groups=n_groups)
 
 
+@public_api
 def specify(formula: str, data: Any, fixef: dict[str, float],
             covariance: dict[str, Any], sigma: float, reml: bool = True,
             ) -> LinearMixedModelResult:
@@ -272,6 +283,7 @@ def specify(formula: str, data: Any, fixef: dict[str, float],
     return result
 
 
+@public_api
 def power_curve(fit: LinearMixedModelResult, test: str, n_groups: list[int] | None = None,
                 n_per_group: list[int] | None = None, **options: Any) -> pd.DataFrame:
     """Power over designs of different sizes (simr's ``powerCurve(extend(...))``): every

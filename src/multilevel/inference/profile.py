@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from multilevel.errors import MultilevelError
+from multilevel.errors import MultilevelError, public_api
 from multilevel.inference.arguments import check_count, check_fit, check_probability
 from multilevel.inference.model_comparison import refit_ml
 from multilevel.linalg.blocked_cholesky import NotPositiveDefinite, profiled_terms
@@ -201,6 +201,7 @@ def _bound(zeta, center: float, scale: float, z: float, side: int,
                                  rtol=1e-10))
 
 
+@public_api
 def profile_confint(fit: LinearMixedModelResult, level: float = 0.95) -> pd.DataFrame:
     """Profile-likelihood intervals for the sd/cor parameters, sigma and the fixed effects."""
     check_fit(fit)
@@ -242,6 +243,7 @@ def _profile_confint(fit: LinearMixedModelResult, level: float, **options: objec
 register_confint("profile", _profile_confint)
 
 
+@public_api
 def profile(fit: LinearMixedModelResult, level: float = 0.99, n: int = 9) -> pd.DataFrame:
     """The zeta profiles (lme4's ``profile``): for each parameter, ``n`` values across its
     ``level`` profile interval and the signed root deviance at each.

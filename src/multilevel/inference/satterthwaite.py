@@ -21,6 +21,7 @@ from collections.abc import Callable
 import numpy as np
 import scipy.linalg as sla
 
+from multilevel.errors import public_api
 from multilevel.linalg.blocked_cholesky import profiled_terms
 from multilevel.results.lmm_result import LinearMixedModelResult
 
@@ -104,6 +105,7 @@ def varpar_covariance(fit: LinearMixedModelResult) -> np.ndarray:
     return 2.0 * np.linalg.pinv(H)
 
 
+@public_api
 def satterthwaite_df(fit: LinearMixedModelResult, L: np.ndarray) -> np.ndarray:
     """Satterthwaite df for each row l of ``L`` (contrasts on the fixed effects)."""
     L = np.atleast_2d(np.asarray(L, dtype=float))

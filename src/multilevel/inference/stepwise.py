@@ -19,7 +19,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from multilevel.errors import ArgumentError, MultilevelError, MultilevelWarning
+from multilevel.errors import (
+    ArgumentError,
+    MultilevelError,
+    MultilevelWarning,
+    public_api,
+    public_methods,
+)
 from multilevel.formula.parser import RandomTermSpec, term_labels
 from multilevel.inference.arguments import check_fit, check_flag, check_probability
 from multilevel.inference.f_tests import contrast_test, type3_hypotheses
@@ -28,6 +34,7 @@ from multilevel.models.lmm import ModelStages
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 
+@public_methods
 @dataclass(frozen=True)
 class StepResult:
     """The path of a stepwise selection.
@@ -132,6 +139,7 @@ def _fixed_tests(fit: LinearMixedModelResult) -> pd.DataFrame:
     return pd.DataFrame({t: contrast_test(fit, hypotheses[t]) for t in candidates}).T
 
 
+@public_api
 def step(fit: LinearMixedModelResult, alpha_random: float = 0.1, alpha_fixed: float = 0.05,
          reduce_random: bool = True, reduce_fixed: bool = True) -> StepResult:
     """Backward elimination of random- then fixed-effects terms, as lmerTest's ``step``.
@@ -196,6 +204,7 @@ def step(fit: LinearMixedModelResult, alpha_random: float = 0.1, alpha_fixed: fl
                       formula=formula, model=current)
 
 
+@public_api
 def add_random_slopes(fit: LinearMixedModelResult, candidates: Sequence[str],
                       group: str | None = None, alpha: float = 0.05,
                       ) -> tuple[pd.DataFrame, LinearMixedModelResult]:

@@ -22,11 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from multilevel.errors import public_api, public_methods
 from multilevel.inference.arguments import check_fit
 from multilevel.results.lmm_result import LinearMixedModelResult
 from multilevel.results.varcorr import term_covariances
 
 
+@public_methods
 @dataclass(frozen=True)
 class VarianceDecomposition:
     """The three variance components of the decomposition (see the module docstring).
@@ -49,6 +51,7 @@ class VarianceDecomposition:
         return self.fixed + self.random + self.residual
 
 
+@public_api
 def variance_decomposition(fit: LinearMixedModelResult) -> VarianceDecomposition:
     """Split the model's variance into fixed, random and residual parts."""
     check_fit(fit)
@@ -63,6 +66,7 @@ def variance_decomposition(fit: LinearMixedModelResult) -> VarianceDecomposition
                                  residual=fit.sigma**2, by_group=by_group)
 
 
+@public_api
 def icc(fit: LinearMixedModelResult) -> pd.Series:
     """Intraclass correlation as R's ``performance::icc``.
 
@@ -77,6 +81,7 @@ def icc(fit: LinearMixedModelResult) -> pd.Series:
                       "conditional": v.random / v.total}, name="icc")
 
 
+@public_api
 def r2(fit: LinearMixedModelResult) -> pd.Series:
     """Nakagawa's R^2 as R's ``performance::r2_nakagawa``: ``marginal`` (fixed effects only)
     and ``conditional`` (fixed and random effects)."""
@@ -85,6 +90,7 @@ def r2(fit: LinearMixedModelResult) -> pd.Series:
                       "conditional": (v.fixed + v.random) / v.total}, name="r2")
 
 
+@public_api
 def design_effect(fit: LinearMixedModelResult) -> pd.Series:
     """Kish's design effect per grouping factor, 1 + (m - 1) rho, with m the mean number of
     observations per level and rho that factor's share of the random plus residual variance

@@ -22,7 +22,13 @@ from scipy import stats
 
 from multilevel.data.design import aliased_columns
 from multilevel.data.frame import to_pandas
-from multilevel.errors import ArgumentError, ColumnNotFoundError, MultilevelError
+from multilevel.errors import (
+    ArgumentError,
+    ColumnNotFoundError,
+    MultilevelError,
+    public_api,
+    public_methods,
+)
 from multilevel.inference.arguments import check_fit
 from multilevel.inference.model_comparison import refit_ml
 from multilevel.inference.reporting import html_report
@@ -30,6 +36,7 @@ from multilevel.models.lmm import ModelStages
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 
+@public_api
 def center(data: Any, columns: str | Sequence[str], by: str | None = None) -> pd.DataFrame:
     """Add centred versions of numeric columns.
 
@@ -64,6 +71,7 @@ def center(data: Any, columns: str | Sequence[str], by: str | None = None) -> pd
     return frame
 
 
+@public_methods
 @dataclass(frozen=True)
 class EndogeneityTest:
     """Result of a Mundlak or Hausman test.
@@ -144,6 +152,7 @@ def _message(test: str, p: float, names: Sequence[str], by: str) -> str:
             "both in the model, or report the within-group estimates.")
 
 
+@public_api
 def mundlak(fit: LinearMixedModelResult, by: str | None = None) -> EndogeneityTest:
     """Mundlak's test: add the group means of the level-1 regressors and test them jointly
     (likelihood-ratio test of the maximum-likelihood fits without and with the means)."""
@@ -177,6 +186,7 @@ def mundlak(fit: LinearMixedModelResult, by: str | None = None) -> EndogeneityTe
                            _message("Mundlak", p, names, by))
 
 
+@public_api
 def hausman(fit: LinearMixedModelResult, by: str | None = None) -> EndogeneityTest:
     """Hausman's test: random-effects against within (fixed-effects) estimates of the level-1
     regressors' coefficients."""
