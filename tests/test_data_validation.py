@@ -10,10 +10,11 @@ and small simulations whose seeds are given beside them. Every comparison is an 
 from __future__ import annotations
 
 import datetime as dt
-import time
+import json
 import warnings
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,7 @@ from multilevel.errors import (
 )
 
 FORMULA = "Reaction ~ Days + (Days | Subject)"
+REF_DIR = Path(__file__).parent / "reference"
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +89,26 @@ def test_zero_weights_fit_equals_the_fit_without_those_rows(sleep, reml):
     np.testing.assert_array_equal(full.model.design.row_index, np.flatnonzero(~zero))
     assert_same_fit(full, subset)
     assert full.loglik == pytest.approx(subset.loglik, rel=1e-10)
+
+
+def test_zero_weights_match_lme4_on_the_rows_that_count(sleep):
+    """tests/reference/make_hardening_refs.R: lme4 1.1-31 with weights 0 on sleepstudy rows 3,
+    50, 51 and 120 (R's 1-based numbers; 2, 49, 50, 119 here) keeps them in n and returns an infinite
+    REML criterion at its start (log 0 in the weights' log-determinant) -- it does not fit.
+    Dropping them is the fit lme4 gives on the other 176 rows, which we must reproduce."""
+    ref = json.loads((REF_DIR / "hardening" / "zero_weights.json").read_text())
+    assert ref["weighted"]["REMLcrit"] == "Inf" and ref["weighted"]["nobs"] == 180
+    w = np.ones(len(sleep))
+    w[[2, 49, 50, 119]] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MissingDataWarning)
+        fit = ml.lmer(FORMULA, sleep, weights=w)
+    lme4 = ref["subset"]
+    assert fit.nobs == lme4["nobs"] == 176 and fit.df_resid == lme4["df_resid"]
+    assert fit.objective == pytest.approx(lme4["REMLcrit"], rel=1e-6)
+    np.testing.assert_allclose(fit.beta, lme4["fixef"], rtol=1e-4)
+    np.testing.assert_allclose(fit.sigma, lme4["sigma"], rtol=1e-4)
+    np.testing.assert_allclose(fit.theta, lme4["theta"], rtol=1e-3, atol=1e-4)
 
 
 def test_zero_one_weights_equal_the_unweighted_subset_fit(sleep):
@@ -212,17 +234,22 @@ def test_complex_columns_are_data_errors(sleep, formula, column, as_object):
     ("Reaction ~ 1 + (0 + Days | Subject)", "Days"),
     ("Reaction ~ Days:Subject + (1 | Subject)", "Days"),
 ])
-def test_a_few_text_cells_in_a_numeric_column_are_a_data_error(sleep, formula, column):
+def test_a_few_text_cells_in_a_numeric_column_are_a_data_error(sleep, formula, column,
+                                                               monkeypatch):
     data = sleep.astype({column: object})
     data.loc[[7, 100], column] = ["n/a?", "  "]
-    start = time.perf_counter()
+
+    def no_design_work(*args, **kwargs):
+        raise AssertionError("the design was built: the column was not refused up front")
+
+    # refused up front, before any matrix is built (the issue's fit took 619 s)
+    monkeypatch.setattr("multilevel.data.design._fixed_matrix", no_design_work)
     with pytest.raises(DataError) as info:
         ml.lmer(formula, data)
     message = str(info.value)
     assert f"column {column!r}" in message
     assert "row 7 ('n/a?')" in message and "row 100 ('  ')" in message
     assert "errors='coerce'" in message and "astype('category')" in message
-    assert time.perf_counter() - start < 5  # refused up front, not after a huge fit
 
 
 def test_text_cells_message_quotes_only_the_first_rows():
@@ -462,7 +489,7 @@ def test_every_polars_dtype_fits_or_names_the_column():
 
 # -- cost on large data -------------------------------------------------------------------------
 
-def test_clean_frame_is_cheap_on_a_million_rows():
+def test_clean_frame_on_many_rows_with_zero_weights():
     # 1e6 rows, seed 9: numeric columns, an integer grouping column and a text factor
     rng = np.random.default_rng(9)
     n = 1_000_000
@@ -471,9 +498,7 @@ def test_clean_frame_is_cheap_on_a_million_rows():
                          "f": np.array(["a", "b", "c"], dtype=object)[rng.integers(0, 3, n)]})
     w = rng.uniform(0.5, 2.0, n)
     w[:10] = 0.0
-    start = time.perf_counter()
     clean = clean_frame(data, ["y", "x", "f", "g"], {"(weights)": w}, labels=["g"],
                         zero_weight="(weights)")
-    elapsed = time.perf_counter() - start
     assert clean.n_zero_weight == 10 and len(clean.frame) == n - 10
-    assert elapsed < 3.0  # about 0.2 s here; a per-row Python loop would take many seconds
+    np.testing.assert_array_equal(clean.row_index, np.arange(10, n))

@@ -9,9 +9,14 @@ p-values), checked against lmerTest's printout at the end.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
 import pytest
 
 import multilevel as ml
+
+REF_DIR = Path(__file__).parent / "reference"
 
 CASES = {
     # m <- lmer(Reaction ~ Days + (Days | Subject), sleepstudy)
@@ -149,3 +154,17 @@ def test_no_stars_without_a_p_below_one_tenth():
     lines = coefmat_lines(table, cs_ind=[0, 1, 2], tst_ind=3, has_p=True)
     assert len(lines) == 2 and not any("Signif" in line for line in lines)
     assert lines[1].split() == ["x", "1.5", "2.0", "10.0", "0.75", "0.47"]
+
+
+def test_ml_summary_matches_lmertest_printout():
+    """Everything from the information criteria to the correlation block, character for
+    character, against lmerTest 3.1-3's printout (tests/reference/make_hardening_refs.R:
+    print(summary(lmerTest::lmer(Reaction ~ Days + noise + (1 | Subject), noise,
+    REML = FALSE)))): ML layout, 4-decimal columns, '<2e-16' p-values and a p-value above
+    0.1 with a blank star."""
+    ref = (REF_DIR / "hardening" / "lmertest_summary_noise_ml.txt").read_text()
+    body = ref[ref.index("     AIC"):ref.index("\nCorrelation of Fixed Effects")]
+    noise = pd.read_csv(REF_DIR / "data" / "sleepstudy_noise.csv", dtype={"Subject": str})
+    noise["Subject"] = pd.Categorical(noise["Subject"])
+    fit = ml.lmer("Reaction ~ Days + noise + (1 | Subject)", noise, reml=False)
+    assert body in fit.summary()
