@@ -84,7 +84,9 @@ def test_zero_weights_fit_equals_the_fit_without_those_rows(sleep, reml):
                        reml=reml)
     assert full.nobs == len(sleep) - zero.sum() == subset.nobs
     assert full.ngroups["Subject"] == 17
-    assert full.model.design.n_zero_weight == zero.sum()
+    assert full.n_zero_weight == zero.sum()
+    assert f"({zero.sum()} observations with prior weight zero left out)" in full.summary()
+    assert full.to_dict()["n_zero_weight"] == zero.sum()
     assert full.n_dropped == 0
     np.testing.assert_array_equal(full.model.design.row_index, np.flatnonzero(~zero))
     assert_same_fit(full, subset)
@@ -93,8 +95,8 @@ def test_zero_weights_fit_equals_the_fit_without_those_rows(sleep, reml):
 
 def test_zero_weights_match_lme4_on_the_rows_that_count(sleep):
     """tests/reference/make_hardening_refs.R: lme4 1.1-31 with weights 0 on sleepstudy rows 3,
-    50, 51 and 120 (R's 1-based numbers; 2, 49, 50, 119 here) keeps them in n and returns an infinite
-    REML criterion at its start (log 0 in the weights' log-determinant) -- it does not fit.
+    50, 51 and 120 (R's 1-based numbers; 2, 49, 50, 119 here) keeps them in n and returns an
+    infinite REML criterion at its start (log 0 in the weights' log-determinant): no fit.
     Dropping them is the fit lme4 gives on the other 176 rows, which we must reproduce."""
     ref = json.loads((REF_DIR / "hardening" / "zero_weights.json").read_text())
     assert ref["weighted"]["REMLcrit"] == "Inf" and ref["weighted"]["nobs"] == 180

@@ -341,6 +341,12 @@ class LinearMixedModelResult:
         return self.model.design.n_dropped
 
     @property
+    def n_zero_weight(self) -> int:
+        """Complete rows dropped because their prior weight is zero (they carry no
+        information; not counted in ``nobs``)."""
+        return self.model.design.n_zero_weight
+
+    @property
     def is_singular(self) -> bool:
         """True for a boundary fit (a variance of zero or a perfect correlation): some
         diagonal element of a relative factor below 1e-4 (lme4's ``isSingular``)."""
@@ -512,7 +518,7 @@ register_ddf("residual", _residual_df)
 def _wald_confint(fit: LinearMixedModelResult, level: float, **options: Any) -> pd.DataFrame:
     """Fixed effects: estimate +- z SE; variance parameters: NaN (no Wald interval, as lme4)."""
     if options:
-        raise MultilevelError(f"confint(method='wald') takes no options, got {sorted(options)}")
+        raise ArgumentError(f"confint(method='wald') takes no options, got {sorted(options)}")
     ct = fit.coef_table(ddf=None, level=level)
     var = pd.DataFrame({"lower": np.nan, "upper": np.nan}, index=fit.sdcor.index)
     fixed = ct[["ci_lower", "ci_upper"]].set_axis(["lower", "upper"], axis=1)

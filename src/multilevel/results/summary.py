@@ -302,6 +302,9 @@ def format_summary(fit: LinearMixedModelResult, ddf: str | None = "satterthwaite
     if fit.n_dropped:
         lines.append(f"({fit.n_dropped} observation{'s' if fit.n_dropped > 1 else ''} "
                      "deleted due to missingness)")
+    if fit.n_zero_weight:
+        lines.append(f"({fit.n_zero_weight} observation{'s' if fit.n_zero_weight > 1 else ''} "
+                     "with prior weight zero left out)")
     lines.append("")
     lines.append("Fixed effects:")
     lines += fixed
@@ -373,6 +376,7 @@ def to_dict(fit: LinearMixedModelResult, ddf: str | None = "satterthwaite") -> d
         "reml": fit.reml,
         "nobs": fit.nobs,
         "n_dropped": fit.n_dropped,
+        "n_zero_weight": fit.n_zero_weight,
         "ngroups": fit.ngroups,
         "fixef": {k: float(v) for k, v in fit.fixef.items()},
         "ddf": None if ddf is None else ddf_key(ddf),
