@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 import multilevel as ml
+from fit_helpers import assert_same_fit, quiet_fit
 from multilevel.errors import (
     ColumnNotFoundError,
     DataError,
@@ -35,22 +36,6 @@ NA_ROWS = [0, 17, 42, 99, 179]  # 5 rows of sleepstudy, chosen by hand
 @pytest.fixture
 def sleep() -> pd.DataFrame:
     return ml.datasets.load("sleepstudy")
-
-
-def quiet_fit(formula: str, data, **kwargs) -> ml.LinearMixedModelResult:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ml.errors.MultilevelWarning)
-        return ml.lmer(formula, data, **kwargs)
-
-
-def assert_same_fit(a, b, rtol: float = 1e-10) -> None:
-    assert a.fixed_names == b.fixed_names
-    assert a.objective == pytest.approx(b.objective, rel=rtol)
-    np.testing.assert_allclose(a.beta, b.beta, rtol=rtol)
-    np.testing.assert_allclose(a.theta, b.theta, rtol=rtol, atol=rtol)
-    assert a.sigma == pytest.approx(b.sigma, rel=rtol)
-    np.testing.assert_allclose(a.vcov.to_numpy(), b.vcov.to_numpy(), rtol=rtol)
-    assert a.nobs == b.nobs
 
 
 # -- unknown columns and formula errors -----------------------------------------------------

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import multilevel as ml
+from fit_helpers import assert_same_fit, quiet_fit
 from multilevel.data.frame import clean_frame
 from multilevel.data.grouping import grouping_factor, level_labels
 from multilevel.errors import (
@@ -39,23 +40,6 @@ REF_DIR = Path(__file__).parent / "reference"
 @pytest.fixture(scope="module")
 def sleep() -> pd.DataFrame:
     return ml.datasets.load("sleepstudy")
-
-
-def quiet_fit(formula: str, data, **kwargs) -> ml.LinearMixedModelResult:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ml.errors.MultilevelWarning)
-        return ml.lmer(formula, data, **kwargs)
-
-
-def assert_same_fit(a, b, rtol: float = 1e-10) -> None:
-    assert a.nobs == b.nobs
-    assert a.fixed_names == b.fixed_names
-    assert a.ngroups == b.ngroups
-    assert a.objective == pytest.approx(b.objective, rel=rtol)
-    assert a.sigma == pytest.approx(b.sigma, rel=rtol)
-    np.testing.assert_allclose(a.beta, b.beta, rtol=rtol)
-    np.testing.assert_allclose(a.theta, b.theta, rtol=rtol, atol=rtol)
-    np.testing.assert_allclose(a.vcov.to_numpy(), b.vcov.to_numpy(), rtol=rtol)
 
 
 def simulated(seed: int = 20261101, n_groups: int = 12, per_group: int = 6) -> pd.DataFrame:

@@ -15,13 +15,13 @@ import math
 import subprocess
 import sys
 import textwrap
-import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import multilevel as ml
+from fit_helpers import quiet_fit
 from multilevel.api import LinearMixedModel
 from multilevel.errors import (
     ArgumentError,
@@ -43,12 +43,6 @@ SLEEP_FORMULA = "Reaction ~ Days + (Days | Subject)"
 @pytest.fixture(scope="module")
 def sleep() -> pd.DataFrame:
     return ml.datasets.load("sleepstudy")
-
-
-def _quiet_fit(formula: str, data: pd.DataFrame, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MultilevelWarning)
-        return ml.lmer(formula, data, **kwargs)
 
 
 # -- 1. the interpreter never dies --------------------------------------------------------------
@@ -159,7 +153,7 @@ def test_a_rescaled_fixed_effect_fits_exactly(sleep, factor):
     """Scaling a fixed-effects column by c is a reparametrization: theta is unchanged, the
     coefficient scales by 1/c and the REML criterion moves by exactly 2 log c."""
     formula = "Reaction ~ Days + (1 | Subject)"
-    base = _quiet_fit(formula, sleep)
+    base = quiet_fit(formula, sleep)
     scaled = sleep.copy()
     scaled["Days"] = scaled["Days"] * factor
     with pytest.warns(MultilevelWarning, match="very different scales"):
@@ -182,7 +176,7 @@ def test_data_on_an_extreme_scale_is_a_numerical_error_naming_it(sleep, column, 
     data["w"] = 1.0
     data[column] = data[column] * factor
     with pytest.raises(NumericalError, match="rescale|multiply") as info:
-        _quiet_fit(SLEEP_FORMULA, data, weights="w")
+        quiet_fit(SLEEP_FORMULA, data, weights="w")
     assert named in str(info.value)
 
 
@@ -231,12 +225,12 @@ def test_bad_optimizer_arguments_are_typed_errors_naming_them(sleep, kwargs, err
 
 
 def test_accepted_flag_and_setting_values(sleep):
-    ref = _quiet_fit(SLEEP_FORMULA, sleep)
+    ref = quiet_fit(SLEEP_FORMULA, sleep)
     for reml in (1, np.True_):
-        assert _quiet_fit(SLEEP_FORMULA, sleep, reml=reml).optsum.fmin == pytest.approx(
+        assert quiet_fit(SLEEP_FORMULA, sleep, reml=reml).optsum.fmin == pytest.approx(
             ref.optsum.fmin, abs=1e-8)
-    assert not _quiet_fit(SLEEP_FORMULA, sleep, reml=0).reml
-    fit = _quiet_fit(SLEEP_FORMULA, sleep, optimizer="BOBYQA",
+    assert not quiet_fit(SLEEP_FORMULA, sleep, reml=0).reml
+    fit = quiet_fit(SLEEP_FORMULA, sleep, optimizer="BOBYQA",
                      optimizer_settings={"maxeval": np.int64(1000), "xtol_abs": 1e-8})
     assert fit.optsum.fmin == pytest.approx(ref.optsum.fmin, abs=1e-6)
 
@@ -263,8 +257,8 @@ def test_slope_only_terms_do_not_get_the_intercept_anova_start():
     (a local optimum reported as converged). The default must now end where lme4's does."""
     formula = "log(z) ~ x:f + (0 + z | g/h)"
     d = _slope_only_nested(37)
-    default = _quiet_fit(formula, d)
-    lme4 = _quiet_fit(formula, d, start="lme4")
+    default = quiet_fit(formula, d)
+    lme4 = quiet_fit(formula, d, start="lme4")
     assert default.optsum.fmin <= lme4.optsum.fmin + 1e-6 * abs(lme4.optsum.fmin)
     model = LinearMixedModel(formula, d)
     y, _ = model._response_shift()
@@ -273,7 +267,7 @@ def test_slope_only_terms_do_not_get_the_intercept_anova_start():
     wrong = np.empty(model.layout.n_theta)
     for blk, r in zip(model.blocks, ratios, strict=True):
         wrong[model.layout.terms[blk.terms[0]].theta_offset] = r
-    old = _quiet_fit(formula, d, start=wrong,
+    old = quiet_fit(formula, d, start=wrong,
                      optimizer_settings={"initial_step": initial_step(wrong)})
     assert old.optsum.fmin > default.optsum.fmin + 1.0  # the defect this test guards against
     with pytest.raises(OptimizerError, match="random intercept"):
@@ -293,9 +287,9 @@ def test_a_constant_non_unit_column_is_a_scaled_intercept():
     g = rng.integers(0, 12, 200)
     d = pd.DataFrame({"g": g.astype(str), "x": rng.normal(size=200), "two": 2.0})
     d["y"] = d.x + rng.normal(0, 1.5, 12)[g] + rng.normal(size=200)
-    default = _quiet_fit("y ~ x + (0 + two | g)", d)
-    lme4 = _quiet_fit("y ~ x + (0 + two | g)", d, start="lme4")
-    anova = _quiet_fit("y ~ x + (0 + two | g)", d, start="anova")
+    default = quiet_fit("y ~ x + (0 + two | g)", d)
+    lme4 = quiet_fit("y ~ x + (0 + two | g)", d, start="lme4")
+    anova = quiet_fit("y ~ x + (0 + two | g)", d, start="anova")
     assert anova.optsum.initial[0] == pytest.approx(default.optsum.initial[0])
     assert default.optsum.fmin == pytest.approx(lme4.optsum.fmin, abs=1e-6)
     np.testing.assert_allclose(default.theta, lme4.theta, rtol=1e-3)
@@ -323,8 +317,8 @@ def _random_design(seed: int) -> tuple[str, pd.DataFrame, dict]:
 @pytest.mark.parametrize("seed", range(16))
 def test_default_start_never_ends_worse_than_lme4_start_on_random_designs(seed):
     formula, d, kwargs = _random_design(seed)
-    default = _quiet_fit(formula, d, **kwargs)
-    lme4 = _quiet_fit(formula, d, start="lme4", **kwargs)
+    default = quiet_fit(formula, d, **kwargs)
+    lme4 = quiet_fit(formula, d, start="lme4", **kwargs)
     assert default.optsum.fmin <= lme4.optsum.fmin + 1e-6 * max(1.0, abs(lme4.optsum.fmin))
 
 
@@ -345,6 +339,6 @@ def test_default_start_never_ends_worse_than_lme4_start_on_reference_cases(case)
     ref = load_ref(path)
     data = load_data(ref["dataset"])
     kwargs = {"weights": "w"} if case == "sleepstudy_weights" else {}
-    default = _quiet_fit(ref["formula"], data, reml=bool(ref["reml"]), **kwargs)
-    lme4 = _quiet_fit(ref["formula"], data, reml=bool(ref["reml"]), start="lme4", **kwargs)
+    default = quiet_fit(ref["formula"], data, reml=bool(ref["reml"]), **kwargs)
+    lme4 = quiet_fit(ref["formula"], data, reml=bool(ref["reml"]), start="lme4", **kwargs)
     assert default.optsum.fmin <= lme4.optsum.fmin + 1e-6 * abs(lme4.optsum.fmin)
