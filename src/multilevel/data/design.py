@@ -257,12 +257,12 @@ def aliased_columns(X: np.ndarray) -> np.ndarray:
 def r_contrasts(expr: str, frame: pd.DataFrame) -> str:
     """Rewrite a right-hand side so that ordered categoricals get polynomial contrasts, R's
     default for ordered factors (``contr.poly``); unordered ones keep treatment contrasts."""
-    ordered = {c for c in frame.columns
+    terms = formula_terms(expr)
+    # only the plain columns of the terms can be ordered factors (a frame may have many others)
+    named = {f.column for term in terms for f in term if f.column in frame.columns}
+    ordered = {c for c in named
                if isinstance(frame[c].dtype, pd.CategoricalDtype) and frame[c].cat.ordered}
     if not ordered:
-        return expr
-    terms = formula_terms(expr)
-    if not any(f.column in ordered for term in terms for f in term):
         return expr
     intercept = any(t[0].kind == "literal" and t[0].text == "1" for t in terms)
     labels = [":".join(f"C({f.text}, contr.poly)" if f.column in ordered else f.text
