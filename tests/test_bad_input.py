@@ -335,3 +335,15 @@ def test_model_too_large_for_dense_blocks_is_refused(monkeypatch):
     df = ml.datasets.load("Penicillin")
     with pytest.raises(ml.errors.ModelTooLargeError, match="sample"):
         ml.LinearMixedModel("diameter ~ 1 + (1 | plate) + (1 | sample)", df)
+
+
+@pytest.mark.parametrize("formula", [
+    "Reaction ~ Days + Reaction + (1 | Subject)",
+    "log(Reaction) ~ Days + log(Reaction) + (1 | Subject)",
+    "I(2 * Reaction) ~ Reaction + (Days | Subject)",
+])
+def test_a_response_reproduced_by_the_fixed_effects_is_a_data_error(sleep, formula):
+    """The response (or a transform of it) also a predictor leaves no residual: refused
+    before fitting instead of a fit of zero variance (found by the public-API fuzzer)."""
+    with pytest.raises(DataError, match="reproduce the response .* exactly"):
+        ml.lmer(formula, sleep)

@@ -426,3 +426,20 @@ def test_to_dict_is_json_for_a_scalar_model():
     fit = ml.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", ml.datasets.load("Penicillin"))
     out = json.loads(json.dumps(fit.to_dict()))
     assert len(out["optsum"]["settings"]["initial_step"]) == 2
+
+
+@pytest.mark.parametrize("formula", [
+    "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)",
+    # two terms with an intercept on one factor: the block has "(Intercept)" twice
+    "Reaction ~ Days + (1 | Subject) + (1 + Days | Subject)",
+])
+def test_predict_on_the_fitted_rows_equals_fitted_for_terms_sharing_a_factor(formula):
+    """Terms on the same grouping factor are one block; newdata prediction must pick each
+    term's modes by position in the block (found by the public-API fuzzer)."""
+    import warnings
+
+    sleep = ml.datasets.load("sleepstudy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ml.errors.MultilevelWarning)
+        fit = ml.lmer(formula, sleep)
+    np.testing.assert_allclose(fit.predict(sleep), fit.fitted(), rtol=1e-12, atol=1e-9)

@@ -168,3 +168,29 @@ def test_ml_summary_matches_lmertest_printout():
     noise["Subject"] = pd.Categorical(noise["Subject"])
     fit = ml.lmer("Reaction ~ Days + noise + (1 | Subject)", noise, reml=False)
     assert body in fit.summary()
+
+
+def test_summary_without_computable_df_says_why(monkeypatch):
+    """When Satterthwaite's df cannot be computed for a fit (the deviance cannot be evaluated
+    next to the estimates: simulated here by a factorization that fails, as on a degenerate
+    fit), coef_table() refuses with a NumericalError, while summary() and to_dict() fall back
+    to the table without df (as lmerTest falls back to lme4's summary) and say why."""
+    from multilevel.inference import satterthwaite
+    from multilevel.linalg.blocked_cholesky import NotPositiveDefinite
+
+    fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+
+    def fails(*args, **kwargs):
+        raise NotPositiveDefinite
+
+    monkeypatch.setattr(satterthwaite, "profiled_terms", fails)
+    with pytest.raises(ml.errors.NumericalError, match="Satterthwaite df cannot be computed"):
+        fit.coef_table()
+    text = fit.summary()
+    assert text.startswith("Linear mixed model fit by REML\n")
+    assert " ".join(text.split("Fixed effects:\n")[1].split()[:3]) == "Estimate Std. Error"
+    assert "t value" in text and "Pr(>|t|)" not in text
+    assert "Satterthwaite df cannot be computed" in text
+    out = fit.to_dict()
+    assert out["ddf"] is None and "Satterthwaite" in out["ddf_note"]
+    assert "Satterthwaite df cannot be computed" in fit._repr_html_()

@@ -21,8 +21,8 @@ from collections.abc import Callable
 import numpy as np
 import scipy.linalg as sla
 
-from multilevel.errors import public_api
-from multilevel.linalg.blocked_cholesky import profiled_terms
+from multilevel.errors import NumericalError, public_api
+from multilevel.linalg.blocked_cholesky import NotPositiveDefinite, profiled_terms
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 # Relative step of the finite differences (numDeriv's default d = 1e-4 is relative too).
@@ -41,7 +41,14 @@ def _deviance(fit: LinearMixedModelResult) -> Callable[[np.ndarray], float]:
     m = n - p if fit.reml else n
 
     def dev(phi: np.ndarray) -> float:
-        logdet_re, logdet_x, pwrss = profiled_terms(model.A, model.layout.templates(phi[:-1]))
+        try:
+            logdet_re, logdet_x, pwrss = profiled_terms(model.A,
+                                                        model.layout.templates(phi[:-1]))
+        except NotPositiveDefinite as exc:
+            raise NumericalError(
+                "Satterthwaite df cannot be computed: the likelihood cannot be evaluated next to "
+                "the estimates (a degenerate fit: is the response also a predictor, or a "
+                "random-effects term repeated?); use ddf=None or ddf='residual'") from exc
         s2 = phi[-1] ** 2
         value = logdet_re - model._log_det_w + m * math.log(2 * math.pi * s2) + pwrss / s2
         return value + (logdet_x if fit.reml else 0.0)

@@ -52,6 +52,9 @@ from multilevel.optim.optsummary import OptSummary
 # lme4's optimizeLmer: parameters within this distance of a zero lower bound are tried on the
 # bound after optimization, and kept there if the objective is lower.
 BOUNDARY_TOL = 1e-5
+# A response whose residual sum of squares on X is below this share of its sum of squares is
+# reproduced exactly by the fixed effects (see ModelStages._check_response_not_reproduced).
+REPRODUCED_RSS = 1e-12
 # Restarts of the optimizer when the fit fails the derivative check at its optimum.
 MAX_RESTARTS = 3
 # lme4's isSingular default tolerance.
@@ -186,6 +189,7 @@ class ModelStages:
             [terms[b.terms[0]].n_levels for b in self.blocks], self._xy(),
             self._sqrt_w)
         self._check_finite_cross_products()
+        self._check_response_not_reproduced()
         _warn_scales(self.design)
         check_fit_memory(self.A, self.nobs, self.n_fixed + 1 + sum(b.k for b in self.blocks),
                          [terms[b.terms[0]].factor.name for b in self.blocks])
@@ -200,6 +204,29 @@ class ModelStages:
             return
         raise NumericalError(f"the cross-products of the data overflow floating point, so the "
                              f"likelihood cannot be evaluated: {self.scale_diagnosis()}")
+
+    def _check_response_not_reproduced(self) -> None:
+        """Refuse a response that the fixed effects reproduce exactly (the response, or a
+        transform of it, also a predictor): no variation is left for the random effects or
+        the residual, and every criterion evaluation would divide by a zero residual.
+
+        [X y]'W[X y] is already at hand: the last diagonal entry of its Cholesky factor is the
+        residual sum of squares of y on X. The threshold (a residual SD of 1e-6 of the
+        response's) is far above the rounding of the cross-products (~1e-16 of y'y) and far
+        below any real data's residual share."""
+        xy = self.A.xy
+        total = float(xy[-1, -1])
+        try:
+            rss = float(np.linalg.cholesky(xy)[-1, -1]) ** 2
+        except np.linalg.LinAlgError:
+            rss = 0.0
+        if total > 0 and rss > REPRODUCED_RSS * total:
+            return
+        raise DataError(
+            f"the fixed effects ({', '.join(self.design.fixed_names)}) reproduce the response "
+            f"{self.design.response_name!r} exactly: no variation is left for the random "
+            "effects or the residual. Is the response (or a transform of it) also a "
+            "predictor? Remove it from the right-hand side")
 
     def _variable_scales(self) -> list[tuple[float, str, float, bool]]:
         """``(|log10 magnitude|, label, magnitude, is_weights)`` for the response, every

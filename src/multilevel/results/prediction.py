@@ -122,20 +122,25 @@ def predict(result: LinearMixedModelResult, newdata: Any, re_form: str | None,
                                 np.arange(len(frame)))
     if in_formula is not None:  # offset() terms are evaluated again on newdata, as in lme4
         out = out + in_formula
-    ranef = result.ranef
-    for term in design.terms:
-        name = term.factor.name
+    # block by block: terms on one grouping factor share its levels and its modes, in the
+    # block's column order (two terms on a factor may both have an "(Intercept)" column)
+    effects = result._block_effects()
+    for blk, modes in zip(result.model.blocks, effects, strict=True):
+        first = design.terms[blk.terms[0]]
+        name = first.factor.name
         if name not in groups:
             continue
-        factor_cols = design.formula.random
-        spec = next(s for s in factor_cols if s.group_name == name)
-        codes = _level_codes(frame, spec.group_factors, term.factor.levels, allow_new_levels,
+        spec = next(s for s in design.formula.random if s.group_name == name)
+        codes = _level_codes(frame, spec.group_factors, first.factor.levels, allow_new_levels,
                              name)
-        Z = replay_matrix(term.spec, term.lhs, frame, f"random-effects term ({term.lhs} | "
-                          f"{name})")[0]
-        modes = ranef[name][list(term.columns)].to_numpy()
-        padded = np.vstack([modes, np.zeros((1, modes.shape[1]))])
-        out = out + np.einsum("nk,nk->n", Z, padded[codes])  # code -1 picks the zero row
+        b = np.vstack([modes, np.zeros((1, modes.shape[1]))])[codes]  # -1: the zero row
+        start = 0
+        for i in blk.terms:
+            term = design.terms[i]
+            Z = replay_matrix(term.spec, term.lhs, frame,
+                              f"random-effects term ({term.lhs} | {name})")[0]
+            out = out + np.einsum("nk,nk->n", Z, b[:, start:start + term.n_columns])
+            start += term.n_columns
     return out
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from multilevel.errors import NumericalError
 from multilevel.results.varcorr import term_covariances, unique_group_names
 
 if TYPE_CHECKING:
@@ -225,10 +226,21 @@ def ddf_key(ddf: str) -> str:
     return ddf.lower().replace("_", "-")
 
 
-def _fixed_lines(fit: LinearMixedModelResult, ddf: str | None) -> list[str]:
-    """The fixed-effects table through R's ``printCoefmat``: lme4's three columns without a
-    ddf method, lmerTest's five (with df and p-value) with one."""
-    ct = fit.coef_table(ddf=ddf)
+def tests_table(fit: LinearMixedModelResult, ddf: str | None,
+                ) -> tuple[pd.DataFrame, str | None, str | None]:
+    """``(coef_table, ddf used, note)``: the table with ``ddf`` denominator df, or -- when
+    those df cannot be computed for this fit (a :class:`NumericalError`, e.g. a degenerate
+    fit) -- the table without df and the reason, so that a report still prints (as lmerTest
+    falls back to lme4's summary). Bad ``ddf`` values still raise."""
+    try:
+        return fit.coef_table(ddf=ddf), ddf, None
+    except NumericalError as exc:
+        return fit.coef_table(ddf=None), None, str(exc)
+
+
+def _fixed_lines(ct: pd.DataFrame, ddf: str | None) -> list[str]:
+    """The fixed-effects table ``ct`` through R's ``printCoefmat``: lme4's three columns
+    without a ddf method, lmerTest's five (with df and p-value) with one."""
     if ddf is None:
         table = ct[["estimate", "std_error", "statistic"]].set_axis(
             ["Estimate", "Std. Error", "t value"], axis=1)
@@ -270,7 +282,9 @@ def format_summary(fit: LinearMixedModelResult, ddf: str | None = "satterthwaite
     """The printed report: criterion, formula, scaled residuals, random effects, sizes, fixed
     effects, their correlations and messages, laid out as lmerTest's ``summary(fit)`` (t tests
     with ``ddf`` denominator df and p-values) or, with ``ddf=None``, as lme4's."""
-    fixed = _fixed_lines(fit, ddf)  # first, so that a bad ddf fails before any other work
+    # first, so that a bad ddf fails before any other work
+    ct, ddf, note = tests_table(fit, ddf)
+    fixed = _fixed_lines(ct, ddf)
     kind = "REML" if fit.reml else "maximum likelihood"
     title = f"Linear mixed model fit by {kind}"
     if ddf is not None:
@@ -313,7 +327,7 @@ def format_summary(fit: LinearMixedModelResult, ddf: str | None = "satterthwaite
         lines.append("")
         lines += corr
     dropped = fit.model.design.dropped_fixed
-    messages = list(fit.optsum.messages)
+    messages = list(fit.optsum.messages) + ([note] if note else [])
     if dropped:
         messages.insert(0, f"fixed-effect model matrix is rank deficient so dropping "
                            f"{len(dropped)} column(s): {', '.join(dropped)}")
@@ -330,7 +344,7 @@ def _html_table(frame: pd.DataFrame) -> str:
 def format_html(fit: LinearMixedModelResult, ddf: str | None = "satterthwaite") -> str:
     """Notebook rendering: the header lines and the two tables as HTML (the fixed effects
     with ``ddf`` denominator df and p-values, as :func:`format_summary`)."""
-    ct = fit.coef_table(ddf=ddf)
+    ct, ddf, note = tests_table(fit, ddf)
     cols = ["estimate", "std_error", "statistic"] if ddf is None else [
         "estimate", "std_error", "df", "statistic", "p_value"]
     kind = "REML" if fit.reml else "maximum likelihood"
@@ -341,7 +355,8 @@ def format_html(fit: LinearMixedModelResult, ddf: str | None = "satterthwaite") 
             f"nobs = {fit.nobs}; groups: "
             + html.escape(", ".join(f"{k} ({v})" for k, v in fit.ngroups.items()))
             + f"; logLik = {fit.loglik:.2f}{tests}</p>")
-    msgs = "".join(f"<p><i>{html.escape(m)}</i></p>" for m in fit.optsum.messages)
+    msgs = "".join(f"<p><i>{html.escape(m)}</i></p>"
+                   for m in [*fit.optsum.messages, *([note] if note else [])])
     return (head + "<p>Random effects</p>" + _html_table(fit.varcorr)
             + "<p>Fixed effects</p>" + _html_table(ct[cols]) + msgs)
 
@@ -369,8 +384,9 @@ def to_dict(fit: LinearMixedModelResult, ddf: str | None = "satterthwaite") -> d
     """JSON-ready dictionary: estimates, the coefficient table (``coef_table(ddf)``'s columns,
     the method named under ``"ddf"``), variance components, fit statistics, optimizer. Floats
     keep full precision; values JSON cannot hold (NaN, Inf: a df of a z test, a missing
-    correlation) are None."""
-    ct = fit.coef_table(ddf=ddf)
+    correlation) are None. When the df cannot be computed for this fit, the table has none,
+    ``"ddf"`` is None and ``"ddf_note"`` says why."""
+    ct, ddf, note = tests_table(fit, ddf)
     return strict_json({
         "formula": fit.model.design.formula.text,
         "reml": fit.reml,
@@ -380,6 +396,7 @@ def to_dict(fit: LinearMixedModelResult, ddf: str | None = "satterthwaite") -> d
         "ngroups": fit.ngroups,
         "fixef": {k: float(v) for k, v in fit.fixef.items()},
         "ddf": None if ddf is None else ddf_key(ddf),
+        "ddf_note": note,
         "coef_table": {name: {c: float(row[c]) for c in ct.columns}
                        for name, row in ct.iterrows()},
         "vcov": fit.vcov.to_numpy(),
