@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,7 +24,6 @@ from multilevel.data.design import ModelDesign, build_design
 from multilevel.errors import (
     ArgumentError,
     DataError,
-    MultilevelWarning,
     NumericalError,
     OptimizerError,
 )
@@ -37,6 +35,7 @@ from multilevel.linalg.blocked_cholesky import (
     profiled_terms,
 )
 from multilevel.linalg.cross_products import CrossProducts, cross_products, xy_cross_products
+from multilevel.models.data_scales import check_scales, scale_diagnosis, warn_scales
 from multilevel.models.memory import check_fit_memory
 from multilevel.models.start import anova_applies, anova_start, initial_step, intercept_constant
 from multilevel.optim.backends import backend_key, check_settings, check_start, minimize_theta
@@ -59,15 +58,7 @@ REPRODUCED_RSS = 1e-12
 MAX_RESTARTS = 3
 # lme4's isSingular default tolerance.
 SINGULAR_TOL = 1e-4
-# lme4's check.scaleX tolerance: warn when the standard deviations of the fixed-effects columns
-# differ by more than this factor, or one is beyond it or its inverse.
-SCALE_RATIO_WARN = 1e3
-# A variable whose typical magnitude is beyond 10**+-this is named when the likelihood cannot
-# be evaluated (the one farthest from 1 is always named).
-EXTREME_LOG10 = 4.0
-# A variable of magnitude beyond 10**+-this is refused: its square, summed over the rows,
-# overflows or falls into subnormal numbers (doubles are normal down to 2.2e-308).
-MAX_LOG10_SCALE = 150.0
+
 
 
 @dataclass(frozen=True)
@@ -183,14 +174,14 @@ class ModelStages:
                 f"{self.nobs} observation(s) are used for {self.n_fixed} fixed-effects "
                 f"coefficient(s) ({', '.join(self.design.fixed_names)}): no degrees of freedom "
                 "are left for the residual variance. Use more data or fewer fixed effects")
-        self._check_scales()
+        check_scales(self.design, self._response_shift()[0])
         self.A: CrossProducts = cross_products(
             [b.codes for b in self.blocks], [b.Z for b in self.blocks],
             [terms[b.terms[0]].n_levels for b in self.blocks], self._xy(),
             self._sqrt_w)
         self._check_finite_cross_products()
         self._check_response_not_reproduced()
-        _warn_scales(self.design)
+        warn_scales(self.design)
         check_fit_memory(self.A, self.nobs, self.n_fixed + 1 + sum(b.k for b in self.blocks),
                          [terms[b.terms[0]].factor.name for b in self.blocks])
 
@@ -228,78 +219,10 @@ class ModelStages:
             "effects or the residual. Is the response (or a transform of it) also a "
             "predictor? Remove it from the right-hand side")
 
-    def _variable_scales(self) -> list[tuple[float, str, float, bool]]:
-        """``(|log10 magnitude|, label, magnitude, is_weights)`` for the response, every
-        column of X and of the random-effects terms, and the prior weights, farthest from
-        1 first (see :func:`_magnitude`)."""
-        d = self.design
-        y, _ = self._response_shift()
-        candidates: list[tuple[str, np.ndarray]] = [(f"the response {d.response_name!r}", y)]
-        candidates += [(f"the predictor {name!r}", d.X[:, j])
-                       for j, name in enumerate(d.fixed_names)]
-        for t in d.terms:
-            candidates += [(f"{name!r} in the random-effects term for {t.factor.name!r}",
-                            t.Z[:, j]) for j, name in enumerate(t.columns)
-                           if name != "(Intercept)"]
-        scored = []
-        for label, values in candidates:
-            magnitude = _magnitude(values)
-            if magnitude is not None:
-                scored.append((abs(math.log10(magnitude)), label, magnitude, False))
-        if d.weights is not None:
-            positive = d.weights[d.weights > 0]
-            if positive.size:
-                extremes = {float(positive.max()), float(positive.min())}
-                scored += [(abs(math.log10(m)), "the prior weights", m, True)
-                           for m in extremes]
-        scored.sort(key=lambda s: -s[0])
-        return scored
-
     def scale_diagnosis(self) -> str:
         """Which variables are on an extreme scale, and what to do: the tail of every
         :class:`~multilevel.errors.NumericalError` raised for these data."""
-        scored = self._variable_scales()
-        if not scored:
-            return "rescale the response and the predictors to values of order 1"
-        named = [s for s in scored if s[0] > EXTREME_LOG10] or scored[:1]
-        advice = []
-        for _, label, magnitude, is_weights in named:
-            if is_weights:
-                advice.append(f"the prior weights reach {magnitude:.0e}: multiply them by a "
-                              "constant such as one over their mean (this multiplies sigma^2 by "
-                              "the same constant and leaves the fixed effects unchanged)")
-            else:
-                advice.append(f"{label} has values of order {magnitude:.0e}: rescale it to "
-                              "values of order 1 (divide by a power of ten, or standardize)")
-        return "; ".join(advice) + ". Then refit (rescaling a variable only changes the units "\
-            "of its coefficients and variance components)"
-
-    def _check_scales(self) -> None:
-        """Refuse, before any work, variables whose squares leave floating point's normal
-        range (beyond 10**+-``MAX_LOG10_SCALE``): their cross-products overflow, or underflow
-        into subnormal numbers and lose precision silently (a predictor of order 1e-160 moves
-        the fixed effects by 1e-5 relative).
-
-        A variable's magnitude (:func:`_magnitude`) is at least 1e-16 of its largest absolute
-        value, so when every largest value lies within the bounds with that margin the full
-        diagnosis is skipped: a few vectorized maxima instead of a pass per column."""
-        d = self.design
-        arrays = [self._response_shift()[0][:, None], d.X] + [t.Z for t in d.terms]
-        if d.weights is not None:
-            arrays.append(d.weights[d.weights > 0][:, None])
-        largest = np.concatenate([np.abs(a).max(axis=0) if a.size else np.zeros(a.shape[1])
-                                  for a in arrays])
-        largest = largest[largest > 0]
-        margin = 10.0 ** (MAX_LOG10_SCALE - 16)
-        if largest.size == 0 or (largest.max() < 10.0 ** MAX_LOG10_SCALE
-                                 and largest.min() > 1.0 / margin
-                                 and (d.weights is None or arrays[-1].size == 0
-                                      or float(arrays[-1].min()) > 1.0 / margin)):
-            return
-        scored = self._variable_scales()
-        if scored and scored[0][0] > MAX_LOG10_SCALE:
-            raise NumericalError("the data are on a scale where the likelihood cannot be "
-                                 f"evaluated in floating point: {self.scale_diagnosis()}")
+        return scale_diagnosis(self.design, self._response_shift()[0])
 
     # -- response ---------------------------------------------------------------------------
     def _response_shift(self) -> tuple[np.ndarray, float]:
@@ -463,46 +386,6 @@ def _flag(name: str, value: Any) -> bool:
     if isinstance(value, numbers.Integral) and value in (0, 1):
         return bool(value)
     raise ArgumentError(f"{name} must be True or False, got {value!r}")
-
-
-def _magnitude(values: np.ndarray) -> float | None:
-    """Typical size of a variable: the root mean square of its deviations from the mean
-    (of its values when constant), or None when it is all zero or not finite."""
-    v = np.asarray(values, dtype=float)
-    finite = v[np.isfinite(v)]
-    if finite.size == 0:
-        return None
-    with np.errstate(all="ignore"):
-        scale = float(np.max(np.abs(finite)))
-        if scale == 0.0:
-            return None
-        # rms computed on values divided by their largest, so that it cannot overflow
-        unit = finite / scale
-        spread = float(np.sqrt(np.mean((unit - unit.mean()) ** 2))) * scale
-    return spread if spread > 0 and math.isfinite(spread) else scale
-
-
-def _warn_scales(design: ModelDesign) -> None:
-    """lme4's check.scaleX warning, by its rule: among the columns of X that are not 0/1
-    indicators, a standard deviation beyond 1e3 or below 1e-3, or two that differ by more
-    than a factor ``SCALE_RATIO_WARN``. The fit itself stays exact (X is centred), but lme4's
-    users know the warning as the cue to rescale."""
-    X = design.X
-    if X.shape[0] < 2:
-        return
-    continuous = ~np.all((X == 0.0) | (X == 1.0), axis=0)
-    if not continuous.any():
-        return
-    # X is finite and within 10**+-150 here (checked before), so the variances cannot overflow
-    sds = X[:, continuous].std(axis=0, ddof=1)
-    sds = sds[np.isfinite(sds) & (sds > 0)]
-    if sds.size == 0:
-        return
-    log_sd = np.log(sds)
-    spread = float(log_sd.max() - log_sd.min())
-    if max(spread, float(np.abs(log_sd).max())) > math.log(SCALE_RATIO_WARN):
-        warnings.warn("Some predictor variables are on very different scales: consider "
-                      "rescaling", MultilevelWarning, stacklevel=4)
 
 
 def _centering(X: np.ndarray, w: np.ndarray | None, is_one: np.ndarray) -> np.ndarray | None:
