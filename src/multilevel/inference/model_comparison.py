@@ -23,18 +23,15 @@ from scipy import stats
 from multilevel.errors import ArgumentError, ModelComparisonError, MultilevelError, public_api
 from multilevel.inference.arguments import check_fit, check_flag
 from multilevel.inference.f_tests import f_table
-from multilevel.models.lmm import ModelStages
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 
 def refit_ml(fit: LinearMixedModelResult) -> LinearMixedModelResult:
-    """The same model fitted by maximum likelihood (no formula or design work is redone)."""
+    """The same model fitted by maximum likelihood: every other setting is kept, and the
+    design and cross-products are shared (``model.replace(reml=False)``)."""
     if not fit.reml:
         return fit
-    old = fit.model
-    model = ModelStages(old.design.formula, None, reml=False, offset=old._offset_source,
-                        optimizer=old.optimizer, optimizer_settings=old.optimizer_settings,
-                        calc_derivs=old.calc_derivs, design=old.design)
+    model = fit.model.replace(reml=False)
     return LinearMixedModelResult.from_model(model, model.optimize())
 
 

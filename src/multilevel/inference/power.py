@@ -213,7 +213,8 @@ def extend(fit: LinearMixedModelResult, n_groups: int | None = None,
                   weights=None if design.weights is None else design.weights[rows],
                   offset=None if design.offset is None else design.offset[rows],
                   row_index=np.arange(len(rows)), n_dropped=0)
-    model = ModelStages(design.formula, None, reml=fit.reml, design=new, calc_derivs=False)
+    # the copies are not rows of the fit's data: the extended model keeps no data
+    model = fit.model.replace(design=new, data=None, calc_derivs=False)
     return _with_parameters(model, fit.theta, fit.beta, fit.sigma, fit.optsum)
 
 
@@ -279,7 +280,7 @@ def specify(formula: str, data: Any, fixef: dict[str, float],
     result = _with_parameters(model, theta, beta, sigma, optsum)
     if placeholder:  # the response becomes one draw from the specified model (seed 0)
         y = result.simulate(1, seed=0)["sim_1"].to_numpy()
-        result = _with_parameters(model.with_response(y), theta, beta, sigma, optsum)
+        result = _with_parameters(model.replace(y=y), theta, beta, sigma, optsum)
     return result
 
 

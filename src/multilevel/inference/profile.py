@@ -30,7 +30,6 @@ from multilevel.errors import MultilevelError, public_api
 from multilevel.inference.arguments import check_count, check_fit, check_probability
 from multilevel.inference.model_comparison import refit_ml
 from multilevel.linalg.blocked_cholesky import NotPositiveDefinite, profiled_terms
-from multilevel.models.lmm import ModelStages
 from multilevel.results.lmm_result import LinearMixedModelResult, register_confint
 
 
@@ -172,8 +171,7 @@ class _Profiler:
                           fixed_names=tuple(n for n, k in zip(design.fixed_names, keep,
                                                               strict=True) if k),
                           offset=offset, fixed_spec=None)
-        model = ModelStages(design.formula, None, reml=False, design=reduced,
-                            start=fit.theta, calc_derivs=False)
+        model = fit.model.replace(design=reduced, start=fit.theta, calc_derivs=False)
         value = model.optimize().fmin
         return math.copysign(math.sqrt(max(value - self.d_hat, 0.0)), v - fit.beta[j])
 

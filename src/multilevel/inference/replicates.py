@@ -65,8 +65,7 @@ def simulate_refit(fit: LinearMixedModelResult, seed: np.random.SeedSequence,
     """One response simulated from ``fit`` (plus ``mean_shift``), refitted on the same design
     without the convergence check (only the estimates are needed); None if the refit fails."""
     y = fit.simulate(1, seed=int(np.random.default_rng(seed).integers(2**63)))["sim_1"]
-    model = fit.model.with_response(y.to_numpy() + mean_shift)
-    model.calc_derivs = False
+    model = fit.model.replace(y=y.to_numpy() + mean_shift, calc_derivs=False)
     try:
         return LinearMixedModelResult.from_model(model, model.optimize())
     except (ArithmeticError, np.linalg.LinAlgError):

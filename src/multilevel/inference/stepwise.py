@@ -30,7 +30,6 @@ from multilevel.formula.parser import RandomTermSpec, term_labels
 from multilevel.inference.arguments import check_fit, check_flag, check_probability
 from multilevel.inference.f_tests import contrast_test, type3_hypotheses
 from multilevel.inference.reporting import html_report, text_report
-from multilevel.models.lmm import ModelStages
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 
@@ -101,14 +100,13 @@ def _fixed_terms(fit: LinearMixedModelResult) -> list[str]:
 
 
 def _refit(fit: LinearMixedModelResult, formula: str) -> LinearMixedModelResult:
-    old = fit.model
-    if old.data is None:
+    """``formula`` fitted to the fit's data with every other setting of its model kept."""
+    if fit.model.data is None:
         raise MultilevelError("this fit does not keep its data (it was built from a design); "
                               "refit it with multilevel.lmer(formula, data) first")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MultilevelWarning)
-        model = ModelStages(formula, old.data, reml=fit.reml, weights=old._weights_source,
-                            offset=old._offset_source, optimizer=old.optimizer)
+        model = fit.model.replace(formula=formula)
         return LinearMixedModelResult.from_model(model, model.optimize())
 
 

@@ -32,7 +32,6 @@ from multilevel.errors import (
 from multilevel.inference.arguments import check_fit
 from multilevel.inference.model_comparison import refit_ml
 from multilevel.inference.reporting import html_report
-from multilevel.models.lmm import ModelStages
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 
@@ -177,8 +176,7 @@ def mundlak(fit: LinearMixedModelResult, by: str | None = None) -> EndogeneityTe
                          fixed_names=(*design.fixed_names, *[f"mean({n})" for n in names]),
                          fixed_spec=None)
     base = refit_ml(fit)
-    model = ModelStages(design.formula, None, reml=False, design=aug_design,
-                        offset=fit.model._offset_source)
+    model = base.model.replace(design=aug_design)
     aug = LinearMixedModelResult.from_model(model, model.optimize())
     chisq = max(2.0 * (aug.loglik - base.loglik), 0.0)
     p = float(stats.chi2.sf(chisq, len(names)))

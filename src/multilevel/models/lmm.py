@@ -5,7 +5,8 @@ e ~ N(0, sigma^2 W^-1).
 A = [Z X y]' W [Z X y] and evaluates the profiled objective for any theta. The stages are
 public, as in lme4's modular interface (``lFormula -> mkLmerDevfun -> optimizeLmer``):
 ``ModelStages(...)`` is the formula and design stage, ``.objective`` the deviance function,
-``.optimize()`` the optimizer. The result layer sits above this module, so the ``fit()`` that
+``.optimize()`` the optimizer, and ``.replace(...)`` the same model with some parts changed (the
+one path of every refit). The result layer sits above this module, so the ``fit()`` that
 returns an immutable :class:`~multilevel.results.lmm_result.LinearMixedModelResult` is added by
 the public subclass :class:`multilevel.api.LinearMixedModel`.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -58,6 +59,20 @@ REPRODUCED_RSS = 1e-12
 MAX_RESTARTS = 3
 # lme4's isSingular default tolerance.
 SINGULAR_TOL = 1e-4
+
+# The fitting settings as checked: reml, optimizer, optimizer_settings, calc_derivs.
+_Settings = tuple[bool, str, dict[str, Any], bool]
+
+
+class _Keep:
+    """Marks an argument of :meth:`ModelStages.replace` left out (None has a meaning there:
+    no weights, no data, the default start)."""
+
+    def __repr__(self) -> str:
+        return "<keep>"
+
+
+_KEEP: Any = _Keep()
 
 
 
@@ -140,14 +155,8 @@ class ModelStages:
                  start: Any = None, optimizer_settings: dict[str, Any] | None = None,
                  calc_derivs: bool = True, *, design: ModelDesign | None = None) -> None:
         # arguments are checked before any work on the data
-        self.reml = _flag("reml", reml)
-        self.calc_derivs = _flag("calc_derivs", calc_derivs)
-        backend_key(optimizer)
-        self.optimizer = optimizer
-        self.optimizer_settings = check_settings(optimizer, optimizer_settings)
-        if isinstance(start, str) and start not in ("lme4", "anova"):
-            raise OptimizerError(f"start must be None, 'lme4', 'anova' or theta values, got "
-                                 f"{start!r}")
+        self._set_settings(_checked_settings(reml, optimizer, optimizer_settings, calc_derivs,
+                                             start))
         self.design = design if design is not None else build_design(formula, data, weights,
                                                                      offset)
         # the caller's data, by reference (no copy), for procedures that refit other formulas
@@ -161,9 +170,7 @@ class ModelStages:
         self.layout: ThetaLayout = theta_layout(
             [t.factor.name for t in terms], [t.columns for t in terms],
             [term_block[i] for i in range(len(terms))], len(self.blocks))
-        self.start: np.ndarray | str | None = (
-            start if start is None or isinstance(start, str)
-            else check_start(start, self.layout.lower_bounds(), self.layout.names()))
+        self.start: np.ndarray | str | None = self._checked_start(start)
         w = self.design.weights
         self._sqrt_w = None if w is None else np.sqrt(w)
         self._x_shift_is_intercept = np.all(self.design.X == 1.0, axis=0)
@@ -255,22 +262,133 @@ class ModelStages:
         c[icol] = self._response_shift()[1]
         return T, c
 
-    def with_response(self, y: np.ndarray) -> ModelStages:
-        """A copy of this model with a new response vector; the design and the Z-blocks of A
-        are shared, only the [X y] parts are recomputed (what bootstrap and power need)."""
-        y = np.asarray(y, dtype=float)
-        if y.shape != self.design.y.shape:
-            raise DataError(f"the new response must have {self.design.nobs} values, got "
-                            f"{y.shape}")
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        new.design = _replace(self.design, y=y)
-        xy_re, xy = xy_cross_products([b.codes for b in self.blocks],
-                                      [b.Z for b in self.blocks], self.A.n_levels, new._xy(),
-                                      self._sqrt_w)
-        new.A = replace(self.A, xy_re=xy_re, xy=xy)
-        new._check_finite_cross_products()
+    # -- settings and copies ----------------------------------------------------------------
+    def _set_settings(self, settings: _Settings) -> None:
+        self.reml, self.optimizer, self.optimizer_settings, self.calc_derivs = settings
+
+    def _checked_start(self, start: Any) -> np.ndarray | str | None:
+        """``start`` checked against this model's theta layout (a strategy name passes)."""
+        if start is None or isinstance(start, str):
+            return start
+        return check_start(start, self.layout.lower_bounds(), self.layout.names())
+
+    def replace(self, *, formula: str | ParsedFormula | None = None, data: Any = _KEEP,
+                design: ModelDesign | None = None, y: Any = None, reml: bool | None = None,
+                weights: Any = _KEEP, offset: Any = _KEEP, optimizer: str | None = None,
+                optimizer_settings: Any = _KEEP, start: Any = _KEEP,
+                calc_derivs: bool | None = None) -> Self:
+        """A new, unfitted model like this one with the named parts replaced: the one way
+        every refit (model comparison, stepwise selection, profiles, bootstrap, power) builds
+        its model, so that a setting not named is never dropped.
+
+        Every argument left out keeps this model's value. Only what a change needs is redone:
+        settings alone (``reml``, ``optimizer``, ``optimizer_settings``, ``start``,
+        ``calc_derivs``) share the design and the cross-products; a new response ``y`` shares
+        the design and the random-effects blocks of the cross-products and recomputes only the
+        [X y] parts; a new ``formula``, ``data``, ``weights`` or ``offset`` builds the design
+        again from the data (the model's own data unless ``data`` is given).
+
+        Parameters
+        ----------
+        formula : str or ParsedFormula, optional
+            A new lme4 formula, built on the model's data (or ``data``).
+        data : pandas.DataFrame or polars.DataFrame, optional
+            New data for the formula. With ``design``, the data the new model keeps (pass
+            ``data=None`` when the design's rows are no longer the data's rows).
+        design : ModelDesign, optional
+            A design built elsewhere (e.g. with a changed fixed-effects matrix or other rows);
+            not together with ``formula``, ``weights`` or ``offset``, which build one.
+        y : array-like, optional
+            A new response, one value per observation used by the model (``nobs``).
+        reml : bool, optional
+        weights, offset : array-like, column name or None, optional
+            New prior weights or offset; None removes them. An offset in the formula
+            (``offset(...)``) stays part of the formula.
+        optimizer : str, optional
+            A new backend; the kept ``optimizer_settings`` must apply to it (else pass new
+            ones).
+        optimizer_settings : dict or None, optional
+            None or ``{}`` clears them.
+        start : None, "lme4", "anova" or array-like, optional
+            Starting theta. When left out, theta values are kept only while the theta layout
+            (the random-effects terms) is unchanged; otherwise the default start is used.
+        calc_derivs : bool, optional
+
+        Returns
+        -------
+        ModelStages
+            A new model of the same class; this one is not changed.
+
+        Raises
+        ------
+        ArgumentError
+            ``design`` together with ``formula``, ``weights`` or ``offset``, or a new design to
+            build when the model keeps no data.
+        DataError
+            A response ``y`` of the wrong length.
+        OptimizerError
+            Settings that do not apply (as when building the model).
+
+        Examples
+        --------
+        >>> ml_model = model.replace(reml=False)                  # doctest: +SKIP
+        >>> sim_model = model.replace(y=y_new, calc_derivs=False)  # doctest: +SKIP
+        >>> smaller = model.replace(formula="Reaction ~ Days + (1 | Subject)")  # doctest: +SKIP
+        """
+        builders = [name for name, named in (("formula", formula is not None),
+                                             ("weights", weights is not _KEEP),
+                                             ("offset", offset is not _KEEP)) if named]
+        if design is not None and builders:
+            raise ArgumentError(f"replace() takes design= or {'= and '.join(builders)}= "
+                                "(which build a design from the data), not both")
+        settings = _checked_settings(
+            self.reml if reml is None else reml,
+            self.optimizer if optimizer is None else optimizer,
+            self.optimizer_settings if optimizer_settings is _KEEP else optimizer_settings,
+            self.calc_derivs if calc_derivs is None else calc_derivs,
+            None if start is _KEEP else start)
+        new_data = self.data if data is _KEEP else data
+        new_weights = self._weights_source if weights is _KEEP else weights
+        new_offset = self._offset_source if offset is _KEEP else offset
+        if builders or (data is not _KEEP and design is None):
+            if new_data is None:
+                raise ArgumentError("this model keeps no data (it was built from a design): "
+                                    "give data= to build a new formula, weights or offset on")
+            design = build_design(self.design.formula if formula is None else formula,
+                                  new_data, new_weights, new_offset)
+        if design is not None:
+            if y is not None:
+                design = _replace(design, y=_checked_response(y, design))
+            new = type(self)(design.formula, new_data, reml=settings[0],
+                             weights=new_weights, offset=new_offset, optimizer=settings[1],
+                             start=None if start is _KEEP else start,
+                             optimizer_settings=settings[2], calc_derivs=settings[3],
+                             design=design)
+        else:
+            # the same design (or the same with a new response): share the blocks of A
+            new = object.__new__(type(self))
+            new.__dict__.update(self.__dict__)
+            new._set_settings(settings)
+            new.data = new_data
+            if y is not None:
+                new.design = _replace(self.design, y=_checked_response(y, self.design))
+                xy_re, xy = xy_cross_products([b.codes for b in self.blocks],
+                                              [b.Z for b in self.blocks], self.A.n_levels,
+                                              new._xy(), self._sqrt_w)
+                new.A = replace(self.A, xy_re=xy_re, xy=xy)
+                new._check_finite_cross_products()
+            if start is not _KEEP:
+                new.start = new._checked_start(start)
+            return new
+        if start is _KEEP and (not isinstance(self.start, np.ndarray)
+                               or new.layout.names() == self.layout.names()):
+            # theta values are the old model's parameters: kept only for the same layout
+            new.start = self.start
         return new
+
+    def with_response(self, y: np.ndarray) -> Self:
+        """``replace(y=y)``: this model with a new response, the design shared."""
+        return self.replace(y=y)
 
     # -- objective --------------------------------------------------------------------------
     @property
@@ -377,6 +495,29 @@ class ModelStages:
         if self.calc_derivs:
             opt = _check_derivatives(self, opt)
         return opt
+
+
+def _checked_settings(reml: Any, optimizer: str, optimizer_settings: Any, calc_derivs: Any,
+                      start: Any) -> _Settings:
+    """The fitting settings checked (before any work on the data): reml, optimizer, its
+    settings (a copy), calc_derivs; a start given by name must be a known one (theta values
+    are checked against the layout later)."""
+    checked_reml = _flag("reml", reml)
+    checked_derivs = _flag("calc_derivs", calc_derivs)
+    backend_key(optimizer)
+    settings = check_settings(optimizer, optimizer_settings)
+    if isinstance(start, str) and start not in ("lme4", "anova"):
+        raise OptimizerError(f"start must be None, 'lme4', 'anova' or theta values, got "
+                             f"{start!r}")
+    return checked_reml, optimizer, settings, checked_derivs
+
+
+def _checked_response(y: Any, design: ModelDesign) -> np.ndarray:
+    """A new response for ``design``: one float per observation it uses."""
+    out = np.asarray(y, dtype=float)
+    if out.shape != design.y.shape:
+        raise DataError(f"the new response must have {design.nobs} values, got {out.shape}")
+    return out
 
 
 def _flag(name: str, value: Any) -> bool:
