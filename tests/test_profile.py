@@ -65,3 +65,27 @@ def test_zeta_profiles_cross_zero_at_the_estimate_and_z_at_the_bounds():
         assert zeta[-1] == pytest.approx(z, abs=1e-4)
         if grp["value"].iloc[0] > 0:  # a bound not at the boundary of the parameter space
             assert zeta[0] == pytest.approx(-z, abs=1e-4)
+
+
+def test_profile_intervals_of_a_weighted_fit_with_an_offset_contain_the_estimates():
+    """Weights and an offset drawn from default_rng(20261107) (uniform(0.5, 2) and
+    uniform(0.5, 1.5)) on sleepstudy: the warm-started profile once left BOBYQA in another
+    basin, 14 deviance units above the optimum at the estimate itself, and the bracket search
+    failed. Every interval must contain its ML estimate and be finite."""
+    import warnings
+
+    import pandas as pd
+
+    sleep = ml.datasets.load("sleepstudy")
+    rng = np.random.default_rng(20261107)
+    w = rng.uniform(0.5, 2.0, len(sleep))
+    o = rng.uniform(0.5, 1.5, len(sleep))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ml.errors.ConvergenceWarning)
+        fit = ml.lmer("Reaction ~ Days + (Days | Subject)", sleep, weights=w, offset=o)
+        ci = fit.confint(method="profile")
+    ml_fit = ml.lmer("Reaction ~ Days + (Days | Subject)", sleep, weights=w, offset=o,
+                     reml=False)
+    est = pd.concat([ml_fit.sdcor, ml_fit.fixef])
+    assert np.isfinite(ci.to_numpy()).all()
+    assert ((ci["lower"] < est[ci.index]) & (est[ci.index] < ci["upper"])).all(), ci
