@@ -40,25 +40,12 @@ from multilevel.models.data_scales import check_scales, scale_diagnosis, warn_sc
 from multilevel.models.memory import check_fit_memory
 from multilevel.models.start import anova_applies, anova_start, initial_step, intercept_constant
 from multilevel.optim.backends import backend_key, check_settings, check_start, minimize_theta
-from multilevel.optim.convergence import (
-    POLISH_MIN_GAIN,
-    convergence_messages,
-    deriv12,
-    free_parameters,
-    newton_step,
-)
+from multilevel.optim.convergence import check_boundary, check_derivatives
 from multilevel.optim.optsummary import OptSummary
 
-# lme4's optimizeLmer: parameters within this distance of a zero lower bound are tried on the
-# bound after optimization, and kept there if the objective is lower.
-BOUNDARY_TOL = 1e-5
 # A response whose residual sum of squares on X is below this share of its sum of squares is
 # reproduced exactly by the fixed effects (see ModelStages._check_response_not_reproduced).
 REPRODUCED_RSS = 1e-12
-# Restarts of the optimizer when the fit fails the derivative check at its optimum.
-MAX_RESTARTS = 3
-# lme4's isSingular default tolerance.
-SINGULAR_TOL = 1e-4
 
 # The fitting settings as checked: reml, optimizer, optimizer_settings, calc_derivs.
 _Settings = tuple[bool, str, dict[str, Any], bool]
@@ -490,10 +477,11 @@ class ModelStages:
         if not math.isfinite(f0):
             raise NumericalError(f"the likelihood cannot be evaluated at the starting values "
                                  f"(theta = {x0.tolist()}): {self.scale_diagnosis()}")
-        opt = _check_boundary(self, minimize_theta(self._deviance, x0, lower, self.optimizer,
-                                                   settings, f0=f0))
+        found = minimize_theta(self._deviance, x0, lower, self.optimizer, settings, f0=f0)
+        opt = check_boundary(self._deviance, found)
         if self.calc_derivs:
-            opt = _check_derivatives(self, opt)
+            opt = check_derivatives(self._deviance, opt, self.optimizer,
+                                    self.optimizer_settings)
         return opt
 
 
@@ -540,66 +528,6 @@ def _centering(X: np.ndarray, w: np.ndarray | None, is_one: np.ndarray) -> np.nd
     shift = np.average(X, axis=0, weights=w)
     shift[is_one] = 0.0
     return shift
-
-
-def _check_derivatives(model: ModelStages, opt: OptSummary) -> OptSummary:
-    """Check the optimum with finite-difference derivatives (lme4's checkConv), polish it with a
-    Newton step, and restart the optimizer from the best point while the check fails.
-
-    BOBYQA can stop on its x-tolerance far from the optimum on badly scaled problems (a
-    covariate in the hundreds, a slope variance tiny next to the intercept's); lme4 then warns
-    "Model failed to converge". We restart from where it stopped (up to ``MAX_RESTARTS``
-    times) and report lme4's message only if the fit still fails the check."""
-    theta, fmin, polished = opt.final, opt.fmin, False
-    feval, restarts = opt.feval, 0
-    log = list(opt.fitlog)
-    while True:
-        d = deriv12(model._deviance, theta, fmin)
-        free = free_parameters(theta, opt.lower)
-        problems = convergence_messages(d, free)
-        trial = newton_step(d, free, opt.lower)
-        if trial is not None:
-            value = model._deviance(trial)
-            if value < fmin - POLISH_MIN_GAIN:
-                theta, fmin, polished = trial, value, True
-        if not problems or restarts == MAX_RESTARTS:
-            break
-        again = minimize_theta(model._deviance, theta, opt.lower, model.optimizer,
-                               model.optimizer_settings, f0=fmin)
-        restarts += 1
-        feval += again.feval
-        log += list(again.fitlog)
-        if again.fmin < fmin:
-            theta, fmin = again.final, again.fmin
-    return replace(opt, final=theta, fmin=fmin, feval=feval, fitlog=tuple(log),
-                   messages=tuple(list(opt.messages) + problems),
-                   converged=opt.converged and not problems, gradient=d.gradient,
-                   hessian=d.hessian, polished=polished, restarts=restarts)
-
-
-def _check_boundary(model: ModelStages, opt: OptSummary) -> OptSummary:
-    """Try parameters near a zero lower bound on the bound (lme4's check.boundary), then add
-    lme4's messages for singular and unconverged fits."""
-    theta = opt.final.copy()
-    fmin = opt.fmin
-    gap = theta - opt.lower
-    edge = (gap < BOUNDARY_TOL) & (gap > 0)
-    if edge.any():
-        trial = theta.copy()
-        trial[edge] = opt.lower[edge]
-        value = model._deviance(trial)
-        if value < fmin:
-            theta, fmin = trial, value
-    messages = list(opt.messages)
-    if not opt.converged:
-        messages.append(f"optimizer ({opt.backend}) did not converge: {opt.return_code}")
-    lower = opt.lower
-    if np.any(theta[lower == 0] < SINGULAR_TOL):
-        messages.append("boundary (singular) fit: see help('isSingular')")
-    return OptSummary(backend=opt.backend, initial=opt.initial, final=theta, lower=lower,
-                      fmin=fmin, feval=opt.feval, elapsed=opt.elapsed,
-                      return_code=opt.return_code, converged=opt.converged,
-                      messages=tuple(messages), fitlog=opt.fitlog, settings=opt.settings)
 
 
 def _replace(design: ModelDesign, **changes: Any) -> ModelDesign:

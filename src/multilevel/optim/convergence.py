@@ -16,19 +16,33 @@ lme4's whenever the two took the same path (sleepstudy prints lme4's 612.10, not
 612.09). Measured on the 31 lme4 reference fits in tests/reference: all variance components
 within 1e-4 of lme4 except oxboys_quadratic (lme4 itself 1.5e-4 from the optimum) and the two
 fits where lme4 warns that it did not converge.
+
+:func:`check_boundary` and :func:`check_derivatives` apply these checks to any objective and
+optimizer record, so that every model kind finishes its optimization the same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
+
+from multilevel.optim.backends import minimize_theta
+from multilevel.optim.optsummary import OptSummary
 
 # lme4's lmerControl(check.conv.grad = .makeCC("warning", tol = 2e-3)).
 GRADIENT_TOL = 2e-3
 # lme4's check.conv.hess tolerance: eigenvalues below -HESSIAN_TOL count as negative.
 HESSIAN_TOL = 1e-6
+# lme4's optimizeLmer: parameters within this distance of a zero lower bound are tried on the
+# bound after optimization, and kept there if the objective is lower.
+BOUNDARY_TOL = 1e-5
+# Restarts of the optimizer when the fit fails the derivative check at its optimum.
+MAX_RESTARTS = 3
+# lme4's isSingular default tolerance.
+SINGULAR_TOL = 1e-4
 # lme4's deriv12 step.
 DERIV_STEP = 1e-4
 # A Newton step replaces the optimizer's answer when it lowers the objective by more than this:
@@ -130,3 +144,64 @@ def newton_step(d: Derivatives, free: np.ndarray, lower: np.ndarray) -> np.ndarr
     if np.any(x < lower) or not np.all(np.isfinite(x)):
         return None
     return x
+
+
+def check_derivatives(fun: Callable[[np.ndarray], float], opt: OptSummary, optimizer: str,
+                      settings: dict[str, Any]) -> OptSummary:
+    """Check the optimum of ``fun`` found by ``opt`` with finite-difference derivatives
+    (lme4's checkConv), polish it with a Newton step, and restart the ``optimizer`` (with its
+    ``settings``) from the best point while the check fails.
+
+    BOBYQA can stop on its x-tolerance far from the optimum on badly scaled problems (a
+    covariate in the hundreds, a slope variance tiny next to the intercept's); lme4 then warns
+    "Model failed to converge". We restart from where it stopped (up to ``MAX_RESTARTS``
+    times) and report lme4's message only if the fit still fails the check."""
+    theta, fmin, polished = opt.final, opt.fmin, False
+    feval, restarts = opt.feval, 0
+    log = list(opt.fitlog)
+    while True:
+        d = deriv12(fun, theta, fmin)
+        free = free_parameters(theta, opt.lower)
+        problems = convergence_messages(d, free)
+        trial = newton_step(d, free, opt.lower)
+        if trial is not None:
+            value = fun(trial)
+            if value < fmin - POLISH_MIN_GAIN:
+                theta, fmin, polished = trial, value, True
+        if not problems or restarts == MAX_RESTARTS:
+            break
+        again = minimize_theta(fun, theta, opt.lower, optimizer, settings, f0=fmin)
+        restarts += 1
+        feval += again.feval
+        log += list(again.fitlog)
+        if again.fmin < fmin:
+            theta, fmin = again.final, again.fmin
+    return replace(opt, final=theta, fmin=fmin, feval=feval, fitlog=tuple(log),
+                   messages=tuple(list(opt.messages) + problems),
+                   converged=opt.converged and not problems, gradient=d.gradient,
+                   hessian=d.hessian, polished=polished, restarts=restarts)
+
+
+def check_boundary(fun: Callable[[np.ndarray], float], opt: OptSummary) -> OptSummary:
+    """Try parameters of ``fun`` near a zero lower bound on the bound (lme4's
+    check.boundary), then add lme4's messages for singular and unconverged fits."""
+    theta = opt.final.copy()
+    fmin = opt.fmin
+    gap = theta - opt.lower
+    edge = (gap < BOUNDARY_TOL) & (gap > 0)
+    if edge.any():
+        trial = theta.copy()
+        trial[edge] = opt.lower[edge]
+        value = fun(trial)
+        if value < fmin:
+            theta, fmin = trial, value
+    messages = list(opt.messages)
+    if not opt.converged:
+        messages.append(f"optimizer ({opt.backend}) did not converge: {opt.return_code}")
+    lower = opt.lower
+    if np.any(theta[lower == 0] < SINGULAR_TOL):
+        messages.append("boundary (singular) fit: see help('isSingular')")
+    return OptSummary(backend=opt.backend, initial=opt.initial, final=theta, lower=lower,
+                      fmin=fmin, feval=opt.feval, elapsed=opt.elapsed,
+                      return_code=opt.return_code, converged=opt.converged,
+                      messages=tuple(messages), fitlog=opt.fitlog, settings=opt.settings)

@@ -19,7 +19,7 @@ from multilevel.linalg.blocked_cholesky import (
     re_factor_dense,
     solve_fixed_and_modes,
 )
-from multilevel.models.lmm import SINGULAR_TOL
+from multilevel.optim.convergence import SINGULAR_TOL
 from multilevel.optim.optsummary import OptSummary
 from multilevel.results import prediction, summary
 from multilevel.results.varcorr import sdcor_parameters, varcorr_frame
