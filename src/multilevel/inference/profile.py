@@ -55,7 +55,6 @@ class _Deviance:
         self.fit = fit
         self.model = fit.model
         self.layout = fit.model.layout
-        self.n = fit.nobs
         self.slots: list[tuple[int, int, int]] = []  # (term, row, col) of each sd/cor parameter
         for t, term in enumerate(self.layout.terms):
             cols, rows = np.triu_indices(term.k)
@@ -63,11 +62,12 @@ class _Deviance:
 
     def at_theta(self, theta: np.ndarray, sigma: float) -> float:
         try:
-            logdet_re, _, pwrss = profiled_terms(self.model.A, self.layout.templates(theta))
+            logdet_re, logdet_x, pwrss = profiled_terms(self.model.A,
+                                                        self.layout.templates(theta))
         except NotPositiveDefinite:
             return math.inf
-        return (logdet_re - self.model._log_det_w
-                + self.n * math.log(2 * math.pi * sigma**2) + pwrss / sigma**2)
+        return self.model.response.criterion(logdet_re, logdet_x, pwrss, reml=False,
+                                             sigma=sigma)
 
     def theta_of(self, psi: np.ndarray) -> np.ndarray | None:
         """theta from sd/cor parameters and sigma (psi[-1]); None if infeasible."""

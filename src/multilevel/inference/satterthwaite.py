@@ -15,7 +15,6 @@ with m = n (ML) or n - p (REML).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
@@ -36,9 +35,6 @@ def _steps(phi: np.ndarray) -> np.ndarray:
 
 def _deviance(fit: LinearMixedModelResult) -> Callable[[np.ndarray], float]:
     model = fit.model
-    n = model.nobs
-    p = model.n_fixed
-    m = n - p if fit.reml else n
 
     def dev(phi: np.ndarray) -> float:
         try:
@@ -49,9 +45,8 @@ def _deviance(fit: LinearMixedModelResult) -> Callable[[np.ndarray], float]:
                 "Satterthwaite df cannot be computed: the likelihood cannot be evaluated next to "
                 "the estimates (a degenerate fit: is the response also a predictor, or a "
                 "random-effects term repeated?); use ddf=None or ddf='residual'") from exc
-        s2 = phi[-1] ** 2
-        value = logdet_re - model._log_det_w + m * math.log(2 * math.pi * s2) + pwrss / s2
-        return value + (logdet_x if fit.reml else 0.0)
+        return model.response.criterion(logdet_re, logdet_x, pwrss, fit.reml,
+                                        sigma=float(phi[-1]))
 
     return dev
 

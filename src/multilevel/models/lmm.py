@@ -38,6 +38,7 @@ from multilevel.linalg.blocked_cholesky import (
 from multilevel.linalg.cross_products import CrossProducts, cross_products, xy_cross_products
 from multilevel.models.data_scales import check_scales, scale_diagnosis, warn_scales
 from multilevel.models.memory import check_fit_memory
+from multilevel.models.response import GaussianResponse
 from multilevel.models.start import anova_applies, anova_start, initial_step, intercept_constant
 from multilevel.optim.backends import backend_key, check_settings, check_start, minimize_theta
 from multilevel.optim.convergence import check_boundary, check_derivatives
@@ -163,6 +164,8 @@ class ModelStages:
         self._x_shift_is_intercept = np.all(self.design.X == 1.0, axis=0)
         self._x_shift = _centering(self.design.X, w, self._x_shift_is_intercept)
         self._log_det_w = 0.0 if w is None else float(np.log(w[w > 0]).sum())
+        self.response = GaussianResponse(self.design.nobs, int(self.design.X.shape[1]),
+                                         self._log_det_w)
         if self.nobs <= self.n_fixed:
             raise DataError(
                 f"{self.nobs} observation(s) are used for {self.n_fixed} fixed-effects "
@@ -406,15 +409,8 @@ class ModelStages:
     def _criterion(self, logdet_re: float, logdet_x: float, pwrss: float,
                    reml: bool | None) -> float:
         """-2 log-likelihood (ML) or the REML criterion from the factor's three numbers."""
-        reml = self.reml if reml is None else reml
-        n = self.nobs
-        if pwrss <= 0 or n <= self.n_fixed:
-            return math.inf
-        if not reml:
-            return logdet_re - self._log_det_w + n * (1 + math.log(2 * math.pi * pwrss / n))
-        nmp = n - self.n_fixed
-        return (logdet_re + logdet_x - self._log_det_w
-                + nmp * (1 + math.log(2 * math.pi * pwrss / nmp)))
+        return self.response.criterion(logdet_re, logdet_x, pwrss,
+                                       self.reml if reml is None else reml)
 
     def objective(self, theta: Any, reml: bool | None = None) -> float:
         """The profiled deviance (ML) or REML criterion at ``theta``.
