@@ -143,3 +143,65 @@ write_dataset <- function(name, df, source, notes = NULL) {
     written_datasets[[name]] <<- info
     invisible(df)
 }
+
+## ---------------------------------------------------------------------------------
+## Round-trip check of every number written (needs python3), then write the JSON.
+## The case JSONs are formatted first (collecting their numbers), then checked.
+## ---------------------------------------------------------------------------------
+format_all <- function(results) {
+    .rt$chunks <- list()
+    write_all_datasets()
+    lapply(results, function(r)
+        toJSON(as_json_numbers(r), auto_unbox = TRUE, json_verbatim = TRUE, pretty = TRUE,
+               null = "null", na = "null", digits = NA))
+}
+
+check_roundtrip <- function(py) {
+    rt_file <- tempfile(fileext = ".tsv")
+    on.exit(unlink(rt_file))
+    rt_pairs <- do.call(rbind, .rt$chunks)
+    rt_pairs <- rt_pairs[!duplicated(paste(rt_pairs[, 1], rt_pairs[, 2])), , drop = FALSE]
+    writeLines(paste(rt_pairs[, 1], rt_pairs[, 2], sep = "\t"), rt_file)
+    out <- suppressWarnings(system2(py, c(shQuote(file.path(here, "verify_roundtrip.py")),
+                                          shQuote(rt_file)), stdout = TRUE, stderr = TRUE))
+    cat(out[!startsWith(out, "FAIL\t")], sep = "\n")
+    list(ok = is.null(attr(out, "status")) || attr(out, "status") == 0,
+         failed_hex = sub("^FAIL\t", "", out[startsWith(out, "FAIL\t")]))
+}
+
+## Format every case of `results`, check that each number written reads back exactly, then
+## write the data sets' level files and one JSON per case into `out_dir`.
+write_verified_outputs <- function(results) {
+    py <- Sys.which("python3")
+    verified <- NA
+    json_texts <- format_all(results)
+    if (nzchar(py)) {
+        for (attempt in 1:3) {
+            chk <- check_roundtrip(py)
+            if (chk$ok) { verified <- TRUE; break }
+            if (!length(chk$failed_hex)) stop("round-trip check failed; see the output above")
+            .rt$force17 <- unique(c(.rt$force17, chk$failed_hex))
+            cat("re-writing", length(chk$failed_hex), "numbers with 17 significant digits\n")
+            json_texts <- format_all(results)
+        }
+        if (!isTRUE(verified)) stop("round-trip check still failing")
+    } else {
+        warning("python3 not found: round-trip of the written numbers NOT verified")
+    }
+
+    for (nm in names(written_datasets)) {
+        info <- written_datasets[[nm]]
+        info$roundtrip_verified <- verified
+        writeLines(toJSON(info, auto_unbox = TRUE, pretty = TRUE, null = "null", na = "null", digits = NA),
+                   file.path(data_dir, paste0(nm, ".levels.json")))
+    }
+
+    for (id in names(results)) {
+        txt <- json_texts[[id]]
+        ## numbers_roundtrip_verified is appended textually (its value is known only now)
+        txt <- sub("\n}$", paste0(",\n  \"numbers_roundtrip_verified\": ",
+                                  if (is.na(verified)) "null" else tolower(verified), "\n}"), txt)
+        writeLines(txt, file.path(out_dir, paste0(id, ".json")), useBytes = TRUE)
+    }
+    invisible(verified)
+}
