@@ -174,13 +174,10 @@ class Poisson(Family):
     name: ClassVar[str] = "poisson"
     default_link: ClassVar[str] = "log"
     allowed_links: ClassVar[tuple[str, ...]] = ("log", "identity", "sqrt")
+    positive_mean: ClassVar[bool] = True
 
     def variance(self, mu: ArrayLike) -> FloatArray:
         return as_float(mu).copy()
-
-    def valid_mu(self, mu: ArrayLike) -> bool:
-        mu = as_float(mu)
-        return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
 
     def dev_resids(self, y: ArrayLike, mu: ArrayLike, wt: ArrayLike | None = None) -> FloatArray:
         y, mu = as_float(y), as_float(mu)
@@ -227,14 +224,11 @@ class Gamma(Family):
     name: ClassVar[str] = "Gamma"
     default_link: ClassVar[str] = "inverse"
     allowed_links: ClassVar[tuple[str, ...]] = ("inverse", "identity", "log")
+    positive_mean: ClassVar[bool] = True
     has_dispersion: ClassVar[bool] = True
 
     def variance(self, mu: ArrayLike) -> FloatArray:
         return as_float(mu) ** 2
-
-    def valid_mu(self, mu: ArrayLike) -> bool:
-        mu = as_float(mu)
-        return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
 
     def dev_resids(self, y: ArrayLike, mu: ArrayLike, wt: ArrayLike | None = None) -> FloatArray:
         y, mu = as_float(y), as_float(mu)

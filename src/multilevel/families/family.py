@@ -89,6 +89,8 @@ class Family:
     default_link: ClassVar[str] = ""
     allowed_links: ClassVar[tuple[str, ...]] = ()
     has_dispersion: ClassVar[bool] = False
+    # the mean must be finite and positive (R's validmu for Poisson, Gamma, negative binomial)
+    positive_mean: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         spec: str | Link = self.default_link if self.link is None else self.link
@@ -109,8 +111,12 @@ class Family:
         raise NotImplementedError
 
     def valid_mu(self, mu: ArrayLike) -> bool:
-        """Whether every mu is inside the family's mean space (R's ``validmu``)."""
-        return True
+        """Whether every mu is inside the family's mean space (R's ``validmu``): finite and
+        positive for the families that set ``positive_mean``, anything otherwise."""
+        if not self.positive_mean:
+            return True
+        mu = as_float(mu)
+        return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
 
     def dev_resids(self, y: ArrayLike, mu: ArrayLike, wt: ArrayLike | None = None) -> FloatArray:
         """Each observation's contribution to the deviance (R's ``family$dev.resids``):

@@ -40,6 +40,7 @@ class NegativeBinomial(Family):
     name: ClassVar[str] = "negative.binomial"
     default_link: ClassVar[str] = "log"
     allowed_links: ClassVar[tuple[str, ...]] = ("log", "identity", "sqrt")
+    positive_mean: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if isinstance(self.link, Real):  # NegativeBinomial(2): theta meant, link given
@@ -74,10 +75,6 @@ class NegativeBinomial(Family):
     def variance(self, mu: ArrayLike) -> FloatArray:
         mu = as_float(mu)
         return mu + mu ** 2 / self.size
-
-    def valid_mu(self, mu: ArrayLike) -> bool:
-        mu = as_float(mu)
-        return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
 
     def dev_resids(self, y: ArrayLike, mu: ArrayLike, wt: ArrayLike | None = None) -> FloatArray:
         y, mu = as_float(y), as_float(mu)
