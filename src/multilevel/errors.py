@@ -145,16 +145,35 @@ class MissingDataWarning(MultilevelWarning):
     """Rows with missing values in used columns were dropped."""
 
 
+def quote_rows(rows: Iterable[int], value_of: Callable[[int], object], limit: int = 3,
+               label_of: Callable[[int], object] | None = None) -> str:
+    """``row 3 ('a'), row 7 (-1.0) and 4 more``: the first ``limit`` offending rows of a
+    message, each with its value (``value_of(row)``; numpy scalars shown as Python ones) and
+    its label (``label_of(row)``, the 0-based position by default)."""
+    rows = [int(r) for r in rows]
+
+    def plain(value: object) -> object:
+        return value.item() if hasattr(value, "item") and hasattr(value, "dtype") else value
+
+    shown = ", ".join(f"row {r if label_of is None else label_of(r)} ({plain(value_of(r))!r})"
+                      for r in rows[:limit])
+    more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
+    return shown + more
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C", bound=type)
 
-# An internal error quotes the original message; a message built from user data (a header
-# line, a cell) can be arbitrarily long.
-_MAX_QUOTED = 300
+# What a message quotes from elsewhere (an original exception's text, a header line, a file
+# name) is cut to this many characters: a 100 MB header line must not become a 100 MB message.
+MAX_QUOTED = 300
 
 
-def _quote(text: str) -> str:
-    return text if len(text) <= _MAX_QUOTED else text[:_MAX_QUOTED] + " ..."
+def shorten(text: str, limit: int = MAX_QUOTED) -> str:
+    """``text`` on one line (line breaks and runs of blanks become one space), cut to
+    ``limit`` characters with an ellipsis."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit] + " ..."
 
 
 def public_api(func: F) -> F:
@@ -172,7 +191,7 @@ def public_api(func: F) -> F:
         except Exception as exc:  # the API boundary: everything else is our bug
             raise InternalError(
                 f"{func.__qualname__} failed unexpectedly with {type(exc).__name__}: "
-                f"{_quote(str(exc))}. This is a bug in multilevel; please report it with the "
+                f"{shorten(str(exc))}. This is a bug in multilevel; please report it with the "
                 "call that raised it") from exc
 
     return guarded  # type: ignore[return-value]

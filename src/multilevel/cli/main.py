@@ -17,32 +17,27 @@ import pandas as pd
 from multilevel import LinearMixedModelResult, anova, compare, datasets, power
 from multilevel.api import lmer
 from multilevel.errors import (
+    MAX_QUOTED,
     DataError,
     InternalError,
     ModelComparisonError,
     MultilevelError,
     MultilevelWarning,
+    shorten,
 )
 
 DEMO_FORMULA = "Reaction ~ Days + (Days | Subject)"
 DDF_CHOICES = ["satterthwaite", "kenward-roger", "between-within", "residual", "none"]
 
 # What an error line quotes from the user's input (a header line, a formula, a file name) is
-# cut to this many characters: a 100 MB header line must not become a 100 MB message.
-MAX_MESSAGE = 300
+# cut to this many characters.
+MAX_MESSAGE = MAX_QUOTED
 
 # Exit statuses: a user error (bad arguments, data, formula) is 2, as argparse's own; a bug
 # in multilevel is 1; an interrupt is 130, as the shell's 128 + SIGINT.
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
 EXIT_INTERRUPTED = 130
-
-
-def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
-    """``text`` on one line (line breaks and runs of blanks become one space), cut to
-    ``limit`` characters with an ellipsis."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[:limit] + " ..."
 
 
 class _UsageError(Exception):
@@ -276,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _error(prefix: str, message: str) -> None:
-    print(f"{prefix}: {one_line(message)}", file=sys.stderr)
+    print(f"{prefix}: {shorten(message, MAX_MESSAGE)}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

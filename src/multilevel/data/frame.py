@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from multilevel.errors import ColumnNotFoundError, DataError
+from multilevel.errors import ColumnNotFoundError, DataError, quote_rows
 
 # infer_dtype's names for an object column that holds only real numbers (and missing values).
 _NUMBERS_AS_OBJECTS = {"integer", "floating", "mixed-integer-float", "decimal"}
@@ -88,11 +88,9 @@ def _check_unique_names(data: pd.DataFrame, used: list[str]) -> None:
 def _text_cells_error(col: str, series: pd.Series, numeric: pd.Series) -> DataError:
     """The error for a column of numbers with a few text cells, quoting the first of them."""
     text = series.notna().to_numpy() & numeric.isna().to_numpy()
-    rows = np.flatnonzero(text)
-    shown = ", ".join(f"row {int(r)} ({series.iloc[r]!r})" for r in rows[:_QUOTED_ROWS])
-    more = f" and {len(rows) - _QUOTED_ROWS} more" if len(rows) > _QUOTED_ROWS else ""
+    shown = quote_rows(np.flatnonzero(text), series.iloc.__getitem__, _QUOTED_ROWS)
     return DataError(
-        f"column {col!r} holds numbers but also text that is not a number: {shown}{more}. "
+        f"column {col!r} holds numbers but also text that is not a number: {shown}. "
         "Read as text it would become a factor with a level per distinct value. Recode those "
         f"cells as missing (data[{col!r}] = pd.to_numeric(data[{col!r}], errors='coerce')), "
         "or, if the column really is a factor, convert it with .astype('category')")

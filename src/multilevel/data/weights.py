@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from multilevel.errors import ColumnNotFoundError, DataError
+from multilevel.errors import ColumnNotFoundError, DataError, quote_rows
 
 # How many offending values a message quotes: enough to see the pattern, short on big data.
 QUOTED_VALUES = 3
@@ -28,14 +28,7 @@ QUOTED_VALUES = 3
 
 def _quote(rows: np.ndarray, values: np.ndarray) -> str:
     """``row 3 ('a'), row 7 ('b')`` for the first few offending rows."""
-    shown = ", ".join(f"row {int(r)} ({_plain(values[r])!r})" for r in rows[:QUOTED_VALUES])
-    more = f" and {len(rows) - QUOTED_VALUES} more" if len(rows) > QUOTED_VALUES else ""
-    return shown + more
-
-
-def _plain(value: object) -> object:
-    """numpy scalars as Python ones, so that messages read ``-1.0``, not ``np.float64(-1.0)``."""
-    return value.item() if isinstance(value, np.generic) else value
+    return quote_rows(rows, values.__getitem__, QUOTED_VALUES)
 
 
 def _as_float(values: np.ndarray, what: str) -> np.ndarray:

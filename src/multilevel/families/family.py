@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from multilevel.errors import ArgumentError, DataError
+from multilevel.errors import quote_rows as quote_any_rows
 from multilevel.families.links import Link, make_link
 
 FloatArray = NDArray[np.float64]
@@ -50,13 +51,9 @@ def quote_rows(bad: NDArray[np.bool_], values: FloatArray,
 
     ``labels`` are the row labels to print in place of 0-based positions.
     """
-    rows = np.flatnonzero(bad)
     names = None if labels is None else np.asarray(labels)
-    shown = ", ".join(
-        f"row {names[r] if names is not None else int(r)} ({float(values[r])!r})"
-        for r in rows[:QUOTED_ROWS])
-    more = f" and {len(rows) - QUOTED_ROWS} more" if len(rows) > QUOTED_ROWS else ""
-    return shown + more
+    return quote_any_rows(np.flatnonzero(bad), lambda r: float(values[r]), QUOTED_ROWS,
+                          None if names is None else names.__getitem__)
 
 
 @dataclass(frozen=True)
