@@ -356,11 +356,6 @@ def _lme4_order(terms: list[RandomEffectTerm]) -> list[RandomEffectTerm]:
     return terms
 
 
-def _vector(value: Any, frame_source: pd.DataFrame, what: str) -> np.ndarray | None:
-    """The ``weights=`` or ``offset=`` argument, checked (see :mod:`multilevel.data.weights`)."""
-    return row_vector(value, frame_source, what)
-
-
 def _grouping_only_columns(parsed: ParsedFormula, used: list[str]) -> list[str]:
     """Columns that appear only as grouping factors: labels, exempt from the numeric checks
     of value columns. ``used`` lists each column once per use, grouping uses last."""
@@ -399,10 +394,10 @@ def build_design(formula: str | ParsedFormula, data: Any, weights: Any = None,
         used += _variables(spec.lhs, "random-effects term", parsed.text)
         used += list(spec.group_factors)
     extra: dict[str, np.ndarray] = {}
-    w = _vector(weights, source, "weights")
+    w = row_vector(weights, source, "weights")
     if w is not None:
         extra["(weights)"] = w
-    o = _vector(offset, source, "offset")
+    o = row_vector(offset, source, "offset")
     if o is not None:
         extra["(offset)"] = o
     clean = clean_frame(source, used, extra,
