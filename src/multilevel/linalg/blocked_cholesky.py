@@ -185,7 +185,8 @@ def _gram(A: CrossProducts, i: int, j: int) -> GramPattern | None:
     three are scalar (None otherwise, or when the pattern would be too large)."""
     key = ("gram", i, j)
     if key not in A.cache:
-        scalar = A.n_columns[0] == A.n_columns[i] == A.n_columns[j] == 1
+        scalar = (A.n_columns[0] == A.n_columns[i] == A.n_columns[j] == 1
+                  and "reweighted" not in A.cache)
         A.cache[key] = (gram_pattern(A.pairs[(i, 0)].to_csr(), A.pairs[(j, 0)].to_csr(),
                                      symmetric=i == j) if scalar else None)
     return A.cache[key]
@@ -298,7 +299,8 @@ def solve_fixed_and_modes(A: CrossProducts, f: BlockedFactor,
     block) from the factor at the optimum."""
     p = A.p
     Lxx = f.xy_diag[:p, :p]
-    beta = sla.solve_triangular(Lxx.T, f.xy_diag[p, :p], lower=False, check_finite=False)
+    beta = (sla.solve_triangular(Lxx.T, f.xy_diag[p, :p], lower=False, check_finite=False)
+            if p else np.empty(0))
     m = A.n_blocks
     # right-hand side in each block: l_yZ - L_XZ' beta
     c = [row[p] - row[:p].T @ beta for row in f.xy_rows]

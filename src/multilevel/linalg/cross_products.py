@@ -11,11 +11,17 @@ order), then one dense block row for [X y]. Storage per block type:
 
 Nothing here depends on theta, so it is computed once per model (and once per new response
 for the [X y] parts, which is what bootstrap refits reuse).
+
+Structure and values are kept apart: which level pairs occur, and where each row falls among
+them (``pair_index``), depend on the grouping factors only; the summed products depend on the
+weights too. :func:`reweighted` recomputes the values for new weights on the same structure --
+what a GLMM's penalized iteratively reweighted least squares does at every step -- and starts
+a fresh cache, so nothing derived from the old weights is ever reused.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -88,10 +94,15 @@ class CrossProducts:
         ``(p + 1, p + 1)``: [X y]' W [X y].
     n_levels, n_columns : list of int
         Levels and columns per level of each grouping factor block.
+    pair_index : dict
+        ``pair_index[(i, j)]``: for each row, its position among the level pairs of
+        ``pairs[(i, j)]`` (structure, shared by :func:`reweighted` copies).
     cache : dict
-        Structures derived from the Z-blocks only (sparsity patterns, contiguous copies),
-        built on first use by the factorization and shared by copies with a new response;
-        nothing that depends on [X y] may go here.
+        Quantities derived from the Z-blocks' values (sparsity patterns with their products,
+        contiguous copies), built on first use by the factorization and shared by copies with
+        a new response; nothing that depends on [X y] may go here. A reweighted copy starts
+        with a fresh cache (its Z-block values differ) marked ``"reweighted"``: it skips the
+        precomputed Gram patterns, whose set-up costs more than one factorization.
     """
 
     diag: list[np.ndarray]
@@ -100,6 +111,8 @@ class CrossProducts:
     xy: np.ndarray
     n_levels: list[int]
     n_columns: list[int]
+    pair_index: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, compare=False,
+                                                          repr=False)
     cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -161,14 +174,43 @@ def cross_products(codes: list[np.ndarray], Z: list[np.ndarray], n_levels: list[
     Xyw = Xy if sqrt_weights is None else Xy * sqrt_weights[:, None]
     diag = [_grouped_outer(c, z, z, nl) for c, z, nl in zip(codes, Zw, n_levels, strict=True)]
     pairs: dict[tuple[int, int], PairBlock] = {}
+    pair_index: dict[tuple[int, int], np.ndarray] = {}
     for i in range(len(codes)):
         for j in range(i):
             key = codes[i] * n_levels[j] + codes[j]
             uniq, inv = np.unique(key, return_inverse=True)
-            data = _grouped_outer(inv.ravel(), Zw[i], Zw[j], len(uniq))
+            pair_index[(i, j)] = inv.ravel()
+            data = _grouped_outer(pair_index[(i, j)], Zw[i], Zw[j], len(uniq))
             shape = (n_levels[i] * Zw[i].shape[1], n_levels[j] * Zw[j].shape[1])
             pairs[(i, j)] = make_pair_block(uniq // n_levels[j], uniq % n_levels[j], data,
                                             shape)
     xy_re, xy = _xy_blocks(codes, Zw, n_levels, Xyw)
     return CrossProducts(diag=diag, pairs=pairs, xy_re=xy_re, xy=xy, n_levels=list(n_levels),
-                         n_columns=[z.shape[1] for z in Z])
+                         n_columns=[z.shape[1] for z in Z], pair_index=pair_index)
+
+
+def reweighted(A: CrossProducts, codes: list[np.ndarray], Z: list[np.ndarray], Xy: np.ndarray,
+               sqrt_weights: np.ndarray) -> CrossProducts:
+    """A with the values recomputed for new row weights (and a new [X y]) on A's structure.
+
+    Parameters
+    ----------
+    A : CrossProducts
+        Built by :func:`cross_products` on the same ``codes`` and ``Z``; its level pairs and
+        row-to-pair map are reused (a row whose weight becomes 0 keeps its pair, with value 0).
+    codes, Z : list of arrays
+        As given to :func:`cross_products`.
+    Xy : (n, p + 1) array
+        The new [X y] (the number of fixed-effects columns may differ from A's).
+    sqrt_weights : (n,) array
+        Square roots of the new weights.
+    """
+    Zw = [z * sqrt_weights[:, None] for z in Z]
+    diag = [_grouped_outer(c, z, z, nl) for c, z, nl in zip(codes, Zw, A.n_levels, strict=True)]
+    pairs = {key: replace(pair, data=_grouped_outer(A.pair_index[key], Zw[key[0]], Zw[key[1]],
+                                                    pair.data.shape[0]))
+             for key, pair in A.pairs.items()}
+    xy_re, xy = _xy_blocks(codes, Zw, A.n_levels, Xy * sqrt_weights[:, None])
+    return CrossProducts(diag=diag, pairs=pairs, xy_re=xy_re, xy=xy, n_levels=A.n_levels,
+                         n_columns=A.n_columns, pair_index=A.pair_index,
+                         cache={"reweighted": True})

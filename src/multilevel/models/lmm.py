@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Self
 
 import numpy as np
 
-from multilevel.covariance.relative_factor import ThetaLayout, theta_layout
+from multilevel.covariance.relative_factor import ThetaLayout
 from multilevel.data.design import ModelDesign, build_design
 from multilevel.errors import (
     ArgumentError,
@@ -35,9 +35,10 @@ from multilevel.linalg.blocked_cholesky import (
     factorize,
     profiled_terms,
 )
-from multilevel.linalg.cross_products import CrossProducts, cross_products, xy_cross_products
+from multilevel.linalg.cross_products import CrossProducts, xy_cross_products
 from multilevel.models.data_scales import check_scales, scale_diagnosis, warn_scales
 from multilevel.models.memory import check_fit_memory
+from multilevel.models.predictor import Predictor, ReBlock
 from multilevel.models.response import GaussianResponse
 from multilevel.models.start import anova_applies, anova_start, initial_step, intercept_constant
 from multilevel.optim.backends import backend_key, check_settings, check_start, minimize_theta
@@ -62,46 +63,6 @@ class _Keep:
 
 _KEEP: Any = _Keep()
 
-
-
-@dataclass(frozen=True)
-class ReBlock:
-    """The random-effects terms sharing one grouping factor, merged for the factorization.
-
-    Attributes
-    ----------
-    terms : tuple of int
-        Indices of the terms (in lme4 order) in this block.
-    codes : numpy.ndarray
-        Level code of each row.
-    Z : numpy.ndarray, shape (n, k)
-        The terms' model matrices side by side.
-    """
-
-    terms: tuple[int, ...]
-    codes: np.ndarray
-    Z: np.ndarray
-
-    @property
-    def k(self) -> int:
-        """Columns per level."""
-        return int(self.Z.shape[1])
-
-
-def _make_blocks(design: ModelDesign) -> list[ReBlock]:
-    """Merge terms by grouping factor; order blocks by number of random effects, largest
-    first, so that the first (never filled-in) block is the biggest."""
-    by_name: dict[str, list[int]] = {}
-    for i, t in enumerate(design.terms):
-        by_name.setdefault(t.factor.name, []).append(i)
-    blocks = []
-    for idx in by_name.values():
-        first = design.terms[idx[0]]
-        Z = np.hstack([design.terms[i].Z for i in idx])
-        blocks.append(ReBlock(terms=tuple(idx), codes=first.factor.codes, Z=Z))
-    sizes = [design.terms[b.terms[0]].n_levels * b.k for b in blocks]
-    order = sorted(range(len(blocks)), key=lambda i: -sizes[i])
-    return [blocks[i] for i in order]
 
 
 class ModelStages:
@@ -152,12 +113,10 @@ class ModelStages:
         self.data = data
         self._weights_source = weights
         self._offset_source = offset
-        self.blocks = _make_blocks(self.design)
-        term_block = {t: b for b, blk in enumerate(self.blocks) for t in blk.terms}
+        self.predictor = Predictor(self.design)
+        self.blocks: list[ReBlock] = self.predictor.blocks
+        self.layout: ThetaLayout = self.predictor.layout
         terms = self.design.terms
-        self.layout: ThetaLayout = theta_layout(
-            [t.factor.name for t in terms], [t.columns for t in terms],
-            [term_block[i] for i in range(len(terms))], len(self.blocks))
         self.start: np.ndarray | str | None = self._checked_start(start)
         w = self.design.weights
         self._sqrt_w = None if w is None else np.sqrt(w)
@@ -172,10 +131,7 @@ class ModelStages:
                 f"coefficient(s) ({', '.join(self.design.fixed_names)}): no degrees of freedom "
                 "are left for the residual variance. Use more data or fewer fixed effects")
         check_scales(self.design, self._response_shift()[0])
-        self.A: CrossProducts = cross_products(
-            [b.codes for b in self.blocks], [b.Z for b in self.blocks],
-            [terms[b.terms[0]].n_levels for b in self.blocks], self._xy(),
-            self._sqrt_w)
+        self.A: CrossProducts = self.predictor.cross_products(self._xy(), self._sqrt_w)
         self._check_finite_cross_products()
         self._check_response_not_reproduced()
         warn_scales(self.design)

@@ -18,6 +18,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
+from multilevel.families.family import Family
+
 
 @dataclass(frozen=True)
 class GaussianResponse:
@@ -55,3 +59,90 @@ class GaussianResponse:
             return logdet_re - self.log_det_w + m * (1 + math.log(2 * math.pi * pwrss / m))
         return (logdet_re + logdet_x - self.log_det_w
                 + m * (1 + math.log(2 * math.pi * pwrss / m)))
+
+
+@dataclass(frozen=True)
+class GLMResponse:
+    """A generalized linear response (lme4's ``glmResp``): the family, the data it sees, and
+    the family parameter currently in force.
+
+    Given the linear predictor eta, the conditional distribution of y is the family's with
+    mean mu = g^-1(eta). PIRLS needs the working weights and residuals (Fisher scoring); the
+    criterion needs the conditional log-likelihood, saturated constants included, so that
+    -2 log L is the true one (lme4's Laplace deviance is the same number; its nAGQ > 1
+    deviance leaves the constants out).
+
+    Attributes
+    ----------
+    family : Family
+        With its parameter set (the negative binomial's size theta).
+    y : numpy.ndarray
+        The response (proportions for a binomial with trials as weights).
+    prior_weights : numpy.ndarray
+        Ones when none were given; for the binomial the numbers of trials.
+    offset : numpy.ndarray
+        Zeros when none was given.
+    dispersion : float
+        phi for a family with a dispersion parameter (Gamma, inverse Gaussian, Gaussian with a
+        non-identity link); 1 otherwise.
+    """
+
+    family: Family
+    y: np.ndarray
+    prior_weights: np.ndarray
+    offset: np.ndarray
+    dispersion: float = 1.0
+
+    def mu(self, eta: np.ndarray) -> np.ndarray:
+        """The conditional mean g^-1(eta)."""
+        return self.family.link.inverse(eta)
+
+    def valid(self, eta: np.ndarray, mu: np.ndarray) -> bool:
+        """Whether eta is in the link's domain and mu in the family's mean space."""
+        return (bool(np.all(np.isfinite(eta))) and self.family.link.valid_eta(eta)
+                and self.family.valid_mu(mu))
+
+    def working(self, eta: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Square roots of the working weights wt mu'(eta)^2 / (phi V(mu)) and the working
+        residuals (y - mu) / mu'(eta) at eta."""
+        d = self.family.link.mu_eta(eta)
+        w = self.prior_weights * d * d / (self.family.variance(mu) * self.dispersion)
+        return np.sqrt(w), (self.y - mu) / d
+
+    def observed_weights(self, eta: np.ndarray, mu: np.ndarray) -> np.ndarray:
+        """The observed information -d^2 log p(y | eta) / d eta^2 per observation.
+
+        The Fisher weight minus wt (y - mu) / phi times d/d eta [mu'(eta) / V(mu)], the latter
+        by a central difference (its relative error, ~1e-10, is far below what the
+        log-determinant it enters needs). Equal to the Fisher weight for a canonical link."""
+        link, fam = self.family.link, self.family
+        h = 1e-5 * np.maximum(1.0, np.abs(eta))
+
+        def ratio(e: np.ndarray) -> np.ndarray:
+            return link.mu_eta(e) / fam.variance(link.inverse(e))
+
+        slope = (ratio(eta + h) - ratio(eta - h)) / (2.0 * h)
+        d = link.mu_eta(eta)
+        fisher = d * d / fam.variance(mu)
+        return self.prior_weights * (fisher - (self.y - mu) * slope) / self.dispersion
+
+    def deviance(self, mu: np.ndarray) -> float:
+        """The deviance divided by phi: -2 log L up to a constant in mu (PIRLS's yardstick)."""
+        return float(self.family.dev_resids(self.y, mu, self.prior_weights).sum()
+                     / self.dispersion)
+
+    def loglik_terms(self, mu: np.ndarray) -> np.ndarray:
+        """log p(y_i | mu_i), saturated constants included."""
+        return self.family.log_likelihood(
+            self.y, mu, self.prior_weights,
+            self.dispersion if self.family.has_dispersion else None)
+
+    def loglik(self, mu: np.ndarray) -> float:
+        """The conditional log-likelihood sum_i log p(y_i | mu_i)."""
+        return float(self.loglik_terms(mu).sum())
+
+    @staticmethod
+    def criterion(logdet_re: float, sum_u2: float, loglik: float) -> float:
+        """The Laplace approximation to -2 log L: -2 log p(y | u) + |u|^2 + log|L_Z|^2
+        (Bates et al. 2015, the GLMM extension of eq. 34)."""
+        return -2.0 * loglik + sum_u2 + logdet_re

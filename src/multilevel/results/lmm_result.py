@@ -16,13 +16,17 @@ from scipy import stats
 from multilevel.errors import ArgumentError, MultilevelError, public_methods
 from multilevel.linalg.blocked_cholesky import (
     BlockedFactor,
-    re_factor_dense,
     solve_fixed_and_modes,
 )
-from multilevel.optim.convergence import SINGULAR_TOL
+from multilevel.linalg.cross_products import CrossProducts
 from multilevel.optim.optsummary import OptSummary
 from multilevel.results import prediction, summary
-from multilevel.results.varcorr import sdcor_parameters, varcorr_frame
+from multilevel.results.base import (
+    MixedModelResult,
+    check_newdata,
+    check_simulation_arguments,
+    confidence_level,
+)
 
 if TYPE_CHECKING:
     from multilevel.models.lmm import ModelStages
@@ -58,7 +62,7 @@ def register_confint(name: str, method: ConfintMethod) -> None:
 
 @public_methods
 @dataclass(frozen=True)
-class LinearMixedModelResult:
+class LinearMixedModelResult(MixedModelResult):
     """A fitted linear mixed model. Create it with :func:`multilevel.lmer` or
     ``LinearMixedModel(...).fit()``; nothing on it changes after the fit.
 
@@ -100,17 +104,25 @@ class LinearMixedModelResult:
         return cls(model=model, theta=theta, beta=beta, sigma=sigma, optsum=opt,
                    reml=model.reml, _factor=f, _modes=u)
 
+    # -- hooks of the shared vocabulary (results.base) -----------------------------------------
+    @property
+    def _re_scale(self) -> float:
+        return self.sigma
+
+    @property
+    def _residual_sd(self) -> float:
+        return self.sigma
+
+    @property
+    def _cross_products(self) -> CrossProducts:
+        return self.model.A
+
+    @property
+    def n_params(self) -> int:
+        """Parameters counted by AIC: fixed effects, theta and sigma."""
+        return self.model.n_fixed + self.model.layout.n_theta + 1
+
     # -- fixed effects ----------------------------------------------------------------------
-    @property
-    def fixed_names(self) -> list[str]:
-        """Names of the fixed-effects coefficients."""
-        return list(self.model.design.fixed_names)
-
-    @property
-    def fixef(self) -> pd.Series:
-        """Fixed-effects estimates, indexed by coefficient name."""
-        return pd.Series(self.beta, index=self.fixed_names, name="estimate")
-
     @cached_property
     def _vcov_array(self) -> np.ndarray:
         p = self.model.n_fixed
@@ -118,11 +130,6 @@ class LinearMixedModelResult:
         Linv = sla.solve_triangular(Lxx, np.eye(p), lower=True)
         T, _ = self.model.fixed_transform()
         return self.sigma**2 * (T @ Linv.T @ Linv @ T.T)
-
-    @property
-    def vcov(self) -> pd.DataFrame:
-        """Covariance matrix of the fixed-effects estimates."""
-        return pd.DataFrame(self._vcov_array, index=self.fixed_names, columns=self.fixed_names)
 
     def coef_table(self, ddf: str | None = "satterthwaite", level: float = 0.95,
                    ) -> pd.DataFrame:
@@ -140,7 +147,7 @@ class LinearMixedModelResult:
             Confidence level of the interval columns.
         """
         key = _ddf_key(ddf)
-        level = _confidence_level(level)
+        level = confidence_level(level)
         se = np.sqrt(np.diag(self._vcov_array))
         stat = self.beta / se
         if key is None:
@@ -188,7 +195,7 @@ class LinearMixedModelResult:
         if key not in CONFINT_METHODS:
             raise ArgumentError(f"unknown confint method={method!r:.60}; choose one of "
                                 f"{methods}")
-        level = _confidence_level(level)
+        level = confidence_level(level)
         return CONFINT_METHODS[key](self, level, **options)
 
     def contrast(self, L: Any, ddf: str | None = "satterthwaite") -> pd.Series:
@@ -203,113 +210,7 @@ class LinearMixedModelResult:
         parameter, value, zeta, ``n`` values across each ``level`` profile interval."""
         return INFERENCE_HOOKS["profile"](self, level, n)
 
-    @property
-    def sdcor(self) -> pd.Series:
-        """Variance parameters as standard deviations and correlations, then sigma, named
-        as lme4's ``confint`` names them."""
-        return sdcor_parameters(self.model.layout, self.theta, self.sigma)
-
-    # -- variance components ----------------------------------------------------------------
-    @property
-    def theta_names(self) -> list[str]:
-        """Names of theta's elements, as lme4's ``getME(fit, "theta")``."""
-        return self.model.layout.names()
-
-    @property
-    def varcorr(self) -> pd.DataFrame:
-        """Variance components: group, term1, term2, variance, sd, corr (residual last)."""
-        return varcorr_frame(self.model.layout, self.theta, self.sigma)
-
-    # -- random effects ---------------------------------------------------------------------
-    def _block_effects(self) -> list[np.ndarray]:
-        """Conditional modes b = Lambda u per block, shape (levels, k)."""
-        templates = self.model.layout.templates(self.theta)
-        return [u @ T.T for u, T in zip(self._modes, templates, strict=True)]
-
-    def _block_meta(self, b: int) -> tuple[str, list[str], tuple[str, ...]]:
-        blk = self.model.blocks[b]
-        terms = [self.model.design.terms[i] for i in blk.terms]
-        cols = [c for t in terms for c in t.columns]
-        return terms[0].factor.name, cols, terms[0].factor.levels
-
-    @cached_property
-    def ranef(self) -> dict[str, pd.DataFrame]:
-        """Conditional modes of the random effects: grouping factor -> DataFrame (levels x
-        terms). Terms on the same factor share one frame, as in lme4's ``ranef``."""
-        out: dict[str, pd.DataFrame] = {}
-        for b, eff in enumerate(self._block_effects()):
-            name, cols, levels = self._block_meta(b)
-            out[name] = pd.DataFrame(eff, index=pd.Index(levels, name=name), columns=cols)
-        return dict(sorted(out.items(), key=lambda kv: self._group_order(kv[0])))
-
-    def _group_order(self, name: str) -> int:
-        return [t.factor.name for t in self.model.design.terms].index(name)
-
-    @cached_property
-    def ranef_condvar(self) -> dict[str, np.ndarray]:
-        """Conditional covariance of the random effects given the data, per grouping factor:
-        an array (levels, k, k) for the block of that factor's terms (lme4's ``condVar``;
-        beta treated as known). With several grouping factors this inverts the q x q
-        random-effects factor densely: O(q^3) time, O(q^2) memory."""
-        A = self.model.A
-        templates = self.model.layout.templates(self.theta)
-        f = self._factor
-        if A.n_blocks == 1:
-            Linv = np.linalg.inv(f.first_diag)
-            inv_blocks = [np.matmul(np.swapaxes(Linv, 1, 2), Linv)]
-        else:
-            L = re_factor_dense(A, f)
-            Linv = sla.solve_triangular(L, np.eye(L.shape[0]), lower=True)
-            inv_blocks = []
-            start = 0
-            for nl, k in zip(A.n_levels, A.n_columns, strict=True):
-                cols = Linv[:, start:start + nl * k].reshape(-1, nl, k)
-                inv_blocks.append(np.einsum("rla,rlb->lab", cols, cols))
-                start += nl * k
-        out = {}
-        for b, (S, T) in enumerate(zip(inv_blocks, templates, strict=True)):
-            name = self._block_meta(b)[0]
-            out[name] = self.sigma**2 * np.matmul(np.matmul(T, S), T.T)
-        return out
-
-    def ranef_frame(self) -> pd.DataFrame:
-        """Tidy random effects: group, term, level, condval, condsd (lme4's
-        ``as.data.frame(ranef(fit, condVar = TRUE))``)."""
-        rows = []
-        for name, frame in self.ranef.items():
-            var = self.ranef_condvar[name]
-            for a, col in enumerate(frame.columns):
-                rows.append(pd.DataFrame({
-                    "group": name, "term": col, "level": frame.index.astype(str),
-                    "condval": frame[col].to_numpy(),
-                    "condsd": np.sqrt(np.maximum(var[:, a, a], 0.0))}))
-        return pd.concat(rows, ignore_index=True)
-
     # -- fit statistics ---------------------------------------------------------------------
-    @property
-    def objective(self) -> float:
-        """The minimized criterion: ML deviance (-2 log L) or REML criterion."""
-        return float(self.optsum.fmin)
-
-    @property
-    def loglik(self) -> float:
-        """Log-likelihood at the optimum (the REML log-likelihood for REML fits)."""
-        return -0.5 * self.objective
-
-    @property
-    def n_params(self) -> int:
-        """Parameters counted by AIC: fixed effects, theta and sigma."""
-        return self.model.n_fixed + self.model.layout.n_theta + 1
-
-    @property
-    def aic(self) -> float:
-        """Akaike information criterion (from the REML criterion for REML fits, as lme4)."""
-        return self.objective + 2 * self.n_params
-
-    @property
-    def bic(self) -> float:
-        """Bayesian information criterion, log(n) penalty."""
-        return self.objective + math.log(self.nobs) * self.n_params
 
     @property
     def deviance_ml(self) -> float:
@@ -317,55 +218,7 @@ class LinearMixedModelResult:
         ``deviance(fit, REML = FALSE)``."""
         return self.model.objective(self.theta, reml=False) if self.reml else self.objective
 
-    @property
-    def nobs(self) -> int:
-        """Number of observations used."""
-        return self.model.nobs
-
-    @property
-    def df_resid(self) -> int:
-        """Residual degrees of freedom: nobs minus the number of parameters."""
-        return self.nobs - self.n_params
-
-    @property
-    def ngroups(self) -> dict[str, int]:
-        """Number of levels of each grouping factor."""
-        out: dict[str, int] = {}
-        for t in self.model.design.terms:
-            out.setdefault(t.factor.name, t.n_levels)
-        return out
-
-    @property
-    def n_dropped(self) -> int:
-        """Rows dropped for missing values."""
-        return self.model.design.n_dropped
-
-    @property
-    def n_zero_weight(self) -> int:
-        """Complete rows dropped because their prior weight is zero (they carry no
-        information; not counted in ``nobs``)."""
-        return self.model.design.n_zero_weight
-
-    @property
-    def is_singular(self) -> bool:
-        """True for a boundary fit (a variance of zero or a perfect correlation): some
-        diagonal element of a relative factor below 1e-4 (lme4's ``isSingular``)."""
-        lower = self.model.layout.lower_bounds()
-        return bool(np.any(self.theta[lower == 0] < SINGULAR_TOL))
-
-    @property
-    def converged(self) -> bool:
-        """True when the optimizer reported convergence."""
-        return self.optsum.converged
-
     # -- fitted values, residuals, prediction, simulation -----------------------------------
-    def _re_contribution(self, effects: list[np.ndarray] | None = None) -> np.ndarray:
-        eff = self._block_effects() if effects is None else effects
-        out = np.zeros(self.nobs)
-        for blk, b in zip(self.model.blocks, eff, strict=True):
-            out += np.einsum("nk,nk->n", blk.Z, b[blk.codes])
-        return out
-
     def fitted(self) -> np.ndarray:
         """Fitted values X beta + Z b (+ offset) for the rows used in the fit."""
         d = self.model.design
@@ -412,14 +265,7 @@ class LinearMixedModelResult:
         numpy.ndarray
             One prediction per row of ``newdata`` (or of the data used in the fit).
         """
-        if not isinstance(allow_new_levels, bool | np.bool_):
-            raise ArgumentError(f"allow_new_levels must be True or False, got "
-                                f"{allow_new_levels!r}")
-        if newdata is not None and not (isinstance(newdata, pd.DataFrame | dict)
-                                        or type(newdata).__module__.startswith("polars")):
-            raise ArgumentError(f"newdata must be a pandas or polars DataFrame (or a dict of "
-                                f"columns), got {type(newdata).__name__}")
-        allow_new_levels = bool(allow_new_levels)
+        allow_new_levels = check_newdata(newdata, allow_new_levels)
         return prediction.predict(self, newdata, re_form, allow_new_levels, offset)
 
     def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
@@ -428,14 +274,8 @@ class LinearMixedModelResult:
         Returns a DataFrame with one column per simulation (``sim_1`` ...), one row per
         observation used in the fit.
         """
-        if isinstance(nsim, bool) or not isinstance(nsim, int | np.integer) or nsim < 1:
-            raise ArgumentError(f"nsim must be a whole number of at least 1, got "
-                                f"{type(nsim).__name__} {nsim!r:.60}")
-        if seed is not None and (isinstance(seed, bool)
-                                 or not isinstance(seed, int | np.integer) or seed < 0):
-            raise ArgumentError(f"seed must be None or a non-negative whole number, got "
-                                f"{type(seed).__name__} {seed!r:.60}")
-        return prediction.simulate(self, int(nsim), None if seed is None else int(seed))
+        nsim, seed = check_simulation_arguments(nsim, seed)
+        return prediction.simulate(self, nsim, seed)
 
     # -- presentation -----------------------------------------------------------------------
     def summary(self, ddf: str | None = "satterthwaite") -> str:
@@ -495,16 +335,6 @@ def _ddf_key(ddf: Any) -> str | None:
     if key not in DDF_METHODS:
         raise ArgumentError(f"unknown ddf={ddf!r:.60}; choose one of {names}")
     return key
-
-
-def _confidence_level(level: Any) -> float:
-    """``level`` as a float strictly between 0 and 1, or an ArgumentError naming it."""
-    if isinstance(level, bool) or not isinstance(level, int | float | np.floating):
-        raise ArgumentError(f"level must be a number between 0 and 1 (e.g. 0.95), got "
-                            f"{type(level).__name__} {level!r:.60}")
-    if not 0 < float(level) < 1:
-        raise ArgumentError(f"level must be strictly between 0 and 1 (e.g. 0.95), got {level}")
-    return float(level)
 
 
 def _residual_df(fit: LinearMixedModelResult, L: np.ndarray) -> np.ndarray:

@@ -28,13 +28,19 @@ def unique_group_names(layout: ThetaLayout) -> list[str]:
     return names
 
 
-def varcorr_frame(layout: ThetaLayout, theta: np.ndarray, sigma: float) -> pd.DataFrame:
+def varcorr_frame(layout: ThetaLayout, theta: np.ndarray, sigma: float,
+                  residual: float | None = None) -> pd.DataFrame:
     """One row per variance and one per correlation, term by term, residual last.
 
     Columns: group, term1, term2, variance, sd, corr. For a correlation row ``variance``
     holds the covariance (as lme4's ``vcov`` column does) and ``sd`` is NaN; for a variance
     row ``term2`` is None and ``corr`` is NaN.
+
+    ``sigma`` scales the relative factors (the residual SD of a linear model, 1 for a GLMM);
+    ``residual`` is the residual row's SD (``sigma`` when omitted), ``float("nan")`` for no
+    residual row (a GLMM whose family has no dispersion).
     """
+    residual = sigma if residual is None else residual
     rows: list[dict[str, object]] = []
     covs = term_covariances(layout, theta, sigma)
     for name, term, cov in zip(unique_group_names(layout), layout.terms, covs, strict=True):
@@ -48,15 +54,19 @@ def varcorr_frame(layout: ThetaLayout, theta: np.ndarray, sigma: float) -> pd.Da
                 rows.append({"group": name, "term1": term.columns[a],
                              "term2": term.columns[b], "variance": cov[a, b], "sd": np.nan,
                              "corr": cov[a, b] / denom if denom > 0 else np.nan})
-    rows.append({"group": "Residual", "term1": None, "term2": None, "variance": sigma**2,
-                 "sd": sigma, "corr": np.nan})
+    if not np.isnan(residual):
+        rows.append({"group": "Residual", "term1": None, "term2": None,
+                     "variance": residual**2, "sd": residual, "corr": np.nan})
     return pd.DataFrame(rows, columns=["group", "term1", "term2", "variance", "sd", "corr"])
 
 
-def sdcor_parameters(layout: ThetaLayout, theta: np.ndarray, sigma: float) -> pd.Series:
+def sdcor_parameters(layout: ThetaLayout, theta: np.ndarray, sigma: float,
+                     residual: float | None = None) -> pd.Series:
     """The variance parameters on the standard-deviation / correlation scale, in theta's order
     and named as lme4's ``confint`` names them (``sd_(Intercept)|Subject``,
-    ``cor_Days.(Intercept)|Subject``), then ``sigma``."""
+    ``cor_Days.(Intercept)|Subject``), then ``sigma`` (``residual`` as for
+    :func:`varcorr_frame`: NaN leaves it out)."""
+    residual = sigma if residual is None else residual
     names: list[str] = []
     values: list[float] = []
     covs = term_covariances(layout, theta, sigma)
@@ -71,6 +81,7 @@ def sdcor_parameters(layout: ThetaLayout, theta: np.ndarray, sigma: float) -> pd
                 names.append(f"cor_{term.columns[r]}.{term.columns[c]}|{group}")
                 d = sd[r] * sd[c]
                 values.append(float(cov[r, c] / d) if d > 0 else float("nan"))
-    names.append("sigma")
-    values.append(float(sigma))
+    if not np.isnan(residual):
+        names.append("sigma")
+        values.append(float(residual))
     return pd.Series(values, index=names, name="estimate")

@@ -1,0 +1,219 @@
+"""Penalized iteratively reweighted least squares (PIRLS) and the GLMM criteria built on it.
+
+For a GLMM with spherical random effects u (b = Lambda(theta) u, u ~ N(0, I)), the conditional
+modes maximize log p(y | u) - |u|^2 / 2. PIRLS finds them by Fisher scoring: at the current
+eta, the working weights w and working response z give a penalized weighted least-squares
+problem -- the linear mixed model's, with W = diag(w) -- whose solution is the next iterate
+(Bates et al. 2015, JSS 67(1), section 5; lme4's ``pwrssUpdate``). A step that does not lower
+the penalized deviance -2 log p(y | u) + |u|^2 (up to constants) is halved.
+
+Two versions, as lme4's: with beta inside the least-squares problem (nAGQ = 0: PIRLS solves
+for beta and u together) and with beta held fixed (nAGQ >= 1: the optimizer moves beta).
+
+At the modes, the Laplace approximation to the marginal deviance is
+-2 log p(y | u^) + |u^|^2 + log|L_Z|^2, with L_Z the Cholesky factor of
+Lambda' Z' W Z Lambda + I at the weights of the converged mu. For a single scalar random-effects
+term, adaptive Gauss-Hermite quadrature (:func:`agq_deviance`) integrates each group's
+one-dimensional integral around its mode instead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from multilevel.families.gauss_hermite import gauss_hermite
+from multilevel.linalg.blocked_cholesky import (
+    BlockedFactor,
+    NotPositiveDefinite,
+    factorize,
+    solve_fixed_and_modes,
+)
+from multilevel.linalg.cross_products import CrossProducts
+from multilevel.models.predictor import Predictor
+from multilevel.models.response import GLMResponse
+
+# Iterations before PIRLS gives up (lme4: 30 with its looser tolerance).
+MAX_ITERATIONS = 60
+# Step halvings before a step that does not lower the penalized deviance counts as failed.
+MAX_HALVINGS = 12
+# Converged when one step lowers the penalized deviance by less than this (relative): PIRLS
+# converges quadratically for canonical links, so the modes are then exact to ~1e-10 and the
+# criterion a smooth function of the parameters (the finite-difference Hessian needs that).
+TOLERANCE = 1e-12
+
+
+class PirlsFailure(ArithmeticError):
+    """PIRLS found no admissible step or did not converge (a model or data problem at these
+    parameters: the optimizer treats the point as infeasible)."""
+
+
+@dataclass
+class Modes:
+    """The state PIRLS converged to at one value of the parameters.
+
+    Attributes
+    ----------
+    beta : numpy.ndarray
+        Fixed effects (estimated by PIRLS when it was run with beta inside).
+    u : list of numpy.ndarray
+        Spherical modes per block, ``(levels, k)``.
+    eta, mu : numpy.ndarray
+        Linear predictor and mean at the modes.
+    A : CrossProducts
+        Cross-products at the working weights of mu.
+    factor : BlockedFactor
+        Their blocked Cholesky factor.
+    sum_u2 : float
+        |u|^2.
+    iterations : int
+    """
+
+    beta: np.ndarray
+    u: list[np.ndarray]
+    eta: np.ndarray
+    mu: np.ndarray
+    A: CrossProducts
+    factor: BlockedFactor
+    sum_u2: float
+    iterations: int
+
+
+def linear_predictor(pred: Predictor, X: np.ndarray, resp: GLMResponse, theta: np.ndarray,
+                     beta: np.ndarray, u: list[np.ndarray]) -> np.ndarray:
+    """eta = X beta + Z Lambda u + offset."""
+    return X @ beta + pred.z_times(pred.effects(theta, u)) + resp.offset
+
+
+def _sum_sq(u: list[np.ndarray]) -> float:
+    return float(sum(float(np.vdot(x, x)) for x in u))
+
+
+def pirls(pred: Predictor, X: np.ndarray, resp: GLMResponse, A0: CrossProducts,
+          theta: np.ndarray, beta: np.ndarray, u: list[np.ndarray], beta_inside: bool,
+          observed: bool = False) -> Modes:
+    """Conditional modes (and beta when ``beta_inside``) at theta, from the start (beta, u).
+
+    Parameters
+    ----------
+    pred : Predictor
+    X : (n, p) array
+    resp : GLMResponse
+    A0 : CrossProducts
+        Any cross-products of this predictor (their structure is reused).
+    theta : array
+    beta, u : arrays
+        Starting values (beta is kept when not ``beta_inside``).
+    beta_inside : bool
+        Solve for beta with u (nAGQ = 0), or hold it fixed.
+    observed : bool
+        Factor the final cross-products at the observed rather than the expected (Fisher)
+        information (glmmTMB's Laplace approximation; the same for canonical links).
+
+    Raises
+    ------
+    PirlsFailure
+        No step lowers the penalized deviance, or no convergence in MAX_ITERATIONS.
+    NotPositiveDefinite
+        From the factorization.
+    """
+    templates = pred.layout.templates(theta)
+    eta = linear_predictor(pred, X, resp, theta, beta, u)
+    mu = resp.mu(eta)
+    if not resp.valid(eta, mu):
+        raise PirlsFailure("the starting linear predictor is outside the family's range")
+    pdev = resp.deviance(mu) + _sum_sq(u)
+    p = X.shape[1]
+    for it in range(1, MAX_ITERATIONS + 1):
+        sqrt_w, z = resp.working(eta, mu)
+        if beta_inside:
+            Xy = np.column_stack([X, eta - resp.offset + z])
+        else:
+            Xy = (eta - resp.offset - X @ beta + z)[:, None]
+        A = pred.reweighted(A0, Xy, sqrt_w)
+        f = factorize(A, templates)
+        beta_new, u_new = solve_fixed_and_modes(A, f)
+        if not beta_inside:
+            beta_new = beta
+        elif p == 0:
+            beta_new = np.empty(0)
+        step = 1.0
+        for _ in range(MAX_HALVINGS):
+            b_try = beta + step * (beta_new - beta)
+            u_try = [a + step * (c - a) for a, c in zip(u, u_new, strict=True)]
+            eta_try = linear_predictor(pred, X, resp, theta, b_try, u_try)
+            mu_try = resp.mu(eta_try)
+            if resp.valid(eta_try, mu_try):
+                pdev_try = resp.deviance(mu_try) + _sum_sq(u_try)
+                if pdev_try <= pdev + 1e-13 * abs(pdev):
+                    break
+            step *= 0.5
+        else:
+            raise PirlsFailure("no step of the penalized least-squares iteration lowers the "
+                               "penalized deviance")
+        gain = pdev - pdev_try
+        beta, u, eta, mu, pdev = b_try, u_try, eta_try, mu_try, pdev_try
+        if gain <= TOLERANCE * (abs(pdev) + 1.0):
+            return _at_modes(pred, resp, A0, templates, X, beta, u, eta, mu, it, observed)
+    raise PirlsFailure(f"the penalized least-squares iteration did not converge in "
+                       f"{MAX_ITERATIONS} iterations")
+
+
+def _at_modes(pred: Predictor, resp: GLMResponse, A0: CrossProducts, templates: list[np.ndarray],
+              X: np.ndarray, beta: np.ndarray, u: list[np.ndarray], eta: np.ndarray,
+              mu: np.ndarray, iterations: int, observed: bool) -> Modes:
+    """The factor at the converged mu's weights: what the log-determinant and the conditional
+    variances need (the last iteration's factor used the previous mu)."""
+    if observed:
+        w = resp.observed_weights(eta, mu)
+        if np.any(w < 0):
+            raise NotPositiveDefinite("negative observed information at the modes")
+        sqrt_w = np.sqrt(w)
+        _, z = resp.working(eta, mu)
+    else:
+        sqrt_w, z = resp.working(eta, mu)
+    # the nAGQ = 0 system [X z]: its X block gives beta's covariance (RX) whichever stage this
+    # is, and the working response keeps the last diagonal element positive
+    A = pred.reweighted(A0, np.column_stack([X, eta - resp.offset + z]), sqrt_w)
+    return Modes(beta=beta, u=u, eta=eta, mu=mu, A=A, factor=factorize(A, templates),
+                 sum_u2=_sum_sq(u), iterations=iterations)
+
+
+def laplace_deviance(resp: GLMResponse, modes: Modes) -> float:
+    """-2 log L by the Laplace approximation at the modes."""
+    return resp.criterion(modes.factor.logdet_re, modes.sum_u2, resp.loglik(modes.mu))
+
+
+def agq_deviance(pred: Predictor, resp: GLMResponse, modes: Modes, theta: np.ndarray,
+                 nagq: int) -> float:
+    """-2 log L by adaptive Gauss-Hermite quadrature with ``nagq`` nodes, for one scalar
+    random-effects term (each group's integral is one-dimensional and independent).
+
+    Around each group's mode u_j with conditional SD s_j = 1 / L_jj,
+
+        log L_j = log s_j + log sum_k w_k exp(l_j(u_j + s_j z_k) - (u_j + s_j z_k)^2 / 2
+                                               + z_k^2 / 2),
+
+    with (z_k, w_k) the rule for the standard normal and l_j the group's conditional
+    log-likelihood (saturated constants included). One node is the Laplace approximation."""
+    rule = gauss_hermite(nagq)
+    blk = pred.blocks[0]
+    codes, zcol = blk.codes, blk.Z[:, 0]
+    t = float(pred.layout.templates(theta)[0][0, 0])
+    u0 = modes.u[0][:, 0]
+    s = 1.0 / modes.factor.first_diag[:, 0, 0]
+    nl = u0.shape[0]
+    eta_fixed = modes.eta - zcol * t * u0[codes]
+    terms = np.empty((rule.order, nl))
+    for k, (zk, _) in enumerate(zip(rule.z, rule.w, strict=True)):
+        uk = u0 + s * zk
+        eta_k = eta_fixed + zcol * t * uk[codes]
+        ll = np.bincount(codes, weights=resp.loglik_terms(resp.mu(eta_k)), minlength=nl)
+        terms[k] = ll - 0.5 * uk * uk + 0.5 * zk * zk
+    log_w = np.log(rule.w)[:, None]
+    top = np.max(terms + log_w, axis=0)
+    log_lj = np.log(s) + top + np.log(np.exp(terms + log_w - top).sum(axis=0))
+    value = -2.0 * float(log_lj.sum())
+    return value if math.isfinite(value) else math.inf
