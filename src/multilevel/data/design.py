@@ -1,5 +1,7 @@
 """From a parsed formula and a data frame to the model's matrices: y, X and the
-random-effects terms (each a grouping factor and a dense n x k model matrix).
+random-effects terms (each a grouping factor and a dense n x k model matrix). The forms of the
+response a binomial model also takes (``cbind(successes, failures)``, logical, two-level
+factor) are read by :mod:`multilevel.data.response_values`.
 
 This is the one pass over the rows; everything after it works on cross-products whose size
 depends on the number of levels, not of rows.
@@ -16,8 +18,13 @@ import pandas as pd
 import scipy.linalg as sla
 from formulaic import ModelSpec, model_matrix
 
-from multilevel.data.frame import clean_frame, to_pandas
+from multilevel.data.frame import clean_frame, drop_zero_weight, to_pandas
 from multilevel.data.grouping import GroupingFactor, grouping_factor
+from multilevel.data.response_values import (
+    binomial_counts,
+    binomial_response,
+    numeric_response,
+)
 from multilevel.data.weights import row_vector
 from multilevel.errors import (
     DataError,
@@ -34,6 +41,7 @@ from multilevel.formula.parser import (
     expression_columns,
     formula_terms,
     parse_formula,
+    response_factor,
 )
 from multilevel.formula.rnames import r_column_name, r_column_names
 
@@ -91,7 +99,10 @@ class ModelDesign:
     ----------
     formula : ParsedFormula
     response_name : str
+        The response as the formula writes it (``"cbind(incidence, size - incidence)"``).
     y : numpy.ndarray, shape (n,)
+        The response; for a binomial model built with ``glm=True``, the proportion of
+        successes of a ``cbind`` response, and 0.0 / 1.0 for a logical or two-level one.
     X : numpy.ndarray, shape (n, p)
         Fixed-effects matrix, aliased columns already removed.
     fixed_names : tuple of str
@@ -103,14 +114,19 @@ class ModelDesign:
     terms : tuple of RandomEffectTerm
         In lme4's order (by decreasing number of levels when that order changes anything).
     weights, offset : numpy.ndarray or None
-        Prior weights and offset, per kept row.
+        Prior weights and offset, per kept row. The prior weights of a ``cbind`` response
+        are its numbers of trials (times the user's weights, if any), as in R's ``glm``.
     row_index : numpy.ndarray
         Positions of the kept rows in the data as given.
     n_dropped : int
         Rows removed for missing values.
     n_zero_weight : int
         Complete rows removed because their prior weight was zero: they carry no
-        information, and the fit is that on the other rows (as R's ``lm`` counts them).
+        information, and the fit is that on the other rows (as R's ``lm`` counts them). Rows
+        of a ``cbind`` response with no trials (successes + failures = 0) count here too.
+    response_levels : tuple of (str, str) or None
+        For a two-level factor response of a binomial model, its levels: the first is
+        failure (y = 0), the second success (y = 1), as in R's ``glm``. None otherwise.
     """
 
     formula: ParsedFormula
@@ -126,6 +142,7 @@ class ModelDesign:
     row_index: np.ndarray
     n_dropped: int
     n_zero_weight: int = 0
+    response_levels: tuple[str, str] | None = None
 
     @property
     def nobs(self) -> int:
@@ -170,25 +187,6 @@ def _plain_numeric_matrix(frame: pd.DataFrame, expr: str,
         return None
     names = (["(Intercept)"] if intercept else []) + cols
     return np.column_stack(parts), names
-
-
-def _response(frame: pd.DataFrame, expr: str, formula: str) -> np.ndarray:
-    if expr in frame.columns:
-        series = frame[expr]
-        if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-            raise DataError(f"the response {expr!r} must be numeric, but it holds "
-                            f"{series.dtype} values; convert it (for counts or binary "
-                            "outcomes a generalized model is what you want)")
-        return series.to_numpy(dtype=float)
-    try:
-        mm = model_matrix(f"{expr} ~ 1", frame, na_action="ignore",
-                          context=EVALUATION_CONTEXT)
-    except Exception as exc:
-        raise FormulaError(f"cannot evaluate the response {expr!r}: {exc}", formula) from exc
-    lhs = np.asarray(mm.lhs, dtype=float)
-    if lhs.ndim != 2 or lhs.shape[1] != 1:
-        raise DataError(f"the response {expr!r} must be a single numeric column")
-    return lhs[:, 0]
 
 
 def formula_offset(frame: pd.DataFrame, offsets: tuple[str, ...], formula: str,
@@ -364,8 +362,17 @@ def _grouping_only_columns(parsed: ParsedFormula, used: list[str]) -> list[str]:
     return [c for c in counts if counts[c] == groups.count(c)]
 
 
+def _response_columns(parsed: ParsedFormula, source: pd.DataFrame) -> list[str]:
+    """The data columns the response uses (both counts of a ``cbind`` response)."""
+    used: list[str] = []
+    for expr in parsed.counts or (parsed.response,):
+        used += ([expr] if expr in source.columns else
+                 _variables(response_factor(expr), "response", parsed.text))
+    return used
+
+
 def build_design(formula: str | ParsedFormula, data: Any, weights: Any = None,
-                 offset: Any = None) -> ModelDesign:
+                 offset: Any = None, *, glm: bool = False) -> ModelDesign:
     """Build the :class:`ModelDesign` of an lme4 formula on a data frame.
 
     Parameters
@@ -378,6 +385,20 @@ def build_design(formula: str | ParsedFormula, data: Any, weights: Any = None,
         missing weight drops the row as missing.
     offset : array-like, column name or None
         A known term added to the linear predictor, one per row of ``data``.
+    glm : bool
+        Build the design of a binomial (or other generalized) model, whose response may also
+        be ``cbind(successes, failures)``, a logical column or a two-level factor, read as
+        lme4's ``glmer`` reads them (see :mod:`multilevel.data.response_values`). A numeric
+        response is taken as it is: the family checks its values.
+
+    Raises
+    ------
+    FormulaError
+        Among others, for a ``cbind(...)`` response without ``glm=True``.
+    DataError
+        Among others, for a response that is not numeric without ``glm=True``; with it, for
+        ``cbind`` counts that are not whole numbers >= 0, or a factor response that does not
+        have exactly two levels.
     """
     parsed = formula if isinstance(formula, ParsedFormula) else parse_formula(formula)
     source = to_pandas(data)
@@ -385,8 +406,12 @@ def build_design(formula: str | ParsedFormula, data: Any, weights: Any = None,
         raise FormulaError("the formula has no random-effects term such as (1 | g); for a "
                            "model without random effects use an ordinary linear model",
                            parsed.text)
-    used = ([parsed.response] if parsed.response in source.columns else
-            _variables(parsed.response, "response", parsed.text))
+    if parsed.counts is not None and not glm:
+        raise FormulaError(
+            f"the response {parsed.response} is for binomial models: fit it with "
+            "ml.glmer(..., family=\"binomial\"); a linear mixed model needs one numeric "
+            "response", parsed.text, max(parsed.text.find("cbind"), 0))
+    used = _response_columns(parsed, source)
     used += _variables(parsed.fixed, "fixed-effects part", parsed.text)
     for expr in parsed.offsets:
         used += _variables(f"I({expr})", "offset", parsed.text)
@@ -403,20 +428,38 @@ def build_design(formula: str | ParsedFormula, data: Any, weights: Any = None,
     clean = clean_frame(source, used, extra,
                         labels=_grouping_only_columns(parsed, used),
                         zero_weight="(weights)" if w is not None else None)
+    levels: tuple[str, str] | None = None
+    trials: np.ndarray | None = None
+    if parsed.counts is not None:
+        successes, failures = binomial_counts(clean.frame, parsed.counts, parsed.response,
+                                              parsed.text, clean.row_index)
+        trials = successes + failures
+        keep = trials > 0
+        clean = drop_zero_weight(clean, ~keep, [*used, *extra],
+                                 f"no trials (successes + failures = 0 in {parsed.response})")
+        y, trials = successes[keep] / trials[keep], trials[keep]
+    elif glm:
+        y, levels = binomial_response(clean.frame, parsed.response, parsed.text)
+    else:
+        y = numeric_response(clean.frame, parsed.response, parsed.text)
     frame = clean.frame
     if clean.n_dropped:
         warnings.warn(f"{clean.n_dropped} row(s) with missing values in used columns were "
                       "dropped", MissingDataWarning, stacklevel=3)
     if clean.n_zero_weight:
-        warnings.warn(f"{clean.n_zero_weight} row(s) with prior weight zero were dropped: "
-                      "they carry no information, so the fit is that on the other rows and "
-                      "they are not counted in nobs", MissingDataWarning, stacklevel=3)
+        trials_note = (f" (the prior weight of {parsed.response} is its number of trials)"
+                       if trials is not None else "")
+        warnings.warn(f"{clean.n_zero_weight} row(s) with prior weight zero were dropped"
+                      f"{trials_note}: they carry no information, so the fit is that on the "
+                      "other rows and they are not counted in nobs", MissingDataWarning,
+                      stacklevel=3)
     n = len(frame)
-    y = _response(frame, parsed.response, parsed.text)
     _check_finite(y, "response", [parsed.response], clean.row_index)
     X, names, dropped, fixed_spec = _fixed_matrix(frame, parsed.fixed, parsed.text,
                                                   clean.row_index)
     w_kept = frame["(weights)"].to_numpy(dtype=float) if w is not None else None
+    if trials is not None:  # R's glm: the prior weights of cbind(s, f) are s + f
+        w_kept = trials if w_kept is None else w_kept * trials
     o_kept = frame["(offset)"].to_numpy(dtype=float) if o is not None else None
     in_formula = formula_offset(frame, parsed.offsets, parsed.text, clean.row_index)
     if in_formula is not None:  # lme4 sums offset() terms and the offset argument
@@ -437,7 +480,7 @@ def build_design(formula: str | ParsedFormula, data: Any, weights: Any = None,
         formula=parsed, response_name=parsed.response, y=y, X=X, fixed_names=tuple(names),
         dropped_fixed=tuple(dropped), fixed_spec=fixed_spec, terms=tuple(_lme4_order(terms)),
         weights=w_kept, offset=o_kept, row_index=clean.row_index, n_dropped=clean.n_dropped,
-        n_zero_weight=clean.n_zero_weight)
+        n_zero_weight=clean.n_zero_weight, response_levels=levels)
 
 
 __all__ = ["GroupingFactor", "ModelDesign", "RandomEffectTerm", "aliased_columns",

@@ -241,6 +241,16 @@ def clean_frame(data: pd.DataFrame, columns: Iterable[str],
             raise DataError("every row with complete data has prior weight zero; rows with "
                             "weight zero do not enter the likelihood, so no rows are left")
         drop = missing | zero
+    return CleanFrame(frame=_without_rows(data, frame, drop, used),
+                      row_index=np.flatnonzero(~drop), n_dropped=int(missing.sum()),
+                      n_zero_weight=n_zero)
+
+
+def _without_rows(data: pd.DataFrame, frame: pd.DataFrame, drop: np.ndarray,
+                  used: Iterable[str]) -> pd.DataFrame:
+    """``frame`` without the rows marked in ``drop``, indexed 0..n-1, with the categories no
+    kept row uses removed from the ``used`` columns; ``data``, the caller's frame, is never
+    modified."""
     if drop.any():
         frame = frame.loc[~drop]
     if not isinstance(frame.index, pd.RangeIndex) or frame.index.start != 0 or (
@@ -253,5 +263,39 @@ def clean_frame(data: pd.DataFrame, columns: Iterable[str],
                 if frame is data:
                     frame = data.copy(deep=False)
                 frame[col] = frame[col].cat.remove_unused_categories()
-    return CleanFrame(frame=frame, row_index=np.flatnonzero(~drop),
-                      n_dropped=int(missing.sum()), n_zero_weight=n_zero)
+    return frame
+
+
+def drop_zero_weight(clean: CleanFrame, zero: np.ndarray, columns: Iterable[str],
+                     what: str) -> CleanFrame:
+    """``clean`` without the rows marked in ``zero``, counted with the rows of prior weight
+    zero: for a weight known only once the used columns are evaluated, such as the number of
+    trials of a binomial ``cbind(successes, failures)`` response (a row with no trials carries
+    no information).
+
+    Parameters
+    ----------
+    clean : CleanFrame
+        The result of :func:`clean_frame`.
+    zero : numpy.ndarray of bool, shape (len(clean.frame),)
+        The rows to drop.
+    columns : iterable of str
+        The columns the model uses (their unused categories are removed).
+    what : str
+        What the dropped rows have, for the message when no row is left
+        (``"no trials (successes + failures = 0)"``).
+
+    Raises
+    ------
+    DataError
+        If every row is dropped.
+    """
+    if not zero.any():
+        return clean
+    if zero.all():
+        raise DataError(f"every row with complete data has {what}; such rows do not enter the "
+                        "likelihood, so no rows are left")
+    frame = _without_rows(clean.frame, clean.frame, zero, list(columns))
+    return CleanFrame(frame=frame, row_index=clean.row_index[~zero],
+                      n_dropped=clean.n_dropped,
+                      n_zero_weight=clean.n_zero_weight + int(zero.sum()))

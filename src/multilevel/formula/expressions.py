@@ -95,6 +95,10 @@ def _function_error(name: str, formula: str, position: int) -> FormulaError:
         hint = f"write {tail}(...) instead"
     elif name.startswith("contr."):
         hint = f"the contrasts are contr.{', contr.'.join(sorted(CONTRASTS))}"
+    elif name == "cbind":
+        hint = ("cbind(successes, failures) can only be the whole response of a binomial "
+                "model, as in ml.glmer('cbind(s, n - s) ~ x + (1 | g)', data, "
+                "family='binomial')")
     else:
         hint = _SUMMARY
     return _error(f"function {name!r} is not allowed in a formula: {hint}", formula, position)

@@ -145,6 +145,11 @@ class ParsedFormula:
     offsets : tuple of str
         The expressions of ``offset(...)`` terms (formulaic syntax), added to the linear
         predictor as lme4 does.
+    counts : tuple of (str, str) or None
+        For a ``cbind(successes, failures)`` response (binomial models only), its two
+        arguments, each a column name or an expression in formulaic syntax (evaluate it with
+        :func:`response_factor`); ``response`` is then the ``cbind(...)`` text as written.
+        None for any other response.
     """
 
     text: str
@@ -152,6 +157,7 @@ class ParsedFormula:
     fixed: str
     random: tuple[RandomTermSpec, ...]
     offsets: tuple[str, ...] = ()
+    counts: tuple[str, str] | None = None
 
 
 def _split_top_level(text: str, sep: str, formula: str, offset: int) -> list[tuple[str, int]]:
@@ -302,26 +308,110 @@ def _check_distinct(random: list[RandomTermSpec], formula: str) -> None:
             "Simplify the random-effects structure", formula)
 
 
-def _response(lhs: str, formula: str) -> str:
-    """The response: a column name, or an expression in formulaic syntax (``log(y)``)."""
-    check_tokens(lhs, formula, 0)
-    name = unquote_name(lhs)
+# Characters that, outside parentheses, make a left-hand side arithmetic that R evaluates as a
+# whole, where formulaic would read formula operators: ``a - b`` as "the term a without the term
+# b", ``y^2`` as the term y. ``:`` and ``%in%`` stay formula operators (and are refused).
+_ARITHMETIC = frozenset("+-*/<>=!&")
+
+#: The function that makes a binomial response of two counts, as R's ``cbind(s, f)``.
+CBIND = "cbind"
+
+
+def _top_level_operator(expr: str) -> str | None:
+    """The first arithmetic operator of ``expr`` outside parentheses and quotes, or None."""
+    depth = 0
+    for ch in mask_quoted(expr):
+        depth += (ch in "([") - (ch in ")]")
+        if depth == 0 and ch in _ARITHMETIC:
+            return ch
+    return None
+
+
+def response_factor(expr: str) -> str:
+    """The formulaic factor that evaluates a response (or a ``cbind`` argument) that is not a
+    plain column: ``expr`` itself when formulaic reads it as one factor (``log(y)``), else
+    ``I(expr)``, so that arithmetic is computed as R computes it (``I(size - incidence)``)."""
+    return f"I({expr})" if _top_level_operator(expr) else expr
+
+
+def _lhs_value(text: str, formula: str, offset: int, what: str, example: str, *,
+               sums: bool) -> str:
+    """One value of the left-hand side (the response, or an argument of ``cbind``): a column
+    name, or an expression in formulaic syntax, checked against the allow-list.
+
+    ``sums`` allows a ``+`` outside parentheses (``cbind(s, n1 + n2)``); in the response
+    itself ``y + x`` would read as two responses, so it is refused there."""
+    check_tokens(text, formula, offset)
+    start = offset + len(text) - len(text.lstrip())  # where the value begins, for messages
+    body = _unwrap(text)[0]  # R reads (a - b) as a - b
+    name = unquote_name(body)
     if name is not None and name not in ("TRUE", "FALSE", "True", "False", "None"):
         return name  # a column: no need to ask formulaic
-    expr = to_formulaic(lhs.strip())
-    problem = (f"the response {lhs.strip()!r} must be a column name or an expression of "
-               "columns such as log(y)")
+    expr = to_formulaic(body.strip())
+    problem = (f"{what} {text.strip()!r} must be a column name or an expression of columns "
+               f"such as {example}")
+    operator = _top_level_operator(expr)
+    if operator == "+" and not sums:
+        raise FormulaError(f"{problem}; for the sum of several columns write I(a + b)",
+                           formula, start)
+    factor = response_factor(expr)
     try:
-        terms = [t for t in formula_terms(expr) if t[0].kind != "literal"]
+        terms = [t for t in formula_terms(factor) if t[0].kind != "literal"]
     except Exception as exc:  # formulaic raises several exception types for bad syntax
-        raise FormulaError(problem, formula, 0) from exc
+        raise FormulaError(problem, formula, start) from exc
     if len(terms) != 1 or len(terms[0]) != 1:
-        raise FormulaError(problem, formula, 0)
-    factor = terms[0][0]
-    if factor.column is not None:
-        return factor.column
-    _rhs_columns(factor.text, "response", formula, 0)
-    return factor.text
+        raise FormulaError(problem, formula, start)
+    only = terms[0][0]
+    if only.column is not None:
+        return only.column
+    _rhs_columns(only.text, what.removeprefix("the "), formula, start)
+    if not factor_columns(only.text, formula):
+        raise FormulaError(f"{problem}; it uses no column of the data", formula, start)
+    return expr if operator else only.text
+
+
+def _cbind_arguments(lhs: str, formula: str) -> list[tuple[str, int]] | None:
+    """The arguments of a left-hand side that is one call of ``cbind``, with their positions
+    in ``formula``; None when it is anything else (``cbind(a, b) / 2`` included, which the
+    allow-list then refuses)."""
+    stripped = lhs.strip()
+    rest = stripped[len(CBIND):]
+    if not stripped.startswith(CBIND) or not rest.lstrip().startswith("("):
+        return None
+    body = rest.lstrip()
+    opened = len(lhs) - len(lhs.lstrip()) + len(CBIND) + len(rest) - len(body)
+    depth = 0
+    for i, ch in enumerate(mask_quoted(body, formula, opened)):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0:
+            return _split_top_level(body[1:i], ",", formula, opened + 1) if (
+                i == len(body) - 1) else None
+    raise FormulaError("unmatched '(': the parenthesis of cbind( is never closed", formula,
+                       opened)
+
+
+def _cbind_response(pieces: list[tuple[str, int]], formula: str) -> tuple[str, tuple[str, str]]:
+    """The response text and the two count expressions of ``cbind(successes, failures)``."""
+    if len(pieces) != 2 or not all(piece.strip() for piece, _ in pieces):
+        raise FormulaError(
+            f"cbind(...) as the response takes exactly two arguments, the number of successes "
+            f"and the number of failures, as in cbind(s, n - s); got {len(pieces)}"
+            f"{'' if len(pieces) != 2 else ' with one of them empty'}", formula,
+            formula.find(CBIND))
+    counts = [_lhs_value(piece, formula, pos, "the cbind argument", "size - incidence",
+                         sums=True)
+              for piece, pos in pieces]
+    text = f"{CBIND}({', '.join(piece.strip() for piece, _ in pieces)})"
+    return text, (counts[0], counts[1])
+
+
+def _response(lhs: str, formula: str) -> tuple[str, tuple[str, str] | None]:
+    """The response (a column name, or an expression in formulaic syntax such as ``log(y)``),
+    and the two counts of a ``cbind(successes, failures)`` response (else None)."""
+    pieces = _cbind_arguments(lhs, formula)
+    if pieces is not None:
+        return _cbind_response(pieces, formula)
+    return _lhs_value(lhs, formula, 0, "the response", "log(y)", sums=False), None
 
 
 def _offset_term(stripped: str) -> str | None:
@@ -368,7 +458,7 @@ def _parse_formula(text: str) -> ParsedFormula:
     lhs, rhs = text[:tildes[0]], text[tildes[0] + 1:]
     if not lhs.strip():
         raise FormulaError("the formula has no response before '~'", text, 0)
-    response = _response(lhs, text)
+    response, counts = _response(lhs, text)
     rhs_offset = len(lhs) + 1
     fixed: list[str] = []
     offsets: list[str] = []
@@ -398,4 +488,4 @@ def _parse_formula(text: str) -> ParsedFormula:
     _rhs_columns(fixed_text, "fixed-effects part", text, rhs_offset)
     _check_distinct(random, text)
     return ParsedFormula(text=text, response=response, fixed=fixed_text, random=tuple(random),
-                         offsets=tuple(offsets))
+                         offsets=tuple(offsets), counts=counts)
