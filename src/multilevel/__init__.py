@@ -4,8 +4,8 @@
 >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
 """
 
-from multilevel import datasets, errors
-from multilevel.api import LinearMixedModel, lmer
+from multilevel import datasets, errors, families
+from multilevel.api import GeneralizedLinearMixedModel, LinearMixedModel, glmer, lmer
 from multilevel.inference import (
     anova,
     bootstrap,
@@ -20,10 +20,12 @@ from multilevel.inference import (
     r2,
     step,
 )
+from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 __version__ = "0.1.0"
 
-__all__ = ["LinearMixedModel", "LinearMixedModelResult", "__version__", "anova", "bootstrap",
-           "center", "compare", "datasets", "design_effect", "errors", "hausman", "icc", "lmer",
-           "mundlak", "power", "power_curve", "r2", "step"]
+__all__ = ["GeneralizedLinearMixedModel", "GeneralizedLinearMixedModelResult",
+           "LinearMixedModel", "LinearMixedModelResult", "__version__", "anova", "bootstrap",
+           "center", "compare", "datasets", "design_effect", "errors", "families", "glmer",
+           "hausman", "icc", "lmer", "mundlak", "power", "power_curve", "r2", "step"]

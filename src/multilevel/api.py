@@ -1,4 +1,5 @@
-"""The public entry points: the model class with ``fit()`` and the one-call ``lmer``.
+"""The public entry points: the model classes with ``fit()`` and the one-call ``lmer`` and
+``glmer``.
 
 They compose the stages below (design and objective in :mod:`multilevel.models`, the
 immutable result in :mod:`multilevel.results`); this is the only place the two meet.
@@ -12,7 +13,9 @@ from typing import Any
 import numpy as np
 
 from multilevel.errors import ConvergenceWarning, SingularFitWarning, public_api, public_methods
+from multilevel.models.glmm import GLMMStages
 from multilevel.models.lmm import ModelStages
+from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 
@@ -77,4 +80,86 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
     model = LinearMixedModel(formula, data, reml=reml, weights=weights, offset=offset,
                              optimizer=optimizer, start=start,
                              optimizer_settings=optimizer_settings, calc_derivs=calc_derivs)
+    return model.fit()
+
+
+@public_methods
+class GeneralizedLinearMixedModel(GLMMStages):
+    """A generalized linear mixed model ready to be fitted (lme4's ``glFormula`` +
+    ``mkGlmerDevfun``).
+
+    Parameters are those of :func:`glmer`. ``.objective(theta, beta)`` is -2 log L by the
+    Laplace approximation or adaptive quadrature (with ``beta=None``, the nAGQ = 0 criterion
+    with beta solved inside PIRLS), ``.optimize()`` runs both stages, ``.fit()`` returns the
+    result and ``.refit(y)`` fits the same design to a new response.
+    """
+
+    def fit(self) -> GeneralizedLinearMixedModelResult:
+        """Fit the model and return the immutable result; a singular or unconverged fit
+        also issues a warning (and is flagged on the result)."""
+        result = GeneralizedLinearMixedModelResult.from_model(self, self.optimize())
+        for msg in result.optsum.messages:
+            category = SingularFitWarning if "singular" in msg else ConvergenceWarning
+            warnings.warn(msg, category, stacklevel=2)
+        return result
+
+    def refit(self, y: np.ndarray) -> GeneralizedLinearMixedModelResult:
+        """Fit the same model to a new response (same design, family and settings)."""
+        new = self.replace(y=y)
+        assert isinstance(new, GeneralizedLinearMixedModel)
+        return new.fit()
+
+
+@public_api
+def glmer(formula: str, data: Any, family: Any = "binomial", nagq: int = 1,
+          weights: Any = None, offset: Any = None, optimizer: str = "bobyqa",
+          start: Any = None, optimizer_settings: dict[str, Any] | None = None,
+          calc_derivs: bool = True, laplace: str | None = None,
+          ) -> GeneralizedLinearMixedModelResult:
+    """Fit a generalized linear mixed model by maximum likelihood, as lme4's ``glmer``.
+
+    Parameters
+    ----------
+    formula : str
+        lme4 formula. The response may be 0/1 or logical, a two-level factor (success = the
+        second level, as R's ``glm``), a proportion with ``weights`` giving the numbers of
+        trials, ``cbind(successes, failures)``, counts (Poisson, negative binomial) or
+        positive values (Gamma, inverse Gaussian). ``offset(log(exposure))`` terms are
+        allowed. Observation-level random effects ``(1 | obs)`` are allowed.
+    data : pandas.DataFrame or polars.DataFrame
+    family : str or Family, default "binomial"
+        ``"binomial"``, ``"poisson"``, ``"gamma"``, ``"inverse_gaussian"``,
+        ``"negative_binomial"`` (NB2 with its size estimated), or a family object:
+        ``ml.families.Binomial(link="probit")``, ``ml.families.NegativeBinomial(theta=2)``
+        (size fixed), ... Links: logit, probit, cloglog, cauchit, log, identity, inverse,
+        sqrt, 1/mu^2 where valid for the family.
+    nagq : int, default 1
+        1: the Laplace approximation. > 1: adaptive Gauss-Hermite quadrature with that many
+        nodes (a single scalar random-effects term only). 0: the fast fit that estimates beta
+        inside the penalized least-squares iteration (lme4's nAGQ = 0).
+    weights : array-like or column name, optional
+        Prior weights: the numbers of trials for a binomial proportion, frequency weights for
+        counts, precision weights for Gamma and inverse Gaussian.
+    offset : array-like or column name, optional
+        Known term added to the linear predictor (e.g. ``np.log(exposure)``).
+    optimizer : {"bobyqa", "cobyqa", "lbfgsb"}
+    start : dict, optional
+        ``{"theta": [...], "beta": [...]}``, either or both.
+    optimizer_settings : dict, optional
+    calc_derivs : bool, default True
+        Finite-difference derivatives at the optimum: lme4's convergence check and the
+        Hessian that gives the fixed effects' standard errors.
+    laplace : None, "expected" or "observed"
+        Curvature in the Laplace approximation (see :class:`GeneralizedLinearMixedModel`):
+        by default lme4's expected information, or the observed one (glmmTMB's) for families
+        whose dispersion or size is estimated. Equal for canonical links.
+
+    Returns
+    -------
+    GeneralizedLinearMixedModelResult
+    """
+    model = GeneralizedLinearMixedModel(
+        formula, data, family=family, nagq=nagq, weights=weights, offset=offset,
+        optimizer=optimizer, start=start, optimizer_settings=optimizer_settings,
+        calc_derivs=calc_derivs, laplace=laplace)
     return model.fit()

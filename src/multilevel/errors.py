@@ -99,6 +99,11 @@ class ArgumentError(MultilevelError, ValueError, TypeError):
     Derives from both ValueError and TypeError, the two built-ins Python uses for this."""
 
 
+class NotApplicableError(MultilevelError, ValueError):
+    """A method or test was asked of a model it does not apply to (Satterthwaite df for a
+    generalized model, REML for a GLMM); the message says why and what applies instead."""
+
+
 class NumericalError(MultilevelError, ArithmeticError):
     """The likelihood cannot be evaluated in floating point for these data (values so large or
     so small that the cross-products overflow or lose all precision); the message says which

@@ -325,13 +325,19 @@ def _check_parameter_count(n_theta: int, spec: RandomTermSpec, k: int, formula: 
             "effect", formula)
 
 
-def _check_identifiable(term: RandomEffectTerm, n: int, label: str) -> None:
+def _check_identifiable(term: RandomEffectTerm, n: int, label: str, glm: bool = False) -> None:
+    """lme4's checks of a term's levels against the observations. A GLMM has no residual
+    variance for the random effects to be confused with, so only the two-level minimum
+    applies there (glmerControl's check.nobs.vs.nlev = "ignore"): an observation-level term
+    (1 | obs) models overdispersion."""
     nl = term.n_levels
     if nl < 2:
         raise IdentifiabilityError(
             f"grouping factor {term.factor.name!r} in {label} has {nl} level in the data used; "
             "a grouping factor needs at least 2 levels. Drop the term or check for missing "
             "values in its column")
+    if glm:
+        return
     if nl >= n:
         raise IdentifiabilityError(
             f"grouping factor {term.factor.name!r} in {label} has {nl} levels for {n} "
@@ -474,7 +480,7 @@ def build_design(formula: str | ParsedFormula, data: Any, weights: Any = None,
         factor = grouping_factor(frame, spec.group_factors, spec.group_name)
         term = RandomEffectTerm(factor=factor, columns=tuple(cols), Z=Z, lhs=spec.lhs,
                                 spec=zspec)
-        _check_identifiable(term, n, f"({spec.lhs} | {spec.group_name})")
+        _check_identifiable(term, n, f"({spec.lhs} | {spec.group_name})", glm)
         terms.append(term)
     return ModelDesign(
         formula=parsed, response_name=parsed.response, y=y, X=X, fixed_names=tuple(names),

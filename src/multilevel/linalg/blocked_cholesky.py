@@ -255,14 +255,18 @@ def factorize(A: CrossProducts, templates: list[np.ndarray]) -> BlockedFactor:
             R -= xy_rows[k] @ dense_off[(j, k)].T
         xy_rows.append(sla.solve_triangular(Lj, R.T, lower=True, check_finite=False).T)
 
+    if m == 1:
+        xy_rows = [_stack_to_dense_row(x0)]
+    if A.xy.shape[0] == 0:  # no [X y]: the random-effects factor alone (its log-determinant)
+        return BlockedFactor(
+            first_diag=L0, first_col=first_col, dense_diag=dense_diag, dense_off=dense_off,
+            xy_rows=xy_rows, xy_diag=A.xy, logdet_re=logdet_re, logdet_x=0.0, pwrss=0.0)
     D = A.xy - np.einsum("lak,lbk->ab", x0, x0)
     for j in range(1, m):
         D -= xy_rows[j] @ xy_rows[j].T
     Lxy = _chol_dense(D) if D.shape[0] > 8 else _chol_small(D)
     p = A.p
     dxy = np.diag(Lxy)
-    if m == 1:
-        xy_rows = [_stack_to_dense_row(x0)]
     return BlockedFactor(
         first_diag=L0, first_col=first_col, dense_diag=dense_diag, dense_off=dense_off,
         xy_rows=xy_rows, xy_diag=Lxy, logdet_re=logdet_re,

@@ -190,7 +190,8 @@ def cross_products(codes: list[np.ndarray], Z: list[np.ndarray], n_levels: list[
 
 
 def reweighted(A: CrossProducts, codes: list[np.ndarray], Z: list[np.ndarray], Xy: np.ndarray,
-               sqrt_weights: np.ndarray) -> CrossProducts:
+               sqrt_weights: np.ndarray | None = None,
+               weights: np.ndarray | None = None) -> CrossProducts:
     """A with the values recomputed for new row weights (and a new [X y]) on A's structure.
 
     Parameters
@@ -201,16 +202,31 @@ def reweighted(A: CrossProducts, codes: list[np.ndarray], Z: list[np.ndarray], X
     codes, Z : list of arrays
         As given to :func:`cross_products`.
     Xy : (n, p + 1) array
-        The new [X y] (the number of fixed-effects columns may differ from A's).
-    sqrt_weights : (n,) array
-        Square roots of the new weights.
+        The new [X y] (the number of columns may differ from A's; zero columns give the
+        random-effects blocks alone).
+    sqrt_weights : (n,) array, optional
+        Square roots of new non-negative weights.
+    weights : (n,) array, optional
+        Instead of ``sqrt_weights``: weights of any sign (an observed information that is
+        negative for some rows; the factorization then fails where the sum is not positive
+        definite).
     """
-    Zw = [z * sqrt_weights[:, None] for z in Z]
-    diag = [_grouped_outer(c, z, z, nl) for c, z, nl in zip(codes, Zw, A.n_levels, strict=True)]
-    pairs = {key: replace(pair, data=_grouped_outer(A.pair_index[key], Zw[key[0]], Zw[key[1]],
-                                                    pair.data.shape[0]))
+    if weights is None:
+        assert sqrt_weights is not None
+        left = [z * sqrt_weights[:, None] for z in Z]
+        right = left
+        xy_left = xy_right = Xy * sqrt_weights[:, None]
+    else:
+        left = [z * weights[:, None] for z in Z]
+        right = Z
+        xy_left, xy_right = Xy * weights[:, None], Xy
+    diag = [_grouped_outer(c, a, b, nl)
+            for c, a, b, nl in zip(codes, left, right, A.n_levels, strict=True)]
+    pairs = {key: replace(pair, data=_grouped_outer(A.pair_index[key], left[key[0]],
+                                                    right[key[1]], pair.data.shape[0]))
              for key, pair in A.pairs.items()}
-    xy_re, xy = _xy_blocks(codes, Zw, A.n_levels, Xy * sqrt_weights[:, None])
-    return CrossProducts(diag=diag, pairs=pairs, xy_re=xy_re, xy=xy, n_levels=A.n_levels,
-                         n_columns=A.n_columns, pair_index=A.pair_index,
+    xy_re = [_grouped_outer(c, xy_left, z, nl)
+             for c, z, nl in zip(codes, right, A.n_levels, strict=True)]
+    return CrossProducts(diag=diag, pairs=pairs, xy_re=xy_re, xy=xy_left.T @ xy_right,
+                         n_levels=A.n_levels, n_columns=A.n_columns, pair_index=A.pair_index,
                          cache={"reweighted": True})

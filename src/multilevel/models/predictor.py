@@ -95,10 +95,12 @@ class Predictor:
         return cross_products([b.codes for b in self.blocks], [b.Z for b in self.blocks],
                               self.n_levels, Xy, sqrt_w)
 
-    def reweighted(self, A: CrossProducts, Xy: np.ndarray, sqrt_w: np.ndarray) -> CrossProducts:
-        """A's values for new weights and [X y], on A's structure."""
+    def reweighted(self, A: CrossProducts, Xy: np.ndarray, sqrt_w: np.ndarray | None = None,
+                   weights: np.ndarray | None = None) -> CrossProducts:
+        """A's values for new weights (square roots, or signed ``weights``) and [X y], on A's
+        structure (see :func:`~multilevel.linalg.cross_products.reweighted`)."""
         return reweighted(A, [b.codes for b in self.blocks], [b.Z for b in self.blocks], Xy,
-                          sqrt_w)
+                          sqrt_w, weights)
 
     def factor(self, A: CrossProducts, theta: np.ndarray) -> BlockedFactor:
         """The blocked Cholesky factor of Lambda' A Lambda + diag(I, 0) at ``theta``

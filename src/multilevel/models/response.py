@@ -61,6 +61,11 @@ class GaussianResponse:
                 + m * (1 + math.log(2 * math.pi * pwrss / m)))
 
 
+# Canonical links, for which the observed and expected information coincide.
+_CANONICAL = {"binomial": "logit", "poisson": "log", "Gamma": "inverse",
+              "inverse.gaussian": "1/mu^2", "gaussian": "identity"}
+
+
 @dataclass(frozen=True)
 class GLMResponse:
     """A generalized linear response (lme4's ``glmResp``): the family, the data it sees, and
@@ -108,6 +113,21 @@ class GLMResponse:
         d = self.family.link.mu_eta(eta)
         w = self.prior_weights * d * d / (self.family.variance(mu) * self.dispersion)
         return np.sqrt(w), (self.y - mu) / d
+
+    def newton_working(self, eta: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Square roots of the observed-information weights and the working residuals
+        score / weight: a Newton step, which converges quadratically for any link (Fisher
+        scoring only for canonical ones). Where some observed weight is not positive, the
+        Fisher values of :meth:`working`. Either way the fixed point is the same: the working
+        residual is the score over the weight."""
+        fisher_sqrt, resid = self.working(eta, mu)
+        if self.family.link.name == _CANONICAL.get(self.family.name):
+            return fisher_sqrt, resid
+        w = self.observed_weights(eta, mu)
+        if not np.all(w > 0):
+            return fisher_sqrt, resid
+        # score wrt eta is fisher * resid; over the observed weight
+        return np.sqrt(w), fisher_sqrt * fisher_sqrt * resid / w
 
     def observed_weights(self, eta: np.ndarray, mu: np.ndarray) -> np.ndarray:
         """The observed information -d^2 log p(y | eta) / d eta^2 per observation.

@@ -10,8 +10,8 @@ block), and the hooks:
   model, 1 for a GLMM);
 - ``_residual_sd``: the residual SD shown in ``varcorr`` and ``sdcor``, NaN for none (a GLMM
   whose family has no dispersion);
-- ``_cross_products``: the cross-products the factor was computed from (at the final working
-  weights for a GLMM);
+- ``_condvar_factor``: the random-effects cross-products and blocked Cholesky factor whose
+  inverse gives the conditional variances (at the final working weights for a GLMM);
 - ``_vcov_array`` and ``n_params``.
 """
 
@@ -53,7 +53,7 @@ class MixedModelResult:
         raise NotImplementedError
 
     @property
-    def _cross_products(self) -> CrossProducts:
+    def _condvar_factor(self) -> tuple[CrossProducts, Any]:
         raise NotImplementedError
 
     @property
@@ -63,6 +63,10 @@ class MixedModelResult:
     @property
     def n_params(self) -> int:
         """Parameters counted by AIC."""
+        raise NotImplementedError
+
+    def residuals(self, kind: str = "response", scaled: bool = False) -> np.ndarray:
+        """Residuals of the kind named (each model kind documents its kinds)."""
         raise NotImplementedError
 
     # -- the vocabulary ------------------------------------------------------------------------
@@ -128,9 +132,8 @@ class MixedModelResult:
         an array (levels, k, k) for the block of that factor's terms (lme4's ``condVar``;
         beta treated as known). With several grouping factors this inverts the q x q
         random-effects factor densely: O(q^3) time, O(q^2) memory."""
-        A = self._cross_products
+        A, f = self._condvar_factor
         templates = self.model.layout.templates(self.theta)
-        f = self._factor
         if A.n_blocks == 1:
             Linv = np.linalg.inv(f.first_diag)
             inv_blocks = [np.matmul(np.swapaxes(Linv, 1, 2), Linv)]

@@ -114,8 +114,8 @@ class LinearMixedModelResult(MixedModelResult):
         return self.sigma
 
     @property
-    def _cross_products(self) -> CrossProducts:
-        return self.model.A
+    def _condvar_factor(self) -> tuple[CrossProducts, BlockedFactor]:
+        return self.model.A, self._factor
 
     @property
     def n_params(self) -> int:

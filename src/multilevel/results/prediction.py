@@ -17,6 +17,7 @@ from multilevel.formula.parser import parse_formula
 from multilevel.formula.rnames import r_column_names
 
 if TYPE_CHECKING:
+    from multilevel.results.base import MixedModelResult
     from multilevel.results.lmm_result import LinearMixedModelResult
 
 
@@ -25,7 +26,7 @@ _RE_FORM_HELP = ("re_form must be None (all random effects), 'NA' or '~0' (none:
                  "such as '~(1 | Subject)'")
 
 
-def _included_groups(result: LinearMixedModelResult, re_form: str | None) -> set[str]:
+def _included_groups(result: MixedModelResult, re_form: str | None) -> set[str]:
     """The grouping factors whose random effects a prediction includes (lme4's re.form)."""
     names = {t.factor.name for t in result.model.design.terms}
     if re_form is None:
@@ -87,7 +88,7 @@ def replay_matrix(spec: ModelSpec | None, expr: str, frame: pd.DataFrame, what: 
     return np.asarray(mm, dtype=float), r_column_names(list(mm.columns))
 
 
-def _fixed_part(result: LinearMixedModelResult, frame: pd.DataFrame) -> np.ndarray:
+def _fixed_part(result: MixedModelResult, frame: pd.DataFrame) -> np.ndarray:
     design = result.model.design
     X, cols = replay_matrix(design.fixed_spec, design.formula.fixed, frame,
                             "fixed-effects matrix")
@@ -95,7 +96,7 @@ def _fixed_part(result: LinearMixedModelResult, frame: pd.DataFrame) -> np.ndarr
     return X[:, keep] @ result.beta
 
 
-def predict(result: LinearMixedModelResult, newdata: Any, re_form: str | None,
+def predict(result: MixedModelResult, newdata: Any, re_form: str | None,
             allow_new_levels: bool, offset: Any) -> np.ndarray:
     """See :meth:`LinearMixedModelResult.predict`."""
     design = result.model.design

@@ -13,6 +13,8 @@ from multilevel.errors import NumericalError
 from multilevel.results.varcorr import term_covariances, unique_group_names
 
 if TYPE_CHECKING:
+    from multilevel.results.base import MixedModelResult
+    from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
     from multilevel.results.lmm_result import LinearMixedModelResult
 
 DIGITS = 4  # lme4 prints with max(3, getOption("digits") - 3) significant digits
@@ -183,10 +185,10 @@ def _named_vector(names: list[str], values: list[str]) -> list[str]:
             " ".join(v.rjust(width) for v in values) + " "]
 
 
-def _random_effects_lines(fit: LinearMixedModelResult) -> list[str]:
+def _random_effects_lines(fit: MixedModelResult) -> list[str]:
     vc = fit.varcorr
     layout = fit.model.layout
-    covs = term_covariances(layout, fit.theta, fit.sigma)
+    covs = term_covariances(layout, fit.theta, fit._re_scale)
     names = unique_group_names(layout)
     rows: list[list[str]] = []
     var_strings = r_format(list(vc.loc[vc["term2"].isna(), "variance"].astype(float)))
@@ -204,8 +206,9 @@ def _random_effects_lines(fit: LinearMixedModelResult) -> list[str]:
             rows.append([name if a == 0 else "", col, var_strings[idx], sd_strings[idx]]
                         + (corr if max_k > 1 else []))
             idx += 1
-    rows.append(["Residual", "", var_strings[idx], sd_strings[idx]]
-                + ([""] * (max_k - 1) if max_k > 1 else []))
+    if idx < len(var_strings):  # the residual row (models with a residual scale)
+        rows.append(["Residual", "", var_strings[idx], sd_strings[idx]]
+                    + ([""] * (max_k - 1) if max_k > 1 else []))
     header = ["Groups", "Name", "Variance", "Std.Dev."] + (
         ["Corr"] + [""] * (max_k - 2) if max_k > 1 else [])
     return _layout(header, rows, "l" * len(header), lead=" ")
@@ -250,7 +253,7 @@ def _fixed_lines(ct: pd.DataFrame, ddf: str | None) -> list[str]:
     return coefmat_lines(table, cs_ind=[0, 1, 2], tst_ind=3, has_p=True)
 
 
-def _correlation_lines(fit: LinearMixedModelResult) -> list[str]:
+def _correlation_lines(fit: MixedModelResult) -> list[str]:
     p = len(fit.beta)
     if p < 2:
         return []
@@ -302,6 +305,14 @@ def format_summary(fit: LinearMixedModelResult, ddf: str | None = "satterthwaite
                                [f"{fit.aic:.1f}", f"{fit.bic:.1f}", f"{fit.loglik:.1f}",
                                 f"{fit.objective:.1f}", str(fit.df_resid)])
     lines.append("")
+    lines += _body_lines(fit, fixed, note)
+    return "\n".join(lines) + "\n"
+
+
+def _body_lines(fit: MixedModelResult, fixed: list[str], note: str | None) -> list[str]:
+    """From the scaled residuals to the messages: the part of lme4's summary that every
+    model kind shares (``fixed``: the fixed-effects table's lines)."""
+    lines: list[str] = []
     q = np.quantile(fit.residuals("pearson", scaled=True), [0, 0.25, 0.5, 0.75, 1])
     lines.append("Scaled residuals: ")
     # lme4 zaps the quantiles to digits + 1 significant digits of the largest before printing
@@ -334,6 +345,35 @@ def format_summary(fit: LinearMixedModelResult, ddf: str | None = "satterthwaite
     if messages:
         lines.append("")
         lines += messages
+    return lines
+
+
+def z_table_lines(ct: pd.DataFrame) -> list[str]:
+    """A coefficient table with z tests through R's ``printCoefmat``, as glmer prints it."""
+    table = ct[["estimate", "std_error", "statistic", "p_value"]].set_axis(
+        ["Estimate", "Std. Error", "z value", "Pr(>|z|)"], axis=1)
+    return coefmat_lines(table, cs_ind=[0, 1], tst_ind=2, has_p=True)
+
+
+def format_glmm_summary(fit: GeneralizedLinearMixedModelResult) -> str:
+    """glmer's printed summary: method and family, fit statistics, scaled (Pearson)
+    residuals, random effects (a residual row only for a family with a dispersion), z tests
+    of the fixed effects, their correlations and messages."""
+    lines = [f"Generalized linear mixed model fit by maximum likelihood ({fit.method_title}) "
+             "['glmerMod']",
+             f" Family: {fit.family_title}  ( {fit.family.link.name} )",
+             f"Formula: {fit.model.design.formula.text}"]
+    if fit.model.design.weights is not None and fit.model.design.response_name.startswith(
+            "cbind(") is False:
+        lines.append(" Weights: given")
+    if fit.model.design.offset is not None:
+        lines.append(" Offset: given")
+    lines.append("")
+    lines += _named_vector(["AIC", "BIC", "logLik", "deviance", "df.resid"],
+                           [f"{fit.aic:.1f}", f"{fit.bic:.1f}", f"{fit.loglik:.1f}",
+                            f"{fit.deviance:.1f}", str(fit.df_resid)])
+    lines.append("")
+    lines += _body_lines(fit, z_table_lines(fit.coef_table()), None)
     return "\n".join(lines) + "\n"
 
 
@@ -359,6 +399,21 @@ def format_html(fit: LinearMixedModelResult, ddf: str | None = "satterthwaite") 
                    for m in [*fit.optsum.messages, *([note] if note else [])])
     return (head + "<p>Random effects</p>" + _html_table(fit.varcorr)
             + "<p>Fixed effects</p>" + _html_table(ct[cols]) + msgs)
+
+
+def format_glmm_html(fit: GeneralizedLinearMixedModelResult) -> str:
+    """Notebook rendering of a GLMM: header lines, random effects and the z table as HTML."""
+    head = (f"<p><b>Generalized linear mixed model fit by maximum likelihood "
+            f"({html.escape(fit.method_title)})</b><br>"
+            f"Family: {html.escape(fit.family_title)} ({html.escape(fit.family.link.name)})"
+            f"<br>Formula: <code>{html.escape(fit.model.design.formula.text)}</code><br>"
+            f"nobs = {fit.nobs}; groups: "
+            + html.escape(", ".join(f"{k} ({v})" for k, v in fit.ngroups.items()))
+            + f"; logLik = {fit.loglik:.2f}</p>")
+    ct = fit.coef_table()[["estimate", "std_error", "statistic", "p_value"]]
+    msgs = "".join(f"<p><i>{html.escape(m)}</i></p>" for m in fit.optsum.messages)
+    return (head + "<p>Random effects</p>" + _html_table(fit.varcorr)
+            + "<p>Fixed effects</p>" + _html_table(ct) + msgs)
 
 
 def strict_json(value: Any) -> Any:
@@ -405,6 +460,40 @@ def to_dict(fit: LinearMixedModelResult, ddf: str | None = "satterthwaite") -> d
         "sigma": fit.sigma,
         "loglik": fit.loglik,
         "objective": fit.objective,
+        "aic": fit.aic,
+        "bic": fit.bic,
+        "df_resid": fit.df_resid,
+        "is_singular": fit.is_singular,
+        "converged": fit.converged,
+        "dropped_fixed": list(fit.model.design.dropped_fixed),
+        "optsum": {k: v for k, v in fit.optsum.to_dict().items() if k != "fitlog"},
+    })
+
+
+def glmm_to_dict(fit: GeneralizedLinearMixedModelResult) -> dict[str, Any]:
+    """JSON-ready dictionary of a GLMM fit (see
+    :meth:`~multilevel.results.glmm_result.GeneralizedLinearMixedModelResult.to_dict`)."""
+    ct = fit.coef_table()
+    return strict_json({
+        "formula": fit.model.design.formula.text,
+        "family": fit.family.name,
+        "link": fit.family.link.name,
+        "nagq": fit.nagq,
+        "nobs": fit.nobs,
+        "n_dropped": fit.n_dropped,
+        "n_zero_weight": fit.n_zero_weight,
+        "ngroups": fit.ngroups,
+        "fixef": {k: float(v) for k, v in fit.fixef.items()},
+        "coef_table": {name: {c: float(row[c]) for c in ct.columns}
+                       for name, row in ct.iterrows()},
+        "vcov": fit.vcov.to_numpy(),
+        "vcov_method": fit.vcov_method,
+        "varcorr": fit.varcorr.to_dict(orient="records"),
+        "theta": dict(zip(fit.theta_names, map(float, fit.theta), strict=True)),
+        "dispersion": fit.dispersion if fit.family.has_dispersion else None,
+        "nb_size": fit.nb_size,
+        "loglik": fit.loglik,
+        "deviance": fit.deviance,
         "aic": fit.aic,
         "bic": fit.bic,
         "df_resid": fit.df_resid,

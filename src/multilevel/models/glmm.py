@@ -1,0 +1,530 @@
+"""The generalized linear mixed model: g(E[y | b]) = X beta + Z b + offset, b = Lambda(theta) u,
+u ~ N(0, I), y | b from an exponential-dispersion family (or the negative binomial).
+
+:class:`GLMMStages` is the model, not the result, as :class:`~multilevel.models.lmm.ModelStages`
+is for the linear model: the design, the random-effects :class:`~.predictor.Predictor`, a
+:class:`~.response.GLMResponse`, and the criterion for any parameters. Estimation follows lme4's
+``glmer`` (Bates et al. 2015, JSS 67(1); lme4's ``optimizeGlmer``):
+
+1. nAGQ = 0 stage: the optimizer moves theta (and the family parameter, if any); PIRLS solves
+   for beta and the modes together; the criterion is the Laplace approximation there.
+2. nAGQ >= 1 stage, started from stage 1: the optimizer moves (theta, beta[, family
+   parameter]); PIRLS solves for the modes only; the criterion is the Laplace approximation
+   (nagq = 1) or adaptive Gauss-Hermite quadrature (nagq > 1, one scalar random-effects term).
+
+Families with a parameter of their own -- the dispersion phi of the Gamma and inverse Gaussian,
+the negative binomial's size -- have it estimated by maximum likelihood alongside, on the log
+scale, as glmmTMB does (lme4 plugs in a moment estimate for phi and reports a quasi-likelihood).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, replace
+from typing import Any, Self
+
+import numpy as np
+
+from multilevel.covariance.relative_factor import ThetaLayout
+from multilevel.data.design import ModelDesign, build_design
+from multilevel.errors import ArgumentError, DataError, NumericalError, OptimizerError
+from multilevel.families.family import Family
+from multilevel.families.negative_binomial import NegativeBinomial
+from multilevel.families.resolve import family as resolve_family
+from multilevel.formula.parser import ParsedFormula
+from multilevel.linalg.blocked_cholesky import NotPositiveDefinite
+from multilevel.linalg.cross_products import CrossProducts
+from multilevel.models.pirls import (
+    Modes,
+    PirlsFailure,
+    agq_deviance,
+    laplace_deviance,
+    pirls,
+)
+from multilevel.models.predictor import Predictor, ReBlock
+from multilevel.models.response import GLMResponse
+from multilevel.optim.backends import backend_key, check_settings, check_start, minimize_theta
+from multilevel.optim.convergence import check_boundary, check_derivatives
+from multilevel.optim.optsummary import OptSummary
+
+# The largest number of quadrature nodes accepted (gauss_hermite's limit).
+MAX_NAGQ = 300
+CURVATURES = ("expected", "observed")
+
+
+class _Keep:
+    def __repr__(self) -> str:
+        return "<keep>"
+
+
+_KEEP: Any = _Keep()
+
+
+@dataclass(frozen=True)
+class GLMMSettings:
+    """How the GLMM is estimated (all checked before any work on the data)."""
+
+    nagq: int
+    optimizer: str
+    optimizer_settings: dict[str, Any]
+    calc_derivs: bool
+    curvature: str | None
+
+
+@dataclass(frozen=True)
+class GLMMFit:
+    """What :meth:`GLMMStages.optimize` returns: the optimizer record (of the last stage),
+    the parameters split by kind, and the PIRLS state at them.
+
+    Attributes
+    ----------
+    opt : OptSummary
+        Its ``final`` is the vector the last stage optimized (see ``GLMMStages.parameter_names``).
+    theta, beta : numpy.ndarray
+    family : Family
+        The family with its estimated parameter set (negative binomial size).
+    dispersion : float
+        phi (1 for families without one).
+    modes : Modes
+    stage0 : OptSummary or None
+        The nAGQ = 0 stage's record when a second stage followed.
+    """
+
+    opt: OptSummary
+    theta: np.ndarray
+    beta: np.ndarray
+    family: Family
+    dispersion: float
+    modes: Modes
+    stage0: OptSummary | None
+
+
+def _nagq(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+            or not 0 <= int(value) <= MAX_NAGQ:
+        raise ArgumentError(f"nagq must be a whole number from 0 to {MAX_NAGQ} (0: the fast "
+                            f"nAGQ = 0 fit, 1: Laplace, more: adaptive Gauss-Hermite "
+                            f"quadrature), got {value!r:.60}")
+    return int(value)
+
+
+def _flag(name: str, value: Any) -> bool:
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, numbers.Integral) and value in (0, 1):
+        return bool(value)
+    raise ArgumentError(f"{name} must be True or False, got {value!r:.60}")
+
+
+def checked_settings(nagq: Any, optimizer: Any, optimizer_settings: Any, calc_derivs: Any,
+                     curvature: Any) -> GLMMSettings:
+    """The estimation settings checked (typed errors naming the argument)."""
+    n = _nagq(nagq)
+    backend_key(optimizer)
+    settings = check_settings(optimizer, optimizer_settings)
+    if curvature is not None and curvature not in CURVATURES:
+        raise ArgumentError(f"laplace must be None, 'expected' or 'observed', got "
+                            f"{curvature!r:.60}")
+    return GLMMSettings(nagq=n, optimizer=optimizer, optimizer_settings=settings,
+                        calc_derivs=_flag("calc_derivs", calc_derivs), curvature=curvature)
+
+
+def glm_start(X: np.ndarray, resp: GLMResponse, max_iter: int = 50) -> np.ndarray:
+    """Fixed effects of the GLM without random effects, by IRLS from the family's starting
+    mu (R's ``glm.fit``; lme4 starts glmer there). Falls back to the last admissible iterate
+    when the GLM itself does not converge (separation): only a start."""
+    fam = resp.family
+    mu = fam.mustart(resp.y, resp.prior_weights)
+    eta = fam.link.link(mu)
+    beta = np.zeros(X.shape[1])
+    dev = math.inf
+    for _ in range(max_iter):
+        sqrt_w, z = resp.working(eta, mu)
+        target = (eta - resp.offset + z) * sqrt_w
+        new, *_ = np.linalg.lstsq(X * sqrt_w[:, None], target, rcond=None)
+        eta_new = X @ new + resp.offset
+        mu_new = resp.mu(eta_new)
+        if not resp.valid(eta_new, mu_new):
+            break
+        dev_new = resp.deviance(mu_new)
+        beta, eta, mu = new, eta_new, mu_new
+        if abs(dev - dev_new) <= 1e-10 * (abs(dev_new) + 0.1):
+            break
+        dev = dev_new
+    return beta
+
+
+class GLMMStages:
+    """A generalized linear mixed model ready to be fitted.
+
+    Parameters
+    ----------
+    formula : str
+        lme4 formula; the response may be 0/1, logical, a two-level factor (success = the
+        second level), a proportion with ``weights`` as the number of trials,
+        ``cbind(successes, failures)``, counts, or positive values.
+    data : pandas.DataFrame or polars.DataFrame
+    family : str or Family
+        ``"binomial"``, ``"poisson"``, ``"gamma"``, ``"inverse_gaussian"``,
+        ``"negative_binomial"`` or a family object such as ``Binomial(link="probit")`` or
+        ``NegativeBinomial(theta=2)`` (size fixed).
+    nagq : int, default 1
+        0: the fast fit with beta inside PIRLS; 1: Laplace; > 1: adaptive Gauss-Hermite
+        quadrature with that many nodes (one scalar random-effects term only).
+    weights, offset : array-like or column name, optional
+    optimizer, optimizer_settings : as for the linear model
+    start : None or dict, optional
+        ``{"theta": ..., "beta": ...}`` (either or both) to start the optimizer there.
+    calc_derivs : bool, default True
+        Finite-difference gradient and Hessian at the optimum: the convergence check and the
+        fixed effects' covariance (lme4's ``use.hessian``).
+    laplace : None, "expected" or "observed"
+        The curvature in the Laplace log-determinant: the expected (Fisher) information, as
+        lme4, or the observed one, as glmmTMB. The same for canonical links (logit binomial,
+        log Poisson). Default: "observed" when the family has a parameter the model estimates
+        (dispersion, negative binomial size; glmmTMB is the reference there), else "expected".
+    """
+
+    def __init__(self, formula: str | ParsedFormula, data: Any, family: Any = "binomial",
+                 nagq: int = 1, weights: Any = None, offset: Any = None,
+                 optimizer: str = "bobyqa", start: Any = None,
+                 optimizer_settings: dict[str, Any] | None = None, calc_derivs: bool = True,
+                 laplace: str | None = None, *, design: ModelDesign | None = None) -> None:
+        self.settings = checked_settings(nagq, optimizer, optimizer_settings, calc_derivs,
+                                         laplace)
+        fam = resolve_family(family)
+        if fam.name == "gaussian" and fam.link.name == "identity":
+            raise ArgumentError("family='gaussian' with the identity link is the linear mixed "
+                                "model: fit it with ml.lmer (REML or ML), not ml.glmer")
+        self.design = design if design is not None else build_design(
+            formula, data, weights, offset, glm=True)
+        self.data = data
+        self._weights_source = weights
+        self._offset_source = offset
+        d = self.design
+        fam.validate(d.y, d.weights, column=d.response_name, labels=d.row_index)
+        self.predictor = Predictor(d)
+        self.blocks: list[ReBlock] = self.predictor.blocks
+        self.layout: ThetaLayout = self.predictor.layout
+        if self.settings.nagq > 1 and (len(d.terms) != 1 or d.terms[0].n_columns != 1):
+            raise ArgumentError(
+                f"nagq={self.settings.nagq} (adaptive Gauss-Hermite quadrature) needs a single "
+                "scalar random-effects term such as (1 | g); this model has "
+                f"{len(d.terms)} term(s) with {sum(t.n_columns for t in d.terms)} column(s). "
+                "Use nagq=1 (Laplace)")
+        self.family = fam
+        self.estimate_size = isinstance(fam, NegativeBinomial) and fam.theta is None
+        n = d.nobs
+        wt = np.ones(n) if d.weights is None else d.weights
+        off = np.zeros(n) if d.offset is None else d.offset
+        placeholder = fam.with_theta(1.0) if self.estimate_size and isinstance(
+            fam, NegativeBinomial) else fam
+        self.response = GLMResponse(placeholder, d.y, wt, off, 1.0)
+        self.X = d.X
+        self.A0: CrossProducts = self.predictor.cross_products(
+            np.zeros((n, 1)), None)
+        self.start = self._checked_start(start)
+        self._beta_glm = glm_start(self.X, self.response)
+        self._warm: tuple[np.ndarray, list[np.ndarray]] | None = None
+
+    # -- parameters -------------------------------------------------------------------------
+    @property
+    def nobs(self) -> int:
+        """Number of observations."""
+        return self.design.nobs
+
+    @property
+    def n_fixed(self) -> int:
+        """Number of fixed-effects coefficients."""
+        return int(self.X.shape[1])
+
+    @property
+    def nagq(self) -> int:
+        """Quadrature nodes (0: beta inside PIRLS, 1: Laplace)."""
+        return self.settings.nagq
+
+    @property
+    def has_family_parameter(self) -> bool:
+        """Whether the family brings a parameter the model estimates (dispersion, size)."""
+        return self.family.has_dispersion or self.estimate_size
+
+    @property
+    def family_parameter_name(self) -> str | None:
+        """``"log_dispersion"``, ``"log_size"`` or None."""
+        if self.family.has_dispersion:
+            return "log_dispersion"
+        return "log_size" if self.estimate_size else None
+
+    @property
+    def observed(self) -> bool:
+        """Whether the Laplace log-determinant uses the observed information."""
+        if self.settings.curvature is not None:
+            return self.settings.curvature == "observed"
+        return self.has_family_parameter
+
+    def parameter_names(self, with_beta: bool = True) -> list[str]:
+        """Names of the optimized vector: theta, beta (stage 2), then the family parameter."""
+        names = list(self.layout.names())
+        if with_beta:
+            names += list(self.design.fixed_names)
+        if self.family_parameter_name is not None:
+            names.append(self.family_parameter_name)
+        return names
+
+    def _checked_start(self, start: Any) -> dict[str, np.ndarray]:
+        if start is None:
+            return {}
+        if not isinstance(start, dict) or set(start) - {"theta", "beta"}:
+            raise OptimizerError("start must be None or a dict with 'theta' and/or 'beta' "
+                                 f"values, got {start!r:.80}")
+        out = {}
+        if "theta" in start:
+            out["theta"] = check_start(start["theta"], self.layout.lower_bounds(),
+                                       self.layout.names())
+        if "beta" in start:
+            beta = check_start(start["beta"], np.full(self.n_fixed, -np.inf),
+                               list(self.design.fixed_names))
+            out["beta"] = beta
+        return out
+
+    def response_at(self, log_param: float | None) -> GLMResponse:
+        """The response with the family parameter exp(log_param) in force."""
+        if log_param is None:
+            return self.response
+        value = math.exp(log_param)
+        if self.family.has_dispersion:
+            return replace(self.response, dispersion=value)
+        fam = self.family
+        assert isinstance(fam, NegativeBinomial)
+        return replace(self.response, family=fam.with_theta(value))
+
+    def _split(self, x: np.ndarray, with_beta: bool,
+               ) -> tuple[np.ndarray, np.ndarray | None, float | None]:
+        nt = self.layout.n_theta
+        theta = x[:nt]
+        beta = x[nt:nt + self.n_fixed] if with_beta else None
+        rest = nt + (self.n_fixed if with_beta else 0)
+        log_param = float(x[rest]) if self.has_family_parameter else None
+        return theta, beta, log_param
+
+    # -- the criterion ----------------------------------------------------------------------
+    def modes(self, theta: np.ndarray, beta: np.ndarray | None,
+              log_param: float | None = None) -> Modes:
+        """PIRLS at theta: the modes with beta held fixed, or beta solved with them when
+        ``beta`` is None. Raises PirlsFailure or NotPositiveDefinite."""
+        resp = self.response_at(log_param)
+        u0 = [np.zeros((nl, b.k)) for nl, b in zip(self.predictor.n_levels, self.blocks,
+                                                    strict=True)]
+        starts = []
+        if self._warm is not None:
+            starts.append(self._warm)
+        starts.append((self._beta_glm, u0))
+        error: Exception | None = None
+        for b0, u in starts:
+            try:
+                m = pirls(self.predictor, self.X, resp, self.A0, theta,
+                          b0 if beta is None else beta, u, beta_inside=beta is None,
+                          observed=self.observed)
+            except (PirlsFailure, NotPositiveDefinite) as exc:
+                error = exc
+                continue
+            self._warm = (m.beta, m.u)
+            return m
+        assert error is not None
+        raise error
+
+    def _value(self, resp: GLMResponse, m: Modes, theta: np.ndarray) -> float:
+        if self.nagq > 1:
+            return agq_deviance(self.predictor, resp, m, theta, self.nagq)
+        value = laplace_deviance(resp, m)
+        return value if math.isfinite(value) else math.inf
+
+    def _criterion(self, x: np.ndarray, with_beta: bool) -> float:
+        theta, beta, log_param = self._split(x, with_beta)
+        try:
+            m = self.modes(theta, beta, log_param)
+        except (PirlsFailure, NotPositiveDefinite, FloatingPointError):
+            return math.inf
+        if not with_beta:  # the nAGQ = 0 stage: always the Laplace approximation
+            value = laplace_deviance(self.response_at(log_param), m)
+            return value if math.isfinite(value) else math.inf
+        return self._value(self.response_at(log_param), m, theta)
+
+    def objective(self, theta: Any, beta: Any = None, family_parameter: float | None = None,
+                  ) -> float:
+        """-2 log-likelihood at (theta, beta): the Laplace approximation (nagq <= 1) or
+        adaptive quadrature (nagq > 1); with ``beta`` None, beta is solved by PIRLS (the
+        nAGQ = 0 criterion).
+
+        Parameters
+        ----------
+        theta : array-like
+            Relative covariance parameters (``layout.names()``).
+        beta : array-like, optional
+        family_parameter : float, optional
+            The dispersion phi, or the negative binomial's size, when the model estimates one
+            (required then).
+        """
+        theta = check_start(theta, self.layout.lower_bounds(), self.layout.names())
+        with_beta = beta is not None
+        parts = [theta]
+        if with_beta:
+            parts.append(check_start(beta, np.full(self.n_fixed, -np.inf),
+                                     list(self.design.fixed_names)))
+        if self.has_family_parameter:
+            if family_parameter is None or not family_parameter > 0:
+                what = str(self.family_parameter_name)[4:]
+                raise ArgumentError(f"this model estimates its {what} (give "
+                                    f"family_parameter > 0), got {family_parameter!r}")
+            parts.append(np.array([math.log(family_parameter)]))
+        x = np.concatenate(parts)
+        if not with_beta:
+            return self._criterion(x, False)
+        return self._criterion(x, True)
+
+    # -- starting values --------------------------------------------------------------------
+    def _family_parameter_start(self) -> list[float]:
+        """Log of a moment estimate of phi (Pearson chi^2 / (n - p) of the GLM) or of the
+        negative binomial size, from the GLM start."""
+        if not self.has_family_parameter:
+            return []
+        resp = self.response
+        mu = resp.mu(self.X @ self._beta_glm + resp.offset)
+        y, wt = resp.y, resp.prior_weights
+        if self.family.has_dispersion:
+            chi2 = float(np.sum(wt * (y - mu) ** 2 / self.family.variance(mu)))
+            phi = chi2 / max(self.nobs - self.n_fixed, 1)
+            return [math.log(min(max(phi, 1e-4), 1e4))]
+        excess = float(np.sum((y - mu) ** 2 - mu))
+        size = float(np.sum(mu * mu)) / excess if excess > 0 else 100.0
+        return [math.log(min(max(size, 0.05), 1e4))]
+
+    # -- fitting ----------------------------------------------------------------------------
+    def _run(self, x0: np.ndarray, lower: np.ndarray, with_beta: bool,
+             initial_step: np.ndarray | None, calc_derivs: bool) -> OptSummary:
+        def fun(x: np.ndarray) -> float:
+            return self._criterion(x, with_beta)
+
+        f0 = fun(x0)
+        if not math.isfinite(f0):
+            raise NumericalError(
+                f"the likelihood cannot be evaluated at the starting values "
+                f"({dict(zip(self.parameter_names(with_beta), x0.tolist(), strict=True))}): "
+                "the penalized least-squares iteration fails there. Check the response and "
+                "the predictors' scales, or give start=")
+        settings = dict(self.settings.optimizer_settings)
+        if initial_step is not None and self.settings.optimizer == "bobyqa":
+            settings.setdefault("initial_step", initial_step)
+        found = minimize_theta(fun, x0, lower, self.settings.optimizer, settings, f0=f0)
+        opt = check_boundary(fun, found)
+        if calc_derivs:
+            opt = check_derivatives(fun, opt, self.settings.optimizer,
+                                    self.settings.optimizer_settings)
+        return opt
+
+    def optimize(self) -> GLMMFit:
+        """Estimate the parameters: the nAGQ = 0 stage, then (nagq >= 1) the stage over
+        theta and beta together, each with lme4's boundary and derivative checks."""
+        theta0 = self.start.get("theta", self.layout.start())
+        fam0 = self._family_parameter_start()
+        lower_theta = self.layout.lower_bounds()
+        extra_lower = [-np.inf] * len(fam0)
+        self._warm = None
+        stage0: OptSummary | None = None
+        if "beta" not in self.start or self.nagq == 0:
+            x0 = np.concatenate([theta0, fam0])
+            lower0 = np.concatenate([lower_theta, extra_lower])
+            # derivatives are wanted at the final optimum only
+            stage0 = self._run(x0, lower0, False, None,
+                               self.settings.calc_derivs and self.nagq == 0)
+            theta_hat, _, lp = self._split(stage0.final, False)
+            m0 = self.modes(theta_hat, None, lp)
+            if self.nagq == 0:
+                return self._finish(stage0, stage0.final, False, m0, None)
+            beta_start = self.start.get("beta", m0.beta)
+            theta1 = theta_hat
+            fam1 = [] if lp is None else [lp]
+            se = _fixed_se(m0)
+        else:
+            beta_start = self.start["beta"]
+            theta1, fam1, se = theta0, fam0, np.full(self.n_fixed, 0.1)
+        x1 = np.concatenate([theta1, beta_start, fam1])
+        lower1 = np.concatenate([lower_theta, np.full(self.n_fixed, -np.inf), extra_lower])
+        # BOBYQA's first trust region: theta's usual 0.1-ish, beta's a fifth of its SE
+        step = np.concatenate([np.maximum(0.1 * np.abs(theta1), 0.05) * (theta1 > 0)
+                               + 0.1 * (theta1 <= 0), 0.2 * se, [0.1] * len(fam1)])
+        opt = self._run(x1, lower1, True, step, self.settings.calc_derivs)
+        theta, beta, lp = self._split(opt.final, True)
+        assert beta is not None
+        m = self.modes(theta, beta, lp)
+        return self._finish(opt, opt.final, True, m, stage0)
+
+    def _finish(self, opt: OptSummary, x: np.ndarray, with_beta: bool, m: Modes,
+                stage0: OptSummary | None) -> GLMMFit:
+        theta, _, lp = self._split(np.asarray(x, dtype=float), with_beta)
+        resp = self.response_at(lp)
+        return GLMMFit(opt=opt, theta=np.array(theta), beta=np.array(m.beta),
+                       family=resp.family, dispersion=resp.dispersion, modes=m,
+                       stage0=stage0)
+
+    # -- copies -----------------------------------------------------------------------------
+    def replace(self, *, formula: str | ParsedFormula | None = None, data: Any = _KEEP,
+                design: ModelDesign | None = None, y: Any = None, family: Any = None,
+                nagq: int | None = None, weights: Any = _KEEP, offset: Any = _KEEP,
+                optimizer: str | None = None, optimizer_settings: Any = _KEEP,
+                start: Any = _KEEP, calc_derivs: bool | None = None,
+                laplace: Any = _KEEP, reml: bool | None = None) -> Self:
+        """A new, unfitted model like this one with the named parts replaced (the one path
+        of every refit, as :meth:`ModelStages.replace`); ``reml`` is accepted only as False
+        (a GLMM is fitted by maximum likelihood)."""
+        if reml:
+            raise ArgumentError("a generalized linear mixed model is fitted by maximum "
+                                "likelihood: reml=True does not apply")
+        builders = [name for name, named in (("formula", formula is not None),
+                                             ("weights", weights is not _KEEP),
+                                             ("offset", offset is not _KEEP)) if named]
+        if design is not None and builders:
+            raise ArgumentError(f"replace() takes design= or {'= and '.join(builders)}= "
+                                "(which build a design from the data), not both")
+        s = self.settings
+        new_data = self.data if data is _KEEP else data
+        new_weights = self._weights_source if weights is _KEEP else weights
+        new_offset = self._offset_source if offset is _KEEP else offset
+        if builders or (data is not _KEEP and design is None):
+            if new_data is None:
+                raise ArgumentError("this model keeps no data (it was built from a design): "
+                                    "give data= to build a new formula, weights or offset on")
+            design = build_design(self.design.formula if formula is None else formula,
+                                  new_data, new_weights, new_offset, glm=True)
+        base = self.design if design is None else design
+        if y is not None:
+            values = np.asarray(y, dtype=float)
+            if values.shape != base.y.shape:
+                raise DataError(f"the new response must have {base.nobs} values, got "
+                                f"{values.shape}")
+            base = replace(base, y=values)
+        keep_start = start is _KEEP and (design is None or base.formula == self.design.formula)
+        new_start: Any = (({k: v for k, v in self.start.items()} or None) if keep_start
+                          else (None if start is _KEEP else start))
+        return type(self)(base.formula, new_data,
+                          family=self.family if family is None else family,
+                          nagq=s.nagq if nagq is None else nagq,
+                          weights=new_weights, offset=new_offset,
+                          optimizer=s.optimizer if optimizer is None else optimizer,
+                          start=new_start,
+                          optimizer_settings=(s.optimizer_settings if optimizer_settings
+                                              is _KEEP else optimizer_settings),
+                          calc_derivs=s.calc_derivs if calc_derivs is None else calc_derivs,
+                          laplace=s.curvature if laplace is _KEEP else laplace,
+                          design=base)
+
+
+def _fixed_se(m: Modes) -> np.ndarray:
+    """Standard errors of beta from the nAGQ = 0 factor (the RX block), for step sizes."""
+    p = m.beta.shape[0]
+    if p == 0:
+        return np.empty(0)
+    Lxx = m.factor.xy_diag[:p, :p]
+    inv = np.linalg.inv(Lxx)
+    return np.sqrt(np.maximum(np.sum(inv * inv, axis=0), 1e-12))
