@@ -20,7 +20,7 @@ one-dimensional integral around its mode instead.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -138,7 +138,7 @@ def pirls(pred: Predictor, X: np.ndarray, resp: GLMResponse, A0: CrossProducts,
             Xy = np.column_stack([X, eta - resp.offset + z])
         else:
             Xy = (eta - resp.offset - X @ beta + z)[:, None]
-        A = pred.reweighted(A0, Xy, sqrt_w)
+        A = _with_free_response_pivot(pred.reweighted(A0, Xy, sqrt_w))
         f = factorize(A, templates)
         beta_new, u_new = solve_fixed_and_modes(A, f)
         if not beta_inside:
@@ -170,6 +170,18 @@ def pirls(pred: Predictor, X: np.ndarray, resp: GLMResponse, A0: CrossProducts,
                        f"{MAX_ITERATIONS} iterations")
 
 
+def _with_free_response_pivot(A: CrossProducts) -> CrossProducts:
+    """A with the working response's own entry z'Wz raised by z'Wz + 1.
+
+    That changes only the last pivot of the factor (the penalized weighted residual sum of
+    squares, which no GLMM criterion uses; beta, the modes and the X block are unchanged) and
+    keeps it positive when the model reproduces z exactly -- a constant response, a Poisson
+    count fitted to rounding -- where the plain factorization fails on a zero pivot."""
+    xy = A.xy.copy()
+    xy[-1, -1] += xy[-1, -1] + 1.0
+    return replace(A, xy=xy)
+
+
 def _at_modes(pred: Predictor, resp: GLMResponse, A0: CrossProducts, templates: list[np.ndarray],
               X: np.ndarray, beta: np.ndarray, u: list[np.ndarray], eta: np.ndarray,
               mu: np.ndarray, iterations: int, observed: bool) -> Modes:
@@ -182,7 +194,8 @@ def _at_modes(pred: Predictor, resp: GLMResponse, A0: CrossProducts, templates: 
     conditional variances) come from the random-effects factor at the observed information,
     whose weights may be negative for some rows as long as the sum stays positive definite."""
     sqrt_w, z = resp.working(eta, mu)
-    A = pred.reweighted(A0, np.column_stack([X, eta - resp.offset + z]), sqrt_w)
+    A = _with_free_response_pivot(
+        pred.reweighted(A0, np.column_stack([X, eta - resp.offset + z]), sqrt_w))
     f = factorize(A, templates)
     re_A, re_factor = A, f
     if observed:
