@@ -24,7 +24,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from multilevel.linalg.cross_products import CrossProducts
+from multilevel.linalg.cross_products import CrossProducts, PairBlock
 from multilevel.linalg.gram import GramPattern, gram_pattern
 
 
@@ -36,8 +36,10 @@ class BlockedFactor:
     ----------
     first_diag : numpy.ndarray, shape (levels_0, k_0, k_0)
         Lower Cholesky factors of the first block's diagonal blocks.
-    first_col : dict of int -> scipy.sparse.csr_matrix
-        ``first_col[i]`` = L[i][0] for random-effects blocks i >= 1.
+    first_col : dict of int -> scipy.sparse.csr_matrix or numpy.ndarray
+        ``first_col[i]`` = L[i][0] for random-effects blocks i >= 1 (dense when A is a
+        reweighted copy and the block is mostly filled: crossed factors seen together in
+        most level pairs, where sparse products only add overhead).
     dense_diag : dict of int -> numpy.ndarray
         ``dense_diag[j]`` = L[j][j] (dense, lower) for j >= 1.
     dense_off : dict of (int, int) -> numpy.ndarray
@@ -55,7 +57,7 @@ class BlockedFactor:
     """
 
     first_diag: np.ndarray
-    first_col: dict[int, sp.csr_matrix]
+    first_col: dict[int, sp.csr_matrix | np.ndarray]
     dense_diag: dict[int, np.ndarray]
     dense_off: dict[tuple[int, int], np.ndarray]
     xy_rows: list[np.ndarray]
@@ -180,6 +182,19 @@ def _first_block(A: CrossProducts, T0: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return L0, x0, 2.0 * float(np.log(np.diagonal(L0, axis1=1, axis2=2)).sum())
 
 
+# A first-column block of a reweighted A with more than this share of its entries filled is
+# kept dense (see BlockedFactor.first_col).
+DENSE_SHARE = 0.3
+
+
+def _dense_pair(pair: PairBlock, data: np.ndarray) -> np.ndarray:
+    """The pair block with values ``data`` as a dense array."""
+    out = np.zeros(pair.shape)
+    rows = np.repeat(np.arange(pair.shape[0]), np.diff(pair.indptr))
+    out[rows, pair.indices] = data.ravel()[pair.perm]
+    return out
+
+
 def _gram(A: CrossProducts, i: int, j: int) -> GramPattern | None:
     """The cached :class:`GramPattern` of blocks i and j against the first block, when all
     three are scalar (None otherwise, or when the pattern would be too large)."""
@@ -193,12 +208,14 @@ def _gram(A: CrossProducts, i: int, j: int) -> GramPattern | None:
 
 
 def _subtract_first_col_product(A: CrossProducts, out: np.ndarray, i: int, j: int,
-                                first_col: dict[int, sp.csr_matrix], templates: list[np.ndarray],
+                                first_col: dict[int, sp.csr_matrix | np.ndarray],
+                                templates: list[np.ndarray],
                                 l0: np.ndarray) -> None:
     """out -= L[i][0] L[j][0]' (only the lower triangle when i == j; Cholesky reads no more)."""
     pattern = _gram(A, i, j)
     if pattern is None:
-        out -= (first_col[i] @ first_col[j].T).toarray()
+        product = first_col[i] @ first_col[j].T
+        out -= product if isinstance(product, np.ndarray) else product.toarray()
         return
     scale = (templates[i][0, 0] * templates[j][0, 0] * templates[0][0, 0] ** 2)
     out -= scale * pattern.block(1.0 / (l0 * l0))
@@ -220,13 +237,15 @@ def factorize(A: CrossProducts, templates: list[np.ndarray]) -> BlockedFactor:
     m = A.n_blocks
     T0 = templates[0]
     L0, x0, logdet_re = _first_block(A, T0)
-    first_col: dict[int, sp.csr_matrix] = {}
+    first_col: dict[int, sp.csr_matrix | np.ndarray] = {}
     L0inv_t = np.swapaxes(_inv_lower_stack(L0), 1, 2) if m > 1 else L0
     l0 = L0[:, 0, 0]
     for i in range(1, m):
         pair = A.pairs[(i, 0)]
         data = np.matmul(_sandwich(templates[i], pair.data, T0), L0inv_t[pair.cols])
-        first_col[i] = pair.to_csr(data)
+        first_col[i] = (_dense_pair(pair, data) if "reweighted" in A.cache
+                        and data.size > DENSE_SHARE * pair.shape[0] * pair.shape[1]
+                        else pair.to_csr(data))
 
     xy_rows: list[np.ndarray] = [_stack_to_dense_row(x0)] if m > 1 else []
     dense_diag: dict[int, np.ndarray] = {}
@@ -333,7 +352,8 @@ def re_factor_dense(A: CrossProducts, f: BlockedFactor) -> np.ndarray:
     L = np.zeros((offs[-1], offs[-1]))
     L[: offs[1], : offs[1]] = _block_diag_dense(f.first_diag)
     for i, blk in f.first_col.items():
-        L[offs[i]: offs[i + 1], : offs[1]] = blk.toarray()
+        L[offs[i]: offs[i + 1], : offs[1]] = blk if isinstance(blk, np.ndarray) else (
+            blk.toarray())
     for j, blk in f.dense_diag.items():
         L[offs[j]: offs[j + 1], offs[j]: offs[j + 1]] = blk
     for (i, j), blk in f.dense_off.items():

@@ -44,6 +44,7 @@ from multilevel.models.pirls import (
 )
 from multilevel.models.predictor import Predictor, ReBlock
 from multilevel.models.response import GLMResponse
+from multilevel.models.threads import blas_threads_for
 from multilevel.optim.backends import backend_key, check_settings, check_start, minimize_theta
 from multilevel.optim.convergence import check_boundary, check_derivatives
 from multilevel.optim.optsummary import OptSummary
@@ -221,6 +222,8 @@ class GLMMStages:
         placeholder = fam.with_theta(1.0) if self.estimate_size and isinstance(
             fam, NegativeBinomial) else fam
         self.response = GLMResponse(placeholder, d.y, wt, off, 1.0)
+        if not self.has_family_parameter:
+            self.response = self.response.with_saturated()
         self.X = d.X
         self.A0: CrossProducts = self.predictor.cross_products(
             np.zeros((n, 1)), None)
@@ -310,9 +313,10 @@ class GLMMStages:
 
     # -- the criterion ----------------------------------------------------------------------
     def modes(self, theta: np.ndarray, beta: np.ndarray | None,
-              log_param: float | None = None) -> Modes:
+              log_param: float | None = None, full: bool = True) -> Modes:
         """PIRLS at theta: the modes with beta held fixed, or beta solved with them when
-        ``beta`` is None. Raises PirlsFailure or NotPositiveDefinite."""
+        ``beta`` is None (``full``: with the [X z] factor). Raises PirlsFailure or
+        NotPositiveDefinite."""
         resp = self.response_at(log_param)
         u0 = [np.zeros((nl, b.k)) for nl, b in zip(self.predictor.n_levels, self.blocks,
                                                     strict=True)]
@@ -325,7 +329,7 @@ class GLMMStages:
             try:
                 m = pirls(self.predictor, self.X, resp, self.A0, theta,
                           b0 if beta is None else beta, u, beta_inside=beta is None,
-                          observed=self.observed)
+                          observed=self.observed, full=full)
             except (PirlsFailure, NotPositiveDefinite) as exc:
                 error = exc
                 continue
@@ -343,7 +347,7 @@ class GLMMStages:
     def _criterion(self, x: np.ndarray, with_beta: bool) -> float:
         theta, beta, log_param = self._split(x, with_beta)
         try:
-            m = self.modes(theta, beta, log_param)
+            m = self.modes(theta, beta, log_param, full=False)
         except (PirlsFailure, NotPositiveDefinite, FloatingPointError):
             return math.inf
         if not with_beta:  # the nAGQ = 0 stage: always the Laplace approximation
@@ -426,6 +430,12 @@ class GLMMStages:
     def optimize(self) -> GLMMFit:
         """Estimate the parameters: the nAGQ = 0 stage, then (nagq >= 1) the stage over
         theta and beta together, each with lme4's boundary and derivative checks."""
+        dense = self.n_fixed + 1 + sum(
+            nl * b.k for nl, b in zip(self.predictor.n_levels[1:], self.blocks[1:], strict=True))
+        with blas_threads_for(dense):
+            return self._optimize()
+
+    def _optimize(self) -> GLMMFit:
         theta0 = self.start.get("theta", self.layout.start())
         fam0 = self._family_parameter_start()
         lower_theta = self.layout.lower_bounds()
@@ -523,8 +533,8 @@ class GLMMStages:
 def _fixed_se(m: Modes) -> np.ndarray:
     """Standard errors of beta from the nAGQ = 0 factor (the RX block), for step sizes."""
     p = m.beta.shape[0]
-    if p == 0:
-        return np.empty(0)
+    if p == 0 or m.factor is None:
+        return np.full(p, 0.1)
     Lxx = m.factor.xy_diag[:p, :p]
     inv = np.linalg.inv(Lxx)
     return np.sqrt(np.maximum(np.sum(inv * inv, axis=0), 1e-12))

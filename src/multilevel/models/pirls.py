@@ -45,6 +45,9 @@ MAX_HALVINGS = 12
 # deviance of 1e-7, which leaves its Laplace deviance ~1e-4 off and its Hessian-based
 # standard errors up to ~1% off; with glmerControl(tolPwrss = 1e-12) it agrees with ours.)
 STEP_TOLERANCE = 1e-10
+# With Newton steps (observed information, or any canonical link) convergence is quadratic:
+# a step this small leaves the next iterate within ~1e-12 of the mode, so it is accepted.
+QUADRATIC_TOLERANCE = 1e-6
 
 
 class PirlsFailure(ArithmeticError):
@@ -64,9 +67,10 @@ class Modes:
         Spherical modes per block, ``(levels, k)``.
     eta, mu : numpy.ndarray
         Linear predictor and mean at the modes.
-    A : CrossProducts
-        Cross-products of [X z] at the expected (Fisher) working weights of mu.
-    factor : BlockedFactor
+    A : CrossProducts or None
+        Cross-products of [X z] at the expected (Fisher) working weights of mu (None when
+        PIRLS was run without ``full``).
+    factor : BlockedFactor or None
         Their blocked Cholesky factor (its X block: beta's covariance given theta).
     re_A, re_factor : CrossProducts, BlockedFactor
         The random-effects cross-products and factor at the curvature the Laplace
@@ -80,8 +84,8 @@ class Modes:
     u: list[np.ndarray]
     eta: np.ndarray
     mu: np.ndarray
-    A: CrossProducts
-    factor: BlockedFactor
+    A: CrossProducts | None
+    factor: BlockedFactor | None
     re_A: CrossProducts
     re_factor: BlockedFactor
     sum_u2: float
@@ -100,7 +104,7 @@ def _sum_sq(u: list[np.ndarray]) -> float:
 
 def pirls(pred: Predictor, X: np.ndarray, resp: GLMResponse, A0: CrossProducts,
           theta: np.ndarray, beta: np.ndarray, u: list[np.ndarray], beta_inside: bool,
-          observed: bool = False) -> Modes:
+          observed: bool = False, full: bool = True) -> Modes:
     """Conditional modes (and beta when ``beta_inside``) at theta, from the start (beta, u).
 
     Parameters
@@ -116,8 +120,11 @@ def pirls(pred: Predictor, X: np.ndarray, resp: GLMResponse, A0: CrossProducts,
     beta_inside : bool
         Solve for beta with u (nAGQ = 0), or hold it fixed.
     observed : bool
-        Factor the final cross-products at the observed rather than the expected (Fisher)
+        Take the Laplace log-determinant at the observed rather than the expected (Fisher)
         information (glmmTMB's Laplace approximation; the same for canonical links).
+    full : bool
+        Also factor the [X z] system at the modes (beta's covariance, the result); the
+        optimizer's evaluations need only the random-effects factor.
 
     Raises
     ------
@@ -133,7 +140,7 @@ def pirls(pred: Predictor, X: np.ndarray, resp: GLMResponse, A0: CrossProducts,
         raise PirlsFailure("the starting linear predictor is outside the family's range")
     pdev = resp.deviance(mu) + _sum_sq(u)
     for it in range(1, MAX_ITERATIONS + 1):
-        sqrt_w, z = resp.newton_working(eta, mu)
+        sqrt_w, z, newton = resp.newton_working(eta, mu)
         if beta_inside:
             Xy = np.column_stack([X, eta - resp.offset + z])
         else:
@@ -145,12 +152,12 @@ def pirls(pred: Predictor, X: np.ndarray, resp: GLMResponse, A0: CrossProducts,
             beta_new = beta
         eta_new = linear_predictor(pred, X, resp, theta, beta_new, u_new)
         change = float(np.max(np.abs(eta_new - eta)))
-        if change <= STEP_TOLERANCE * (1.0 + float(np.max(np.abs(eta)))):
-            # converged: the Newton step no longer moves eta (beyond rounding)
+        tol = QUADRATIC_TOLERANCE if newton else STEP_TOLERANCE
+        if change <= tol * (1.0 + float(np.max(np.abs(eta)))):
             mu_new = resp.mu(eta_new)
             if resp.valid(eta_new, mu_new):
                 return _at_modes(pred, resp, A0, templates, X, beta_new, u_new, eta_new,
-                                 mu_new, it, observed)
+                                 mu_new, it, observed, full)
         step = 1.0
         for _ in range(MAX_HALVINGS):
             b_try = beta + step * (beta_new - beta)
@@ -184,24 +191,28 @@ def _with_free_response_pivot(A: CrossProducts) -> CrossProducts:
 
 def _at_modes(pred: Predictor, resp: GLMResponse, A0: CrossProducts, templates: list[np.ndarray],
               X: np.ndarray, beta: np.ndarray, u: list[np.ndarray], eta: np.ndarray,
-              mu: np.ndarray, iterations: int, observed: bool) -> Modes:
-    """The factor at the converged mu's weights: what the log-determinant and the conditional
-    variances need (the last iteration's factor used the previous mu).
+              mu: np.ndarray, iterations: int, observed: bool, full: bool) -> Modes:
+    """The factors at the converged mu's weights (the last iteration's used the previous mu).
 
-    The [X z] system (the nAGQ = 0 one) is factored at the expected (Fisher) weights: its X
-    block gives beta's covariance (RX) whichever stage this is, and the working response keeps
-    its last diagonal element positive. With ``observed``, the log-determinant (and the
-    conditional variances) come from the random-effects factor at the observed information,
-    whose weights may be negative for some rows as long as the sum stays positive definite."""
-    sqrt_w, z = resp.working(eta, mu)
-    A = _with_free_response_pivot(
-        pred.reweighted(A0, np.column_stack([X, eta - resp.offset + z]), sqrt_w))
-    f = factorize(A, templates)
-    re_A, re_factor = A, f
+    The random-effects factor is taken at the curvature the Laplace approximation uses: the
+    expected (Fisher) weights, or the observed information, whose weights may be negative for
+    some rows as long as the sum stays positive definite. With ``full``, the [X z] system (the
+    nAGQ = 0 one) is factored at the expected weights too: its X block gives beta's covariance
+    (RX) whichever stage this is, and the working response keeps its last diagonal element
+    positive."""
+    n = eta.shape[0]
     if observed:
-        re_A = pred.reweighted(A0, np.empty((eta.shape[0], 0)),
-                               weights=resp.observed_weights(eta, mu))
-        re_factor = factorize(re_A, templates)
+        re_A = pred.reweighted(A0, np.empty((n, 0)), weights=resp.observed_weights(eta, mu))
+    else:
+        re_A = pred.reweighted(A0, np.empty((n, 0)), resp.working(eta, mu)[0])
+    re_factor = factorize(re_A, templates)
+    A: CrossProducts | None = None
+    f: BlockedFactor | None = None
+    if full:
+        sqrt_w, z = resp.working(eta, mu)
+        A = _with_free_response_pivot(
+            pred.reweighted(A0, np.column_stack([X, eta - resp.offset + z]), sqrt_w))
+        f = factorize(A, templates)
     return Modes(beta=beta, u=u, eta=eta, mu=mu, A=A, factor=f, re_A=re_A,
                  re_factor=re_factor, sum_u2=_sum_sq(u), iterations=iterations)
 

@@ -16,7 +16,7 @@ evaluates it here, once.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -90,6 +90,9 @@ class GLMResponse:
     dispersion : float
         phi for a family with a dispersion parameter (Gamma, inverse Gaussian, Gaussian with a
         non-identity link); 1 otherwise.
+    saturated : numpy.ndarray or None
+        Per-row log p(y | mu) + dev(y, mu) / 2 when it does not depend on mu (see
+        :meth:`with_saturated`).
     """
 
     family: Family
@@ -97,6 +100,7 @@ class GLMResponse:
     prior_weights: np.ndarray
     offset: np.ndarray
     dispersion: float = 1.0
+    saturated: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def mu(self, eta: np.ndarray) -> np.ndarray:
         """The conditional mean g^-1(eta)."""
@@ -114,20 +118,22 @@ class GLMResponse:
         w = self.prior_weights * d * d / (self.family.variance(mu) * self.dispersion)
         return np.sqrt(w), (self.y - mu) / d
 
-    def newton_working(self, eta: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Square roots of the observed-information weights and the working residuals
-        score / weight: a Newton step, which converges quadratically for any link (Fisher
-        scoring only for canonical ones). Where some observed weight is not positive, the
-        Fisher values of :meth:`working`. Either way the fixed point is the same: the working
-        residual is the score over the weight."""
+    def newton_working(self, eta: np.ndarray, mu: np.ndarray,
+                       ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Square roots of the observed-information weights, the working residuals
+        score / weight, and True: a Newton step, which converges quadratically for any link
+        (Fisher scoring only for canonical ones, where the two coincide). Where some observed
+        weight is not positive, the Fisher values of :meth:`working` and False (linear
+        convergence). Either way the fixed point is the same: the working residual is the
+        score over the weight."""
         fisher_sqrt, resid = self.working(eta, mu)
         if self.family.link.name == _CANONICAL.get(self.family.name):
-            return fisher_sqrt, resid
+            return fisher_sqrt, resid, True
         w = self.observed_weights(eta, mu)
         if not np.all(w > 0):
-            return fisher_sqrt, resid
-        # score wrt eta is fisher * resid; over the observed weight
-        return np.sqrt(w), fisher_sqrt * fisher_sqrt * resid / w
+            return fisher_sqrt, resid, False
+        # the score with respect to eta is fisher * resid; over the observed weight
+        return np.sqrt(w), fisher_sqrt * fisher_sqrt * resid / w, True
 
     def observed_weights(self, eta: np.ndarray, mu: np.ndarray) -> np.ndarray:
         """The observed information -d^2 log p(y | eta) / d eta^2 per observation.
@@ -153,9 +159,33 @@ class GLMResponse:
 
     def loglik_terms(self, mu: np.ndarray) -> np.ndarray:
         """log p(y_i | mu_i), saturated constants included."""
+        if self.saturated is not None:
+            return self.saturated - 0.5 * self.family.dev_resids(self.y, mu,
+                                                                 self.prior_weights)
         return self.family.log_likelihood(
             self.y, mu, self.prior_weights,
             self.dispersion if self.family.has_dispersion else None)
+
+    def with_saturated(self) -> GLMResponse:
+        """This response with the per-row constants log p(y | mu) + dev(y, mu) / 2 cached,
+        when they do not depend on mu: then log p = constant - deviance / 2 costs no
+        log-gamma per evaluation. Checked at two means (it fails, e.g., for a binomial whose
+        successes wt * y are not whole numbers, which R's log-likelihood rounds); the
+        response is returned unchanged where the check fails or the family has a
+        dispersion."""
+        if self.family.has_dispersion:
+            return self
+        fam, y, wt = self.family, self.y, self.prior_weights
+        probes = [fam.mustart(y, wt), 0.5 * (fam.mustart(y, wt) + float(np.average(y)))]
+        consts = []
+        for mu in probes:
+            if not fam.valid_mu(mu):
+                return self
+            consts.append(fam.log_likelihood(y, mu, wt) + 0.5 * fam.dev_resids(y, mu, wt))
+        scale = 1e-9 * (1.0 + np.abs(consts[0]))
+        if not np.all(np.abs(consts[0] - consts[1]) <= scale):
+            return self
+        return replace(self, saturated=consts[0])
 
     def loglik(self, mu: np.ndarray) -> float:
         """The conditional log-likelihood sum_i log p(y_i | mu_i)."""

@@ -97,6 +97,7 @@ class GeneralizedLinearMixedModelResult(MixedModelResult):
     def from_model(cls, model: GLMMStages, fit: GLMMFit) -> GeneralizedLinearMixedModelResult:
         """Assemble the result from the optimizer's answer and the PIRLS state there."""
         m = fit.modes
+        assert m.factor is not None and m.A is not None  # the final PIRLS run is a full one
         return cls(model=model, theta=fit.theta, beta=fit.beta, family=fit.family,
                    dispersion=fit.dispersion, optsum=fit.opt, nagq=model.nagq,
                    stage0=fit.stage0, _factor=m.factor, _modes=m.u, _A=m.A, _eta=m.eta,
