@@ -1,0 +1,135 @@
+"""glmer against lme4 and glmmTMB reference fits (tests/reference/glmm, made by
+tests/reference/make_glmm_refs.R; the data sets are in tests/reference/data).
+
+Issue 7's agreement targets: the log-likelihood within 1e-6 relative or higher than lme4's
+(lme4's default PIRLS tolerance leaves its Laplace deviance up to ~1e-3 above the tightly
+solved one, so our optimum is often better: each such case is named below), fixed effects
+within 1e-2 of their standard error, random-effect SDs within 1e-3 relative, conditional modes
+within 1e-3. glmmTMB solves the inner problem tightly, so against it the log-likelihood and the
+standard errors agree to 1e-6 and 1e-3 relative.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+from reference_data import REF, load_data, load_ref
+
+import multilevel as ml
+from multilevel.families import Binomial, Gamma
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    family: Any
+    options: dict[str, Any] = field(default_factory=dict)
+    # lme4's default tolerance leaves its deviance above ours (our log-likelihood is higher):
+    # the largest gap seen, for the "or better" part of the target
+    better_by_at_most: float = 0.0
+    # glmmTMB and tight cases: standard errors within 1e-3 relative
+    exact_se: bool = False
+
+
+CASES = [
+    Case("cbpp_prop_weights", "binomial", {"weights": "size"}, better_by_at_most=1e-3),
+    Case("cbpp_nagq0", "binomial", {"nagq": 0}, better_by_at_most=1e-4),
+    Case("cbpp_probit", Binomial(link="probit"), better_by_at_most=1e-4),
+    Case("cbpp_cloglog", Binomial(link="cloglog"), better_by_at_most=1e-4),
+    Case("rates_offset_poisson", "poisson", better_by_at_most=1e-3),
+    Case("contraception_intercept", "binomial", better_by_at_most=1e-4),
+    Case("contraception_rev_levels", "binomial", better_by_at_most=1e-4),
+    Case("contraception_slope", "binomial", better_by_at_most=1e-3),
+    Case("grouseticks_poisson", "poisson", better_by_at_most=1e-4),
+    Case("verbagg", "binomial", better_by_at_most=1e-3),
+    Case("gamma_log_glmmtmb", Gamma(link="log"), exact_se=True),
+    Case("nb2_glmmtmb", "negative_binomial", exact_se=True),
+    Case("nb2_glmernb", "negative_binomial", {"laplace": "expected"}, better_by_at_most=1e-4),
+]
+
+
+def _data(ref: dict[str, Any]):
+    name = ref["data_file"].split("/")[-1].removesuffix(".csv")
+    return load_data(name)
+
+
+@pytest.fixture(scope="module", params=CASES, ids=lambda c: c.id)
+def fitted(request: pytest.FixtureRequest):
+    case: Case = request.param
+    ref = load_ref(REF / "glmm" / f"{case.id}.json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # none of these fits may warn
+        fit = ml.glmer(ref["formula"], _data(ref), family=case.family, **case.options)
+    return case, ref, fit
+
+
+def test_loglik(fitted):
+    case, ref, fit = fitted
+    gap = fit.loglik - ref["logLik"]
+    assert gap >= -1e-6 * abs(ref["logLik"])
+    assert gap <= max(case.better_by_at_most, 1e-6 * abs(ref["logLik"]))
+
+
+def test_fixed_effects_within_a_hundredth_of_their_se(fitted):
+    _, ref, fit = fitted
+    est = fit.fixef[list(ref["fixef"])].to_numpy()
+    se = np.array(list(ref["fixef_se"].values()))
+    assert np.max(np.abs(est - np.array(list(ref["fixef"].values()))) / se) < 1e-2
+
+
+def test_standard_errors(fitted):
+    case, ref, fit = fitted
+    se = np.sqrt(np.diag(fit.vcov.loc[list(ref["fixef"]), list(ref["fixef"])]))
+    rel = np.max(np.abs(se / np.array(list(ref["fixef_se"].values())) - 1))
+    # lme4's Hessian is taken on its loosely solved deviance (see the tight references)
+    assert rel < (1e-3 if case.exact_se else 2e-2)
+
+
+def test_random_effect_sds_and_correlations(fitted):
+    _, ref, fit = fitted
+    vc = fit.varcorr
+    for row in ref["varcomp"]:
+        if row["group"] == "Residual":
+            continue
+        group = row["group"]
+        if row["term2"] is None:
+            ours = vc[(vc.group == group) & (vc.term1 == row["term1"]) & vc.term2.isna()]
+            assert ours["sd"].iloc[0] == pytest.approx(row["sd"], rel=1e-3)
+        else:
+            ours = vc[(vc.group == group) & (vc.term1 == row["term1"])
+                      & (vc.term2 == row["term2"])]
+            assert ours["corr"].iloc[0] == pytest.approx(row["corr"], abs=1e-3)
+
+
+def test_conditional_modes(fitted):
+    _, ref, fit = fitted
+    frame = fit.ranef_frame()
+    ours = {(r.group, r.term, r.level): r.condval for r in frame.itertuples()}
+    worst = max(abs(ours[(r["group"], r["term"], str(r["level"]))] - r["condval"])
+                for r in ref["ranef"])
+    assert worst < 1e-3
+
+
+def test_family_parameters(fitted):
+    case, ref, fit = fitted
+    if ref.get("nb_size") is not None:
+        assert fit.nb_size == pytest.approx(ref["nb_size"], rel=1e-3)
+    if case.id == "gamma_log_glmmtmb":  # glmmTMB's sigma: sqrt of the dispersion
+        assert fit.sigma == pytest.approx(ref["sigma"], rel=1e-3)
+        assert fit.n_params == 4 and fit.aic == pytest.approx(ref["AIC"], rel=1e-6)
+
+
+def test_agq_loglik_includes_the_saturated_term():
+    """lme4's nAGQ = 5 logLik leaves out the saturated-model term; ours includes it (the
+    reference records both, and the exact marginal likelihood by numerical integration)."""
+    ref = load_ref(REF / "glmm" / "cbpp_nagq5.json")
+    fit = ml.glmer(ref["formula"], _data(ref), family="binomial", nagq=5)
+    assert ref["logLik_omits_saturated_term"]
+    assert fit.loglik == pytest.approx(ref["logLik_complete"], rel=1e-6)
+    assert fit.loglik == pytest.approx(
+        ref["marginal_quadrature"]["logLik_marginal_quadrature"], abs=2e-3)
+    assert fit.theta[0] == pytest.approx(ref["theta"]["herd.(Intercept)"], rel=1e-4)
