@@ -315,8 +315,18 @@ class GLMMStages:
     def modes(self, theta: np.ndarray, beta: np.ndarray | None,
               log_param: float | None = None, full: bool = True) -> Modes:
         """PIRLS at theta: the modes with beta held fixed, or beta solved with them when
-        ``beta`` is None (``full``: with the [X z] factor). Raises PirlsFailure or
-        NotPositiveDefinite."""
+        ``beta`` is None (``full``: with the [X z] factor). Raises NumericalError where PIRLS
+        fails there."""
+        try:
+            return self._modes(theta, beta, log_param, full)
+        except (PirlsFailure, NotPositiveDefinite) as exc:
+            raise NumericalError(f"the penalized least-squares iteration fails at theta = "
+                                 f"{np.asarray(theta).tolist()}: {exc}") from exc
+
+    def _modes(self, theta: np.ndarray, beta: np.ndarray | None,
+               log_param: float | None = None, full: bool = True) -> Modes:
+        # The criterion's PIRLS: its failures mark an infeasible point (a public method's
+        # would reach the optimizer as InternalError through the API's error net).
         resp = self.response_at(log_param)
         u0 = [np.zeros((nl, b.k)) for nl, b in zip(self.predictor.n_levels, self.blocks,
                                                     strict=True)]
@@ -347,7 +357,7 @@ class GLMMStages:
     def _criterion(self, x: np.ndarray, with_beta: bool) -> float:
         theta, beta, log_param = self._split(x, with_beta)
         try:
-            m = self.modes(theta, beta, log_param, full=False)
+            m = self._modes(theta, beta, log_param, full=False)
         except (PirlsFailure, NotPositiveDefinite, FloatingPointError):
             return math.inf
         if not with_beta:  # the nAGQ = 0 stage: always the Laplace approximation
