@@ -44,6 +44,7 @@ from multilevel.models.pirls import (
 )
 from multilevel.models.predictor import Predictor, ReBlock
 from multilevel.models.response import GLMResponse
+from multilevel.models.separation import divergence_messages
 from multilevel.models.threads import blas_threads_for
 from multilevel.optim.backends import backend_key, check_settings, check_start, minimize_theta
 from multilevel.optim.convergence import check_boundary, check_derivatives
@@ -141,7 +142,10 @@ def glm_start(X: np.ndarray, resp: GLMResponse, max_iter: int = 50) -> np.ndarra
     beta = np.zeros(X.shape[1])
     dev = math.inf
     for _ in range(max_iter):
-        sqrt_w, z = resp.working(eta, mu)
+        with np.errstate(over="ignore", invalid="ignore"):
+            sqrt_w, z = resp.working(eta, mu)
+        if not (np.all(np.isfinite(sqrt_w)) and np.all(np.isfinite(z))):
+            break  # the weights overflow (a mean beyond 1e154: an offset on the wrong scale)
         target = (eta - resp.offset + z) * sqrt_w
         new, *_ = np.linalg.lstsq(X * sqrt_w[:, None], target, rcond=None)
         eta_new = X @ new + resp.offset
@@ -426,7 +430,7 @@ class GLMMStages:
                 f"the likelihood cannot be evaluated at the starting values "
                 f"({dict(zip(self.parameter_names(with_beta), x0.tolist(), strict=True))}): "
                 "the penalized least-squares iteration fails there. Check the response and "
-                "the predictors' scales, or give start=")
+                f"the predictors' scales, or give start={_offset_hint(self.design.offset)}")
         settings = dict(self.settings.optimizer_settings)
         if initial_step is not None and self.settings.optimizer == "bobyqa":
             settings.setdefault("initial_step", initial_step)
@@ -484,6 +488,11 @@ class GLMMStages:
                 stage0: OptSummary | None) -> GLMMFit:
         theta, _, lp = self._split(np.asarray(x, dtype=float), with_beta)
         resp = self.response_at(lp)
+        # separated data or fitted means the data contradict: reported, never a silent fit
+        diverged = divergence_messages(self.X, resp.y, m.mu, resp.family,
+                                       self.design.fixed_names, self.design.row_index)
+        if diverged:
+            opt = replace(opt, converged=False, messages=(*opt.messages, *diverged))
         return GLMMFit(opt=opt, theta=np.array(theta), beta=np.array(m.beta),
                        family=resp.family, dispersion=resp.dispersion, modes=m,
                        stage0=stage0)
@@ -538,6 +547,14 @@ class GLMMStages:
                           calc_derivs=s.calc_derivs if calc_derivs is None else calc_derivs,
                           laplace=s.curvature if laplace is _KEEP else laplace,
                           design=base)
+
+
+def _offset_hint(offset: np.ndarray | None) -> str:
+    """A sentence on an offset whose range alone moves the mean by more than e^20."""
+    if offset is None or not np.ptp(offset) > 20:
+        return ""
+    return (f". The offset ranges from {offset.min():.4g} to {offset.max():.4g} on the link "
+            "scale: an offset for a log link is log(exposure), not the exposure")
 
 
 def _fixed_se(m: Modes) -> np.ndarray:

@@ -48,6 +48,13 @@ STEP_TOLERANCE = 1e-10
 # With Newton steps (observed information, or any canonical link) convergence is quadratic:
 # a step this small leaves the next iterate within ~1e-12 of the mode, so it is accepted.
 QUADRATIC_TOLERANCE = 1e-6
+# After this many iterations, a step that lowers the penalized deviance by no more than
+# FLAT_TOLERANCE * (|deviance| + 0.1) ends the iteration (glm's and lme4's own stopping rule):
+# quadratic convergence never gets here, but separated data do -- beta runs off along a
+# direction in which the deviance only approaches its infimum, so eta never settles. The fit
+# then reports the divergence (see multilevel.models.separation) instead of failing.
+FLAT_ITERATIONS = 30
+FLAT_TOLERANCE = 1e-10
 
 
 class PirlsFailure(ArithmeticError):
@@ -172,7 +179,11 @@ def pirls(pred: Predictor, X: np.ndarray, resp: GLMResponse, A0: CrossProducts,
         else:
             raise PirlsFailure("no step of the penalized least-squares iteration lowers the "
                                "penalized deviance")
+        flat = pdev - pdev_try <= FLAT_TOLERANCE * (abs(pdev_try) + 0.1)
         beta, u, eta, mu, pdev = b_try, u_try, eta_try, mu_try, pdev_try
+        if flat and it >= FLAT_ITERATIONS:
+            return _at_modes(pred, resp, A0, templates, X, beta, u, eta, mu, it, observed,
+                             full)
     raise PirlsFailure(f"the penalized least-squares iteration did not converge in "
                        f"{MAX_ITERATIONS} iterations")
 
