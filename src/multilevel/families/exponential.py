@@ -123,6 +123,24 @@ class Binomial(Family):
                 raise DataError(
                     f"the weights of a binomial model are the numbers of trials and must be "
                     f"positive: {quote_rows(bad, w, labels)}. Drop the rows with no trials")
+        # R's binomial()$initialize warns "non-integer #successes" at this tolerance; its
+        # log-likelihood rounds the successes, so such a fit's likelihood would be another
+        # response's: refused here
+        successes = prior_weights(wt, y.shape[0]) * y
+        bad = np.abs(successes - np.round(successes)) > 1e-3
+        if bad.any():
+            if wt is None:
+                raise DataError(
+                    f"the response {column!r} of a binomial model must be 0/1 (or a "
+                    f"proportion with weights= the numbers of trials), but has proportions "
+                    f"without weights: {quote_rows(bad, y, labels)}. Give weights= the trials "
+                    "behind each proportion, or cbind(successes, failures) as the response")
+            raise DataError(
+                f"the response {column!r} of a binomial model times its weights (the numbers "
+                f"of trials) must be whole numbers of successes, but is not in "
+                f"{quote_rows(bad, successes, labels)}. Check that the weights are the "
+                "numbers of trials behind each proportion")
+        one_outcome(y, column, "binomial model", ((0.0, "0 (failure)"), (1.0, "1 (success)")))
 
     def _draw(self, mu: FloatArray, wt: FloatArray, dispersion: float,
               rng: np.random.Generator) -> FloatArray:
@@ -143,6 +161,18 @@ class Binomial(Family):
         return float(fixed[self.link.name])
 
 
+def one_outcome(y: FloatArray, column: str, model: str,
+                edges: tuple[tuple[float, str], ...]) -> None:
+    """Refuse a response that sits at one edge of the mean space in every row: the intercept
+    would run off to infinity (the data are separated by the intercept alone)."""
+    for value, name in edges:
+        if y.shape[0] and np.all(y == value):
+            raise DataError(
+                f"the response {column!r} is {name} in all {y.shape[0]} rows used: a {model} "
+                "of it has no finite estimates (the intercept diverges). Check the response "
+                "column and the rows kept")
+
+
 def count_check(family: str, y: FloatArray, column: str, labels: ArrayLike | None) -> None:
     bad = y < 0
     if bad.any():
@@ -153,6 +183,7 @@ def count_check(family: str, y: FloatArray, column: str, labels: ArrayLike | Non
         raise DataError(f"the response {column!r} of a {family} model must be whole counts, "
                         f"but has non-integer values: {quote_rows(bad, y, labels)}. For rates, "
                         "model the counts with offset=log(exposure)")
+    one_outcome(y, column, f"{family} model", ((0.0, "0"),))
 
 
 def log_link_latent(mu: float, extra: float, method: str) -> float:
@@ -212,9 +243,14 @@ class Poisson(Family):
 def positive_check(family: str, y: FloatArray, column: str, labels: ArrayLike | None) -> None:
     bad = y <= 0
     if bad.any():
-        raise DataError(f"the response {column!r} of a {family} model must be positive: "
+        article = "an" if family[0].lower() in "aeiou" else "a"
+        raise DataError(f"the response {column!r} of {article} {family} model must be positive: "
                         f"{quote_rows(bad, y, labels)}. Drop those rows, or choose a family "
                         "that allows zeros")
+    if y.shape[0] > 1 and np.all(y == y[0]):
+        raise DataError(f"the response {column!r} is {y[0]:.6g} in every row used: the "
+                        f"dispersion of {family} responses that never vary is 0, and the model "
+                        "has no maximum")
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ import numpy as np
 from multilevel.covariance.relative_factor import ThetaLayout
 from multilevel.data.design import ModelDesign, build_design
 from multilevel.errors import ArgumentError, DataError, NumericalError, OptimizerError
+from multilevel.families.exponential import Binomial
 from multilevel.families.family import Family
 from multilevel.families.negative_binomial import NegativeBinomial
 from multilevel.families.resolve import family as resolve_family
@@ -208,6 +209,13 @@ class GLMMStages:
         self._weights_source = weights
         self._offset_source = offset
         d = self.design
+        if not isinstance(fam, Binomial) and (d.response_levels is not None
+                                              or d.formula.counts is not None):
+            form = ("cbind(successes, failures)" if d.formula.counts is not None
+                    else "factor")
+            raise DataError(f"the response {d.response_name!r} is a {form} response, which only "
+                            f"a binomial model takes; the {fam.name} family needs a numeric "
+                            "response")
         fam.validate(d.y, d.weights, column=d.response_name, labels=d.row_index)
         self.predictor = Predictor(d)
         self.blocks: list[ReBlock] = self.predictor.blocks
