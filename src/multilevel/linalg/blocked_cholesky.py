@@ -337,11 +337,22 @@ def solve_fixed_and_modes(A: CrossProducts, f: BlockedFactor,
     for i in range(1, m):
         rhs -= f.first_col[i].T @ u[i]
     k0 = A.n_columns[0]
-    rhs_stack = rhs.reshape(-1, k0, 1)
-    u0 = np.linalg.solve(np.swapaxes(f.first_diag, 1, 2), rhs_stack) if k0 > 1 else (
-        rhs_stack / f.first_diag)
-    u[0] = u0.reshape(-1)
+    u[0] = _back_substitute_stack(f.first_diag, rhs.reshape(-1, k0)).reshape(-1)
     return beta, [uj.reshape(A.n_levels[j], A.n_columns[j]) for j, uj in enumerate(u)]
+
+
+def _back_substitute_stack(L: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve L_l' x_l = rhs_l for every level l (L a (levels, k, k) stack of lower factors,
+    rhs (levels, k)): by columns from the last, vectorized over the levels (a batched
+    general solve costs several times more for the small k of random-effects terms)."""
+    k = L.shape[1]
+    x = np.empty_like(rhs)
+    for a in range(k - 1, -1, -1):
+        acc = rhs[:, a].copy()
+        for b in range(a + 1, k):
+            acc -= L[:, b, a] * x[:, b]
+        x[:, a] = acc / L[:, a, a]
+    return x
 
 
 def re_factor_dense(A: CrossProducts, f: BlockedFactor) -> np.ndarray:

@@ -131,10 +131,13 @@ def _grouped_outer(codes: np.ndarray, left: np.ndarray, right: np.ndarray,
     """Per group g, sum over its rows of left[r]' right[r]: shape (n_groups, kl, kr)."""
     kl, kr = left.shape[1], right.shape[1]
     out = np.empty((n_groups, kl, kr))
+    symmetric = left is right  # then only the lower triangle is summed
     for a in range(kl):
-        for b in range(kr):
+        for b in range(a + 1 if symmetric else kr):
             out[:, a, b] = np.bincount(codes, weights=left[:, a] * right[:, b],
                                        minlength=n_groups)
+            if symmetric and b < a:
+                out[:, b, a] = out[:, a, b]
     return out
 
 

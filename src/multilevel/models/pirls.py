@@ -141,6 +141,8 @@ def pirls(pred: Predictor, X: np.ndarray, resp: GLMResponse, A0: CrossProducts,
         From the factorization.
     """
     templates = pred.layout.templates(theta)
+    # with beta held fixed, X beta + offset is the same at every iteration
+    fixed_part = None if beta_inside else X @ beta + resp.offset
     eta = linear_predictor(pred, X, resp, theta, beta, u)
     mu = resp.mu(eta)
     if not resp.valid(eta, mu):
@@ -157,7 +159,8 @@ def pirls(pred: Predictor, X: np.ndarray, resp: GLMResponse, A0: CrossProducts,
         beta_new, u_new = solve_fixed_and_modes(A, f)
         if not beta_inside:
             beta_new = beta
-        eta_new = linear_predictor(pred, X, resp, theta, beta_new, u_new)
+        eta_new = (linear_predictor(pred, X, resp, theta, beta_new, u_new)
+                   if fixed_part is None else fixed_part + pred.z_times(pred.effects(theta, u_new)))
         change = float(np.max(np.abs(eta_new - eta)))
         tol = QUADRATIC_TOLERANCE if newton else STEP_TOLERANCE
         if change <= tol * (1.0 + float(np.max(np.abs(eta)))):

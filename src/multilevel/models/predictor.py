@@ -115,6 +115,6 @@ class Predictor:
         """Z b: each row's random-effects contribution to the linear predictor."""
         out = np.zeros(self.blocks[0].Z.shape[0])
         for blk, bj in zip(self.blocks, b, strict=True):
-            out += np.einsum("ij,ij->i", blk.Z, bj[blk.codes]) if blk.k > 1 else (
-                blk.Z[:, 0] * bj[blk.codes, 0])
+            for a in range(blk.k):  # column by column: no (n, k) gathered copy
+                out += blk.Z[:, a] * np.ascontiguousarray(bj[:, a])[blk.codes]
         return out

@@ -93,6 +93,8 @@ class GLMResponse:
     saturated : numpy.ndarray or None
         Per-row log p(y | mu) + dev(y, mu) / 2 when it does not depend on mu (see
         :meth:`with_saturated`).
+    binary : numpy.ndarray or None
+        For a binomial response of 0s and 1s, y == 1 (set on creation).
     """
 
     family: Family
@@ -101,6 +103,12 @@ class GLMResponse:
     offset: np.ndarray
     dispersion: float = 1.0
     saturated: np.ndarray | None = field(default=None, repr=False, compare=False)
+    binary: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.family.name == "binomial" and self.binary is None and bool(
+                np.all((self.y == 0.0) | (self.y == 1.0))):
+            object.__setattr__(self, "binary", self.y == 1.0)
 
     def mu(self, eta: np.ndarray) -> np.ndarray:
         """The conditional mean g^-1(eta)."""
@@ -154,14 +162,20 @@ class GLMResponse:
 
     def deviance(self, mu: np.ndarray) -> float:
         """The deviance divided by phi: -2 log L up to a constant in mu (PIRLS's yardstick)."""
-        return float(self.family.dev_resids(self.y, mu, self.prior_weights).sum()
-                     / self.dispersion)
+        return float(self._dev_resids(mu).sum() / self.dispersion)
+
+    def _dev_resids(self, mu: np.ndarray) -> np.ndarray:
+        """The family's deviance residuals; for a 0/1 binomial response the same numbers as
+        -2 wt log(mu or 1 - mu), one logarithm per row instead of the general formula's
+        two (the binary GLMM's PIRLS evaluates this at every step)."""
+        if self.binary is not None:
+            return -2.0 * self.prior_weights * np.log(np.where(self.binary, mu, 1.0 - mu))
+        return self.family.dev_resids(self.y, mu, self.prior_weights)
 
     def loglik_terms(self, mu: np.ndarray) -> np.ndarray:
         """log p(y_i | mu_i), saturated constants included."""
         if self.saturated is not None:
-            return self.saturated - 0.5 * self.family.dev_resids(self.y, mu,
-                                                                 self.prior_weights)
+            return self.saturated - 0.5 * self._dev_resids(mu)
         return self.family.log_likelihood(
             self.y, mu, self.prior_weights,
             self.dispersion if self.family.has_dispersion else None)
