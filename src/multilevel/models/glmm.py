@@ -36,6 +36,7 @@ from multilevel.families.resolve import family as resolve_family
 from multilevel.formula.parser import ParsedFormula
 from multilevel.linalg.blocked_cholesky import NotPositiveDefinite
 from multilevel.linalg.cross_products import CrossProducts
+from multilevel.models.memory import check_fit_memory
 from multilevel.models.pirls import (
     Modes,
     PirlsFailure,
@@ -54,6 +55,8 @@ from multilevel.optim.optsummary import OptSummary
 # The largest number of quadrature nodes accepted (gauss_hermite's limit).
 MAX_NAGQ = 300
 CURVATURES = ("expected", "observed")
+# Per-row arrays PIRLS keeps alive besides the design (see check_fit_memory's use).
+PIRLS_ROW_ARRAYS = 10
 
 
 class _Keep:
@@ -239,6 +242,10 @@ class GLMMStages:
         self.X = d.X
         self.A0: CrossProducts = self.predictor.cross_products(
             np.zeros((n, 1)), None)
+        # the linear model's estimate (dense blocks, rows) plus PIRLS's own per-row arrays:
+        # eta, mu, the working weights and response, the trial step, the fixed part
+        check_fit_memory(self.A0, n, self.n_fixed + 1 + sum(b.k for b in self.blocks)
+                         + PIRLS_ROW_ARRAYS, self.predictor.group_names)
         self.start = self._checked_start(start)
         self._beta_glm = glm_start(self.X, self.response)
         self._warm: tuple[np.ndarray, list[np.ndarray]] | None = None
