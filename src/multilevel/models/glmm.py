@@ -139,11 +139,24 @@ def checked_settings(nagq: Any, optimizer: Any, optimizer_settings: Any, calc_de
 def glm_start(X: np.ndarray, resp: GLMResponse, max_iter: int = 50) -> np.ndarray:
     """Fixed effects of the GLM without random effects, by IRLS from the family's starting
     mu (R's ``glm.fit``; lme4 starts glmer there). Falls back to the last admissible iterate
-    when the GLM itself does not converge (separation): only a start."""
+    when the GLM itself does not converge (separation): only a start.
+
+    A step that leaves the family's range (a log-link binomial mean above 1, an
+    identity-link Poisson mean below 0) is halved towards the last admissible coefficients;
+    when even the first step is out of range, those are the intercept-only fit's (its mean is
+    the response's, inside the range) -- where R's glm stops with "no valid set of
+    coefficients has been found"."""
     fam = resp.family
     mu = fam.mustart(resp.y, resp.prior_weights)
-    eta = fam.link.link(mu)
-    beta = np.zeros(X.shape[1])
+    with np.errstate(all="ignore"):
+        eta = fam.link.link(mu)
+    beta: np.ndarray | None = None
+    if not np.all(np.isfinite(eta)):  # a log-link Gaussian with y <= 0: start from the mean
+        beta = _intercept_only(X, resp)
+        if beta is None:
+            return np.zeros(X.shape[1])
+        eta = X @ beta + resp.offset
+        mu = resp.mu(eta)
     dev = math.inf
     for _ in range(max_iter):
         with np.errstate(over="ignore", invalid="ignore"):
@@ -152,16 +165,44 @@ def glm_start(X: np.ndarray, resp: GLMResponse, max_iter: int = 50) -> np.ndarra
             break  # the weights overflow (a mean beyond 1e154: an offset on the wrong scale)
         target = (eta - resp.offset + z) * sqrt_w
         new, *_ = np.linalg.lstsq(X * sqrt_w[:, None], target, rcond=None)
+        if beta is None and not _admissible(X, resp, new):
+            beta = _intercept_only(X, resp)
+            if beta is None:
+                break
+        for _halving in range(30):
+            if _admissible(X, resp, new):
+                break
+            assert beta is not None
+            new = 0.5 * (new + beta)
+        else:
+            break
         eta_new = X @ new + resp.offset
         mu_new = resp.mu(eta_new)
-        if not resp.valid(eta_new, mu_new):
-            break
         dev_new = resp.deviance(mu_new)
         beta, eta, mu = new, eta_new, mu_new
         if abs(dev - dev_new) <= 1e-10 * (abs(dev_new) + 0.1):
             break
         dev = dev_new
-    return beta
+    return np.zeros(X.shape[1]) if beta is None else beta
+
+
+def _admissible(X: np.ndarray, resp: GLMResponse, beta: np.ndarray) -> bool:
+    with np.errstate(all="ignore"):
+        eta = X @ beta + resp.offset
+        return resp.valid(eta, resp.mu(eta))
+
+
+def _intercept_only(X: np.ndarray, resp: GLMResponse) -> np.ndarray | None:
+    """Coefficients with every non-constant column at 0 and the intercept at the link of the
+    response's weighted mean, when X has an intercept and that is admissible; else None."""
+    constant = np.flatnonzero(np.all(X == X[:1], axis=0) & (X[0] != 0))
+    if constant.size == 0:
+        return None
+    mean = float(np.average(resp.y, weights=resp.prior_weights))
+    beta = np.zeros(X.shape[1])
+    with np.errstate(all="ignore"):
+        beta[constant[0]] = float(resp.family.link.link(np.array([mean]))[0]) / X[0, constant[0]]
+    return beta if np.isfinite(beta).all() and _admissible(X, resp, beta) else None
 
 
 class GLMMStages:
@@ -374,15 +415,18 @@ class GLMMStages:
         return value if math.isfinite(value) else math.inf
 
     def _criterion(self, x: np.ndarray, with_beta: bool) -> float:
-        theta, beta, log_param = self._split(x, with_beta)
-        try:
-            m = self._modes(theta, beta, log_param, full=False)
-        except (PirlsFailure, NotPositiveDefinite, FloatingPointError):
-            return math.inf
-        if not with_beta:  # the nAGQ = 0 stage: always the Laplace approximation
-            value = laplace_deviance(self.response_at(log_param), m)
-            return value if math.isfinite(value) else math.inf
-        return self._value(self.response_at(log_param), m, theta)
+        # trial points outside a link's domain give NaN means that PIRLS rejects: numpy's
+        # warnings about them say nothing to the user
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            theta, beta, log_param = self._split(x, with_beta)
+            try:
+                m = self._modes(theta, beta, log_param, full=False)
+            except (PirlsFailure, NotPositiveDefinite, FloatingPointError):
+                return math.inf
+            if not with_beta:  # the nAGQ = 0 stage: always the Laplace approximation
+                value = laplace_deviance(self.response_at(log_param), m)
+                return value if math.isfinite(value) else math.inf
+            return self._value(self.response_at(log_param), m, theta)
 
     def objective(self, theta: Any, beta: Any = None, family_parameter: float | None = None,
                   ) -> float:
@@ -445,7 +489,8 @@ class GLMMStages:
                 f"the likelihood cannot be evaluated at the starting values "
                 f"({dict(zip(self.parameter_names(with_beta), x0.tolist(), strict=True))}): "
                 "the penalized least-squares iteration fails there. Check the response and "
-                f"the predictors' scales, or give start={_offset_hint(self.design.offset)}")
+                "the predictors' scales, or give start="
+                f"{_offset_hint(self.design.offset)}{self._link_hint()}")
         settings = dict(self.settings.optimizer_settings)
         if initial_step is not None and self.settings.optimizer == "bobyqa":
             settings.setdefault("initial_step", initial_step)
@@ -455,6 +500,17 @@ class GLMMStages:
             opt = check_derivatives(fun, opt, self.settings.optimizer,
                                     self.settings.optimizer_settings)
         return opt
+
+    def _link_hint(self) -> str:
+        """For a link whose range is not the family's mean space, why the fit may fail."""
+        fam = self.family
+        bounded = {"binomial": ("log", "identity"), "poisson": ("identity", "sqrt"),
+                   "Gamma": ("identity", "inverse"), "negative.binomial": ("identity", "sqrt")}
+        if fam.link.name not in bounded.get(fam.name, ()):
+            return ""
+        return (f". The {fam.link.name} link does not keep the {fam.name} mean inside its "
+                "range, and the best fit may push some means to its edge (R's glm and lme4 "
+                "stop there too): consider the family's default link")
 
     def optimize(self) -> GLMMFit:
         """Estimate the parameters: the nAGQ = 0 stage, then (nagq >= 1) the stage over
