@@ -183,3 +183,17 @@ def test_python_dash_m_user_error(tmp_path):
     assert proc.stdout == ""
     assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("error: ")
     assert "Traceback" not in proc.stderr
+
+
+def test_closed_output_pipe_is_not_an_error():
+    """``multilevel ... | head``: the reader goes away before the output is written. Closing
+    the read end before the command has even started writing makes the write fail for sure."""
+    env = {k: v for k, v in os.environ.items() if k != "MULTILEVEL_TRACEBACK"}
+    proc = subprocess.Popen([sys.executable, "-m", "multilevel", "fit", FORMULA, "--data",
+                             "sleepstudy", "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == cli.EXIT_BROKEN_PIPE
+    assert err == ""

@@ -1,8 +1,10 @@
-"""The ``multilevel`` command: fit a model from a CSV file, run the demo, list data sets."""
+"""The ``multilevel`` command: fit a model from a CSV file (a linear mixed model, or with
+``--family`` a generalized one), run the demo, list data sets."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -10,12 +12,13 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import pandas as pd
 
+import multilevel
 from multilevel import LinearMixedModelResult, anova, compare, datasets, power
-from multilevel.api import lmer
+from multilevel.api import glmer, lmer
 from multilevel.errors import (
     MAX_QUOTED,
     DataError,
@@ -27,6 +30,7 @@ from multilevel.errors import (
 )
 
 DEMO_FORMULA = "Reaction ~ Days + (Days | Subject)"
+DEMO_GLMM_FORMULA = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
 DDF_CHOICES = ["satterthwaite", "kenward-roger", "between-within", "residual", "none"]
 
 # What an error line quotes from the user's input (a header line, a formula, a file name) is
@@ -34,10 +38,12 @@ DDF_CHOICES = ["satterthwaite", "kenward-roger", "between-within", "residual", "
 MAX_MESSAGE = MAX_QUOTED
 
 # Exit statuses: a user error (bad arguments, data, formula) is 2, as argparse's own; a bug
-# in multilevel is 1; an interrupt is 130, as the shell's 128 + SIGINT.
+# in multilevel is 1; an interrupt is 130, as the shell's 128 + SIGINT; a reader of the
+# output that went away (``| head``) is 141, as the shell's 128 + SIGPIPE.
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 
 
 class _UsageError(Exception):
@@ -128,28 +134,83 @@ def _read_data(source: str, encoding: str = "utf-8") -> pd.DataFrame:
                     "name (see 'multilevel datasets')")
 
 
-def _fit_quietly(formula: str, data: pd.DataFrame, args: argparse.Namespace,
-                 ) -> tuple[LinearMixedModelResult, list[str]]:
+_Fit = TypeVar("_Fit")
+
+
+def _quietly(fit: Callable[[], _Fit]) -> tuple[_Fit, list[str]]:
     """Fit, collecting our warnings as lines for stderr instead of Python's warning format."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MultilevelWarning)
-        fit = lmer(formula, data, reml=not args.ml, optimizer=args.optimizer)
-    return fit, [f"warning: {w.message}" for w in caught
-                 if issubclass(w.category, MultilevelWarning)]
+        result = fit()
+    return result, [f"warning: {w.message}" for w in caught
+                    if issubclass(w.category, MultilevelWarning)]
+
+
+def _fit_quietly(formula: str, data: pd.DataFrame, args: argparse.Namespace,
+                 ) -> tuple[LinearMixedModelResult, list[str]]:
+    return _quietly(lambda: lmer(formula, data, reml=not args.ml, optimizer=args.optimizer))
 
 
 def _ddf(value: str) -> str | None:
     return None if value.lower() == "none" else value
 
 
+def _glmm_family(args: argparse.Namespace) -> multilevel.families.Family | None:
+    """The family of ``fit --family`` (None: a linear mixed model), checked against the
+    options that belong to one kind of model only."""
+    if args.family is None:
+        glmm_only = [flag for flag, value in (("--link", args.link), ("--nagq", args.nagq))
+                     if value is not None]
+        if glmm_only:
+            verb = "applies" if len(glmm_only) == 1 else "apply"
+            raise _UsageError(f"{' and '.join(glmm_only)} {verb} to generalized linear mixed "
+                              "models: give --family too (e.g. --family binomial)")
+        return None
+    # flags of the linear mixed model only: refused rather than silently ignored
+    if args.ml:
+        raise _UsageError("--ml does not go with --family: a generalized linear mixed model "
+                          "is always fitted by maximum likelihood (there is no REML); drop --ml")
+    if args.ddf is not None:
+        raise _UsageError(f"--ddf {args.ddf} does not go with --family: denominator degrees "
+                          "of freedom belong to the linear mixed model's t tests; a "
+                          "generalized linear mixed model's Wald tests are z tests, as "
+                          "glmer's; drop --ddf")
+    # the public name ml.families (the families module itself is a lower layer)
+    family = multilevel.families.family(args.family)
+    if args.link is not None:
+        family = dataclasses.replace(family, link=args.link)  # the family checks the link
+    if family.name == "gaussian" and family.link.name == "identity":
+        raise _UsageError("--family gaussian with the identity link is the linear mixed "
+                          "model: drop --family (and --link) to fit it by REML or, with --ml, "
+                          "by maximum likelihood")
+    return family
+
+
 def _cmd_fit(args: argparse.Namespace) -> int:
+    family = _glmm_family(args)
     data = _read_data(args.data, args.encoding)
+    if family is not None:
+        return _fit_glmm(args, data, family)
     fit, notes = _fit_quietly(args.formula, data, args)
-    ddf = _ddf(args.ddf)
+    ddf = _ddf(args.ddf or "satterthwaite")
     if args.json:
         print(json.dumps(fit.to_dict(ddf=ddf), indent=2, allow_nan=False))
     else:
         print(fit.summary(ddf=ddf), end="")
+    for line in notes:
+        print(line, file=sys.stderr)
+    return 0
+
+
+def _fit_glmm(args: argparse.Namespace, data: pd.DataFrame,
+              family: multilevel.families.Family) -> int:
+    nagq = 1 if args.nagq is None else args.nagq
+    fit, notes = _quietly(lambda: glmer(args.formula, data, family=family, nagq=nagq,
+                                        optimizer=args.optimizer))
+    if args.json:
+        print(json.dumps(fit.to_dict(), indent=2, allow_nan=False))
+    else:
+        print(fit.summary(), end="")
     for line in notes:
         print(line, file=sys.stderr)
     return 0
@@ -202,6 +263,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f">>> ml.lmer({DEMO_FORMULA!r}, ml.datasets.load('sleepstudy'))\n")
     fit = lmer(DEMO_FORMULA, datasets.load("sleepstudy"))
     print(fit.summary(), end="")
+    print(f"\n>>> ml.glmer({DEMO_GLMM_FORMULA!r}, ml.datasets.load('cbpp'), "
+          "family='binomial')\n")
+    glmm = glmer(DEMO_GLMM_FORMULA, datasets.load("cbpp"), family="binomial")
+    print(glmm.summary(), end="")
     return 0
 
 
@@ -226,16 +291,29 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``multilevel`` command."""
     parser = _Parser(prog="multilevel", description="Multilevel (mixed-effects) models.")
     sub = parser.add_subparsers(dest="command", required=True)
-    fit = sub.add_parser("fit", help="fit a linear mixed model and print its summary")
+    fit = sub.add_parser("fit", help="fit a linear mixed model (or, with --family, a "
+                                     "generalized linear mixed model) and print its summary")
     fit.add_argument("formula", help="lme4 formula, e.g. 'Reaction ~ Days + (Days | Subject)'")
     _add_data_options(fit)
-    fit.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
+    fit.add_argument("--ml", action="store_true",
+                     help="maximum likelihood instead of REML (linear mixed models)")
     fit.add_argument("--json", action="store_true", help="print the fit as JSON")
     fit.add_argument("--optimizer", default="bobyqa", help="bobyqa (default), cobyqa, lbfgsb")
-    fit.add_argument("--ddf", choices=DDF_CHOICES, default="satterthwaite",
+    fit.add_argument("--ddf", choices=DDF_CHOICES, default=None,
                      help="denominator df of the t tests in the summary and the JSON "
                           "coef_table (default satterthwaite, as lmerTest; none: lme4's "
-                          "table without df and p-values, z tests in the JSON)")
+                          "table without df and p-values, z tests in the JSON); linear mixed "
+                          "models only")
+    fit.add_argument("--family", help="fit a generalized linear mixed model (as glmer) of "
+                                      "this family: binomial, poisson, gamma, "
+                                      "inverse_gaussian, negative_binomial (size estimated)")
+    fit.add_argument("--link", help="the family's link (default: its canonical link), e.g. "
+                                    "logit, probit, cloglog, cauchit, log, identity, inverse, "
+                                    "sqrt, 1/mu^2")
+    fit.add_argument("--nagq", type=_int_at_least(0),
+                     help="with --family: 1 Laplace (default), 0 the fast nAGQ = 0 fit, more: "
+                          "adaptive Gauss-Hermite quadrature with that many nodes (one scalar "
+                          "random-effects term only)")
     fit.set_defaults(func=_cmd_fit)
     cmp = sub.add_parser("compare", help="compare models fitted to the same data "
                                          "(likelihood-ratio tests, or AIC/BIC ranking)")
@@ -262,7 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     pw.add_argument("--quiet", action="store_true", help="no progress bar")
     pw.add_argument("--optimizer", default="bobyqa", help=argparse.SUPPRESS)
     pw.set_defaults(func=_cmd_power)
-    demo = sub.add_parser("demo", help="fit the sleepstudy example and print its summary")
+    demo = sub.add_parser("demo", help="fit the sleepstudy (linear) and cbpp (binomial) "
+                                       "examples and print their summaries")
     demo.set_defaults(func=_cmd_demo)
     ds = sub.add_parser("datasets", help="list the built-in data sets (or describe one)")
     ds.add_argument("name", nargs="?", help="describe this data set")
@@ -281,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     command line, an unreadable file, bad data or formula, any ``multilevel.errors`` type);
     ``internal error: ...`` and status 1 for a bug in multilevel (an ``InternalError`` or any
     other exception; set ``MULTILEVEL_TRACEBACK=1`` to see the traceback); status 130 on
-    Ctrl-C. Quoted input is cut to ``MAX_MESSAGE`` characters. Warnings other than the fit's
+    Ctrl-C; status 141 and nothing on stderr when the reader of stdout goes away (``| head``).
+    Quoted input is cut to ``MAX_MESSAGE`` characters. Warnings other than the fit's
     own (printed as ``warning:`` lines) are shown only when the command succeeds.
     """
     with warnings.catch_warnings(record=True) as caught:
@@ -289,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             args = build_parser().parse_args(argv)
             code = int(args.func(args))
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         except SystemExit as exc:  # --help and --version print and exit 0
             return exc.code if isinstance(exc.code, int) else 0
         except _UsageError as exc:
@@ -297,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             _error("error", "interrupted")
             return EXIT_INTERRUPTED
+        except BrokenPipeError:  # the reader stopped reading: not an error, as for cat or ls
+            _discard_stdout()
+            return EXIT_BROKEN_PIPE
         except InternalError as exc:
             return _internal_error(exc)
         except MultilevelError as exc:
@@ -308,6 +392,16 @@ def main(argv: list[str] | None = None) -> int:
         if not issubclass(w.category, MultilevelWarning):
             _error("warning", f"{w.category.__name__}: {w.message}")
     return code
+
+
+def _discard_stdout() -> None:
+    """Point stdout at the null device, so that the interpreter's final flush of what is left
+    in its buffer does not fail again on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (captured, replaced)
+        pass
 
 
 def _internal_error(exc: BaseException) -> int:
