@@ -55,6 +55,10 @@ from multilevel.optim.optsummary import OptSummary
 # The largest number of quadrature nodes accepted (gauss_hermite's limit).
 MAX_NAGQ = 300
 CURVATURES = ("expected", "observed")
+# The nAGQ = 0 stage before a Laplace or quadrature fit only provides the second stage's start:
+# BOBYQA's default tolerances there (lme4 runs it to its full tolerance) cost evaluations the
+# second stage repeats anyway.
+STAGE0_TOLERANCES = {"ftol_abs": 1e-4, "xtol_rel": 1e-3}
 # Per-row arrays PIRLS keeps alive besides the design (see check_fit_memory's use).
 PIRLS_ROW_ARRAYS = 10
 
@@ -479,7 +483,8 @@ class GLMMStages:
 
     # -- fitting ----------------------------------------------------------------------------
     def _run(self, x0: np.ndarray, lower: np.ndarray, with_beta: bool,
-             initial_step: np.ndarray | None, calc_derivs: bool) -> OptSummary:
+             initial_step: np.ndarray | None, calc_derivs: bool,
+             loose: bool = False) -> OptSummary:
         def fun(x: np.ndarray) -> float:
             return self._criterion(x, with_beta)
 
@@ -494,6 +499,9 @@ class GLMMStages:
         settings = dict(self.settings.optimizer_settings)
         if initial_step is not None and self.settings.optimizer == "bobyqa":
             settings.setdefault("initial_step", initial_step)
+        if loose and self.settings.optimizer == "bobyqa":
+            for key, value in STAGE0_TOLERANCES.items():
+                settings.setdefault(key, value)
         found = minimize_theta(fun, x0, lower, self.settings.optimizer, settings, f0=f0)
         opt = check_boundary(fun, found)
         if calc_derivs:
@@ -532,7 +540,8 @@ class GLMMStages:
             lower0 = np.concatenate([lower_theta, extra_lower])
             # derivatives are wanted at the final optimum only
             stage0 = self._run(x0, lower0, False, None,
-                               self.settings.calc_derivs and self.nagq == 0)
+                               self.settings.calc_derivs and self.nagq == 0,
+                               loose=self.nagq > 0)
             theta_hat, _, lp = self._split(stage0.final, False)
             m0 = self.modes(theta_hat, None, lp)
             if self.nagq == 0:
