@@ -155,3 +155,18 @@ def test_inapplicable_requests_raise_typed_errors():
         fit.fitted(type="probability")
     with pytest.raises(ArgumentError):
         fit.predict(pd.DataFrame({"period": ["1"], "herd": ["1"]}), type="odds")
+
+
+def test_report_methods_refuse_a_ddf_with_the_reason():
+    fit = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                   load_data("cbpp"), family="binomial")
+    for method in (fit.summary, fit.to_dict):
+        with pytest.raises(NotApplicableError, match="z tests"):
+            method(ddf="satterthwaite")
+    assert fit.summary(ddf=None) == fit.summary()
+
+
+def test_gamma_with_its_default_inverse_link_fits():
+    fit = ml.glmer("y ~ x + (1 | g)", load_data("gamma_sim"), family="gamma")
+    assert fit.converged and fit.family.link.name == "inverse"
+    assert fit.dispersion > 0 and np.isfinite(fit.loglik)

@@ -476,10 +476,11 @@ class GLMMStages:
         if self.family.has_dispersion:
             chi2 = float(np.sum(wt * (y - mu) ** 2 / self.family.variance(mu)))
             phi = chi2 / max(self.nobs - self.n_fixed, 1)
-            return [math.log(min(max(phi, 1e-4), 1e4))]
+            # a GLM start outside the mean space (no admissible one found) gives NaN: then 1
+            return [math.log(min(max(phi, 1e-4), 1e4)) if math.isfinite(phi) else 0.0]
         excess = float(np.sum((y - mu) ** 2 - mu))
         size = float(np.sum(mu * mu)) / excess if excess > 0 else 100.0
-        return [math.log(min(max(size, 0.05), 1e4))]
+        return [math.log(min(max(size, 0.05), 1e4)) if math.isfinite(size) else math.log(100.0)]
 
     # -- fitting ----------------------------------------------------------------------------
     def _run(self, x0: np.ndarray, lower: np.ndarray, with_beta: bool,

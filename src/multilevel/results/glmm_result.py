@@ -35,6 +35,7 @@ from multilevel.results.base import (
     check_simulation_arguments,
     confidence_level,
 )
+from multilevel.results.lmm_result import CONFINT_METHODS, INFERENCE_HOOKS
 
 if TYPE_CHECKING:
     from multilevel.models.glmm import GLMMFit, GLMMStages
@@ -223,6 +224,24 @@ class GeneralizedLinearMixedModelResult(MixedModelResult):
             "ci_lower": self.beta - q * se, "ci_upper": self.beta + q * se,
         }, index=self.fixed_names)
 
+    def confint(self, method: str = "wald", level: float = 0.95, **options: Any,
+                ) -> pd.DataFrame:
+        """Confidence intervals for the variance parameters (named as lme4's ``confint``) and
+        the fixed effects: ``"wald"`` (fixed effects +- z SE, NaN for the variance parameters
+        as lme4), ``"profile"`` (likelihood profiles, lme4's ``profile.merMod``) or ``"boot"``
+        (parametric bootstrap percentile intervals; ``options`` go to
+        :func:`multilevel.bootstrap`). Columns lower, upper."""
+        if not isinstance(method, str) or method.lower() not in CONFINT_METHODS:
+            raise ArgumentError(f"method must be one of "
+                                f"{', '.join(repr(m) for m in sorted(CONFINT_METHODS))}, got "
+                                f"{method!r:.60}")
+        return CONFINT_METHODS[method.lower()](self, confidence_level(level), **options)
+
+    def profile(self, level: float = 0.99, n: int = 9) -> pd.DataFrame:
+        """zeta profiles of every parameter (lme4's ``profile``): long DataFrame with
+        parameter, value, zeta, ``n`` values across each ``level`` profile interval."""
+        return INFERENCE_HOOKS["profile"](self, level, n)
+
     # -- fit statistics -------------------------------------------------------------------------
     @property
     def deviance(self) -> float:
@@ -311,9 +330,11 @@ class GeneralizedLinearMixedModelResult(MixedModelResult):
         return pd.DataFrame(sims, columns=[f"sim_{i + 1}" for i in range(nsim)])
 
     # -- presentation ---------------------------------------------------------------------------
-    def summary(self) -> str:
+    def summary(self, ddf: str | None = None) -> str:
         """The printed report in glmer's layout (family and link, AIC/BIC/logLik/deviance/
-        df.resid, scaled Pearson residuals, random effects, z tests)."""
+        df.resid, scaled Pearson residuals, random effects, z tests). ``ddf`` is accepted for
+        symmetry with the linear model and must be None (see :meth:`coef_table`)."""
+        self.coef_table(ddf=ddf)  # a ddf method raises NotApplicableError, saying why
         return summary.format_glmm_summary(self)
 
     def __str__(self) -> str:
@@ -322,8 +343,9 @@ class GeneralizedLinearMixedModelResult(MixedModelResult):
     def _repr_html_(self) -> str:
         return summary.format_glmm_html(self)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary of the fit (strict JSON: NaN and Inf become None).
+    def to_dict(self, ddf: str | None = None) -> dict[str, Any]:
+        """JSON-ready dictionary of the fit (strict JSON: NaN and Inf become None); ``ddf``
+        must be None, as for :meth:`summary`.
 
         Returns
         -------
@@ -332,4 +354,5 @@ class GeneralizedLinearMixedModelResult(MixedModelResult):
             coef_table, vcov, vcov_method, varcorr, theta, dispersion, nb_size, loglik,
             deviance, aic, bic, df_resid, is_singular, converged, dropped_fixed, optsum.
         """
+        self.coef_table(ddf=ddf)
         return summary.glmm_to_dict(self)
