@@ -51,7 +51,8 @@ TOP = len(LAYERS)  # api.py, __init__.py, __main__.py
 ANYONE = {"errors"}  # importable from every layer
 LAYER_OF = {name: i for i, names in enumerate(LAYERS) for name in names}
 PRESENTATION = LAYER_OF["cli"]
-PUBLIC = {"multilevel", "multilevel.api", "multilevel.errors", "multilevel.datasets"}
+PUBLIC = {"multilevel", "multilevel.api", "multilevel.errors", "multilevel.datasets",
+          "multilevel.families"}
 
 
 def module_name(path: Path, root: Path = SRC) -> str:
