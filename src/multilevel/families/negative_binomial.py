@@ -80,9 +80,12 @@ class NegativeBinomial(Family):
         y, mu = as_float(y), as_float(mu)
         w = prior_weights(wt, y.shape[0])
         theta = self.size
-        # log1p keeps the digits of log((y + theta) / (mu + theta)) when theta is large
-        return 2.0 * w * (y_log_y_over_mu(y, mu)
-                          - (y + theta) * np.log1p((y - mu) / (mu + theta)))
+        # log1p keeps the digits of log((y + theta) / (mu + theta)) when theta is large; a
+        # theta that underflows to 0 (an optimizer's trial size) gives log1p(-1): an infinite
+        # deviance, which marks the point infeasible, without numpy's warning
+        with np.errstate(divide="ignore"):
+            return 2.0 * w * (y_log_y_over_mu(y, mu)
+                              - (y + theta) * np.log1p((y - mu) / (mu + theta)))
 
     def _log_density(self, y: FloatArray, mu: FloatArray, wt: FloatArray,
                      dispersion: float) -> FloatArray:
