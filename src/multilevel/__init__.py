@@ -15,6 +15,7 @@ from multilevel.inference import (
     hausman,
     icc,
     mundlak,
+    overdispersion,
     power,
     power_curve,
     r2,
@@ -28,4 +29,5 @@ __version__ = "0.1.0"
 __all__ = ["GeneralizedLinearMixedModel", "GeneralizedLinearMixedModelResult",
            "LinearMixedModel", "LinearMixedModelResult", "__version__", "anova", "bootstrap",
            "center", "compare", "datasets", "design_effect", "errors", "families", "glmer",
-           "hausman", "icc", "lmer", "mundlak", "power", "power_curve", "r2", "step"]
+           "hausman", "icc", "lmer", "mundlak", "overdispersion", "power", "power_curve", "r2",
+           "step"]

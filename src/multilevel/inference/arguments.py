@@ -9,7 +9,9 @@ import numbers
 from collections.abc import Sequence
 from typing import Any
 
-from multilevel.errors import ArgumentError
+from multilevel.errors import ArgumentError, NotApplicableError
+from multilevel.results.base import MixedModelResult
+from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 
@@ -18,13 +20,35 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def check_fit(fit: Any, name: str = "fit") -> LinearMixedModelResult:
-    """``fit`` must be a fitted model (what :func:`multilevel.lmer` returns)."""
-    if not isinstance(fit, LinearMixedModelResult):
-        raise ArgumentError(f"{name} must be a fitted model (the result of multilevel.lmer or "
-                            f"LinearMixedModel(...).fit()), got {type(fit).__name__} "
+def check_fit(fit: Any, name: str = "fit") -> MixedModelResult:
+    """``fit`` must be a fitted model (what :func:`multilevel.lmer` or
+    :func:`multilevel.glmer` returns)."""
+    if not isinstance(fit, MixedModelResult):
+        raise ArgumentError(f"{name} must be a fitted model (the result of multilevel.lmer, "
+                            f"multilevel.glmer or a model's .fit()), got {type(fit).__name__} "
                             f"{_shown(fit)}")
     return fit
+
+
+def check_linear(fit: Any, what: str, instead: str, name: str = "fit",
+                 ) -> LinearMixedModelResult:
+    """``fit`` must be a linear mixed model: ``what`` (a method defined for the linear model's
+    Gaussian response only) raises :class:`~multilevel.errors.NotApplicableError` for any
+    other kind, with ``instead`` (what applies there) in its message."""
+    check_fit(fit, name)
+    if not isinstance(fit, LinearMixedModelResult):
+        raise NotApplicableError(f"{what} does not apply to {model_kind(fit)}: it is defined "
+                                 f"for the linear mixed model (lmer) only. {instead}")
+    return fit
+
+
+def model_kind(fit: MixedModelResult) -> str:
+    """The kind of a fit in words, for messages."""
+    if isinstance(fit, GeneralizedLinearMixedModelResult):
+        return f"a generalized linear mixed model (glmer, {fit.family_title} family)"
+    if isinstance(fit, LinearMixedModelResult):
+        return "a linear mixed model (lmer)"
+    return f"a {type(fit).__name__}"
 
 
 def check_count(value: Any, name: str, minimum: int = 1) -> int:

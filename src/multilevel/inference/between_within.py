@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from multilevel.errors import MultilevelError, public_api
+from multilevel.inference.arguments import check_linear
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 
@@ -67,6 +68,8 @@ def column_df(fit: LinearMixedModelResult) -> np.ndarray:
 @public_api
 def between_within_df(fit: LinearMixedModelResult, L: np.ndarray) -> np.ndarray:
     """Between-within df for each contrast row: the smallest df of the columns it involves."""
+    check_linear(fit, "The between-within denominator df",
+                 "A GLMM's Wald tests are z tests (coef_table(), ddf=None)")
     df = column_df(fit)
     L = np.atleast_2d(np.asarray(L, dtype=float))
     return np.array([df[row != 0].min() if np.any(row != 0) else np.nan for row in L])

@@ -1,7 +1,9 @@
-"""Parametric bootstrap of a linear mixed model (lme4's ``bootMer``): simulate responses from
-the fitted model, refit each (reusing the design; only the [X y] cross-products change), and
-collect the estimates -- the variance parameters on the sd/correlation scale, sigma and the
-fixed effects.
+"""Parametric bootstrap of a mixed model (lme4's ``bootMer``): simulate responses from the
+fitted model, refit each (reusing the design; for a linear model only the [X y] cross-products
+change), and collect the estimates -- the variance parameters on the sd/correlation scale,
+sigma (where the model has a residual scale) and the fixed effects. A GLMM's responses are
+drawn from its family (new random effects, then the family's draws at their means) and refitted
+by the same Laplace / quadrature criterion as the fit.
 
 Replicates run through :func:`multilevel.inference.replicates.run_replicates`: all cores, one
 random stream per replicate (the result does not depend on the number of workers), a progress
@@ -29,14 +31,15 @@ from multilevel.inference.arguments import (
 )
 from multilevel.inference.replicates import run_replicates, simulate_refit
 from multilevel.inference.reporting import html_report, text_report
-from multilevel.results.lmm_result import LinearMixedModelResult, register_confint
+from multilevel.results.base import MixedModelResult
+from multilevel.results.lmm_result import register_confint
 
 
-def _parameters(fit: LinearMixedModelResult) -> np.ndarray:
+def _parameters(fit: MixedModelResult) -> np.ndarray:
     return np.concatenate([fit.sdcor.to_numpy(), fit.beta])
 
 
-def _replicate(fit: LinearMixedModelResult, seed: np.random.SeedSequence) -> np.ndarray:
+def _replicate(fit: MixedModelResult, seed: np.random.SeedSequence) -> np.ndarray:
     refit = simulate_refit(fit, seed)
     return np.full(len(_parameters(fit)), np.nan) if refit is None else _parameters(refit)
 
@@ -107,13 +110,13 @@ class BootstrapResult:
 
 
 @public_api
-def bootstrap(fit: LinearMixedModelResult, n: int = 1000, seed: int | None = None,
+def bootstrap(fit: MixedModelResult, n: int = 1000, seed: int | None = None,
               n_jobs: int | None = None, progress: bool = True) -> BootstrapResult:
     """Parametric bootstrap: ``n`` responses simulated from ``fit``, each refitted.
 
     Parameters
     ----------
-    fit : LinearMixedModelResult
+    fit : LinearMixedModelResult or GeneralizedLinearMixedModelResult
     n : int
         Number of replicates.
     seed : int, optional
@@ -136,7 +139,7 @@ def bootstrap(fit: LinearMixedModelResult, n: int = 1000, seed: int | None = Non
                            seed=seed, interrupted=interrupted or len(table) < n)
 
 
-def _boot_confint(fit: LinearMixedModelResult, level: float, kind: str = "percentile",
+def _boot_confint(fit: MixedModelResult, level: float, kind: str = "percentile",
                   **options: Any) -> pd.DataFrame:
     return bootstrap(fit, **options).intervals(level, kind)
 

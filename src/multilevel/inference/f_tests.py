@@ -21,9 +21,10 @@ from multilevel.data.frame import to_pandas
 from multilevel.errors import ArgumentError, MultilevelError, public_api
 from multilevel.formula.expressions import EVALUATION_CONTEXT
 from multilevel.formula.rnames import r_column_name
-from multilevel.inference.arguments import check_ddf, check_fit
+from multilevel.inference.arguments import check_ddf, check_fit, check_linear
 from multilevel.inference.kenward_roger import kr_quantities, kr_test
 from multilevel.inference.satterthwaite import satterthwaite_df
+from multilevel.results.base import MixedModelResult
 from multilevel.results.lmm_result import DDF_METHODS, LinearMixedModelResult
 
 _POLY = re.compile(r"C\(([^,()]+), contr\.poly\)")
@@ -58,13 +59,15 @@ def _hypothesis_matrix(L: object, fixed_names: list[str]) -> np.ndarray:
 
 
 @public_api
-def contrast_test(fit: LinearMixedModelResult, L: np.ndarray,
+def contrast_test(fit: MixedModelResult, L: np.ndarray,
                   ddf: str | None = "satterthwaite") -> pd.Series:
     """F test of ``L beta = 0``.
 
     Parameters
     ----------
-    fit : LinearMixedModelResult
+    fit : LinearMixedModelResult or GeneralizedLinearMixedModelResult
+        A GLMM takes ``ddf=None`` only: the Wald chi-square / q (its sum_sq is the Wald
+        chi-square itself, there being no residual variance to scale by).
     L : array-like, shape (q, p)
         Hypothesis matrix, one row per constraint, columns in ``fit.fixed_names`` order.
     ddf : str or None
@@ -75,9 +78,15 @@ def contrast_test(fit: LinearMixedModelResult, L: np.ndarray,
     -------
     pandas.Series
         sum_sq, mean_sq, num_df, den_df, f_value, p_value.
+
+    Raises
+    ------
+    NotApplicableError
+        A denominator-df method for a GLMM.
     """
     check_fit(fit)
     ddf = check_ddf(ddf)
+    lmm = None if ddf is None else linear_for_ddf(fit, ddf)
     L = _hypothesis_matrix(L, fit.fixed_names)
     V = fit.vcov.to_numpy()
     VL = L @ V @ L.T
@@ -94,28 +103,28 @@ def contrast_test(fit: LinearMixedModelResult, L: np.ndarray,
     lb = P @ fit.beta
     f_value = float(np.sum(lb**2 / d)) / q
     key = None if ddf is None else ddf.lower().replace("_", "-")
-    if key is None:
+    if key is None or lmm is None:
         den = np.inf
     elif key == "kenward-roger":
         # F from the adjusted covariance, scaled by lambda, on m denominator df (pbkrtest)
-        kr = kr_quantities(fit)
+        kr = kr_quantities(lmm)
         lam, den = kr_test(kr, P)
         f_value = lam * float(lb @ np.linalg.solve(P @ kr.Phi_A @ P.T, lb)) / q
     elif key == "satterthwaite":
-        den = _combine_df(satterthwaite_df(fit, P))
+        den = _combine_df(satterthwaite_df(lmm, P))
     else:
         if key not in DDF_METHODS:
             raise ArgumentError(f"unknown ddf {ddf!r}; choose one of "
                                   f"{', '.join(sorted(DDF_METHODS))} or None")
-        den = float(np.min(DDF_METHODS[key](fit, P)))
+        den = float(np.min(DDF_METHODS[key](lmm, P)))
     p_value = float(stats.f.sf(f_value, q, den)) if np.isfinite(den) else float(
         stats.chi2.sf(f_value * q, q))
-    s2 = fit.sigma**2
+    s2 = fit.sigma**2 if isinstance(fit, LinearMixedModelResult) else 1.0
     return pd.Series({"sum_sq": f_value * q * s2, "mean_sq": f_value * s2, "num_df": q,
                       "den_df": den, "f_value": f_value, "p_value": p_value})
 
 
-def fixed_terms(fit: LinearMixedModelResult) -> dict[str, list[int]]:
+def fixed_terms(fit: MixedModelResult) -> dict[str, list[int]]:
     """The fixed-effects terms (R's labels) and the columns of X that belong to each; the
     intercept is left out."""
     design = fit.model.design
@@ -139,7 +148,7 @@ def _contained(term: str, other: str) -> bool:
     return a < b
 
 
-def type3_hypotheses(fit: LinearMixedModelResult) -> dict[str, np.ndarray]:
+def type3_hypotheses(fit: MixedModelResult) -> dict[str, np.ndarray]:
     """Type-III hypothesis matrices of the fixed-effects terms, lmerTest's construction.
 
     With X the model's (full-rank) matrix and R the over-parametrized one (every factor coded
@@ -190,13 +199,25 @@ def type3_hypotheses(fit: LinearMixedModelResult) -> dict[str, np.ndarray]:
     return out
 
 
+def linear_for_ddf(fit: MixedModelResult, ddf: str) -> LinearMixedModelResult:
+    """The fit as a linear model, for a test with denominator df ``ddf``; a GLMM raises
+    NotApplicableError (its Wald tests are z / chi-square tests)."""
+    return check_linear(fit, f"ddf={ddf!r} (denominator degrees of freedom)",
+                        "A GLMM's Wald tests are z tests (chi-square for several "
+                        "coefficients): use ddf=None, or the likelihood-ratio test "
+                        "multilevel.anova(m0, m1) of nested fits")
+
+
 @public_api
-def f_table(fit: LinearMixedModelResult, ddf: str | None = "satterthwaite",
+def f_table(fit: MixedModelResult, ddf: str | None = "satterthwaite",
             type: int = 3) -> pd.DataFrame:
     """Type-III F test of every fixed-effects term (see :func:`type3_hypotheses`), as
-    lmerTest's ``anova(fit, type = 3)``."""
+    lmerTest's ``anova(fit, type = 3)``. A GLMM takes ``ddf=None`` only (Wald chi-square
+    tests, reported as F = chi-square / num_df with infinite den_df)."""
     check_fit(fit)
     ddf = check_ddf(ddf)
+    if ddf is not None:
+        linear_for_ddf(fit, ddf)
     if isinstance(type, bool) or type != 3:
         raise ArgumentError(f"type={type!r} is not available; only type=3 is")
     hypotheses = type3_hypotheses(fit)

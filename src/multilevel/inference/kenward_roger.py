@@ -26,6 +26,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from multilevel.errors import MultilevelError, public_api
+from multilevel.inference.arguments import check_linear
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 
@@ -196,6 +197,8 @@ def kenward_roger_df(fit: LinearMixedModelResult, L: np.ndarray,
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Denominator df for each contrast row, and the Kenward-Roger adjusted covariance of
     the fixed effects (for the standard errors)."""
+    check_linear(fit, "Kenward-Roger's denominator df",
+                 "A GLMM's Wald tests are z tests (coef_table(), ddf=None)")
     kr = kr_quantities(fit)
     L = np.atleast_2d(np.asarray(L, dtype=float))
     df = np.array([kr_test(kr, row[None, :])[1] for row in L])

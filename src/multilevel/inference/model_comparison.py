@@ -10,6 +10,14 @@ sits on the boundary of the parameter space and the LRT statistic is not chi-squ
 full df: for one added variance (with its df - 1 covariances) the reference distribution is the
 50:50 mixture of chi-square(df - 1) and chi-square(df) (Self & Liang 1987; Stram & Lee 1994).
 That p-value is reported beside the classical one.
+
+Generalized linear mixed models are compared in the same way: their log-likelihoods (Laplace or
+adaptive quadrature, with the family's normalizing constants) are maximum-likelihood ones, so
+no refit is needed. The likelihood-ratio test needs nested models of the same family and link
+fitted to the same rows, response and prior weights (binomial trials); :func:`compare` ranks
+GLMMs of different families (Poisson against negative binomial, say) on the same data by AIC.
+A linear model is never compared with a GLMM: a Gaussian density and a probability mass are not
+on one scale.
 """
 
 from __future__ import annotations
@@ -21,25 +29,33 @@ import pandas as pd
 from scipy import stats
 
 from multilevel.errors import ArgumentError, ModelComparisonError, MultilevelError, public_api
-from multilevel.inference.arguments import check_fit, check_flag
+from multilevel.inference.arguments import check_fit, check_flag, model_kind
 from multilevel.inference.f_tests import f_table
+from multilevel.inference.refit import fit_like
+from multilevel.results.base import MixedModelResult
+from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 
-def refit_ml(fit: LinearMixedModelResult) -> LinearMixedModelResult:
+def refit_ml(fit: MixedModelResult) -> MixedModelResult:
     """The same model fitted by maximum likelihood: every other setting is kept, and the
-    design and cross-products are shared (``model.replace(reml=False)``)."""
-    if not fit.reml:
+    design and cross-products are shared (``model.replace(reml=False)``). A GLMM, always
+    fitted by maximum likelihood, is returned as it is."""
+    if not isinstance(fit, LinearMixedModelResult) or not fit.reml:
         return fit
-    model = fit.model.replace(reml=False)
-    return LinearMixedModelResult.from_model(model, model.optimize())
+    return fit_like(fit, fit.model.replace(reml=False))
 
 
-def _random_terms(fit: LinearMixedModelResult) -> list[tuple[str, frozenset[str]]]:
+def _reml(fit: MixedModelResult) -> bool:
+    """Whether the fit's criterion is REML (a GLMM's never is)."""
+    return isinstance(fit, LinearMixedModelResult) and fit.reml
+
+
+def _random_terms(fit: MixedModelResult) -> list[tuple[str, frozenset[str]]]:
     return [(t.factor.name, frozenset(t.columns)) for t in fit.model.design.terms]
 
 
-def _nested(small: LinearMixedModelResult, large: LinearMixedModelResult) -> bool:
+def _nested(small: MixedModelResult, large: MixedModelResult) -> bool:
     """Fixed effects and random-effects terms of ``small`` are contained in ``large``'s."""
     if not set(small.fixed_names) <= set(large.fixed_names):
         return False
@@ -47,7 +63,7 @@ def _nested(small: LinearMixedModelResult, large: LinearMixedModelResult) -> boo
     return all(any(g == G and cols <= COLS for G, COLS in big) for g, cols in _random_terms(small))
 
 
-def _check_same_rows(fits: Sequence[LinearMixedModelResult], names: list[str]) -> None:
+def _check_same_rows(fits: Sequence[MixedModelResult], names: list[str]) -> None:
     first = fits[0].model.design
     for fit, name in zip(fits[1:], names[1:], strict=True):
         d = fit.model.design
@@ -57,10 +73,54 @@ def _check_same_rows(fits: Sequence[LinearMixedModelResult], names: list[str]) -
                 f"models {names[0]!r} ({first.nobs} rows) and {name!r} ({d.nobs} rows) were "
                 "not fitted to the same observations (check for missing values in columns only "
                 "one model uses); refit both on the same rows")
+        if isinstance(fit, GeneralizedLinearMixedModelResult) and not _same_weights(
+                fit.model.design.weights, first.weights):
+            raise ModelComparisonError(
+                f"models {names[0]!r} and {name!r} have different prior weights (numbers of "
+                "binomial trials): their likelihoods are of different data; refit both with "
+                "the same response and weights")
 
 
-def _prepare(fits: Sequence[LinearMixedModelResult], names: Sequence[str] | None,
-             refit: bool) -> tuple[list[LinearMixedModelResult], list[str], list[str]]:
+def _same_weights(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None or bool(np.all((b if a is None else a) == 1.0))
+    return bool(np.array_equal(a, b))
+
+
+def _family_key(fit: MixedModelResult) -> tuple[str, str, float | None] | None:
+    """(family, link, fixed negative binomial size) of a GLMM; None for a linear model."""
+    if not isinstance(fit, GeneralizedLinearMixedModelResult):
+        return None
+    fam = fit.model.family
+    return (fam.name, fam.link.name, getattr(fam, "theta", None))
+
+
+def _check_kinds(fits: Sequence[MixedModelResult], names: list[str], same_family: bool,
+                 ) -> None:
+    """All linear or all generalized; for the likelihood-ratio test one family and link."""
+    kinds = [isinstance(f, LinearMixedModelResult) for f in fits]
+    if len(set(kinds)) > 1:
+        i = kinds.index(not kinds[0])
+        raise ModelComparisonError(
+            f"model {names[0]!r} is {model_kind(fits[0])} and {names[i]!r} is "
+            f"{model_kind(fits[i])}: a Gaussian likelihood (a density) and a GLMM's (a "
+            "probability or another family's density) are not comparable; compare models of "
+            "one kind")
+    if not same_family:
+        return
+    keys = [_family_key(f) for f in fits]
+    for key, name in zip(keys[1:], names[1:], strict=True):
+        if key != keys[0]:
+            raise ModelComparisonError(
+                f"models {names[0]!r} ({model_kind(fits[0])}) and {name!r} "
+                f"({model_kind(fits[names.index(name)])}) differ in family or link: they are "
+                "not nested, so the likelihood-ratio test does not apply; rank them with "
+                "multilevel.compare() (AIC)")
+
+
+def _prepare(fits: Sequence[MixedModelResult], names: Sequence[str] | None,
+             refit: bool, same_family: bool = True,
+             ) -> tuple[list[MixedModelResult], list[str], list[str]]:
     for i, f in enumerate(fits):
         check_fit(f, f"model {i + 1}")
     if len(fits) < 2:
@@ -73,17 +133,18 @@ def _prepare(fits: Sequence[LinearMixedModelResult], names: Sequence[str] | None
     labels = list(names) if names is not None else [f"m{i + 1}" for i in range(len(fits))]
     if len(labels) != len(fits) or len(set(labels)) != len(labels):
         raise MultilevelError(f"names must be {len(fits)} distinct labels, got {labels}")
+    _check_kinds(fits, labels, same_family)
     _check_same_rows(fits, labels)
     refitted: list[str] = []
     out = list(fits)
     if refit:
         for i, f in enumerate(fits):
-            if f.reml:
+            if _reml(f):
                 out[i] = refit_ml(f)
                 refitted.append(labels[i])
-    elif any(f.reml for f in fits):
+    elif any(_reml(f) for f in fits):
         fixed = {tuple(f.fixed_names) for f in fits}
-        if len(fixed) > 1 or not all(f.reml for f in fits):
+        if len(fixed) > 1 or not all(_reml(f) for f in fits):
             raise ModelComparisonError(
                 "REML likelihoods of models with different fixed effects (or mixed with ML "
                 "fits) cannot be compared; use refit=True to refit them by maximum likelihood")
@@ -91,7 +152,7 @@ def _prepare(fits: Sequence[LinearMixedModelResult], names: Sequence[str] | None
 
 
 @public_api
-def anova(*fits: LinearMixedModelResult, refit: bool = True,
+def anova(*fits: MixedModelResult, refit: bool = True,
           names: Sequence[str] | None = None, ddf: str | None = "satterthwaite",
           type: int = 3) -> pd.DataFrame:
     """Likelihood-ratio tests for nested models, as lme4's ``anova(m0, m1, ...)``; with a
@@ -100,12 +161,14 @@ def anova(*fits: LinearMixedModelResult, refit: bool = True,
 
     Parameters
     ----------
-    *fits : LinearMixedModelResult
-        Two or more models fitted to the same rows. They are ordered by number of parameters
-        and each is tested against the one before it.
+    *fits : LinearMixedModelResult or GeneralizedLinearMixedModelResult
+        Two or more models of one kind fitted to the same rows (GLMMs: of one family and link,
+        with the same prior weights). They are ordered by number of parameters and each is
+        tested against the one before it (chi-square df: the difference in ``n_params``).
     refit : bool, default True
         Refit REML fits by maximum likelihood first (as lme4). With ``refit=False`` REML fits
         are compared as they are, which is valid only when all share their fixed effects.
+        GLMMs are maximum-likelihood fits: nothing is refitted.
     names : sequence of str, optional
         Row labels (default ``m1``, ``m2``, ... in the order given).
 
@@ -121,7 +184,10 @@ def anova(*fits: LinearMixedModelResult, refit: bool = True,
     Raises
     ------
     ModelComparisonError
-        Models fitted to different rows, or not nested.
+        Models fitted to different rows, or not nested; a linear model with a GLMM; GLMMs of
+        different families or links.
+    NotApplicableError
+        One GLMM (the F tests of its terms are the linear model's).
     """
     if not fits:
         raise ArgumentError("anova() needs one fitted model (F tests of its terms) or two or "
@@ -131,7 +197,7 @@ def anova(*fits: LinearMixedModelResult, refit: bool = True,
     models, labels, refitted = _prepare(fits, names, refit)
     order = sorted(range(len(models)), key=lambda i: models[i].n_params)
     rows = []
-    prev: LinearMixedModelResult | None = None
+    prev: MixedModelResult | None = None
     for i in order:
         m = models[i]
         row: dict[str, float] = {
@@ -159,17 +225,19 @@ def anova(*fits: LinearMixedModelResult, refit: bool = True,
     table = pd.DataFrame(rows, index=pd.Index([labels[i] for i in order], name="model"))
     table["npar"] = table["npar"].astype(int)
     table.attrs["refitted_ml"] = refitted
-    table.attrs["criterion"] = "REML" if any(m.reml for m in models) else "ML"
+    table.attrs["criterion"] = "REML" if any(_reml(m) for m in models) else "ML"
     return table
 
 
 @public_api
-def compare(*fits: LinearMixedModelResult, refit: bool = True,
+def compare(*fits: MixedModelResult, refit: bool = True,
             names: Sequence[str] | None = None) -> pd.DataFrame:
     """Rank models (nested or not) by AIC, with BIC and Akaike / Schwarz weights.
 
     REML fits are refitted by maximum likelihood first unless ``refit=False`` (then all must be
-    REML fits with the same fixed effects). The models must be fitted to the same rows.
+    REML fits with the same fixed effects). The models must be of one kind (linear, or
+    generalized: GLMMs of different families are ranked, their log-likelihoods being complete)
+    and fitted to the same rows, response and prior weights.
 
     Returns
     -------
@@ -177,7 +245,7 @@ def compare(*fits: LinearMixedModelResult, refit: bool = True,
         Indexed by model name, sorted by AIC, with columns npar, loglik, aic, delta_aic,
         aic_weight, bic, delta_bic, bic_weight.
     """
-    models, labels, refitted = _prepare(fits, names, refit)
+    models, labels, refitted = _prepare(fits, names, refit, same_family=False)
     aic = np.array([m.aic for m in models])
     bic = np.array([m.bic for m in models])
 

@@ -2,13 +2,20 @@
 model (optionally with a different effect size, optionally extended to more groups), refit each
 and count how often the test of a fixed effect rejects at level alpha. The power estimate
 comes with a Clopper-Pearson confidence interval for its Monte-Carlo error.
+
+The test is the Wald test of the coefficient -- a t test with Satterthwaite (or another) df for
+a linear model, a z test for a GLMM, as simr's defaults -- or, with ``method="lrt"``, the
+likelihood-ratio test of the maximum-likelihood fits with and without it. A GLMM is simulated
+from its family on the link scale: a different ``effect`` changes the coefficient in the linear
+predictor, not the response.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -20,6 +27,7 @@ from multilevel.errors import (
     ArgumentError,
     MultilevelError,
     MultilevelWarning,
+    NotApplicableError,
     public_api,
     public_methods,
 )
@@ -35,10 +43,13 @@ from multilevel.inference.arguments import (
     check_seed,
     check_text,
 )
-from multilevel.inference.replicates import run_replicates, simulate_refit
+from multilevel.inference.refit import fixed_in_offset, glmm_at
+from multilevel.inference.replicates import run_replicates, simulate_refit, simulate_response
 from multilevel.inference.reporting import html_report
 from multilevel.models.lmm import ModelStages
 from multilevel.optim.optsummary import OptSummary
+from multilevel.results.base import MixedModelResult
+from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
 from multilevel.results.lmm_result import LinearMixedModelResult
 from multilevel.results.varcorr import unique_group_names
 
@@ -51,7 +62,8 @@ class PowerResult:
     Attributes
     ----------
     test : str
-        The fixed effect tested (two-sided t test with ``ddf`` denominator df).
+        The fixed effect tested (two-sided t test with ``ddf`` denominator df, z test when
+        ``ddf`` is None, likelihood-ratio test when ``method`` is ``"lrt"``).
     power : float
         Share of the successful simulations in which the test rejected.
     ci_lower, ci_upper : float
@@ -62,6 +74,8 @@ class PowerResult:
     p_values : numpy.ndarray
         The p-value of each simulation (NaN where the refit failed).
     interrupted : bool
+    method : str
+        ``"wald"`` or ``"lrt"``.
     """
 
     test: str
@@ -75,9 +89,11 @@ class PowerResult:
     ddf: str | None
     p_values: np.ndarray
     interrupted: bool
+    method: str = "wald"
 
     def __str__(self) -> str:
-        kind = f"t test, {self.ddf} df" if self.ddf else "z test"
+        kind = ("likelihood-ratio test" if self.method == "lrt"
+                else f"t test, {self.ddf} df" if self.ddf else "z test")
         return (f"Power for the test of {self.test} (alpha = {self.alpha}, {kind}): "
                 f"{100 * self.power:.1f}% ({100 * self.ci_lower:.1f}%, "
                 f"{100 * self.ci_upper:.1f}%) from {self.n_significant} of "
@@ -89,21 +105,68 @@ class PowerResult:
 
 @dataclass(frozen=True)
 class _Job:
-    fit: LinearMixedModelResult
+    """One power simulation's work: refit ``fit``'s model to responses drawn from ``source``
+    (the fit, or a copy with the tested coefficient changed) and test column ``column``."""
+
+    fit: MixedModelResult
+    source: MixedModelResult
     column: int
-    mean_shift: np.ndarray
     ddf: str | None
+    method: str
 
 
 def _one(job: _Job, seed: np.random.SeedSequence) -> np.ndarray:
-    refit = simulate_refit(job.fit, seed, job.mean_shift)
+    if job.method == "lrt":
+        return np.array(_lrt_p_value(job, seed))
+    # a GLMM's z test uses lme4's Hessian-based standard errors: keep the derivatives
+    refit = simulate_refit(job.fit, seed, job.source,
+                           calc_derivs=isinstance(job.fit, GeneralizedLinearMixedModelResult))
     if refit is None:
         return np.array(np.nan)
-    return np.array(refit.coef_table(ddf=job.ddf)["p_value"].iloc[job.column])
+    table = cast(Any, refit).coef_table(ddf=job.ddf)
+    return np.array(table["p_value"].iloc[job.column])
+
+
+def _lrt_p_value(job: _Job, seed: np.random.SeedSequence) -> float:
+    """Likelihood-ratio test of the coefficient: maximum-likelihood fits of the simulated
+    response with and without it (the same design, its column dropped)."""
+    y = simulate_response(job.source, seed)
+    model = job.fit.model
+    reduced = fixed_in_offset(model.design, job.column, 0.0)
+    fits = []
+    try:
+        for m in (model.replace(y=y, reml=False, calc_derivs=False),
+                  model.replace(design=reduced, y=y, reml=False, calc_derivs=False,
+                                start=None)):
+            fits.append(-0.5 * _optimum(m))
+    except (ArithmeticError, np.linalg.LinAlgError):
+        return math.nan
+    chisq = max(2.0 * (fits[0] - fits[1]), 0.0)
+    return float(stats.chi2.sf(chisq, 1))
+
+
+def _optimum(model: Any) -> float:
+    """The minimized -2 log-likelihood of an optimized model of either kind."""
+    found = model.optimize()
+    return float(found.fmin if isinstance(found, OptSummary) else found.opt.fmin)
+
+
+def _resolve_ddf(fit: MixedModelResult, ddf: str | None, method: str) -> str | None:
+    """The df of the Wald test: ``"auto"`` is Satterthwaite's for a linear model and the z
+    test (None) for a GLMM, whose Wald tests have no denominator df."""
+    if method == "lrt":
+        return None
+    if isinstance(fit, LinearMixedModelResult):
+        return "satterthwaite" if ddf == "auto" else ddf
+    if ddf not in ("auto", None):
+        raise NotApplicableError(
+            f"ddf={ddf!r} does not apply to a generalized linear mixed model: its Wald tests are "
+            "z tests (glmer's); leave ddf out (or None), or use method='lrt'")
+    return None
 
 
 def _summarize(test: str, p: np.ndarray, alpha: float, ddf: str | None,
-               interrupted: bool) -> PowerResult:
+               interrupted: bool, method: str) -> PowerResult:
     ok = p[np.isfinite(p)]
     k = int((ok < alpha).sum())
     m = len(ok)
@@ -112,20 +175,21 @@ def _summarize(test: str, p: np.ndarray, alpha: float, ddf: str | None,
     ci = stats.binomtest(k, m).proportion_ci(confidence_level=0.95, method="exact")
     return PowerResult(test=test, power=k / m, ci_lower=float(ci.low), ci_upper=float(ci.high),
                        n_significant=k, nsim=len(p), n_failed=len(p) - m, alpha=alpha, ddf=ddf,
-                       p_values=p, interrupted=interrupted)
+                       p_values=p, interrupted=interrupted, method=method)
 
 
 @public_api
-def power(fit: LinearMixedModelResult, test: str, nsim: int = 1000, alpha: float = 0.05,
-          effect: float | None = None, ddf: str | None = "satterthwaite",
-          seed: int | None = None, n_jobs: int | None = None, progress: bool = True,
+def power(fit: MixedModelResult, test: str, nsim: int = 1000, alpha: float = 0.05,
+          effect: float | None = None, ddf: str | None = "auto", seed: int | None = None,
+          n_jobs: int | None = None, progress: bool = True, method: str = "wald",
           ) -> PowerResult:
-    """Power of the t test of one fixed effect, by simulation from a fitted model.
+    """Power of the test of one fixed effect, by simulation from a fitted model.
 
     Parameters
     ----------
-    fit : LinearMixedModelResult
-        The model to simulate from (its fixed effects, variance components and design).
+    fit : LinearMixedModelResult or GeneralizedLinearMixedModelResult
+        The model to simulate from (its fixed effects, variance components, family and
+        design).
     test : str
         Name of the fixed effect tested (as in ``fit.fixed_names``).
     nsim : int
@@ -134,12 +198,22 @@ def power(fit: LinearMixedModelResult, test: str, nsim: int = 1000, alpha: float
         Significance level.
     effect : float, optional
         Simulate with this value of the tested coefficient instead of its estimate (simr's
-        ``fixef(fit)["x"] <- effect``).
-    ddf : str or None
-        Denominator df of the t test (``coef_table``'s ``ddf``); None for a z test.
+        ``fixef(fit)["x"] <- effect``); on the link scale for a GLMM.
+    ddf : str or None, default "auto"
+        Denominator df of a linear model's t test (``coef_table``'s ``ddf``; ``"auto"`` is
+        ``"satterthwaite"``), None for a z test. A GLMM's Wald test is a z test: only
+        ``"auto"`` or None apply.
+    method : {"wald", "lrt"}
+        The Wald test of the coefficient, or the likelihood-ratio test of the
+        maximum-likelihood fits with and without it (chi-square, 1 df).
     seed, n_jobs, progress :
         Random seed (results do not depend on ``n_jobs``), worker processes (default all
         cores), progress bar. Ctrl-C stops early and reports the simulations done.
+
+    Raises
+    ------
+    NotApplicableError
+        A denominator-df method for a GLMM.
     """
     check_fit(fit)
     check_text(test, "test")
@@ -150,17 +224,21 @@ def power(fit: LinearMixedModelResult, test: str, nsim: int = 1000, alpha: float
     seed = check_seed(seed)
     n_jobs = check_n_jobs(n_jobs)
     progress = check_flag(progress, "progress")
+    method = check_text(method, "method", ("wald", "lrt"))
+    ddf = _resolve_ddf(fit, ddf, method)
     if test not in fit.fixed_names:
         raise ArgumentError(f"test={test!r} is not a fixed effect of the model; choose one of "
                               f"{', '.join(fit.fixed_names)}")
     j = fit.fixed_names.index(test)
-    shift = np.zeros(fit.nobs)
+    source = fit
     if effect is not None:
-        shift = (effect - fit.beta[j]) * fit.model.design.X[:, j]
-    job = _Job(fit=fit, column=j, mean_shift=shift, ddf=ddf)
+        beta = fit.beta.copy()
+        beta[j] = effect
+        source = replace(cast(Any, fit), beta=beta)
+    job = _Job(fit=fit, source=source, column=j, ddf=ddf, method=method)
     done, interrupted = run_replicates(_one, job, nsim, seed, n_jobs, progress, "power")
     p = np.concatenate([np.ravel(d) for d in done]) if done else np.empty(0)
-    return _summarize(test, p, alpha, ddf, interrupted or len(p) < nsim)
+    return _summarize(test, p, alpha, ddf, interrupted or len(p) < nsim, method)
 
 
 def _with_parameters(fit_like: ModelStages, theta: np.ndarray, beta: np.ndarray, sigma: float,
@@ -175,8 +253,8 @@ def _with_parameters(fit_like: ModelStages, theta: np.ndarray, beta: np.ndarray,
 
 
 @public_api
-def extend(fit: LinearMixedModelResult, n_groups: int | None = None,
-           n_per_group: int | None = None) -> LinearMixedModelResult:
+def extend(fit: MixedModelResult, n_groups: int | None = None,
+           n_per_group: int | None = None) -> MixedModelResult:
     """The fitted model on a larger (or smaller) design, simr's ``extend``: ``n_groups``
     levels of its single grouping factor, made by copying the existing groups in turn, and/or
     ``n_per_group`` rows in every group, made by cycling through each group's rows. The
@@ -215,11 +293,14 @@ def extend(fit: LinearMixedModelResult, n_groups: int | None = None,
                   row_index=np.arange(len(rows)), n_dropped=0)
     # the copies are not rows of the fit's data: the extended model keeps no data
     model = fit.model.replace(design=new, data=None, calc_derivs=False)
+    if isinstance(fit, GeneralizedLinearMixedModelResult):
+        return glmm_at(fit, model)
+    assert isinstance(fit, LinearMixedModelResult)
     return _with_parameters(model, fit.theta, fit.beta, fit.sigma, fit.optsum)
 
 
 @public_api
-def extend_groups(fit: LinearMixedModelResult, n_groups: int) -> LinearMixedModelResult:
+def extend_groups(fit: MixedModelResult, n_groups: int) -> MixedModelResult:
     """``extend(fit, n_groups=n_groups)``."""
     return extend(fit, n_groups=n_groups)
 
@@ -285,7 +366,7 @@ def specify(formula: str, data: Any, fixef: dict[str, float],
 
 
 @public_api
-def power_curve(fit: LinearMixedModelResult, test: str, n_groups: list[int] | None = None,
+def power_curve(fit: MixedModelResult, test: str, n_groups: list[int] | None = None,
                 n_per_group: list[int] | None = None, **options: Any) -> pd.DataFrame:
     """Power over designs of different sizes (simr's ``powerCurve(extend(...))``): every
     combination of ``n_groups`` and ``n_per_group`` (either may be omitted: the fit's own).

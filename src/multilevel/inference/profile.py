@@ -14,23 +14,32 @@ the lower bound 0 (and a correlation that reaches +-1, that bound).
 * sigma = v: the ML deviance at that sigma, minimized over theta;
 * an sd or a correlation: the other sd/cor parameters and sigma are optimized (BOBYQA), each
   term's covariance rebuilt as diag(sd) R diag(sd) and theta = chol(Sigma) / sigma.
+
+A generalized linear mixed model is profiled as lme4's ``profile.merMod`` profiles a glmer fit:
+its sd/cor parameters (and sigma = sqrt(dispersion) for a family with one), then its fixed
+effects, each held at a value while the deviance (-2 log L by the Laplace approximation or
+adaptive quadrature, the fit's own criterion) is minimized over every other parameter -- the
+other sd/cor, all fixed effects, and a negative binomial's size -- by BOBYQA from the estimates.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import replace
 
 import nlopt
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from multilevel.covariance.relative_factor import ThetaLayout
 from multilevel.errors import ArgumentError, ConvergenceWarning, public_api
 from multilevel.inference.arguments import check_count, check_fit, check_probability
 from multilevel.inference.model_comparison import refit_ml
+from multilevel.inference.refit import fixed_in_offset
 from multilevel.linalg.blocked_cholesky import NotPositiveDefinite, profiled_terms
+from multilevel.results.base import MixedModelResult
+from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
 from multilevel.results.lmm_result import LinearMixedModelResult, register_confint
 
 
@@ -48,6 +57,44 @@ def _semidefinite_cholesky(S: np.ndarray) -> np.ndarray:
     return L
 
 
+def sdcor_slots(layout: ThetaLayout) -> list[tuple[int, int, int]]:
+    """(term, row, column) of every sd/cor parameter, in lme4's order (the sd of a term's
+    columns on the diagonal, their correlations below it)."""
+    slots: list[tuple[int, int, int]] = []
+    for t, term in enumerate(layout.terms):
+        cols, rows = np.triu_indices(term.k)
+        slots += [(t, int(r), int(c)) for r, c in zip(rows, cols, strict=True)]
+    return slots
+
+
+def theta_from_sdcor(layout: ThetaLayout, slots: list[tuple[int, int, int]],
+                     values: np.ndarray, scale: float) -> np.ndarray | None:
+    """theta from the sd/cor parameters (random-effects covariances Sigma, theta the lower
+    Cholesky factor of Sigma / scale^2); None if infeasible (a negative sd, a correlation
+    matrix that is not positive semidefinite)."""
+    theta = np.empty(layout.n_theta)
+    pos = 0
+    for term in layout.terms:
+        k = term.k
+        block = values[pos: pos + term.n_theta]
+        sd = np.zeros(k)
+        R = np.eye(k)
+        for (_, r, c), value in zip(slots[pos: pos + term.n_theta], block, strict=True):
+            if r == c:
+                sd[r] = value
+            else:
+                R[r, c] = R[c, r] = value
+        if np.any(sd < 0) or np.any(np.abs(R) > 1 + 1e-12):
+            return None
+        if k > 1 and np.linalg.eigvalsh(R).min() < -1e-10:
+            return None
+        T = _semidefinite_cholesky(np.outer(sd, sd) * R) / scale
+        cols, rows = np.triu_indices(k)
+        theta[term.theta_offset: term.theta_offset + term.n_theta] = T[rows, cols]
+        pos += term.n_theta
+    return theta
+
+
 class _Deviance:
     """ML deviance of the (ML) fit as a function of sd/cor/sigma or of theta and sigma."""
 
@@ -55,10 +102,7 @@ class _Deviance:
         self.fit = fit
         self.model = fit.model
         self.layout = fit.model.layout
-        self.slots: list[tuple[int, int, int]] = []  # (term, row, col) of each sd/cor parameter
-        for t, term in enumerate(self.layout.terms):
-            cols, rows = np.triu_indices(term.k)
-            self.slots += [(t, int(r), int(c)) for r, c in zip(rows, cols, strict=True)]
+        self.slots = sdcor_slots(self.layout)  # (term, row, col) of each sd/cor parameter
 
     def at_theta(self, theta: np.ndarray, sigma: float) -> float:
         try:
@@ -71,37 +115,15 @@ class _Deviance:
 
     def theta_of(self, psi: np.ndarray) -> np.ndarray | None:
         """theta from sd/cor parameters and sigma (psi[-1]); None if infeasible."""
-        sigma = psi[-1]
-        theta = np.empty(self.layout.n_theta)
-        pos = 0
-        for term in self.layout.terms:
-            k = term.k
-            block = psi[pos: pos + term.n_theta]
-            sd = np.zeros(k)
-            R = np.eye(k)
-            for (_, r, c), value in zip(self.slots[pos: pos + term.n_theta], block,
-                                         strict=True):
-                if r == c:
-                    sd[r] = value
-                else:
-                    R[r, c] = R[c, r] = value
-            if np.any(sd < 0) or np.any(np.abs(R) > 1 + 1e-12):
-                return None
-            if k > 1 and np.linalg.eigvalsh(R).min() < -1e-10:
-                return None
-            T = _semidefinite_cholesky(np.outer(sd, sd) * R) / sigma
-            cols, rows = np.triu_indices(k)
-            theta[term.theta_offset: term.theta_offset + term.n_theta] = T[rows, cols]
-            pos += term.n_theta
-        return theta
+        return theta_from_sdcor(self.layout, self.slots, psi[:-1], psi[-1])
 
     def at_psi(self, psi: np.ndarray) -> float:
         theta = self.theta_of(psi)
         return math.inf if theta is None or psi[-1] <= 0 else self.at_theta(theta, psi[-1])
 
 
-def _minimize(fun, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[
-        np.ndarray, float]:
+def _minimize(fun, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+              step: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     if x0.size == 0:
         return x0, float(fun(x0))
     best: list[tuple[float, np.ndarray]] = []
@@ -119,8 +141,7 @@ def _minimize(fun, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tupl
     opt.set_ftol_abs(1e-10)
     opt.set_xtol_rel(1e-8)
     opt.set_maxeval(5000)
-    step = np.maximum(0.05 * np.abs(x0), 1e-3)
-    opt.set_initial_step(step)
+    opt.set_initial_step(np.maximum(0.05 * np.abs(x0), 1e-3) if step is None else step)
     try:
         opt.optimize(np.clip(x0, lower, upper))
     except nlopt.RoundoffLimited:
@@ -130,7 +151,9 @@ def _minimize(fun, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tupl
 
 class _Profiler:
     def __init__(self, fit: LinearMixedModelResult) -> None:
-        self.ml = refit_ml(fit)
+        ml = refit_ml(fit)
+        assert isinstance(ml, LinearMixedModelResult)
+        self.ml = ml
         self.dev = _Deviance(self.ml)
         self.d_hat = self.ml.objective
         self.psi_hat = self.ml.sdcor.to_numpy()
@@ -173,17 +196,92 @@ class _Profiler:
     def zeta_fixed(self, j: int, v: float) -> float:
         """Signed root deviance with fixed effect j fixed at v (offset trick)."""
         fit = self.ml
-        design = fit.model.design
-        keep = np.ones(design.X.shape[1], dtype=bool)
-        keep[j] = False
-        offset = v * design.X[:, j] + (0.0 if design.offset is None else design.offset)
-        reduced = replace(design, X=np.ascontiguousarray(design.X[:, keep]),
-                          fixed_names=tuple(n for n, k in zip(design.fixed_names, keep,
-                                                              strict=True) if k),
-                          offset=offset, fixed_spec=None)
+        reduced = fixed_in_offset(fit.model.design, j, v)
         model = fit.model.replace(design=reduced, start=fit.theta, calc_derivs=False)
         value = model.optimize().fmin
         return math.copysign(math.sqrt(max(value - self.d_hat, 0.0)), v - fit.beta[j])
+
+
+class _GLMMProfiler:
+    """Profiles of a GLMM's deviance over the vector x = (sd/cor[, sigma], beta[, log
+    size]): one coordinate held, the rest minimized (see the module docstring)."""
+
+    def __init__(self, fit: GeneralizedLinearMixedModelResult) -> None:
+        self.ml = fit
+        # a copy: its PIRLS warm starts move with the profile, not the user's model's
+        self.model = fit.model.replace(calc_derivs=False)
+        layout = self.model.layout
+        self.layout = layout
+        self.slots = sdcor_slots(layout)
+        self.names = list(fit.sdcor.index)
+        self.psi_hat = fit.sdcor.to_numpy()
+        self.has_sigma = fit.family.has_dispersion
+        extra = ([math.log(fit.nb_size)] if self.model.estimate_size and fit.nb_size
+                 else [])
+        p = len(fit.beta)
+        self.n_psi = len(self.psi_hat)
+        self.x_hat = np.concatenate([self.psi_hat, fit.beta, extra])
+        cor = [r != c for _, r, c in self.slots] + [False] * (self.n_psi - len(self.slots))
+        self.lower = np.concatenate([[-1.0 if c else 0.0 for c in cor],
+                                     np.full(p + len(extra), -np.inf)])
+        self.upper = np.concatenate([[1.0 if c else np.inf for c in cor],
+                                     np.full(p + len(extra), np.inf)])
+        se = fit.coef_table(ddf=None)["std_error"].to_numpy()
+        self.step = np.concatenate([np.maximum(0.05 * np.abs(self.psi_hat), 1e-3),
+                                    np.maximum(0.2 * se, 1e-4), [0.1] * len(extra)])
+        self.d_hat = min(fit.objective, self.deviance(self.x_hat))
+
+    def deviance(self, x: np.ndarray) -> float:
+        """-2 log L at x (infinite where the parameters are infeasible or PIRLS fails)."""
+        n_vc = len(self.slots)
+        theta = theta_from_sdcor(self.layout, self.slots, x[:n_vc], 1.0)
+        if theta is None:
+            return math.inf
+        p = len(self.ml.beta)
+        beta = x[self.n_psi: self.n_psi + p]
+        family_parameter = None
+        if self.has_sigma:
+            if x[n_vc] <= 0:
+                return math.inf
+            family_parameter = float(x[n_vc]) ** 2
+        elif x.size > self.n_psi + p:
+            family_parameter = math.exp(float(x[-1]))
+        try:
+            return self.model.objective(theta, beta, family_parameter)
+        except (ArithmeticError, np.linalg.LinAlgError):
+            return math.inf
+
+    def _zeta(self, index: int, v: float) -> float:
+        free = np.ones(self.x_hat.size, dtype=bool)
+        free[index] = False
+
+        def fun(x: np.ndarray) -> float:
+            full = self.x_hat.copy()
+            full[free] = x
+            full[index] = v
+            return self.deviance(full)
+
+        # one start, from the estimates: warm starts from the previous profile point can leave
+        # BOBYQA in another basin (see _Profiler.zeta_variance), and on cbpp a start from the
+        # estimates alone gave the same bounds for half the evaluations of both starts
+        _, value = _minimize(fun, self.x_hat[free], self.lower[free], self.upper[free],
+                             self.step[free])
+        return math.copysign(math.sqrt(max(value - self.d_hat, 0.0)), v - self.x_hat[index])
+
+    def zeta_variance(self, k: int, v: float) -> float:
+        """Signed root deviance with sd/cor/sigma parameter k held at v."""
+        return self._zeta(k, v)
+
+    def zeta_fixed(self, j: int, v: float) -> float:
+        """Signed root deviance with fixed effect j held at v."""
+        return self._zeta(self.n_psi + j, v)
+
+
+def _profiler(fit: MixedModelResult) -> _Profiler | _GLMMProfiler:
+    if isinstance(fit, GeneralizedLinearMixedModelResult):
+        return _GLMMProfiler(fit)
+    assert isinstance(fit, LinearMixedModelResult)
+    return _Profiler(fit)
 
 
 def _bound(zeta, center: float, scale: float, z: float, side: int,
@@ -218,11 +316,12 @@ def _bound(zeta, center: float, scale: float, z: float, side: int,
 
 
 @public_api
-def profile_confint(fit: LinearMixedModelResult, level: float = 0.95) -> pd.DataFrame:
-    """Profile-likelihood intervals for the sd/cor parameters, sigma and the fixed effects."""
+def profile_confint(fit: MixedModelResult, level: float = 0.95) -> pd.DataFrame:
+    """Profile-likelihood intervals for the sd/cor parameters, sigma (where the model has a
+    residual scale) and the fixed effects, of a linear or generalized linear mixed model."""
     check_fit(fit)
     level = check_probability(level, "level")
-    prof = _Profiler(fit)
+    prof = _profiler(fit)
     z = float(stats.norm.ppf((1 + level) / 2))
     rows: dict[str, tuple[float, float]] = {}
     ml = prof.ml
@@ -249,7 +348,7 @@ def profile_confint(fit: LinearMixedModelResult, level: float = 0.95) -> pd.Data
     return pd.DataFrame.from_dict(rows, orient="index", columns=["lower", "upper"])
 
 
-def _profile_confint(fit: LinearMixedModelResult, level: float, **options: object,
+def _profile_confint(fit: MixedModelResult, level: float, **options: object,
                      ) -> pd.DataFrame:
     if options:
         raise ArgumentError(f"confint(method='profile') takes no options, got {sorted(options)}")
@@ -260,7 +359,7 @@ register_confint("profile", _profile_confint)
 
 
 @public_api
-def profile(fit: LinearMixedModelResult, level: float = 0.99, n: int = 9) -> pd.DataFrame:
+def profile(fit: MixedModelResult, level: float = 0.99, n: int = 9) -> pd.DataFrame:
     """The zeta profiles (lme4's ``profile``): for each parameter, ``n`` values across its
     ``level`` profile interval and the signed root deviance at each.
 
@@ -274,7 +373,7 @@ def profile(fit: LinearMixedModelResult, level: float = 0.99, n: int = 9) -> pd.
     level = check_probability(level, "level")
     n = check_count(n, "n", 3)
     ci = profile_confint(fit, level)
-    prof = _Profiler(fit)
+    prof = _profiler(fit)
     rows = []
     lows = ci["lower"].to_dict()
     highs = ci["upper"].to_dict()

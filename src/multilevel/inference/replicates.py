@@ -1,6 +1,7 @@
 """Running many simulate-and-refit replicates: all cores, a progress bar, one random stream
 per replicate (so results do not depend on the number of workers), Ctrl-C keeps what is done.
-Shared by the parametric bootstrap and power simulation."""
+Shared by the parametric bootstrap and power simulation, for every model kind: a replicate
+draws from the fit's ``simulate`` and refits through ``fit.model.replace(y=...)``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from typing import Any
 import numpy as np
 
 from multilevel.errors import ArgumentError
+from multilevel.inference.refit import fit_like
+from multilevel.results.base import MixedModelResult
+from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 Replicate = Callable[[Any, np.random.SeedSequence], np.ndarray]
@@ -60,16 +64,27 @@ def _run_chunk(items: list[tuple[int, np.random.SeedSequence]]) -> None:
         finished[index] = 1  # after the values: a replicate cut off mid-write is not marked
 
 
-def simulate_refit(fit: LinearMixedModelResult, seed: np.random.SeedSequence,
-                   mean_shift: np.ndarray | float = 0.0) -> LinearMixedModelResult | None:
-    """One response simulated from ``fit`` (plus ``mean_shift``), refitted on the same design
-    without the convergence check (only the estimates are needed); None if the refit fails."""
-    y = fit.simulate(1, seed=int(np.random.default_rng(seed).integers(2**63)))["sim_1"]
-    model = fit.model.replace(y=y.to_numpy() + mean_shift, calc_derivs=False)
+def simulate_refit(fit: MixedModelResult, seed: np.random.SeedSequence,
+                   source: MixedModelResult | None = None, calc_derivs: bool = False,
+                   ) -> MixedModelResult | None:
+    """One response simulated from ``source`` (default ``fit`` itself; a copy with other
+    parameters for power), refitted with ``fit``'s model on the same design; None if the
+    refit fails. Without ``calc_derivs`` the convergence check (and a GLMM's Hessian-based
+    covariance of the fixed effects) is skipped: only the estimates are needed then."""
+    y = simulate_response(fit if source is None else source, seed)
     try:
-        return LinearMixedModelResult.from_model(model, model.optimize())
+        return fit_like(fit, fit.model.replace(y=y, calc_derivs=calc_derivs))
     except (ArithmeticError, np.linalg.LinAlgError):
+        # NumericalError, and PIRLS or Cholesky failures of a GLMM refit, derive from it
         return None
+
+
+def simulate_response(fit: MixedModelResult, seed: np.random.SeedSequence) -> np.ndarray:
+    """One response drawn from ``fit`` (its ``simulate``) with the replicate's stream."""
+    if not isinstance(fit, LinearMixedModelResult | GeneralizedLinearMixedModelResult):
+        raise ArgumentError(f"simulation from a {type(fit).__name__} is not available")
+    draw = fit.simulate(1, seed=int(np.random.default_rng(seed).integers(2**63)))
+    return np.asarray(draw["sim_1"].to_numpy(), dtype=float)
 
 
 def run_replicates(fn: Replicate, payload: Any, n: int, seed: int | None,

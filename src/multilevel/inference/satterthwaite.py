@@ -21,6 +21,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from multilevel.errors import NumericalError, public_api
+from multilevel.inference.arguments import check_linear
 from multilevel.linalg.blocked_cholesky import NotPositiveDefinite, profiled_terms
 from multilevel.results.lmm_result import LinearMixedModelResult
 
@@ -110,6 +111,8 @@ def varpar_covariance(fit: LinearMixedModelResult) -> np.ndarray:
 @public_api
 def satterthwaite_df(fit: LinearMixedModelResult, L: np.ndarray) -> np.ndarray:
     """Satterthwaite df for each row l of ``L`` (contrasts on the fixed effects)."""
+    check_linear(fit, "Satterthwaite's denominator df",
+                 "A GLMM's Wald tests are z tests (coef_table(), ddf=None)")
     L = np.atleast_2d(np.asarray(L, dtype=float))
     phi = np.append(fit.theta, fit.sigma)
     A = varpar_covariance(fit)

@@ -7,11 +7,15 @@ eliminated while p > ``alpha_random``), then of fixed-effects terms that are not
 another term (F tests with Satterthwaite df, eliminated while p > ``alpha_fixed``).
 :func:`add_random_slopes` goes the other way: it tries each candidate random slope in turn and
 keeps those the likelihood-ratio test supports.
+
+A generalized linear mixed model is reduced the same way on its random part (likelihood-ratio
+tests of its maximum-likelihood fits); its fixed-effects terms, which have no F tests with
+denominator df, are eliminated by likelihood-ratio tests of the fits without each candidate
+term (R's ``drop1(fit, test = "Chisq")``), under the same marginality rule.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,14 +26,15 @@ from scipy import stats
 from multilevel.errors import (
     ArgumentError,
     MultilevelError,
-    MultilevelWarning,
     public_api,
     public_methods,
 )
 from multilevel.formula.parser import RandomTermSpec, term_labels
 from multilevel.inference.arguments import check_fit, check_flag, check_probability
 from multilevel.inference.f_tests import contrast_test, type3_hypotheses
+from multilevel.inference.refit import formula_text, random_text, refit_formula
 from multilevel.inference.reporting import html_report, text_report
+from multilevel.results.base import MixedModelResult
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 
@@ -45,17 +50,18 @@ class StepResult:
         chisq, df, p_value, eliminated.
     fixed : pandas.DataFrame
         One row per fixed-effects term tested: step, term, f_value, num_df, den_df, p_value,
-        eliminated.
+        eliminated; for a GLMM step, term, npar, loglik, chisq, df (of the fit without the
+        term), p_value, eliminated.
     formula : str
         The final model's formula.
-    model : LinearMixedModelResult
+    model : LinearMixedModelResult or GeneralizedLinearMixedModelResult
         The final model.
     """
 
     random: pd.DataFrame
     fixed: pd.DataFrame
     formula: str
-    model: LinearMixedModelResult
+    model: MixedModelResult
 
     def _tables(self) -> dict[str, pd.DataFrame]:
         return {"Backward reduced random-effects table": self.random,
@@ -75,39 +81,16 @@ class _Trial:
     """One random-effects reduction tried in a step."""
 
     random: list[RandomTermSpec]
-    fit: LinearMixedModelResult
+    fit: MixedModelResult
     p: float
     row: dict[str, object]
 
 
-def _random_text(spec: RandomTermSpec) -> str:
-    lhs = spec.lhs.replace("**", "^")
-    return f"({lhs} | {spec.group_text})"
-
-
-def _formula(response: str, fixed: Sequence[str], random: Sequence[RandomTermSpec],
-             offsets: Sequence[str] = ()) -> str:
-    rhs = [*fixed, *(f"offset({o.replace('**', '^')})" for o in offsets),
-           *(_random_text(r) for r in random)]
-    return f"{response.replace('**', '^')} ~ {' + '.join(rhs)}"
-
-
-def _fixed_terms(fit: LinearMixedModelResult) -> list[str]:
+def _fixed_terms(fit: MixedModelResult) -> list[str]:
     labels = list(term_labels(fit.model.design.formula.fixed))
     if "1" not in labels:
         labels.insert(0, "0")
     return [lab.replace("**", "^") for lab in labels]
-
-
-def _refit(fit: LinearMixedModelResult, formula: str) -> LinearMixedModelResult:
-    """``formula`` fitted to the fit's data with every other setting of its model kept."""
-    if fit.model.data is None:
-        raise MultilevelError("this fit does not keep its data (it was built from a design); "
-                              "refit it with multilevel.lmer(formula, data) first")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MultilevelWarning)
-        model = fit.model.replace(formula=formula)
-        return LinearMixedModelResult.from_model(model, model.optimize())
 
 
 def _reduction(spec: RandomTermSpec) -> RandomTermSpec | None:
@@ -120,30 +103,50 @@ def _reduction(spec: RandomTermSpec) -> RandomTermSpec | None:
     return None
 
 
-def _lrt(full: LinearMixedModelResult, reduced: LinearMixedModelResult,
-         ) -> tuple[float, int, float]:
+def _lrt(full: MixedModelResult, reduced: MixedModelResult) -> tuple[float, int, float]:
     chisq = max(2.0 * (full.loglik - reduced.loglik), 0.0)
     df = abs(full.n_params - reduced.n_params)
     return chisq, df, float(stats.chi2.sf(chisq, df)) if df > 0 else float("nan")
 
 
-def _fixed_tests(fit: LinearMixedModelResult) -> pd.DataFrame:
-    """Type-III F tests of the fixed-effects terms not contained in another term: the
-    candidates for elimination under marginality, as lmerTest's step."""
-    hypotheses = type3_hypotheses(fit)
-    candidates = [t for t in hypotheses
-                  if not any(t != o and set(t.split(":")) < set(o.split(":"))
-                             for o in hypotheses)]
-    return pd.DataFrame({t: contrast_test(fit, hypotheses[t]) for t in candidates}).T
+def _marginal(terms: Sequence[str]) -> list[str]:
+    """The terms not contained in another (the candidates for elimination under
+    marginality)."""
+    return [t for t in terms if not any(t != o and set(t.split(":")) < set(o.split(":"))
+                                        for o in terms)]
+
+
+def _fixed_tests(fit: MixedModelResult, response: str, fixed: list[str],
+                 random: list[RandomTermSpec], offsets: Sequence[str],
+                 ) -> tuple[pd.DataFrame, dict[str, MixedModelResult]]:
+    """Tests of the fixed-effects terms that may be eliminated: type-III F tests with
+    Satterthwaite df for a linear model (as lmerTest's step), likelihood-ratio tests of the
+    fits without each term for a GLMM (with those fits, for the next step)."""
+    if isinstance(fit, LinearMixedModelResult):
+        hypotheses = type3_hypotheses(fit)
+        return pd.DataFrame({t: contrast_test(fit, hypotheses[t])
+                             for t in _marginal(list(hypotheses))}).T, {}
+    rows: dict[str, dict[str, float]] = {}
+    fits: dict[str, MixedModelResult] = {}
+    for term in _marginal([t for t in fixed if t not in ("0", "1")]):
+        kept = [t for t in fixed if t != term]
+        reduced = refit_formula(fit, formula_text(response, kept or ["1"], random, offsets))
+        chisq, df, p = _lrt(fit, reduced)
+        rows[term] = {"npar": reduced.n_params, "loglik": reduced.loglik, "chisq": chisq,
+                      "df": df, "p_value": p}
+        fits[term] = reduced
+    return pd.DataFrame(rows).T, fits
 
 
 @public_api
-def step(fit: LinearMixedModelResult, alpha_random: float = 0.1, alpha_fixed: float = 0.05,
+def step(fit: MixedModelResult, alpha_random: float = 0.1, alpha_fixed: float = 0.05,
          reduce_random: bool = True, reduce_fixed: bool = True) -> StepResult:
     """Backward elimination of random- then fixed-effects terms, as lmerTest's ``step``.
 
     The last random-effects term is never removed (a model without random effects is not a
-    mixed model). Models are refitted from the fit's formula and data.
+    mixed model). Models are refitted from the fit's formula and data. For a GLMM the random
+    terms are tested as for a linear model (likelihood-ratio tests) and the fixed-effects terms
+    by likelihood-ratio tests too (see the module docstring).
     """
     check_fit(fit)
     alpha_random = check_probability(alpha_random, "alpha_random")
@@ -165,11 +168,11 @@ def step(fit: LinearMixedModelResult, alpha_random: float = 0.1, alpha_fixed: fl
             if smaller is None and len(random) == 1:
                 continue
             new_random = random[:i] + ([smaller] if smaller else []) + random[i + 1:]
-            reduced = _refit(current, _formula(response, fixed, new_random, offsets))
+            reduced = refit_formula(current, formula_text(response, fixed, new_random, offsets))
             chisq, df, p = _lrt(current, reduced)
             trials.append(_Trial(random=new_random, fit=reduced, p=p, row={
-                "step": round_, "term": _random_text(spec),
-                "reduced_to": _random_text(smaller) if smaller else "(removed)",
+                "step": round_, "term": random_text(spec),
+                "reduced_to": random_text(smaller) if smaller else "(removed)",
                 "npar": reduced.n_params, "loglik": reduced.loglik, "chisq": chisq, "df": df,
                 "p_value": p, "eliminated": False}))
         if not trials:
@@ -185,27 +188,34 @@ def step(fit: LinearMixedModelResult, alpha_random: float = 0.1, alpha_fixed: fl
     round_ = 0
     while reduce_fixed and any(t not in ("0", "1") for t in fixed):
         round_ += 1
-        table = _fixed_tests(current)
-        term = str(table["p_value"].astype(float).idxmax())
-        drop = float(table["p_value"].astype(float)[term]) > alpha_fixed
+        table, reduced_fits = _fixed_tests(current, response, fixed, random, offsets)
+        p_values = table["p_value"].astype(float)
+        term = str(p_values.idxmax())
+        drop = float(p_values[term]) > alpha_fixed
         for name, row in table.iterrows():
-            fixed_rows.append({"step": round_, "term": name, "f_value": row["f_value"],
-                               "num_df": int(row["num_df"]), "den_df": row["den_df"],
-                               "p_value": row["p_value"], "eliminated": bool(drop and
-                                                                            name == term)})
+            entry: dict[str, object] = {"step": round_, "term": name}
+            if isinstance(current, LinearMixedModelResult):
+                entry.update(f_value=row["f_value"], num_df=int(row["num_df"]),
+                             den_df=row["den_df"])
+            else:
+                entry.update(npar=int(row["npar"]), loglik=row["loglik"], chisq=row["chisq"],
+                             df=int(row["df"]))
+            entry.update(p_value=row["p_value"], eliminated=bool(drop and name == term))
+            fixed_rows.append(entry)
         if not drop:
             break
         fixed = [t for t in fixed if t != term]
-        current = _refit(current, _formula(response, fixed or ["1"], random, offsets))
-    formula = _formula(response, fixed or ["1"], random, offsets)
+        current = reduced_fits.get(term) or refit_formula(
+            current, formula_text(response, fixed or ["1"], random, offsets))
+    formula = formula_text(response, fixed or ["1"], random, offsets)
     return StepResult(random=pd.DataFrame(rand_rows), fixed=pd.DataFrame(fixed_rows),
                       formula=formula, model=current)
 
 
 @public_api
-def add_random_slopes(fit: LinearMixedModelResult, candidates: Sequence[str],
+def add_random_slopes(fit: MixedModelResult, candidates: Sequence[str],
                       group: str | None = None, alpha: float = 0.05,
-                      ) -> tuple[pd.DataFrame, LinearMixedModelResult]:
+                      ) -> tuple[pd.DataFrame, MixedModelResult]:
     """Forward step: add each candidate variable as a (correlated) random slope of ``group``
     in turn, keeping it when the likelihood-ratio test against the current model has
     p < ``alpha``.
@@ -240,12 +250,12 @@ def add_random_slopes(fit: LinearMixedModelResult, candidates: Sequence[str],
         i = groups.index(group)
         spec = random[i]
         if x in term_labels(spec.lhs):
-            raise MultilevelError(f"{x!r} already has a random slope in {_random_text(spec)}")
+            raise MultilevelError(f"{x!r} already has a random slope in {random_text(spec)}")
         bigger = RandomTermSpec(lhs=f"{spec.lhs} + {x}", group_factors=spec.group_factors,
                                 group_name=spec.group_name)
         new_random = random[:i] + [bigger] + random[i + 1:]
-        formula = _formula(response, fixed, new_random, offsets)
-        candidate = _refit(current, formula)
+        formula = formula_text(response, fixed, new_random, offsets)
+        candidate = refit_formula(current, formula)
         chisq, df, p = _lrt(candidate, current)
         added = bool(p < alpha)
         rows.append({"candidate": x, "formula": formula, "chisq": chisq, "df": df,

@@ -29,10 +29,11 @@ from multilevel.errors import (
     public_api,
     public_methods,
 )
-from multilevel.inference.arguments import check_fit
+from multilevel.inference.arguments import check_fit, check_linear
 from multilevel.inference.model_comparison import refit_ml
+from multilevel.inference.refit import fit_like
 from multilevel.inference.reporting import html_report
-from multilevel.results.lmm_result import LinearMixedModelResult
+from multilevel.results.base import MixedModelResult
 
 
 @public_api
@@ -102,7 +103,7 @@ class EndogeneityTest:
         return html_report(title, [message], {})
 
 
-def _grouping(fit: LinearMixedModelResult, by: str | None) -> tuple[str, np.ndarray]:
+def _grouping(fit: MixedModelResult, by: str | None) -> tuple[str, np.ndarray]:
     check_fit(fit)
     if by is not None and not isinstance(by, str):
         raise ArgumentError(f"by must be the name of a grouping factor or None, got "
@@ -126,7 +127,7 @@ def _group_means(x: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return (np.bincount(codes, weights=x) / n)[codes]
 
 
-def _level1_columns(fit: LinearMixedModelResult, codes: np.ndarray) -> list[int]:
+def _level1_columns(fit: MixedModelResult, codes: np.ndarray) -> list[int]:
     X = fit.model.design.X
     out = []
     for j in range(X.shape[1]):
@@ -152,9 +153,10 @@ def _message(test: str, p: float, names: Sequence[str], by: str) -> str:
 
 
 @public_api
-def mundlak(fit: LinearMixedModelResult, by: str | None = None) -> EndogeneityTest:
+def mundlak(fit: MixedModelResult, by: str | None = None) -> EndogeneityTest:
     """Mundlak's test: add the group means of the level-1 regressors and test them jointly
-    (likelihood-ratio test of the maximum-likelihood fits without and with the means)."""
+    (likelihood-ratio test of the maximum-likelihood fits without and with the means). For a
+    GLMM the means enter the linear predictor (the correlated random-effects model)."""
     by, codes = _grouping(fit, by)
     design = fit.model.design
     cols = _level1_columns(fit, codes)
@@ -176,8 +178,7 @@ def mundlak(fit: LinearMixedModelResult, by: str | None = None) -> EndogeneityTe
                          fixed_names=(*design.fixed_names, *[f"mean({n})" for n in names]),
                          fixed_spec=None)
     base = refit_ml(fit)
-    model = base.model.replace(design=aug_design)
-    aug = LinearMixedModelResult.from_model(model, model.optimize())
+    aug = fit_like(base, base.model.replace(design=aug_design))
     chisq = max(2.0 * (aug.loglik - base.loglik), 0.0)
     p = float(stats.chi2.sf(chisq, len(names)))
     return EndogeneityTest("Mundlak", chisq, len(names), p, tuple(names),
@@ -185,9 +186,13 @@ def mundlak(fit: LinearMixedModelResult, by: str | None = None) -> EndogeneityTe
 
 
 @public_api
-def hausman(fit: LinearMixedModelResult, by: str | None = None) -> EndogeneityTest:
+def hausman(fit: MixedModelResult, by: str | None = None) -> EndogeneityTest:
     """Hausman's test: random-effects against within (fixed-effects) estimates of the level-1
     regressors' coefficients."""
+    fit = check_linear(fit, "The Hausman test",
+                       "Its within (fixed-effects) estimator is the linear model's; for a GLMM "
+                       "use multilevel.mundlak(fit), the likelihood-ratio test of the group "
+                       "means")
     by, codes = _grouping(fit, by)
     design = fit.model.design
     if design.weights is not None:
