@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import math
 import numbers
+import time
 from dataclasses import dataclass, replace
 from typing import Any, Self
 
 import numpy as np
+from scipy import optimize
 
 from multilevel.covariance.relative_factor import ThetaLayout
 from multilevel.data.design import ModelDesign, build_design
@@ -36,6 +38,7 @@ from multilevel.families.resolve import family as resolve_family
 from multilevel.formula.parser import ParsedFormula
 from multilevel.linalg.blocked_cholesky import NotPositiveDefinite
 from multilevel.linalg.cross_products import CrossProducts
+from multilevel.models.laplace_gradient import gradient_available, laplace_gradient
 from multilevel.models.memory import check_fit_memory
 from multilevel.models.pirls import (
     Modes,
@@ -59,6 +62,9 @@ CURVATURES = ("expected", "observed")
 # BOBYQA's default tolerances there (lme4 runs it to its full tolerance) cost evaluations the
 # second stage repeats anyway.
 STAGE0_TOLERANCES = {"ftol_abs": 1e-4, "xtol_rel": 1e-3}
+# ... and coarser still when the analytic-gradient second stage follows, which converges fast
+# from a rough start
+STAGE0_TOLERANCES_GRADIENT = {"ftol_abs": 1e-2, "xtol_rel": 1e-2}
 # Per-row arrays PIRLS keeps alive besides the design (see check_fit_memory's use).
 PIRLS_ROW_ARRAYS = 10
 
@@ -501,13 +507,101 @@ class GLMMStages:
         if initial_step is not None and self.settings.optimizer == "bobyqa":
             settings.setdefault("initial_step", initial_step)
         if loose and self.settings.optimizer == "bobyqa":
-            for key, value in STAGE0_TOLERANCES.items():
+            tolerances = (STAGE0_TOLERANCES_GRADIENT if self._gradient_applies()
+                          else STAGE0_TOLERANCES)
+            for key, value in tolerances.items():
                 settings.setdefault(key, value)
         found = minimize_theta(fun, x0, lower, self.settings.optimizer, settings, f0=f0)
         opt = check_boundary(fun, found)
         if calc_derivs:
             opt = check_derivatives(fun, opt, self.settings.optimizer,
                                     self.settings.optimizer_settings)
+        return opt
+
+    def _gradient_applies(self) -> bool:
+        """The analytic Laplace gradient is used for the second stage with the default
+        optimizer (bobyqa, no settings of the user's), the Laplace approximation, and a
+        canonical link without dispersion or estimated size (see
+        :mod:`multilevel.models.laplace_gradient`)."""
+        return (self.nagq == 1 and self.settings.optimizer == "bobyqa"
+                and not self.settings.optimizer_settings and not self.has_family_parameter
+                and gradient_available(self.predictor, self.response))
+
+    def _value_and_gradient(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """The Laplace deviance and its gradient at (theta, beta); +Inf (and a zero
+        gradient) where PIRLS fails."""
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            theta, beta, _ = self._split(x, True)
+            try:
+                m = self._modes(theta, beta, None, full=False)
+            except (PirlsFailure, NotPositiveDefinite, FloatingPointError):
+                return math.inf, np.zeros_like(x)
+            value = laplace_deviance(self.response, m)
+            if not math.isfinite(value):
+                return math.inf, np.zeros_like(x)
+            return value, laplace_gradient(self.predictor, self.X, self.response, theta, m)
+
+    def _run_with_gradient(self, x0: np.ndarray, lower: np.ndarray,
+                           step: np.ndarray) -> OptSummary:
+        """The second stage by L-BFGS-B on the analytic gradient (a few dozen evaluations
+        where BOBYQA takes hundreds), then lme4's boundary check and the derivative check,
+        whose Hessian comes from differences of the gradient. Where L-BFGS-B stops without
+        convergence (a line search into a region where PIRLS fails), BOBYQA goes on from its
+        best point."""
+        def fun(x: np.ndarray) -> float:
+            return self._criterion(x, True)
+
+        def grad(x: np.ndarray) -> np.ndarray:
+            return self._value_and_gradient(x)[1]
+
+        log: list[tuple[np.ndarray, float]] = []
+
+        def both(x: np.ndarray) -> tuple[float, np.ndarray]:
+            value, g = self._value_and_gradient(x)
+            log.append((x.copy(), value))
+            return (value if math.isfinite(value) else 1e300), g
+
+        # L-BFGS-B is not scale-invariant: it works on z = (x - x0) / scale with unit
+        # curvature in every coordinate, as far as cheaply known: beta's from the nAGQ = 0
+        # standard errors (the deviance's curvature is 2 / SE^2), theta's from one difference
+        # of the gradient per element
+        started = time.perf_counter()
+        nt = self.layout.n_theta
+        scale = step.copy()
+        scale[nt:nt + self.n_fixed] = step[nt:nt + self.n_fixed] / (0.2 * math.sqrt(2.0))
+        f0, g0 = both(x0)
+        for i in range(nt):
+            delta = 1e-3 * max(1.0, abs(x0[i]))
+            probe = x0.copy()
+            probe[i] += delta
+            value, g1 = both(probe)
+            curvature = (g1[i] - g0[i]) / delta
+            if math.isfinite(value) and curvature > 0:
+                scale[i] = 1.0 / math.sqrt(curvature)
+
+        def scaled(z: np.ndarray) -> tuple[float, np.ndarray]:
+            value, g = both(x0 + scale * z)
+            return value, g * scale
+
+        bounds = [((lo - a) / d if np.isfinite(lo) else None, None)
+                  for lo, a, d in zip(lower, x0, scale, strict=True)]
+        res = optimize.minimize(scaled, np.zeros_like(x0), jac=True, method="L-BFGS-B",
+                                bounds=bounds,
+                                options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9})
+        best = min(log, key=lambda item: item[1])
+        opt = OptSummary(backend="lbfgsb-gradient", initial=np.array(x0, dtype=float),
+                         final=best[0].copy(), lower=lower, fmin=float(best[1]),
+                         feval=len(log), elapsed=time.perf_counter() - started,
+                         return_code=str(res.message), converged=bool(res.success),
+                         fitlog=tuple(log), settings={"ftol": 1e-13, "gtol": 1e-7})
+        if not opt.converged:
+            again = self._run(opt.final, lower, True, step, False)
+            opt = replace(again, initial=opt.initial, feval=opt.feval + again.feval,
+                          fitlog=opt.fitlog + again.fitlog)
+        opt = check_boundary(fun, opt)
+        if self.settings.calc_derivs:
+            opt = check_derivatives(fun, opt, self.settings.optimizer,
+                                    self.settings.optimizer_settings, grad=grad)
         return opt
 
     def _link_hint(self) -> str:
@@ -559,7 +653,10 @@ class GLMMStages:
         # BOBYQA's first trust region: theta's usual 0.1-ish, beta's a fifth of its SE
         step = np.concatenate([np.maximum(0.1 * np.abs(theta1), 0.05) * (theta1 > 0)
                                + 0.1 * (theta1 <= 0), 0.2 * se, [0.1] * len(fam1)])
-        opt = self._run(x1, lower1, True, step, self.settings.calc_derivs)
+        if self._gradient_applies():
+            opt = self._run_with_gradient(x1, lower1, step)
+        else:
+            opt = self._run(x1, lower1, True, step, self.settings.calc_derivs)
         theta, beta, lp = self._split(opt.final, True)
         assert beta is not None
         m = self.modes(theta, beta, lp)
