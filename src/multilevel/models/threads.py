@@ -12,18 +12,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from functools import cache
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 # Dense blocks up to this order run single-threaded.
 SMALL_DENSE = 1000
+
+
+@cache
+def _controller() -> ThreadpoolController:
+    """The thread pools of the loaded libraries, found once (finding them scans every loaded
+    shared library: ~20 ms, as much as a small fit)."""
+    return ThreadpoolController()
 
 
 @contextmanager
 def blas_threads_for(dense_order: int) -> Iterator[None]:
     """One BLAS thread while the work runs on dense blocks of order ``dense_order`` or less;
     the caller's setting otherwise (and restored on exit either way)."""
-    limits = threadpool_limits(limits=1, user_api="blas") if dense_order <= SMALL_DENSE else (
-        nullcontext())
+    limits = (_controller().limit(limits=1, user_api="blas") if dense_order <= SMALL_DENSE
+              else nullcontext())
     with limits:
         yield
