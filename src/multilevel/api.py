@@ -8,7 +8,7 @@ immutable result in :mod:`multilevel.results`); this is the only place the two m
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -17,6 +17,17 @@ from multilevel.models.glmm import GLMMStages
 from multilevel.models.lmm import ModelStages
 from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
 from multilevel.results.lmm_result import LinearMixedModelResult
+
+_Result = TypeVar("_Result", LinearMixedModelResult, GeneralizedLinearMixedModelResult)
+
+
+def _warn_messages(result: _Result) -> _Result:
+    """Issue the optimizer's messages as warnings (a singular fit's as SingularFitWarning,
+    the others as ConvergenceWarning), pointing at the user's call; returns the result."""
+    for msg in result.optsum.messages:
+        category = SingularFitWarning if "singular" in msg else ConvergenceWarning
+        warnings.warn(msg, category, stacklevel=3)
+    return result
 
 
 @public_methods
@@ -31,11 +42,7 @@ class LinearMixedModel(ModelStages):
     def fit(self) -> LinearMixedModelResult:
         """Fit the model and return the immutable result; a singular or unconverged fit
         also issues a warning (and is flagged on the result)."""
-        result = LinearMixedModelResult.from_model(self, self.optimize())
-        for msg in result.optsum.messages:
-            category = SingularFitWarning if "singular" in msg else ConvergenceWarning
-            warnings.warn(msg, category, stacklevel=2)
-        return result
+        return _warn_messages(LinearMixedModelResult.from_model(self, self.optimize()))
 
     def refit(self, y: np.ndarray) -> LinearMixedModelResult:
         """Fit the same model to a new response (no formula or design work is redone)."""
@@ -97,11 +104,7 @@ class GeneralizedLinearMixedModel(GLMMStages):
     def fit(self) -> GeneralizedLinearMixedModelResult:
         """Fit the model and return the immutable result; a singular or unconverged fit
         also issues a warning (and is flagged on the result)."""
-        result = GeneralizedLinearMixedModelResult.from_model(self, self.optimize())
-        for msg in result.optsum.messages:
-            category = SingularFitWarning if "singular" in msg else ConvergenceWarning
-            warnings.warn(msg, category, stacklevel=2)
-        return result
+        return _warn_messages(GeneralizedLinearMixedModelResult.from_model(self, self.optimize()))
 
     def refit(self, y: np.ndarray) -> GeneralizedLinearMixedModelResult:
         """Fit the same model to a new response (same design, family and settings)."""

@@ -48,6 +48,7 @@ from multilevel.models.pirls import (
     pirls,
 )
 from multilevel.models.predictor import Predictor, ReBlock
+from multilevel.models.replacing import KEEP, changed_design
 from multilevel.models.response import GLMResponse
 from multilevel.models.separation import divergence_messages
 from multilevel.models.threads import blas_threads_for
@@ -69,12 +70,7 @@ STAGE0_TOLERANCES_GRADIENT = {"ftol_abs": 1e-2, "xtol_rel": 1e-2}
 PIRLS_ROW_ARRAYS = 10
 
 
-class _Keep:
-    def __repr__(self) -> str:
-        return "<keep>"
 
-
-_KEEP: Any = _Keep()
 
 
 @dataclass(frozen=True)
@@ -676,44 +672,26 @@ class GLMMStages:
                        stage0=stage0)
 
     # -- copies -----------------------------------------------------------------------------
-    def replace(self, *, formula: str | ParsedFormula | None = None, data: Any = _KEEP,
+    def replace(self, *, formula: str | ParsedFormula | None = None, data: Any = KEEP,
                 design: ModelDesign | None = None, y: Any = None, family: Any = None,
-                nagq: int | None = None, weights: Any = _KEEP, offset: Any = _KEEP,
-                optimizer: str | None = None, optimizer_settings: Any = _KEEP,
-                start: Any = _KEEP, calc_derivs: bool | None = None,
-                laplace: Any = _KEEP, reml: bool | None = None) -> Self:
+                nagq: int | None = None, weights: Any = KEEP, offset: Any = KEEP,
+                optimizer: str | None = None, optimizer_settings: Any = KEEP,
+                start: Any = KEEP, calc_derivs: bool | None = None,
+                laplace: Any = KEEP, reml: bool | None = None) -> Self:
         """A new, unfitted model like this one with the named parts replaced (the one path
         of every refit, as :meth:`ModelStages.replace`); ``reml`` is accepted only as False
         (a GLMM is fitted by maximum likelihood)."""
         if reml:
             raise ArgumentError("a generalized linear mixed model is fitted by maximum "
                                 "likelihood: reml=True does not apply")
-        builders = [name for name, named in (("formula", formula is not None),
-                                             ("weights", weights is not _KEEP),
-                                             ("offset", offset is not _KEEP)) if named]
-        if design is not None and builders:
-            raise ArgumentError(f"replace() takes design= or {'= and '.join(builders)}= "
-                                "(which build a design from the data), not both")
         s = self.settings
-        new_data = self.data if data is _KEEP else data
-        new_weights = self._weights_source if weights is _KEEP else weights
-        new_offset = self._offset_source if offset is _KEEP else offset
-        if builders or (data is not _KEEP and design is None):
-            if new_data is None:
-                raise ArgumentError("this model keeps no data (it was built from a design): "
-                                    "give data= to build a new formula, weights or offset on")
-            design = build_design(self.design.formula if formula is None else formula,
-                                  new_data, new_weights, new_offset, glm=True)
-        base = self.design if design is None else design
-        if y is not None:
-            values = np.asarray(y, dtype=float)
-            if values.shape != base.y.shape:
-                raise DataError(f"the new response must have {base.nobs} values, got "
-                                f"{values.shape}")
-            base = replace(base, y=values)
-        keep_start = start is _KEEP and (design is None or base.formula == self.design.formula)
+        change = changed_design(self, formula, data, design, weights, offset, y, glm=True)
+        base = self.design if change.design is None else change.design
+        new_data, new_weights, new_offset = change.data, change.weights, change.offset
+        keep_start = start is KEEP and (change.design is None
+                                        or base.formula == self.design.formula)
         new_start: Any = (({k: v for k, v in self.start.items()} or None) if keep_start
-                          else (None if start is _KEEP else start))
+                          else (None if start is KEEP else start))
         return type(self)(base.formula, new_data,
                           family=self.family if family is None else family,
                           nagq=s.nagq if nagq is None else nagq,
@@ -721,9 +699,9 @@ class GLMMStages:
                           optimizer=s.optimizer if optimizer is None else optimizer,
                           start=new_start,
                           optimizer_settings=(s.optimizer_settings if optimizer_settings
-                                              is _KEEP else optimizer_settings),
+                                              is KEEP else optimizer_settings),
                           calc_derivs=s.calc_derivs if calc_derivs is None else calc_derivs,
-                          laplace=s.curvature if laplace is _KEEP else laplace,
+                          laplace=s.curvature if laplace is KEEP else laplace,
                           design=base)
 
 

@@ -39,6 +39,7 @@ from multilevel.linalg.cross_products import CrossProducts, xy_cross_products
 from multilevel.models.data_scales import check_scales, scale_diagnosis, warn_scales
 from multilevel.models.memory import check_fit_memory
 from multilevel.models.predictor import Predictor, ReBlock
+from multilevel.models.replacing import KEEP, changed_design, checked_response
 from multilevel.models.response import GaussianResponse
 from multilevel.models.start import anova_applies, anova_start, initial_step, intercept_constant
 from multilevel.optim.backends import backend_key, check_settings, check_start, minimize_theta
@@ -53,15 +54,7 @@ REPRODUCED_RSS = 1e-12
 _Settings = tuple[bool, str, dict[str, Any], bool]
 
 
-class _Keep:
-    """Marks an argument of :meth:`ModelStages.replace` left out (None has a meaning there:
-    no weights, no data, the default start)."""
 
-    def __repr__(self) -> str:
-        return "<keep>"
-
-
-_KEEP: Any = _Keep()
 
 
 
@@ -218,10 +211,10 @@ class ModelStages:
             return start
         return check_start(start, self.layout.lower_bounds(), self.layout.names())
 
-    def replace(self, *, formula: str | ParsedFormula | None = None, data: Any = _KEEP,
+    def replace(self, *, formula: str | ParsedFormula | None = None, data: Any = KEEP,
                 design: ModelDesign | None = None, y: Any = None, reml: bool | None = None,
-                weights: Any = _KEEP, offset: Any = _KEEP, optimizer: str | None = None,
-                optimizer_settings: Any = _KEEP, start: Any = _KEEP,
+                weights: Any = KEEP, offset: Any = KEEP, optimizer: str | None = None,
+                optimizer_settings: Any = KEEP, start: Any = KEEP,
                 calc_derivs: bool | None = None) -> Self:
         """A new, unfitted model like this one with the named parts replaced: the one way
         every refit (model comparison, stepwise selection, profiles, bootstrap, power) builds
@@ -281,33 +274,21 @@ class ModelStages:
         >>> sim_model = model.replace(y=y_new, calc_derivs=False)  # doctest: +SKIP
         >>> smaller = model.replace(formula="Reaction ~ Days + (1 | Subject)")  # doctest: +SKIP
         """
-        builders = [name for name, named in (("formula", formula is not None),
-                                             ("weights", weights is not _KEEP),
-                                             ("offset", offset is not _KEEP)) if named]
-        if design is not None and builders:
-            raise ArgumentError(f"replace() takes design= or {'= and '.join(builders)}= "
-                                "(which build a design from the data), not both")
         settings = _checked_settings(
             self.reml if reml is None else reml,
             self.optimizer if optimizer is None else optimizer,
-            self.optimizer_settings if optimizer_settings is _KEEP else optimizer_settings,
+            self.optimizer_settings if optimizer_settings is KEEP else optimizer_settings,
             self.calc_derivs if calc_derivs is None else calc_derivs,
-            None if start is _KEEP else start)
-        new_data = self.data if data is _KEEP else data
-        new_weights = self._weights_source if weights is _KEEP else weights
-        new_offset = self._offset_source if offset is _KEEP else offset
-        if builders or (data is not _KEEP and design is None):
-            if new_data is None:
-                raise ArgumentError("this model keeps no data (it was built from a design): "
-                                    "give data= to build a new formula, weights or offset on")
-            design = build_design(self.design.formula if formula is None else formula,
-                                  new_data, new_weights, new_offset)
+            None if start is KEEP else start)
+        change = changed_design(self, formula, data, design, weights, offset, None)
+        design = change.design
+        new_data, new_weights, new_offset = change.data, change.weights, change.offset
         if design is not None:
             if y is not None:
-                design = _replace(design, y=_checked_response(y, design))
+                design = _replace(design, y=checked_response(y, design))
             new = type(self)(design.formula, new_data, reml=settings[0],
                              weights=new_weights, offset=new_offset, optimizer=settings[1],
-                             start=None if start is _KEEP else start,
+                             start=None if start is KEEP else start,
                              optimizer_settings=settings[2], calc_derivs=settings[3],
                              design=design)
         else:
@@ -317,16 +298,16 @@ class ModelStages:
             new._set_settings(settings)
             new.data = new_data
             if y is not None:
-                new.design = _replace(self.design, y=_checked_response(y, self.design))
+                new.design = _replace(self.design, y=checked_response(y, self.design))
                 xy_re, xy = xy_cross_products([b.codes for b in self.blocks],
                                               [b.Z for b in self.blocks], self.A.n_levels,
                                               new._xy(), self._sqrt_w)
                 new.A = replace(self.A, xy_re=xy_re, xy=xy)
                 new._check_finite_cross_products()
-            if start is not _KEEP:
+            if start is not KEEP:
                 new.start = new._checked_start(start)
             return new
-        if start is _KEEP and (not isinstance(self.start, np.ndarray)
+        if start is KEEP and (not isinstance(self.start, np.ndarray)
                                or new.layout.names() == self.layout.names()):
             # theta values are the old model's parameters: kept only for the same layout
             new.start = self.start
@@ -450,14 +431,6 @@ def _checked_settings(reml: Any, optimizer: str, optimizer_settings: Any, calc_d
         raise OptimizerError(f"start must be None, 'lme4', 'anova' or theta values, got "
                              f"{start!r}")
     return checked_reml, optimizer, settings, checked_derivs
-
-
-def _checked_response(y: Any, design: ModelDesign) -> np.ndarray:
-    """A new response for ``design``: one float per observation it uses."""
-    out = np.asarray(y, dtype=float)
-    if out.shape != design.y.shape:
-        raise DataError(f"the new response must have {design.nobs} values, got {out.shape}")
-    return out
 
 
 def _flag(name: str, value: Any) -> bool:

@@ -445,60 +445,51 @@ def to_dict(fit: LinearMixedModelResult, ddf: str | None = "satterthwaite") -> d
     return strict_json({
         "formula": fit.model.design.formula.text,
         "reml": fit.reml,
-        "nobs": fit.nobs,
-        "n_dropped": fit.n_dropped,
-        "n_zero_weight": fit.n_zero_weight,
-        "ngroups": fit.ngroups,
-        "fixef": {k: float(v) for k, v in fit.fixef.items()},
+        **_sizes(fit),
         "ddf": None if ddf is None else ddf_key(ddf),
         "ddf_note": note,
-        "coef_table": {name: {c: float(row[c]) for c in ct.columns}
-                       for name, row in ct.iterrows()},
-        "vcov": fit.vcov.to_numpy(),
-        "varcorr": fit.varcorr.to_dict(orient="records"),
-        "theta": dict(zip(fit.theta_names, map(float, fit.theta), strict=True)),
+        **_estimates(fit, ct),
         "sigma": fit.sigma,
         "loglik": fit.loglik,
         "objective": fit.objective,
-        "aic": fit.aic,
-        "bic": fit.bic,
-        "df_resid": fit.df_resid,
-        "is_singular": fit.is_singular,
-        "converged": fit.converged,
-        "dropped_fixed": list(fit.model.design.dropped_fixed),
-        "optsum": {k: v for k, v in fit.optsum.to_dict().items() if k != "fitlog"},
+        **_fit_statistics(fit),
     })
+
+
+def _sizes(fit: MixedModelResult) -> dict[str, Any]:
+    return {"nobs": fit.nobs, "n_dropped": fit.n_dropped, "n_zero_weight": fit.n_zero_weight,
+            "ngroups": fit.ngroups, "fixef": {k: float(v) for k, v in fit.fixef.items()}}
+
+
+def _estimates(fit: MixedModelResult, ct: pd.DataFrame) -> dict[str, Any]:
+    return {"coef_table": {name: {c: float(row[c]) for c in ct.columns}
+                           for name, row in ct.iterrows()},
+            "vcov": fit.vcov.to_numpy(),
+            "varcorr": fit.varcorr.to_dict(orient="records"),
+            "theta": dict(zip(fit.theta_names, map(float, fit.theta), strict=True))}
+
+
+def _fit_statistics(fit: MixedModelResult) -> dict[str, Any]:
+    return {"aic": fit.aic, "bic": fit.bic, "df_resid": fit.df_resid,
+            "is_singular": fit.is_singular, "converged": fit.converged,
+            "dropped_fixed": list(fit.model.design.dropped_fixed),
+            "optsum": {k: v for k, v in fit.optsum.to_dict().items() if k != "fitlog"}}
 
 
 def glmm_to_dict(fit: GeneralizedLinearMixedModelResult) -> dict[str, Any]:
     """JSON-ready dictionary of a GLMM fit (see
     :meth:`~multilevel.results.glmm_result.GeneralizedLinearMixedModelResult.to_dict`)."""
-    ct = fit.coef_table()
     return strict_json({
         "formula": fit.model.design.formula.text,
         "family": fit.family.name,
         "link": fit.family.link.name,
         "nagq": fit.nagq,
-        "nobs": fit.nobs,
-        "n_dropped": fit.n_dropped,
-        "n_zero_weight": fit.n_zero_weight,
-        "ngroups": fit.ngroups,
-        "fixef": {k: float(v) for k, v in fit.fixef.items()},
-        "coef_table": {name: {c: float(row[c]) for c in ct.columns}
-                       for name, row in ct.iterrows()},
-        "vcov": fit.vcov.to_numpy(),
+        **_sizes(fit),
+        **_estimates(fit, fit.coef_table()),
         "vcov_method": fit.vcov_method,
-        "varcorr": fit.varcorr.to_dict(orient="records"),
-        "theta": dict(zip(fit.theta_names, map(float, fit.theta), strict=True)),
         "dispersion": fit.dispersion if fit.family.has_dispersion else None,
         "nb_size": fit.nb_size,
         "loglik": fit.loglik,
         "deviance": fit.deviance,
-        "aic": fit.aic,
-        "bic": fit.bic,
-        "df_resid": fit.df_resid,
-        "is_singular": fit.is_singular,
-        "converged": fit.converged,
-        "dropped_fixed": list(fit.model.design.dropped_fixed),
-        "optsum": {k: v for k, v in fit.optsum.to_dict().items() if k != "fitlog"},
+        **_fit_statistics(fit),
     })
