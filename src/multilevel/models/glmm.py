@@ -65,7 +65,7 @@ CURVATURES = ("expected", "observed")
 STAGE0_TOLERANCES = {"ftol_abs": 1e-4, "xtol_rel": 1e-3}
 # ... and coarser still when the analytic-gradient second stage follows, which converges fast
 # from a rough start
-STAGE0_TOLERANCES_GRADIENT = {"ftol_abs": 1e-2, "xtol_rel": 1e-2}
+STAGE0_TOLERANCES_GRADIENT = {"ftol_abs": 1e-2, "xtol_rel": 1e-2, "maxeval": 12}
 # Per-row arrays PIRLS keeps alive besides the design (see check_fit_memory's use).
 PIRLS_ROW_ARRAYS = 10
 

@@ -94,18 +94,18 @@ def deriv12(fun: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
 
 def derivs_from_gradient(grad: Callable[[np.ndarray], np.ndarray], x: np.ndarray, fx: float,
                          delta: float = DERIV_STEP) -> Derivatives:
-    """Gradient and Hessian when the objective's gradient is known: the Hessian by central
-    differences of the gradient (symmetrized), in 2 n gradient evaluations where
-    :func:`deriv12` needs n (n + 3) / 2 evaluations of the objective."""
+    """Gradient and Hessian when the objective's gradient is known: the Hessian by forward
+    differences of the gradient (symmetrized), in n + 1 gradient evaluations where
+    :func:`deriv12` needs n (n + 3) / 2 evaluations of the objective. Its error, O(delta)
+    relative (1e-4), is far below what standard errors need (they are reported to 1e-3)."""
     n = x.size
+    g = grad(x)
     H = np.empty((n, n))
     for i in range(n):
         up = x.copy()
         up[i] += delta
-        down = x.copy()
-        down[i] -= delta
-        H[:, i] = (grad(up) - grad(down)) / (2 * delta)
-    return Derivatives(x=x, fx=fx, gradient=grad(x), hessian=0.5 * (H + H.T))
+        H[:, i] = (grad(up) - g) / delta
+    return Derivatives(x=x, fx=fx, gradient=g, hessian=0.5 * (H + H.T))
 
 
 def free_parameters(x: np.ndarray, lower: np.ndarray) -> np.ndarray:
