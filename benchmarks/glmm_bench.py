@@ -377,6 +377,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="measure lme4 under every thread setting, not only the first")
     p.add_argument("--json", type=Path, default=DEFAULT_JSON, help="raw results")
     p.add_argument("--markdown", type=Path, default=None, help="also write the report here")
+    p.add_argument("--no-write", action="store_true",
+                   help="do not write the GLMM section of BENCHMARKS.md")
     p.add_argument(
         "--python-multilevel",
         type=Path,
@@ -395,6 +397,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if not args.thread_settings or min(args.thread_settings) < 0:
         p.error("--threads needs one or more non-negative integers")
     return args
+
+
+# BENCHMARKS.md keeps this script's report from this marker to the end of the file; run.py
+# and inference_bench.py rewrite their sections above it and keep it.
+MARKER = "<!-- glmm-benchmarks -->"
+
+
+def write_section(path: Path, text: str) -> None:
+    """Replace (or append) the GLMM section of BENCHMARKS.md: everything from MARKER on."""
+    old = path.read_text() if path.exists() else ""
+    head = old[: old.index(MARKER)].rstrip("\n") if MARKER in old else old.rstrip("\n")
+    path.write_text(head + "\n\n" + MARKER + "\n\n" + text + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -443,6 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown is not None:
         args.markdown.write_text(text + "\n")
         print(f"wrote {args.markdown}", flush=True)
+    if not args.no_write and set(case_ids) == set(glmm_cases.CASES):
+        write_section(glmm_cases.REPO_ROOT / "BENCHMARKS.md", text)
+        print("wrote the GLMM section of BENCHMARKS.md", flush=True)
     print(f"total {report['elapsed_s']:.0f} s; raw results in {args.json}", flush=True)
     return 0
 

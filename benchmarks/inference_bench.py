@@ -58,8 +58,13 @@ def main() -> None:
     lines += [f"| {name} | {target} | {seconds:.3f} s |" for name, target, seconds in rows]
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text()
-    head = text[: text.index(MARKER)].rstrip("\n") if MARKER in text else text.rstrip("\n")
-    path.write_text(head + "\n\n" + "\n".join(lines) + "\n")
+    # keep the GLMM section (glmm_bench.py's, after its marker) below this one
+    glmm = "<!-- glmm-benchmarks -->"
+    tail = "\n" + text[text.index(glmm):] if glmm in text else ""
+    head_end = text.index(MARKER) if MARKER in text else (
+        text.index(glmm) if glmm in text else len(text))
+    head = text[:head_end].rstrip("\n")
+    path.write_text(head + "\n\n" + "\n".join(lines) + "\n" + tail)
     print("\n".join(lines))
 
 

@@ -125,7 +125,8 @@ def _check_two_levels(name: str, levels: list[str]) -> None:
         f"the response {name!r} has {len(levels)} level{'' if len(levels) == 1 else 's'} in "
         f"the rows used ({shown}); a binomial response needs exactly two (the first is "
         "failure, the second success, as in R's glm). Recode it to two levels, or give the "
-        "counts as cbind(successes, failures)")
+        "counts as cbind(successes, failures); for a count or positive response (Poisson, "
+        "negative binomial, Gamma) give a numeric column")
 
 
 def binomial_counts(frame: pd.DataFrame, counts: tuple[str, str], response: str,
