@@ -60,14 +60,19 @@ def generate(seed: int = SEED) -> pd.DataFrame:
 
 def write(path: Path = DEFAULT_PATH, seed: int = SEED) -> Path:
     """Generate the data and write it to ``path`` as gzip-compressed CSV."""
+    return write_csv_gz(generate(seed), path, float_format="%.10g", compresslevel=6)
+
+
+def write_csv_gz(df: pd.DataFrame, path: Path, float_format: str, compresslevel: int) -> Path:
+    """Write ``df`` to ``path`` as gzip-compressed CSV with no time stamp in the gzip header
+    (so the file is reproducible), through a ``.partial`` file renamed when complete."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    df = generate(seed)
     tmp = path.with_name(path.name + ".partial")
     df.to_csv(
         tmp,
         index=False,
-        float_format="%.10g",
-        compression={"method": "gzip", "compresslevel": 6, "mtime": 0},
+        float_format=float_format,
+        compression={"method": "gzip", "compresslevel": compresslevel, "mtime": 0},
     )
     tmp.replace(path)
     return path

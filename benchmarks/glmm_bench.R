@@ -37,50 +37,19 @@ suppressPackageStartupMessages({
   library(lme4)
   library(jsonlite)
 })
+local({
+  script <- sub("^--file=", "", grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE))
+  source(file.path(dirname(script[[1]]), "bench_common.R"))
+})
 
 parse_args <- function(args) {
-  out <- list(levels = "", factors = "", evaluate = "", repeats = "5", budget = "Inf", warmup = "cbpp")
-  i <- 1
-  while (i <= length(args)) {
-    key <- sub("^--", "", args[[i]])
-    if (i + 1 > length(args)) stop("missing value for ", args[[i]])
-    out[[key]] <- args[[i + 1]]
-    i <- i + 2
-  }
+  defaults <- list(levels = "", factors = "", evaluate = "", repeats = "5", budget = "Inf",
+                   warmup = "cbpp")
+  out <- parse_key_values(args, defaults)
   for (req in c("data", "formula", "family")) {
     if (is.null(out[[req]])) stop("--", req, " is required")
   }
   out
-}
-
-read_data <- function(path, levels_path, factors) {
-  df <- read.csv(path, stringsAsFactors = FALSE)
-  levels <- if (nzchar(levels_path)) fromJSON(levels_path)$levels else list()
-  for (f in factors) {
-    lab <- as.character(df[[f]])
-    lev <- levels[[f]]
-    if (is.null(lev)) {
-      num <- suppressWarnings(as.numeric(lab))
-      lev <- if (all(!is.na(num))) unique(lab[order(num)]) else sort(unique(lab))
-    }
-    if (any(!lab %in% lev)) stop("column ", f, " has labels outside its levels")
-    df[[f]] <- factor(lab, levels = lev)
-  }
-  df
-}
-
-status_mib <- function(field) {
-  lines <- tryCatch(readLines("/proc/self/status"), error = function(e) character())
-  line <- grep(paste0("^", field, ":"), lines, value = TRUE)
-  if (!length(line)) return(NA_real_)
-  as.numeric(gsub("[^0-9]", "", line[[1]])) / 1024
-}
-
-reset_peak <- function() {
-  tryCatch({
-    cat("5", file = "/proc/self/clear_refs")
-    TRUE
-  }, error = function(e) FALSE, warning = function(w) FALSE)
 }
 
 # -deviance/2 of lme4's Laplace deviance function (tight PIRLS) at the estimates `own` and at
@@ -116,40 +85,21 @@ main <- function() {
                     data = lme4::cbpp, family = binomial))
   }
 
-  df <- read_data(a$data, a$levels, factors)
+  levels_by_column <- if (nzchar(a$levels)) fromJSON(a$levels)$levels else list()
+  df <- read_data(a$data, factors, levels_by_column, check_labels = TRUE)
 
-  times <- numeric(0)
-  cpu <- numeric(0)
-  peaks <- numeric(0)
-  incr <- numeric(0)
-  gc_max <- numeric(0)
   warns <- character(0)
-  hwm_ok <- TRUE
-  fit <- NULL
-  for (i in seq_len(repeats)) {
-    fit <- NULL
-    invisible(gc(reset = TRUE))
-    before <- status_mib("VmRSS")
-    hwm_ok <- reset_peak() && hwm_ok
-    p0 <- proc.time()
-    t0 <- Sys.time()
-    fit <- withCallingHandlers(
+  glmer_collecting_warnings <- function() {
+    withCallingHandlers(
       glmer(form, data = df, family = fam),
       warning = function(w) {
         warns <<- c(warns, conditionMessage(w))
         invokeRestart("muffleWarning")
       }
     )
-    t1 <- Sys.time()
-    p1 <- proc.time()
-    times[i] <- as.numeric(difftime(t1, t0, units = "secs"))
-    cpu[i] <- sum((p1 - p0)[c("user.self", "sys.self")])
-    peaks[i] <- status_mib("VmHWM")
-    incr[i] <- peaks[i] - before
-    g <- gc()
-    gc_max[i] <- sum(g[, ncol(g)])  # "max used" (Mb) column, Ncells + Vcells
-    if (sum(times) >= budget) break
   }
+  r <- time_fits(glmer_collecting_warnings, repeats, budget)
+  fit <- r$fit
 
   conv_messages <- fit@optinfo$conv$lme4$messages
   own <- c(unname(getME(fit, "theta")), unname(fixef(fit)))
@@ -163,13 +113,13 @@ main <- function() {
     formula = a$formula,
     family = a$family,
     spelling = "as lme4",
-    times = I(times),
-    median = median(times),
-    cpu_times = I(cpu),
-    peak_rss_mib = max(peaks),
-    fit_increment_mib = max(incr),
-    hwm_reset = hwm_ok,
-    r_gc_max_used_mb = max(gc_max),
+    times = I(r$times),
+    median = median(r$times),
+    cpu_times = I(r$cpu),
+    peak_rss_mib = max(r$peaks),
+    fit_increment_mib = max(r$incr),
+    hwm_reset = r$hwm_ok,
+    r_gc_max_used_mb = max(r$gc_max),
     loglik = as.numeric(logLik(fit)),
     fixef = as.list(fixef(fit)),
     theta = I(unname(getME(fit, "theta"))),

@@ -33,7 +33,6 @@ import json
 import platform
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -43,7 +42,7 @@ import glmm_cases
 import run
 from adapters import lme4_glmm_adapter
 
-LIBRARIES: tuple[str, ...] = ("multilevel", "mixedlm", "lme4")
+LIBRARIES: tuple[str, ...] = run.LIBRARIES
 WORKER = glmm_cases.BENCH_DIR / "glmm_worker.py"
 WORKER_TIMEOUT_S = 1800.0
 DEFAULT_JSON = glmm_cases.BENCH_DIR / "results" / "glmm_latest.json"
@@ -62,30 +61,7 @@ def run_worker(
     library: str, extra: list[str], threads: int, args: argparse.Namespace
 ) -> Record:
     """Run ``glmm_worker.py`` for a Python library and return its JSON record."""
-    cmd = [run.python_for(library, args), str(WORKER), library, *extra]
-    try:
-        proc = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            env=run.worker_env(library, threads),
-            cwd=str(glmm_cases.REPO_ROOT),
-            timeout=WORKER_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return {"library": library, "available": False, "error": repr(exc)}
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = proc.stderr.strip().splitlines()[-3:]
-        return {
-            "library": library,
-            "available": False,
-            "info": f"worker exited {proc.returncode}: {' | '.join(tail)}",
-            "error": proc.stderr[-2000:],
-        }
-    result: Record = json.loads(lines[-1])
-    return result
+    return run.run_worker_script(WORKER, library, extra, threads, args)
 
 
 def check_library(library: str, args: argparse.Namespace) -> Record:
@@ -379,19 +355,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--markdown", type=Path, default=None, help="also write the report here")
     p.add_argument("--no-write", action="store_true",
                    help="do not write the GLMM section of BENCHMARKS.md")
-    p.add_argument(
-        "--python-multilevel",
-        type=Path,
-        default=run.DEFAULT_MULTILEVEL_PY if run.DEFAULT_MULTILEVEL_PY.exists()
-        else Path(sys.executable),
-        help="interpreter for multilevel (run with PYTHONPATH=src)",
-    )
-    p.add_argument(
-        "--python-peers",
-        type=Path,
-        default=run.DEFAULT_PEERS_PY if run.DEFAULT_PEERS_PY.exists() else Path(sys.executable),
-        help="interpreter that has mixedlm installed (default benchmarks/.venv-peers)",
-    )
+    run.add_interpreter_options(p)
     args = p.parse_args(argv)
     args.thread_settings = [int(t) for t in args.threads.split(",") if t.strip()]
     if not args.thread_settings or min(args.thread_settings) < 0:
@@ -414,13 +378,10 @@ def write_section(path: Path, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the GLMM benchmarks, print the report and write the raw results."""
     args = parse_args(argv)
-    case_ids = [c.strip() for c in args.cases.split(",") if c.strip()]
+    case_ids = run.split_list(args.cases)
     for c in case_ids:
         glmm_cases.get_case(c)
-    libs = [lib.strip() for lib in args.libraries.split(",") if lib.strip()]
-    unknown = sorted(set(libs) - set(LIBRARIES))
-    if unknown:
-        raise SystemExit(f"unknown libraries: {unknown}; known: {LIBRARIES}")
+    libs = run.library_list(args.libraries)
 
     started = time.perf_counter()
     report: Record = {
@@ -433,14 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": {},
     }
     checks = {lib: check_library(lib, args) for lib in libs}
-    active = set()
-    for lib, chk in checks.items():
-        if chk.get("available"):
-            print(f"{lib}: {chk.get('version')}", flush=True)
-            report["versions"][lib] = chk.get("version")
-            active.add(lib)
-        else:
-            print(f"note: skipping {lib} — {chk.get('info') or chk.get('error')}", flush=True)
+    active = set(run.announce_checks(checks, report["versions"]))
     if checks.get("lme4", {}).get("r"):
         report["versions"]["r"] = checks["lme4"]["r"]
     prepare_data(case_ids, args)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import data_synthetic
 import numpy as np
 import pandas as pd
 
@@ -83,16 +84,7 @@ def binary_slope(seed: int = BINARY_SEED) -> pd.DataFrame:
 
 
 def _write(df: pd.DataFrame, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    df.to_csv(
-        tmp,
-        index=False,
-        float_format="%.6g",
-        compression={"method": "gzip", "compresslevel": 9, "mtime": 0},
-    )
-    tmp.replace(path)
-    return path
+    return data_synthetic.write_csv_gz(df, path, float_format="%.6g", compresslevel=9)
 
 
 GENERATORS = {POISSON_PATH: poisson_crossed, BINARY_PATH: binary_slope}

@@ -21,44 +21,16 @@
 # Output: one JSON object on stdout.
 
 suppressPackageStartupMessages(library(lme4))
+local({
+  script <- sub("^--file=", "", grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE))
+  source(file.path(dirname(script[[1]]), "bench_common.R"))
+})
 
 parse_args <- function(args) {
-  out <- list(reml = "TRUE", factors = "", repeats = "5", warmup = "", budget = "Inf")
-  i <- 1
-  while (i <= length(args)) {
-    key <- sub("^--", "", args[[i]])
-    if (i + 1 > length(args)) stop("missing value for ", args[[i]])
-    out[[key]] <- args[[i + 1]]
-    i <- i + 2
-  }
+  defaults <- list(reml = "TRUE", factors = "", repeats = "5", warmup = "", budget = "Inf")
+  out <- parse_key_values(args, defaults)
   if (is.null(out$data) || is.null(out$formula)) stop("--data and --formula are required")
   out
-}
-
-read_data <- function(path, factors) {
-  df <- read.csv(path, stringsAsFactors = FALSE)
-  for (f in factors) {
-    lab <- as.character(df[[f]])
-    num <- suppressWarnings(as.numeric(lab))
-    lev <- if (all(!is.na(num))) unique(lab[order(num)]) else sort(unique(lab))
-    df[[f]] <- factor(lab, levels = lev)
-  }
-  df
-}
-
-status_mib <- function(field) {
-  lines <- tryCatch(readLines("/proc/self/status"), error = function(e) character())
-  line <- grep(paste0("^", field, ":"), lines, value = TRUE)
-  if (!length(line)) return(NA_real_)
-  as.numeric(gsub("[^0-9]", "", line[[1]])) / 1024
-}
-
-reset_peak <- function() {
-  ok <- tryCatch({
-    cat("5", file = "/proc/self/clear_refs")
-    TRUE
-  }, error = function(e) FALSE, warning = function(w) FALSE)
-  ok
 }
 
 json_num <- function(x) {
@@ -90,31 +62,8 @@ main <- function() {
 
   df <- read_data(a$data, factors)
 
-  times <- numeric(0)
-  cpu <- numeric(0)
-  peaks <- numeric(0)
-  incr <- numeric(0)
-  gc_max <- numeric(0)
-  hwm_ok <- TRUE
-  fit <- NULL
-  for (i in seq_len(repeats)) {
-    fit <- NULL
-    invisible(gc(reset = TRUE))
-    before <- status_mib("VmRSS")
-    hwm_ok <- reset_peak() && hwm_ok
-    p0 <- proc.time()
-    t0 <- Sys.time()
-    fit <- lmer(as.formula(form), data = df, REML = reml)
-    t1 <- Sys.time()
-    p1 <- proc.time()
-    times[i] <- as.numeric(difftime(t1, t0, units = "secs"))
-    cpu[i] <- sum((p1 - p0)[c("user.self", "sys.self")])
-    peaks[i] <- status_mib("VmHWM")
-    incr[i] <- peaks[i] - before
-    g <- gc()
-    gc_max[i] <- sum(g[, ncol(g)])  # "max used" (Mb) column, Ncells + Vcells
-    if (sum(times) >= budget) break
-  }
+  r <- time_fits(function() lmer(as.formula(form), data = df, REML = reml), repeats, budget)
+  fit <- r$fit
 
   fe <- fixef(fit)
   th <- getME(fit, "theta")
@@ -123,13 +72,13 @@ main <- function() {
       sprintf("\"version\": %s,", json_str(as.character(packageVersion("lme4")))),
       sprintf("\"r_version\": %s,", json_str(paste(R.version$major, R.version$minor, sep = "."))),
       sprintf("\"matrix_version\": %s,", json_str(as.character(packageVersion("Matrix")))),
-      sprintf("\"times\": [%s],", paste(json_num(times), collapse = ", ")),
-      sprintf("\"median\": %s,", json_num(median(times))),
-      sprintf("\"cpu_times\": [%s],", paste(json_num(cpu), collapse = ", ")),
-      sprintf("\"peak_rss_mib\": %s,", json_num(max(peaks))),
-      sprintf("\"fit_increment_mib\": %s,", json_num(max(incr))),
-      sprintf("\"hwm_reset\": %s,", if (hwm_ok) "true" else "false"),
-      sprintf("\"r_gc_max_used_mb\": %s,", json_num(max(gc_max))),
+      sprintf("\"times\": [%s],", paste(json_num(r$times), collapse = ", ")),
+      sprintf("\"median\": %s,", json_num(median(r$times))),
+      sprintf("\"cpu_times\": [%s],", paste(json_num(r$cpu), collapse = ", ")),
+      sprintf("\"peak_rss_mib\": %s,", json_num(max(r$peaks))),
+      sprintf("\"fit_increment_mib\": %s,", json_num(max(r$incr))),
+      sprintf("\"hwm_reset\": %s,", if (r$hwm_ok) "true" else "false"),
+      sprintf("\"r_gc_max_used_mb\": %s,", json_num(max(r$gc_max))),
       sprintf("\"loglik\": %s,", json_num(as.numeric(logLik(fit)))),
       sprintf("\"fixef\": {%s},",
               paste(json_str(names(fe)), json_num(unname(fe)), sep = ": ", collapse = ", ")),

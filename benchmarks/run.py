@@ -135,13 +135,21 @@ def worker_env(library: str, threads: int) -> dict[str, str]:
 
 def run_worker(library: str, extra: list[str], args: argparse.Namespace) -> dict[str, Any]:
     """Run ``worker.py`` for a Python library and return its JSON output."""
-    cmd = [python_for(library, args), str(WORKER), library, *extra]
+    return run_worker_script(WORKER, library, extra, args.threads, args)
+
+
+def run_worker_script(
+    worker: Path, library: str, extra: list[str], threads: int, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Run the worker script ``worker`` for a Python library (``threads`` as in ``thread_env``)
+    in a fresh process and return the last JSON line it printed (or why there is none)."""
+    cmd = [python_for(library, args), str(worker), library, *extra]
     try:
         proc = subprocess.run(
             cmd,
             capture_output=True,
             text=True,
-            env=worker_env(library, args.threads),
+            env=worker_env(library, threads),
             cwd=str(common.REPO_ROOT),
             timeout=WORKER_TIMEOUT_S,
             check=False,
@@ -213,6 +221,20 @@ def prepare_data(model_ids: list[str], args: argparse.Namespace) -> None:
                 [str(args.python_multilevel), str(common.BENCH_DIR / "data_synthetic.py")],
                 check=True,
             )
+
+
+def announce_checks(checks: dict[str, dict[str, Any]], versions: dict[str, Any]) -> list[str]:
+    """Print each library's version (kept in ``versions``) or why it is skipped; return the
+    available libraries, in order."""
+    active = []
+    for lib, chk in checks.items():
+        if chk.get("available"):
+            print(f"{lib}: {chk.get('version')}", flush=True)
+            versions[lib] = chk.get("version")
+            active.append(lib)
+        else:
+            print(f"note: skipping {lib} — {chk.get('info') or chk.get('error')}", flush=True)
+    return active
 
 
 # ----------------------------------------------------------------------------- report
@@ -447,6 +469,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="do not fit: rewrite BENCHMARKS.md from the raw results in --json",
     )
+    add_interpreter_options(p)
+    return p.parse_args(argv)
+
+
+def split_list(text: str) -> list[str]:
+    """The items of a comma-separated option, stripped, empty ones left out."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def library_list(text: str) -> list[str]:
+    """The libraries of ``--libraries``; exits on one not in ``LIBRARIES``."""
+    libs = split_list(text)
+    unknown = sorted(set(libs) - set(LIBRARIES))
+    if unknown:
+        raise SystemExit(f"unknown libraries: {unknown}; known: {LIBRARIES}")
+    return libs
+
+
+def add_interpreter_options(p: argparse.ArgumentParser) -> None:
+    """``--python-multilevel`` and ``--python-peers``: the interpreters of the workers."""
     p.add_argument(
         "--python-multilevel",
         type=Path,
@@ -459,19 +501,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_PEERS_PY if DEFAULT_PEERS_PY.exists() else Path(sys.executable),
         help="interpreter that has mixedlm installed (default benchmarks/.venv-peers)",
     )
-    return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks and write the report."""
     args = parse_args(argv)
-    model_ids = [m.strip() for m in args.models.split(",") if m.strip()]
+    model_ids = split_list(args.models)
     for m in model_ids:
         common.get_model(m)
-    libs = [lib.strip() for lib in args.libraries.split(",") if lib.strip()]
-    unknown = sorted(set(libs) - set(LIBRARIES))
-    if unknown:
-        raise SystemExit(f"unknown libraries: {unknown}; known: {LIBRARIES}")
+    libs = library_list(args.libraries)
 
     if args.report_only:
         saved = json.loads(args.json.read_text())
@@ -493,14 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     checks = {lib: check_library(lib, args) for lib in libs}
-    active = []
-    for lib, chk in checks.items():
-        if chk.get("available"):
-            print(f"{lib}: {chk.get('version')}", flush=True)
-            report["versions"][lib] = chk.get("version")
-            active.append(lib)
-        else:
-            print(f"note: skipping {lib} — {chk.get('info') or chk.get('error')}", flush=True)
+    active = announce_checks(checks, report["versions"])
     if "lme4" in checks and checks["lme4"].get("r_version"):
         report["versions"]["r"] = checks["lme4"]["r_version"]
 

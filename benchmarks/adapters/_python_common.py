@@ -52,3 +52,14 @@ def as_float_list(values: Any) -> list[float]:
         return [float(v) for v in values]
     except TypeError:
         return [float(values)]
+
+
+def value(obj: Any) -> Any:
+    """``obj()`` if it is a method, else ``obj`` (a result may expose either)."""
+    return obj() if callable(obj) else obj
+
+
+def named_floats(values: Any) -> dict[str, float]:
+    """A mapping or Series of coefficients as ``{name: float}`` (positions if unnamed)."""
+    items = values.items() if hasattr(values, "items") else enumerate(values)
+    return {str(k): float(v) for k, v in items}

@@ -23,12 +23,12 @@ from adapters import _python_common
 NAME = "mixedlm"
 
 
-def available() -> tuple[bool, str]:
-    """Return ``(True, version)`` if mixedlm is importable, else ``(False, reason)``."""
+def available(function: str = "lmer") -> tuple[bool, str]:
+    """``(True, version)`` if ``mixedlm.<function>`` is importable, else ``(False, reason)``."""
     try:
         import mixedlm
 
-        mixedlm.lmer  # noqa: B018 - triggers mixedlm's lazy import of the fitting code
+        getattr(mixedlm, function)  # triggers mixedlm's lazy import of the fitting code
     except Exception as exc:  # pragma: no cover - depends on the environment
         return False, f"import mixedlm failed: {exc!r}"
     return True, version() or "unknown"

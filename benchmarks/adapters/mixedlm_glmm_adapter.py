@@ -23,30 +23,17 @@ from typing import Any
 
 import glmm_cases
 
-from adapters import _glmm_python
+from adapters import _glmm_python, _python_common, mixedlm_adapter
 
 NAME = "mixedlm"
 
 
 def available() -> tuple[bool, str]:
     """Return ``(True, version)`` if ``mixedlm.glmer`` is importable, else ``(False, reason)``."""
-    try:
-        import mixedlm
-
-        mixedlm.glmer  # noqa: B018 - triggers mixedlm's lazy import of the fitting code
-    except Exception as exc:  # pragma: no cover - depends on the environment
-        return False, f"import mixedlm failed: {exc!r}"
-    return True, version() or "unknown"
+    return mixedlm_adapter.available("glmer")
 
 
-def version() -> str | None:
-    """The installed mixedlm version, or ``None``."""
-    try:
-        from importlib.metadata import version as _v
-
-        return _v("mixedlm")
-    except Exception:
-        return None
+version = mixedlm_adapter.version
 
 
 def spell(case: glmm_cases.GlmmCase, df: Any) -> tuple[Any, glmm_cases.Spelling]:
@@ -68,8 +55,8 @@ def extract(model: Any) -> dict[str, Any]:
     """Log-likelihood, fixed effects, theta and convergence of a mixedlm GLMM fit."""
     return {
         "loglik": float(model.logLik()),
-        "fixef": _glmm_python.named_floats(model.fixef()),
-        "theta": _glmm_python.as_float_list(model.theta),
+        "fixef": _python_common.named_floats(model.fixef()),
+        "theta": _python_common.as_float_list(model.theta),
         "converged": bool(getattr(model, "converged", True)),
     }
 

@@ -22,14 +22,14 @@ from adapters import _python_common
 NAME = "multilevel"
 
 
-def available() -> tuple[bool, str]:
-    """Return ``(True, version)`` if ``multilevel.lmer`` exists, else ``(False, reason)``."""
+def available(function: str = "lmer") -> tuple[bool, str]:
+    """Return ``(True, version)`` if ``multilevel.<function>`` exists, else ``(False, reason)``."""
     try:
         import multilevel as ml
     except Exception as exc:  # pragma: no cover - depends on the checkout
         return False, f"import multilevel failed: {exc!r}"
-    if not callable(getattr(ml, "lmer", None)):
-        return False, "multilevel.lmer does not exist yet"
+    if not callable(getattr(ml, function, None)):
+        return False, f"multilevel.{function} does not exist yet"
     return True, version() or "unknown"
 
 
@@ -62,19 +62,12 @@ def fit_once(spec: common.ModelSpec, data: Any) -> Any:
     return ml.lmer(spec.formula, data, reml=spec.reml)
 
 
-def _value(obj: Any) -> Any:
-    """Call ``obj`` if it is a method, else return it (tolerates property vs method)."""
-    return obj() if callable(obj) else obj
-
-
 def extract(model: Any) -> dict[str, Any]:
     """Log-likelihood, fixed effects and theta of a fitted ``multilevel`` model."""
-    fixef = _value(model.fixef)
-    items = fixef.items() if hasattr(fixef, "items") else enumerate(fixef)
     return {
-        "loglik": float(_value(model.loglik)),
-        "fixef": {str(k): float(v) for k, v in items},
-        "theta": _python_common.as_float_list(_value(getattr(model, "theta", None))),
+        "loglik": float(_python_common.value(model.loglik)),
+        "fixef": _python_common.named_floats(_python_common.value(model.fixef)),
+        "theta": _python_common.as_float_list(_python_common.value(getattr(model, "theta", None))),
     }
 
 

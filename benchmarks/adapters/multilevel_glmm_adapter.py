@@ -25,35 +25,17 @@ from typing import Any
 
 import glmm_cases
 
-from adapters import _glmm_python
+from adapters import _glmm_python, _python_common, multilevel_adapter
 
 NAME = "multilevel"
 
 
 def available() -> tuple[bool, str]:
     """Return ``(True, version)`` if ``multilevel.glmer`` exists, else ``(False, reason)``."""
-    try:
-        import multilevel as ml
-    except Exception as exc:  # pragma: no cover - depends on the checkout
-        return False, f"import multilevel failed: {exc!r}"
-    if not callable(getattr(ml, "glmer", None)):
-        return False, "multilevel.glmer does not exist yet"
-    return True, version() or "unknown"
+    return multilevel_adapter.available("glmer")
 
 
-def version() -> str | None:
-    """The package version (``multilevel.__version__`` or the installed metadata)."""
-    try:
-        import multilevel as ml
-
-        v = getattr(ml, "__version__", None)
-        if v:
-            return str(v)
-        from importlib.metadata import version as _v
-
-        return _v("multilevel")
-    except Exception:
-        return None
+version = multilevel_adapter.version
 
 
 def _tiny_data() -> Any:
@@ -120,10 +102,10 @@ def extract(model: Any) -> dict[str, Any]:
     """Log-likelihood, fixed effects, theta and convergence of a ``multilevel`` GLMM fit."""
     converged = getattr(model, "converged", None)
     return {
-        "loglik": float(_glmm_python.value(model.loglik)),
-        "fixef": _glmm_python.named_floats(_glmm_python.value(model.fixef)),
-        "theta": _glmm_python.as_float_list(_glmm_python.value(getattr(model, "theta", None))),
-        "converged": None if converged is None else bool(_glmm_python.value(converged)),
+        "loglik": float(_python_common.value(model.loglik)),
+        "fixef": _python_common.named_floats(_python_common.value(model.fixef)),
+        "theta": _python_common.as_float_list(_python_common.value(getattr(model, "theta", None))),
+        "converged": None if converged is None else bool(_python_common.value(converged)),
     }
 
 
