@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,16 +26,12 @@ CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
 CONTRACEPTION = "use ~ age + urban + (1 | district)"
 # lme4 1.1-31's cbpp nAGQ = 25 fit: the shared fixture (default tolerances) and this
 # repository's tightly solved one (make_glmm_tight_refs.R, tolPwrss = 1e-12)
-AGQ25_REFS = {"shared": Path(__file__).parents[2] / "shared" / "reference" / "refs"
-                        / "cbpp_agq25.json",
+AGQ25_REFS = {"shared": REF / "glmm_shared" / "cbpp_agq25.json",
               "tight": REF / "glmm_tight" / "cbpp_agq25.json"}
 
 
 def agq25_ref(which: str) -> dict:
-    path = AGQ25_REFS[which]
-    if not path.exists():
-        pytest.skip("the shared reference folder is not beside this checkout")
-    return dict(json.loads(path.read_text()))
+    return dict(json.loads(AGQ25_REFS[which].read_text()))
 
 
 @cache
