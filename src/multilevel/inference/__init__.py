@@ -31,7 +31,8 @@ from multilevel.inference.variance_partition import (
     variance_decomposition,
 )
 from multilevel.inference.within_between import EndogeneityTest, center, hausman, mundlak
-from multilevel.results.lmm_result import INFERENCE_HOOKS, register_ddf
+from multilevel.results.base import INFERENCE_HOOKS
+from multilevel.results.lmm_result import register_ddf
 
 register_ddf("satterthwaite", satterthwaite_df)
 register_ddf("between-within", between_within_df)

@@ -31,8 +31,7 @@ from multilevel.inference.arguments import (
 )
 from multilevel.inference.replicates import run_replicates, simulate_refit
 from multilevel.inference.reporting import html_report, text_report
-from multilevel.results.base import MixedModelResult
-from multilevel.results.lmm_result import register_confint
+from multilevel.results.base import MixedModelResult, register_confint
 
 
 def _parameters(fit: MixedModelResult) -> np.ndarray:

@@ -38,9 +38,9 @@ from multilevel.inference.arguments import check_count, check_fit, check_probabi
 from multilevel.inference.model_comparison import refit_ml
 from multilevel.inference.refit import fixed_in_offset
 from multilevel.linalg.blocked_cholesky import NotPositiveDefinite, profiled_terms
-from multilevel.results.base import MixedModelResult
+from multilevel.results.base import MixedModelResult, register_confint
 from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
-from multilevel.results.lmm_result import LinearMixedModelResult, register_confint
+from multilevel.results.lmm_result import LinearMixedModelResult
 
 
 def _semidefinite_cholesky(S: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ block), and the hooks:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -31,6 +32,20 @@ from multilevel.linalg.cross_products import CrossProducts
 from multilevel.optim.convergence import SINGULAR_TOL
 from multilevel.optim.optsummary import OptSummary
 from multilevel.results.varcorr import sdcor_parameters, varcorr_frame
+
+ConfintMethod = Callable[..., pd.DataFrame]
+# Confidence-interval methods by name, (fit, level, **options) -> DataFrame(lower, upper), for
+# every model kind; "wald" is built in (results.lmm_result), the inference layer registers
+# "profile" and "boot".
+CONFINT_METHODS: dict[str, ConfintMethod] = {}
+
+# Procedures of the inference layer that result methods call (fit.contrast, fit.profile).
+INFERENCE_HOOKS: dict[str, Callable[..., Any]] = {}
+
+
+def register_confint(name: str, method: ConfintMethod) -> None:
+    """Make a confidence-interval method available to ``confint(method=name)``."""
+    CONFINT_METHODS[name] = method
 
 
 class MixedModelResult:

@@ -30,12 +30,13 @@ from multilevel.linalg.cross_products import CrossProducts
 from multilevel.optim.optsummary import OptSummary
 from multilevel.results import prediction, summary
 from multilevel.results.base import (
+    CONFINT_METHODS,
+    INFERENCE_HOOKS,
     MixedModelResult,
     check_newdata,
     check_simulation_arguments,
     confidence_level,
 )
-from multilevel.results.lmm_result import CONFINT_METHODS, INFERENCE_HOOKS
 
 if TYPE_CHECKING:
     from multilevel.models.glmm import GLMMFit, GLMMStages

@@ -22,10 +22,13 @@ from multilevel.linalg.cross_products import CrossProducts
 from multilevel.optim.optsummary import OptSummary
 from multilevel.results import prediction, summary
 from multilevel.results.base import (
+    CONFINT_METHODS,
+    INFERENCE_HOOKS,
     MixedModelResult,
     check_newdata,
     check_simulation_arguments,
     confidence_level,
+    register_confint,
 )
 
 if TYPE_CHECKING:
@@ -45,19 +48,6 @@ def register_ddf(name: str, method: DdfMethod) -> None:
     DDF_METHODS[name] = method
 
 
-ConfintMethod = Callable[..., pd.DataFrame]
-# Confidence-interval methods by name, (fit, level, **options) -> DataFrame(lower, upper);
-# "wald" is built in, the inference layer registers "boot" (and others).
-CONFINT_METHODS: dict[str, ConfintMethod] = {}
-
-
-# Hypothesis tests the inference layer provides to result methods (fit.contrast).
-INFERENCE_HOOKS: dict[str, Callable[..., Any]] = {}
-
-
-def register_confint(name: str, method: ConfintMethod) -> None:
-    """Make a confidence-interval method available to ``confint(method=name)``."""
-    CONFINT_METHODS[name] = method
 
 
 @public_methods
