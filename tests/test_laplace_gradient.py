@@ -8,6 +8,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import multilevel as ml
@@ -68,3 +69,25 @@ def test_gradient_stage_reaches_the_derivative_free_optimum(name):
     se_fast, se_slow = np.sqrt(np.diag(fast.vcov)), np.sqrt(np.diag(slow.vcov))
     assert se_fast == pytest.approx(se_slow, rel=1e-3)
     assert fast.optsum.feval < slow.optsum.feval
+
+
+def test_a_variance_on_its_bound_gets_the_derivative_free_stage_too():
+    """A random slope with no intercept variance: L-BFGS-B can stop at a saddle on the face
+    where the intercept's SD is 0 (-1232.40 here), which BOBYQA steps out of (-1232.03); the
+    gradient stage then also runs BOBYQA and keeps the better optimum."""
+    rng = np.random.default_rng(5)
+    n = 800
+    g = rng.integers(0, 40, n)
+    x = rng.standard_normal(n)
+    rng.random(n)  # the draws of a binary response the original example also made
+    slopes = rng.standard_normal(40) * 0.4
+    data = pd.DataFrame({"g": g.astype(str), "x": x,
+                         "c": rng.poisson(np.exp(0.3 + 0.2 * x + slopes[g] * x))})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ml.errors.SingularFitWarning)
+        fast = ml.glmer("c ~ x + (x | g)", data, family="poisson")
+        slow = ml.glmer("c ~ x + (x | g)", data, family="poisson",
+                        optimizer_settings={"maxeval": 100_000})
+    assert fast.loglik == pytest.approx(slow.loglik, abs=1e-6)
+    assert fast.loglik > -1232.1
+    assert fast.converged

@@ -53,7 +53,7 @@ from multilevel.models.response import GLMResponse
 from multilevel.models.separation import divergence_messages
 from multilevel.models.threads import blas_threads_for
 from multilevel.optim.backends import backend_key, check_settings, check_start, minimize_theta
-from multilevel.optim.convergence import check_boundary, check_derivatives
+from multilevel.optim.convergence import BOUNDARY_TOL, check_boundary, check_derivatives
 from multilevel.optim.optsummary import OptSummary
 
 # The largest number of quadrature nodes accepted (gauss_hermite's limit).
@@ -590,10 +590,19 @@ class GLMMStages:
                          feval=len(log), elapsed=time.perf_counter() - started,
                          return_code=str(res.message), converged=bool(res.success),
                          fitlog=tuple(log), settings={"ftol": 1e-13, "gtol": 1e-7})
-        if not opt.converged:
-            again = self._run(opt.final, lower, True, step, False)
-            opt = replace(again, initial=opt.initial, feval=opt.feval + again.feval,
-                          fitlog=opt.fitlog + again.fitlog)
+        # L-BFGS-B can stop on a face of the bounds (a variance at 0) at a point that is
+        # stationary only there -- a random-slope model whose intercept variance is ~0 can sit
+        # at a saddle that BOBYQA's trust region steps out of. Such a fit, and one that did
+        # not converge, gets the derivative-free second stage too, and the better optimum
+        # is kept.
+        on_bound = bool(np.any((lower == 0) & (opt.final <= lower + BOUNDARY_TOL)))
+        if not opt.converged or on_bound:
+            again = self._run(x0, lower, True, step, False)
+            if again.fmin < opt.fmin or not opt.converged:
+                opt = replace(again, initial=opt.initial, feval=opt.feval + again.feval,
+                              fitlog=opt.fitlog + again.fitlog)
+            else:
+                opt = replace(opt, feval=opt.feval + again.feval)
         opt = check_boundary(fun, opt)
         if self.settings.calc_derivs:
             opt = check_derivatives(fun, opt, self.settings.optimizer,
