@@ -148,8 +148,8 @@ def _column(design, name: str) -> np.ndarray:
     ("abs(x - 2)", "abs(x - 2)", lambda d: np.abs(d.x - 2)),
     ("center(x)", "center(x)", lambda d: d.x - d.x.mean()),
     ("scale(x)", "scale(x)", lambda d: (d.x - d.x.mean()) / d.x.std(ddof=1)),
-    ("I(x > 2)", "I(x > 2)", lambda d: (d.x > 2).astype(float)),
-    ("I((x > 1) & (x < 3))", "I((x > 1) & (x < 3))",
+    ("I(x > 2)", "I(x > 2)TRUE", lambda d: (d.x > 2).astype(float)),  # R: a logical is a factor
+    ("I((x > 1) & (x < 3))", "I((x > 1) & (x < 3))TRUE",
      lambda d: ((d.x > 1) & (d.x < 3)).astype(float)),
     ("poly(x, 2, raw = TRUE)", "poly(x, 2, raw = TRUE)2", lambda d: d.x ** 2),  # R's name
 ])

@@ -222,3 +222,28 @@ def test_dotted_names_fit_as_lme4_fits_them(case):
     np.testing.assert_allclose(fit.beta, list(ref["fixef"].values()), rtol=1e-4)
     assert fit.sigma == pytest.approx(ref["sigma"], rel=1e-4)
     np.testing.assert_allclose(fit.theta, np.atleast_1d(ref["theta"]), rtol=1e-3, atol=1e-4)
+
+
+def test_logicals_are_factors_with_levels_false_and_true_as_in_r():
+    """R's model matrices treat a logical (a bool column, or I(x > 2)) as a factor with levels
+    FALSE and TRUE, so lme4 names the coefficient xTRUE (MASS::bacteria's glmer:
+    I(week > 2)TRUE); predictions on new data replay that coding."""
+    import numpy as np
+    import pandas as pd
+
+    import multilevel as ml
+
+    rng = np.random.default_rng(3)
+    n = 240
+    data = pd.DataFrame({"g": rng.integers(0, 12, n).astype(str), "w": rng.integers(0, 5, n),
+                         "b": rng.random(n) < 0.5, "x": rng.standard_normal(n)})
+    data["y"] = data.x + 0.5 * data.b + (data.w > 2) + rng.standard_normal(n)
+    fit = ml.lmer("y ~ x + b + I(w > 2) + x:b + (1 | g)", data)
+    assert list(fit.fixef.index) == ["(Intercept)", "x", "bTRUE", "I(w > 2)TRUE", "x:bTRUE"]
+    assert fit.predict(data.iloc[:5]) == pytest.approx(fit.fitted()[:5])
+    # the 0/1 coding is R's: TRUE is 1
+    assert fit.fixef["I(w > 2)TRUE"] == pytest.approx(1.0, abs=0.3)
+    # a logical response stays the 0/1 response of a binomial model
+    data["c"] = rng.poisson(1.0, n)
+    glmm = ml.glmer("I(c > 0) ~ x + (1 | g)", data, family="binomial")
+    assert glmm.model.design.y.tolist() == (data.c > 0).astype(float).tolist()

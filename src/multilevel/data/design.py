@@ -18,7 +18,7 @@ import pandas as pd
 import scipy.linalg as sla
 from formulaic import ModelSpec, model_matrix
 
-from multilevel.data.frame import clean_frame, drop_zero_weight, to_pandas
+from multilevel.data.frame import clean_frame, drop_zero_weight, logical_as_factor, to_pandas
 from multilevel.data.grouping import GroupingFactor, grouping_factor
 from multilevel.data.response_values import (
     binomial_counts,
@@ -33,7 +33,7 @@ from multilevel.errors import (
     MissingDataWarning,
     RankDeficiencyWarning,
 )
-from multilevel.formula.expressions import EVALUATION_CONTEXT
+from multilevel.formula.expressions import EVALUATION_CONTEXT, VALUE_CONTEXT
 from multilevel.formula.identifiers import unquote_name
 from multilevel.formula.parser import (
     ParsedFormula,
@@ -217,7 +217,7 @@ def formula_offset(frame: pd.DataFrame, offsets: tuple[str, ...], formula: str,
                 values = frame[column].to_numpy(dtype=float)
             else:
                 mm = model_matrix(f"0 + I({expr})", frame, na_action="ignore",
-                                  context=EVALUATION_CONTEXT)
+                                  context=VALUE_CONTEXT)
                 values = np.asarray(mm, dtype=float)[:, 0]
         except (TypeError, ValueError) as exc:
             raise DataError(f"the offset offset({r_column_name(expr)}) in {formula!r} must be "
@@ -278,7 +278,8 @@ def _fixed_matrix(frame: pd.DataFrame, fixed: str, formula: str, row_index: np.n
         X, names = plain
     else:
         try:
-            mm = model_matrix(fixed, frame, na_action="ignore", context=EVALUATION_CONTEXT)
+            mm = model_matrix(fixed, logical_as_factor(frame), na_action="ignore",
+                              context=EVALUATION_CONTEXT)
         except Exception as exc:
             raise FormulaError(f"cannot build the fixed-effects matrix for {fixed!r}: {exc}",
                                formula) from exc
@@ -305,7 +306,8 @@ def _random_term_matrix(frame: pd.DataFrame, lhs: str, formula: str,
     if plain is not None:
         return plain[0], plain[1], None
     try:
-        mm = model_matrix(lhs, frame, na_action="ignore", context=EVALUATION_CONTEXT)
+        mm = model_matrix(lhs, logical_as_factor(frame), na_action="ignore",
+                          context=EVALUATION_CONTEXT)
     except Exception as exc:
         raise FormulaError(f"cannot build the random-effects term {lhs!r}: {exc}",
                            formula) from exc

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from multilevel.errors import ColumnNotFoundError, DataError, quote_rows
+from multilevel.formula.expressions import logical_factor
 
 # infer_dtype's names for an object column that holds only real numbers (and missing values).
 _NUMBERS_AS_OBJECTS = {"integer", "floating", "mixed-integer-float", "decimal"}
@@ -299,3 +300,16 @@ def drop_zero_weight(clean: CleanFrame, zero: np.ndarray, columns: Iterable[str]
     return CleanFrame(frame=frame, row_index=clean.row_index[~zero],
                       n_dropped=clean.n_dropped,
                       n_zero_weight=clean.n_zero_weight + int(zero.sum()))
+
+
+def logical_as_factor(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every logical column (numpy bool or pandas "boolean") a factor with
+    levels FALSE and TRUE, as R's model matrices treat logicals: the column ``x`` gives the
+    coefficient ``xTRUE``, lme4's name. The frame itself is not changed."""
+    logical = [c for c in frame.columns if pd.api.types.is_bool_dtype(frame[c].dtype)]
+    if not logical:
+        return frame
+    out = frame.copy()
+    for c in logical:
+        out[c] = logical_factor(frame[c])
+    return out

@@ -22,7 +22,7 @@ import pandas as pd
 from formulaic import model_matrix
 
 from multilevel.errors import DataError, FormulaError, quote_rows, shorten
-from multilevel.formula.expressions import EVALUATION_CONTEXT
+from multilevel.formula.expressions import VALUE_CONTEXT
 from multilevel.formula.parser import response_factor
 from multilevel.formula.rnames import r_column_name
 
@@ -52,7 +52,7 @@ def evaluate(frame: pd.DataFrame, expr: str, what: str, formula: str) -> np.ndar
         return frame[expr].to_numpy(dtype=float)
     try:
         mm = model_matrix(f"{response_factor(expr)} ~ 1", frame, na_action="ignore",
-                          context=EVALUATION_CONTEXT)
+                          context=VALUE_CONTEXT)
     except Exception as exc:  # formulaic raises several exception types
         raise FormulaError(f"cannot evaluate {what}: {exc}", formula) from exc
     lhs = np.asarray(mm.lhs, dtype=float)

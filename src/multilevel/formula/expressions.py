@@ -26,6 +26,7 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from formulaic.transforms import C
 
 from multilevel.errors import FormulaError
@@ -67,10 +68,27 @@ def _r_log(x: Any, base: float | None = None) -> Any:
     return np.log(x) if base is None else np.log(x) / np.log(base)
 
 
+def logical_factor(values: Any) -> pd.Series:
+    """A logical vector as R's model matrices see it: a factor with levels FALSE and TRUE
+    (so its treatment-coded column is ``xTRUE``, as lme4 names it)."""
+    index = values.index if isinstance(values, pd.Series) else None
+    codes = np.where(np.asarray(values, dtype=bool), "TRUE", "FALSE")
+    return pd.Series(pd.Categorical(codes, categories=["FALSE", "TRUE"]), index=index)
+
+
+def _r_identity(x: Any) -> Any:
+    """R's ``I(x)``: x as it is, except that a logical result is a factor, as R's model
+    matrices treat it (``I(week > 2)`` gives the column ``I(week > 2)TRUE``)."""
+    if np.asarray(x).dtype == bool:
+        return logical_factor(x)
+    return x
+
+
 #: What formulaic evaluates formula expressions with, on top of its own transforms (I, log2,
 #: log10, exp, poly, scale, center, C, the splines and contr): the R names it lacks. Passing
 #: this explicitly also keeps formulaic from capturing the caller's variables.
 EVALUATION_CONTEXT: Mapping[str, Any] = MappingProxyType({
+    "I": _r_identity,
     "log": _r_log,
     "log1p": np.log1p,
     "expm1": np.expm1,
@@ -78,6 +96,11 @@ EVALUATION_CONTEXT: Mapping[str, Any] = MappingProxyType({
     "abs": np.abs,
     "factor": C,
 })
+
+#: The same, for expressions that give one value per row (the response, cbind's counts,
+#: offsets): there ``I(x > 0)`` stays logical, R's 0/1 response.
+VALUE_CONTEXT: Mapping[str, Any] = MappingProxyType(
+    {k: v for k, v in EVALUATION_CONTEXT.items() if k != "I"})
 
 _SUMMARY = ("a formula may use data columns, numbers, the functions "
             f"{', '.join(FUNCTIONS)}, arithmetic and comparisons")

@@ -17,7 +17,7 @@ import pandas as pd
 from formulaic import model_matrix
 from scipy import stats
 
-from multilevel.data.frame import to_pandas
+from multilevel.data.frame import logical_as_factor, to_pandas
 from multilevel.errors import ArgumentError, MultilevelError, public_api
 from multilevel.formula.expressions import EVALUATION_CONTEXT
 from multilevel.formula.rnames import r_column_name
@@ -173,7 +173,7 @@ def type3_hypotheses(fit: MixedModelResult) -> dict[str, np.ndarray]:
         raise MultilevelError("type-III tests of terms contained in interactions need the "
                               "fit's data; refit with multilevel.lmer(formula, data)")
     frame = to_pandas(data).iloc[design.row_index].reset_index(drop=True)
-    mm = model_matrix(design.formula.fixed, frame, ensure_full_rank=False,
+    mm = model_matrix(design.formula.fixed, logical_as_factor(frame), ensure_full_rank=False,
                       context=EVALUATION_CONTEXT)
     rd_names = [r_column_name(c) for c in mm.columns]
     missing = [n for n in design.fixed_names if n not in rd_names]

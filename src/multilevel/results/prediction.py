@@ -9,7 +9,7 @@ import pandas as pd
 from formulaic import ModelSpec, model_matrix
 
 from multilevel.data.design import formula_offset
-from multilevel.data.frame import to_pandas
+from multilevel.data.frame import logical_as_factor, to_pandas
 from multilevel.data.grouping import level_labels
 from multilevel.errors import ColumnNotFoundError, DataError, FormulaError
 from multilevel.formula.expressions import EVALUATION_CONTEXT
@@ -79,6 +79,7 @@ def replay_matrix(spec: ModelSpec | None, expr: str, frame: pd.DataFrame, what: 
                   ) -> tuple[np.ndarray, list[str]]:
     """The model matrix of ``expr`` on new data, with the fitted encoding (``spec``) when the
     encoding has state (factor levels, centring constants), else built afresh."""
+    frame = logical_as_factor(frame)  # as when the model was built
     try:
         mm = (spec.get_model_matrix(frame, na_action="raise", context=EVALUATION_CONTEXT)
               if spec is not None
