@@ -21,13 +21,14 @@ from multilevel.inference import (
     r2,
     step,
 )
+from multilevel.models.lm_list import LmListResult, lm_list
 from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 __version__ = "0.1.0"
 
 __all__ = ["GeneralizedLinearMixedModel", "GeneralizedLinearMixedModelResult",
-           "LinearMixedModel", "LinearMixedModelResult", "__version__", "anova", "bootstrap",
-           "center", "compare", "datasets", "design_effect", "errors", "families", "glmer",
-           "hausman", "icc", "lmer", "mundlak", "overdispersion", "power", "power_curve", "r2",
-           "step"]
+           "LinearMixedModel", "LinearMixedModelResult", "LmListResult", "__version__", "anova",
+           "bootstrap", "center", "compare", "datasets", "design_effect", "errors", "families",
+           "glmer", "hausman", "icc", "lm_list", "lmer", "mundlak", "overdispersion", "power",
+           "power_curve", "r2", "step"]
