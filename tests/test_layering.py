@@ -2,7 +2,8 @@
 
 Layers, bottom to top (a module may import from its own layer or lower ones):
 
-    0  linalg, covariance, families        pure numerics
+    0  linalg, covariance, families,       pure numerics
+       nonlinear, structures
     1  formula, data, datasets             formula -> terms -> design; data sets
     2  optim                               optimizer backends and record
     3  models                              objectives
@@ -39,7 +40,7 @@ PACKAGE = "multilevel"
 SRC = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 
 LAYERS: list[set[str]] = [
-    {"linalg", "covariance", "families"},
+    {"linalg", "covariance", "families", "nonlinear", "structures"},
     {"formula", "data", "datasets"},
     {"optim"},
     {"models"},
