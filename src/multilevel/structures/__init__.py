@@ -1,0 +1,30 @@
+"""nlme's residual variance functions and within-group correlation structures, as pure numerics.
+
+No model fitting here: each structure maps its (unconstrained) parameters and the data's
+covariates, strata and times to sd multipliers or correlation matrices, their inverse Cholesky
+factors and log-determinants. The names, parameterizations and data rules are nlme's.
+"""
+
+from multilevel.structures.variance import (
+    VarComb,
+    VarConstPower,
+    VarExp,
+    VarFixed,
+    VarianceForm,
+    VarianceFunction,
+    VarIdent,
+    VarPower,
+    parse_variance_form,
+)
+
+__all__ = [
+    "VarComb",
+    "VarConstPower",
+    "VarExp",
+    "VarFixed",
+    "VarIdent",
+    "VarPower",
+    "VarianceForm",
+    "VarianceFunction",
+    "parse_variance_form",
+]
