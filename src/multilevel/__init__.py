@@ -22,13 +22,16 @@ from multilevel.inference import (
     step,
 )
 from multilevel.models.lm_list import LmListResult, lm_list
+from multilevel.models.nls_list import NlsListResult, nls_list
 from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 __version__ = "0.1.0"
 
 __all__ = ["GeneralizedLinearMixedModel", "GeneralizedLinearMixedModelResult",
-           "LinearMixedModel", "LinearMixedModelResult", "LmListResult", "__version__", "anova",
+           "LinearMixedModel", "LinearMixedModelResult", "LmListResult", "NlsListResult",
+           "__version__", "anova",
            "bootstrap", "center", "compare", "datasets", "design_effect", "errors", "families",
-           "glmer", "hausman", "icc", "lm_list", "lmer", "mundlak", "overdispersion", "power",
+           "glmer", "hausman", "icc", "lm_list", "lmer", "mundlak", "nls_list", "overdispersion",
+           "power",
            "power_curve", "r2", "step"]

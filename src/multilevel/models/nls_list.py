@@ -1,0 +1,173 @@
+"""Per-group nonlinear least squares with a self-starting model, as nlme's ``nlsList``: the
+curve fitted separately to each group (each tree's logistic growth), from the model's own
+starting values (R's ``getInitial``), to explore before pooling and to start a nonlinear mixed
+model.
+
+``nls_list("circumference ~ SSlogis(age, Asym, xmid, scal) | Tree", data)``. The coefficients'
+standard errors come from each group's Gauss-Newton information; intervals use them rescaled to
+the pooled residual SD with the pooled df, as nlme's ``intervals(nlsList(...))`` does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from multilevel.data.frame import to_pandas
+from multilevel.errors import ArgumentError, DataError, FormulaError, NumericalError
+from multilevel.nonlinear.selfstart import SELF_STARTING, SelfStartModel
+
+# response ~ SSmodel(arguments) | group, every name a plain column name (nothing evaluated)
+_FORMULA = re.compile(r"^\s*([A-Za-z_.][\w.]*)\s*~\s*(SS\w+)\s*\((.*)\)"
+                      r"\s*\|\s*([A-Za-z_.][\w.]*)\s*$")
+_HELP = ("nls_list needs 'response ~ SSmodel(covariates, parameters) | group', e.g. "
+         "'circumference ~ SSlogis(age, Asym, xmid, scal) | Tree', with one of R's "
+         f"self-starting models ({', '.join(sorted(SELF_STARTING))})")
+
+
+@dataclass(frozen=True)
+class NlsListResult:
+    """Per-group nonlinear least-squares fits (see :func:`nls_list`).
+
+    Attributes
+    ----------
+    coef : pandas.DataFrame
+        One row per group (level order), one column per parameter (named as in the formula).
+    groups : list of str
+    model : SelfStartModel
+    """
+
+    coef: pd.DataFrame
+    groups: list[str]
+    model: SelfStartModel
+    _se_own: pd.DataFrame
+    _rss: np.ndarray
+    _df: np.ndarray
+
+    @property
+    def rse(self) -> float:
+        """The pooled residual standard error, sqrt(sum RSS / sum df)."""
+        return float(np.sqrt(self._rss.sum() / self._df.sum()))
+
+    @property
+    def df_resid(self) -> float:
+        """The pooled residual df."""
+        return float(self._df.sum())
+
+    def coef_table(self) -> pd.DataFrame:
+        """Long table: group, term, estimate, std_error (from the pooled residual SD),
+        statistic (t), df (pooled), p_value."""
+        own_sd = np.sqrt(self._rss / self._df)
+        se = self._se_own.to_numpy() * (self.rse / own_sd)[:, None]
+        rows = []
+        est = self.coef.to_numpy()
+        for i, g in enumerate(self.groups):
+            for j, term in enumerate(self.coef.columns):
+                t = est[i, j] / se[i, j]
+                rows.append({"group": g, "term": term, "estimate": est[i, j],
+                             "std_error": se[i, j], "statistic": t, "df": self.df_resid,
+                             "p_value": float(2 * stats.t.sf(abs(t), self.df_resid))})
+        return pd.DataFrame(rows)
+
+    def intervals(self, level: float = 0.95) -> pd.DataFrame:
+        """Confidence intervals of every group's parameters, as nlme's ``intervals`` of an
+        ``nlsList``: estimate +- t(pooled df) x standard error at the pooled residual SD."""
+        if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1:
+            raise ArgumentError(f"level must be a number strictly between 0 and 1, got "
+                                f"{level!r:.60}")
+        table = self.coef_table()
+        half = stats.t.ppf(0.5 + level / 2, self.df_resid) * table["std_error"].to_numpy()
+        return pd.DataFrame({"group": table["group"], "term": table["term"],
+                             "lower": table["estimate"] - half, "estimate": table["estimate"],
+                             "upper": table["estimate"] + half})
+
+
+def nls_list(formula: str, data: Any) -> NlsListResult:
+    """Fit a self-starting nonlinear model by least squares within each group, as nlme's
+    ``nlsList``.
+
+    Parameters
+    ----------
+    formula : str
+        ``"response ~ SSmodel(covariates..., parameters...) | group"``; the covariates are
+        data columns, the parameters' names label the coefficients.
+    data : pandas.DataFrame or polars.DataFrame
+        Rows with a missing value in a used column are dropped.
+
+    Returns
+    -------
+    NlsListResult
+
+    Raises
+    ------
+    FormulaError
+        A formula not of that form, an unknown model, or the wrong number of arguments.
+    DataError
+        A column that is missing or not numeric, or a group whose data cannot give starting
+        values (too few distinct covariate values).
+    NumericalError
+        A group whose fit does not converge (named).
+    """
+    match = _FORMULA.match(formula) if isinstance(formula, str) else None
+    if match is None:
+        raise FormulaError(_HELP, str(formula))
+    response, name, inner, group = match.groups()
+    if name not in SELF_STARTING:
+        raise FormulaError(f"{name} is not a self-starting model. {_HELP}", formula)
+    model = SELF_STARTING[name]
+    args = [a.strip() for a in inner.split(",")]
+    if len(args) != model.covariates + len(model.parameters):
+        raise FormulaError(f"{name} takes {model.covariates} covariate(s) and the parameters "
+                           f"{', '.join(model.parameters)}; got {len(args)} argument(s)", formula)
+    covariates, labels = args[:model.covariates], args[model.covariates:]
+    frame = to_pandas(data)
+    used = [response, *covariates, group]
+    missing = [c for c in used if c not in frame.columns]
+    if missing:
+        raise DataError(f"nls_list: column(s) {', '.join(map(repr, missing))} not in the data")
+    frame = frame[used].dropna()
+    for col in (response, *covariates):
+        if not pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(
+                frame[col]):
+            raise DataError(f"nls_list: column {col!r} must be numeric")
+    groups = frame[group]
+    levels = (list(groups.cat.categories) if isinstance(groups.dtype, pd.CategoricalDtype)
+              else sorted(groups.unique(), key=str))
+    levels = [lv for lv in levels if (groups == lv).any()]
+    p = len(labels)
+    coef = np.empty((len(levels), p))
+    se = np.empty((len(levels), p))
+    rss = np.empty(len(levels))
+    dfs = np.empty(len(levels))
+    for i, level in enumerate(levels):
+        rows = frame[groups == level]
+        xs = [rows[c].to_numpy(dtype=float) for c in covariates]
+        y = rows[response].to_numpy(dtype=float)
+        start = model.initial(*xs, y)
+        x0 = np.array([start[k] for k in model.parameters])
+        fit = optimize.least_squares(
+            lambda b, xs=xs, y=y: model.value(*xs, *b) - y, x0,
+            jac=lambda b, xs=xs: model.gradient(*xs, *b), method="lm", xtol=1e-12,
+            ftol=1e-12, gtol=1e-12)
+        if not fit.success:
+            raise NumericalError(f"nls_list: the fit for {group} = {level!r} did not converge "
+                                 f"({fit.message})")
+        J = model.gradient(*xs, *fit.x)
+        rss[i] = float(fit.fun @ fit.fun)
+        dfs[i] = len(y) - p
+        if dfs[i] <= 0:
+            raise DataError(f"nls_list: {group} = {level!r} has {len(y)} rows for {p} "
+                            "parameters: no residual degrees of freedom")
+        cov = np.linalg.inv(J.T @ J) * rss[i] / dfs[i]
+        coef[i] = fit.x
+        se[i] = np.sqrt(np.diag(cov))
+    index = pd.Index([str(lv) for lv in levels], name=group)
+    return NlsListResult(coef=pd.DataFrame(coef, index=index, columns=labels),
+                         groups=list(index), model=model,
+                         _se_own=pd.DataFrame(se, index=index, columns=labels), _rss=rss,
+                         _df=dfs)
