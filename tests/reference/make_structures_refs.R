@@ -53,6 +53,14 @@ cor_case <- function(call, data_name) {
     if (!is.list(m)) m <- list(m)
     f <- corFactor(obj)
     lens <- vapply(m, nrow, 1)
+    ## the ARMA process's true autocorrelations, from stats::ARMAacf: nlme's corARMA differs
+    ## from them at lags 2..q when q > p >= 1 (see the test)
+    acf <- NULL
+    if (inherits(obj, "corARMA")) {
+        p <- attr(obj, "p"); q <- attr(obj, "q"); v <- coef(obj, unconstrained = FALSE)
+        acf <- unname(as.numeric(ARMAacf(ar = v[seq_len(p)], ma = v[p + seq_len(q)],
+                                         lag.max = attr(obj, "maxLag"))))
+    }
     idx <- rep(seq_along(lens), lens^2)
     list(call = call, data = data_name, class = class(obj)[1],
          coef_unconstrained = unname(as.numeric(coef(obj, unconstrained = TRUE))),
@@ -60,7 +68,7 @@ cor_case <- function(call, data_name) {
          cor_matrix = lapply(unname(m), function(a) unname(as.numeric(a))),
          sizes = unname(lens),
          cor_factor = lapply(split(as.numeric(f), idx), unname),
-         log_det = as.numeric(logDet(obj)))
+         log_det = as.numeric(logDet(obj)), armaacf = acf)
 }
 
 var_calls <- list(

@@ -5,6 +5,23 @@ covariates, strata and times to sd multipliers or correlation matrices, their in
 factors and log-determinants. The names, parameterizations and data rules are nlme's.
 """
 
+from multilevel.structures.correlation import (
+    CorAR1,
+    CorARMA,
+    CorCAR1,
+    CorCompSymm,
+    CorExp,
+    CorGaus,
+    CorLin,
+    CorRatio,
+    CorrelationForm,
+    CorrelationStructure,
+    CorSpatial,
+    CorSpher,
+    CorSymm,
+    arma_autocorrelation,
+    parse_correlation_form,
+)
 from multilevel.structures.variance import (
     VarComb,
     VarConstPower,
@@ -18,6 +35,19 @@ from multilevel.structures.variance import (
 )
 
 __all__ = [
+    "CorAR1",
+    "CorARMA",
+    "CorCAR1",
+    "CorCompSymm",
+    "CorExp",
+    "CorGaus",
+    "CorLin",
+    "CorRatio",
+    "CorSpatial",
+    "CorSpher",
+    "CorSymm",
+    "CorrelationForm",
+    "CorrelationStructure",
     "VarComb",
     "VarConstPower",
     "VarExp",
@@ -26,5 +56,7 @@ __all__ = [
     "VarPower",
     "VarianceForm",
     "VarianceFunction",
+    "arma_autocorrelation",
+    "parse_correlation_form",
     "parse_variance_form",
 ]
