@@ -21,17 +21,37 @@ from multilevel.inference import (
     r2,
     step,
 )
+from multilevel.models.gls import GlsResult, gls
 from multilevel.models.lm_list import LmListResult, lm_list
 from multilevel.models.nls_list import NlsListResult, nls_list
 from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
 from multilevel.results.lmm_result import LinearMixedModelResult
+from multilevel.structures import (
+    CorAR1,
+    CorARMA,
+    CorCAR1,
+    CorCompSymm,
+    CorExp,
+    CorGaus,
+    CorLin,
+    CorRatio,
+    CorSpher,
+    CorSymm,
+    VarComb,
+    VarConstPower,
+    VarExp,
+    VarFixed,
+    VarIdent,
+    VarPower,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["GeneralizedLinearMixedModel", "GeneralizedLinearMixedModelResult",
-           "LinearMixedModel", "LinearMixedModelResult", "LmListResult", "NlsListResult",
-           "__version__", "anova",
-           "bootstrap", "center", "compare", "datasets", "design_effect", "errors", "families",
-           "glmer", "hausman", "icc", "lm_list", "lmer", "mundlak", "nls_list", "overdispersion",
-           "power",
-           "power_curve", "r2", "step"]
+__all__ = ["CorAR1", "CorARMA", "CorCAR1", "CorCompSymm", "CorExp", "CorGaus", "CorLin",
+           "CorRatio", "CorSpher", "CorSymm", "GeneralizedLinearMixedModel",
+           "GeneralizedLinearMixedModelResult", "GlsResult", "LinearMixedModel",
+           "LinearMixedModelResult", "LmListResult", "NlsListResult", "VarComb",
+           "VarConstPower", "VarExp", "VarFixed", "VarIdent", "VarPower", "__version__",
+           "anova", "bootstrap", "center", "compare", "datasets", "design_effect", "errors",
+           "families", "glmer", "gls", "hausman", "icc", "lm_list", "lmer", "mundlak",
+           "nls_list", "overdispersion", "power", "power_curve", "r2", "step"]

@@ -1,0 +1,220 @@
+"""Generalized least squares with nlme's variance functions and correlation structures, as
+nlme's ``gls``: y = X beta + e, Var(e_g) = sigma^2 S_g C_g S_g within each group g, S_g the
+variance function's sd multipliers and C_g the correlation structure's matrix.
+
+For given variance and correlation parameters the rows are whitened group by group,
+y* = F_g S_g^-1 y with F_g' F_g = C_g^-1 (nlme's ``corFactor``); then beta is ordinary least
+squares on the whitened data, sigma is profiled out, and the log-likelihood is (Pinheiro &
+Bates 2000, section 5.1; N rows, p coefficients, RSS* the whitened residual sum of squares)
+
+    ML:   -N/2 (log 2 pi + 1 + log(RSS*/N)) - sum_g log|S_g C_g^{1/2}|
+    REML: -(N-p)/2 (log 2 pi + 1 + log(RSS*/(N-p))) - sum_g log|S_g C_g^{1/2}| - log|R*|,
+
+R* the triangular factor of the whitened X. The variance and correlation parameters are
+optimized on nlme's unconstrained scale (BOBYQA, as the rest of the package).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from formulaic import model_matrix
+from scipy import stats
+
+from multilevel.data.design import r_contrasts
+from multilevel.data.frame import logical_as_factor, to_pandas
+from multilevel.errors import ArgumentError, DataError, FormulaError
+from multilevel.formula.expressions import EVALUATION_CONTEXT
+from multilevel.formula.parser import parse_formula
+from multilevel.formula.rnames import r_column_names
+from multilevel.optim.backends import minimize_theta
+from multilevel.optim.optsummary import OptSummary
+from multilevel.structures.correlation import CorrelationStructure
+from multilevel.structures.variance import VarianceFunction
+
+METHODS = ("REML", "ML")
+
+
+@dataclass(frozen=True)
+class GlsResult:
+    """A fitted generalized least-squares model (see :func:`gls`).
+
+    Attributes
+    ----------
+    fixef : pandas.Series
+    vcov : pandas.DataFrame
+        RSS* / (N - p) (X*' X*)^-1, as nlme's ``vcov`` (for ML fits too).
+    sigma : float
+        Residual SD (for a variance function: at multiplier 1).
+    loglik : float
+        The (restricted, for REML) log-likelihood, as nlme's ``logLik``.
+    method : str
+    variance_parameters, correlation_parameters : numpy.ndarray
+        On nlme's natural (constrained) scale, as ``coef(..., unconstrained = FALSE)``.
+    optsum : OptSummary or None
+        None when there was nothing to optimize.
+    nobs : int
+    """
+
+    fixef: pd.Series
+    vcov: pd.DataFrame
+    sigma: float
+    loglik: float
+    method: str
+    variance_parameters: np.ndarray
+    correlation_parameters: np.ndarray
+    optsum: OptSummary | None
+    nobs: int
+
+    @property
+    def n_params(self) -> int:
+        """Coefficients, sigma and the structures' parameters (nlme's ``df`` of logLik)."""
+        return (len(self.fixef) + 1 + self.variance_parameters.size
+                + self.correlation_parameters.size)
+
+    @property
+    def aic(self) -> float:
+        """-2 logLik + 2 n_params."""
+        return -2.0 * self.loglik + 2.0 * self.n_params
+
+    @property
+    def bic(self) -> float:
+        """-2 logLik + log(N - p for REML, N for ML) n_params, as nlme."""
+        n = self.nobs - (len(self.fixef) if self.method == "REML" else 0)
+        return -2.0 * self.loglik + math.log(n) * self.n_params
+
+    def coef_table(self) -> pd.DataFrame:
+        """estimate, std_error, statistic (t), df (N - p, as nlme), p_value."""
+        se = np.sqrt(np.diag(self.vcov.to_numpy()))
+        t = self.fixef.to_numpy() / se
+        df = float(self.nobs - len(self.fixef))
+        return pd.DataFrame({"estimate": self.fixef.to_numpy(), "std_error": se,
+                             "statistic": t, "df": df,
+                             "p_value": 2 * stats.t.sf(np.abs(t), df)},
+                            index=self.fixef.index)
+
+
+def gls(formula: str, data: Any, weights: VarianceFunction | None = None,
+        correlation: CorrelationStructure | None = None, method: str = "REML") -> GlsResult:
+    """Fit a linear model with correlated and/or heteroscedastic errors, as nlme's ``gls``.
+
+    Parameters
+    ----------
+    formula : str
+        ``"response ~ predictors"`` (no random-effects terms).
+    data : pandas.DataFrame or polars.DataFrame
+    weights : variance function, optional
+        e.g. ``multilevel.structures.VarIdent(form="~ 1 | Sex")``,
+        ``VarPower(form="~ age")``. Forms on the fitted values are not supported yet.
+    correlation : correlation structure, optional
+        e.g. ``multilevel.structures.CorAR1(form="~ 1 | Subject")``.
+    method : {"REML", "ML"}
+
+    Returns
+    -------
+    GlsResult
+    """
+    if method not in METHODS:
+        raise ArgumentError(f"method must be 'REML' or 'ML', got {method!r:.60}")
+    parsed = parse_formula(formula)  # the allow-listed formula checks
+    if parsed.random:
+        raise FormulaError("gls fits no random effects; remove the (... | g) terms or use "
+                           "ml.lmer", formula)
+    frame = to_pandas(data)
+    structure_cols = []
+    if weights is not None:
+        if getattr(weights.parsed, "covariate", None) == "fitted":
+            raise ArgumentError("gls: variance functions of the fitted values are not "
+                                "supported yet; use a covariate form such as '~ age'")
+        structure_cols += [c for c in [weights.parsed.covariate, *weights.parsed.strata] if c]
+    if correlation is not None:
+        form = correlation.parsed
+        structure_cols += [*form.covariates, *([form.group] if form.group else [])]
+    missing = [c for c in structure_cols if c not in frame.columns]
+    if missing:
+        raise DataError(f"gls: column(s) {', '.join(map(repr, missing))} of the variance or "
+                        "correlation form are not in the data")
+    frame = frame.dropna(subset=structure_cols) if structure_cols else frame
+    fixed = r_contrasts(parsed.fixed, frame)
+    try:
+        mm = model_matrix(f"{parsed.response} ~ {fixed}", logical_as_factor(frame),
+                          na_action="drop", context=EVALUATION_CONTEXT)
+    except Exception as exc:  # formulaic raises several exception types
+        raise FormulaError(f"cannot build the model matrix: {exc}", formula) from exc
+    rows = frame.loc[mm.rhs.index]
+    y = np.asarray(mm.lhs, dtype=float)[:, 0]
+    X = np.asarray(mm.rhs, dtype=float)
+    names = r_column_names(list(mm.rhs.columns))
+    n, p = X.shape
+    if n <= p:
+        raise DataError(f"gls: {n} observations for {p} coefficients")
+    var = weights.initialize_data(rows) if weights is not None else None
+    if correlation is not None:
+        group = (pd.factorize(rows[correlation.parsed.group], sort=False)[0]
+                 if correlation.parsed.group else np.zeros(n, dtype=int))
+        members = [np.flatnonzero(group == g) for g in range(int(group.max()) + 1)]
+        times = correlation.covariates(rows)
+        cor_start = correlation.initial(times)
+    else:
+        members, times, cor_start = [], [], np.empty(0)
+    var_start = var.initial(var.columns(rows, np.zeros(1))[1]) if var is not None else (
+        np.empty(0))
+    nv = var_start.size
+
+    def whitened(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """(X*, y*, sum_g log|S_g C_g^{1/2}|) at unconstrained parameters ``theta``."""
+        s = var.weights_from_data(theta[:nv], rows) if var is not None else np.ones(n)
+        Xs, ys = X / s[:, None], y / s
+        logdet = float(np.log(s).sum())
+        if correlation is not None:
+            params = correlation.to_constrained(theta[nv:], times)
+            Xw, yw = np.empty_like(Xs), np.empty_like(ys)
+            for idx, F in zip(members, correlation.factors(params, times), strict=True):
+                Xw[idx] = F @ Xs[idx]
+                yw[idx] = F @ ys[idx]
+                logdet -= float(np.linalg.slogdet(F)[1])  # F need not be triangular
+            Xs, ys = Xw, yw
+        return Xs, ys, logdet
+
+    def fit_at(theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, float]:
+        Xs, ys, logdet = whitened(theta)
+        q, r = np.linalg.qr(Xs)
+        beta = np.linalg.solve(r, q.T @ ys)
+        rss = float(np.sum((ys - Xs @ beta) ** 2))
+        if method == "ML":
+            ll = -n / 2 * (math.log(2 * math.pi) + 1 + math.log(rss / n)) - logdet
+        else:
+            ll = (-(n - p) / 2 * (math.log(2 * math.pi) + 1 + math.log(rss / (n - p)))
+                  - logdet - float(np.sum(np.log(np.abs(np.diag(r))))))
+        return ll, beta, r, rss
+
+    start = np.concatenate([var_start, cor_start])
+    opt: OptSummary | None = None
+    theta = start
+    if start.size:
+        def objective(t: np.ndarray) -> float:
+            try:
+                return -2.0 * fit_at(t)[0]
+            except (ArithmeticError, np.linalg.LinAlgError, ValueError):
+                return math.inf
+
+        opt = minimize_theta(objective, start, np.full(start.size, -np.inf), "bobyqa", {},
+                             f0=objective(start))
+        theta = opt.final
+    ll, beta, r, rss = fit_at(theta)
+    sigma2 = rss / (n - p if method == "REML" else n)
+    rinv = np.linalg.inv(r)
+    # nlme's varBeta takes the residual variance on N - p df for ML fits too
+    vcov = rss / (n - p) * rinv @ rinv.T
+    var_nat = var.to_constrained(theta[:nv]) if var is not None else np.empty(0)
+    cor_nat = (correlation.to_constrained(theta[nv:], times) if correlation is not None
+               else np.empty(0))
+    return GlsResult(fixef=pd.Series(beta, index=names, name="estimate"),
+                     vcov=pd.DataFrame(vcov, index=names, columns=names),
+                     sigma=math.sqrt(sigma2), loglik=ll, method=method,
+                     variance_parameters=np.asarray(var_nat),
+                     correlation_parameters=np.asarray(cor_nat), optsum=opt, nobs=n)
