@@ -169,27 +169,11 @@ class CorrelationStructure:
 
     def corr_matrices(self, params: ArrayLike, times: Times) -> list[FloatArray]:
         """:meth:`corr_matrix` for every group; groups with equal covariates share work."""
-        cache: dict[bytes, FloatArray] = {}
-        out = []
-        for t in times:
-            arr = np.ascontiguousarray(t, dtype=float)
-            key = arr.tobytes() + str(arr.shape).encode()
-            if key not in cache:
-                cache[key] = self.corr_matrix(params, arr)
-            out.append(cache[key])
-        return out
+        return _per_group(self.corr_matrix, params, times)
 
     def factors(self, params: ArrayLike, times: Times) -> list[FloatArray]:
-        """:meth:`factor` for every group."""
-        cache: dict[bytes, FloatArray] = {}
-        out = []
-        for t in times:
-            arr = np.ascontiguousarray(t, dtype=float)
-            key = arr.tobytes() + str(arr.shape).encode()
-            if key not in cache:
-                cache[key] = self.factor(params, arr)
-            out.append(cache[key])
-        return out
+        """:meth:`factor` for every group (shared as :meth:`corr_matrices`)."""
+        return _per_group(self.factor, params, times)
 
     def total_log_det(self, params: ArrayLike, times: Times) -> float:
         """Sum over groups of ``log|R_g|`` (twice nlme's ``logDet(obj)``)."""
@@ -201,6 +185,20 @@ class CorrelationStructure:
         if p.size != k:
             raise ArgumentError(f"{type(self).__name__} has {k} parameters; got {p.size}.")
         return p
+
+
+def _per_group(method: Any, params: ArrayLike, times: Times) -> list[FloatArray]:
+    """``method(params, t)`` for each group's covariates ``t``, computed once per distinct
+    ``t`` (balanced designs repeat the same times in every group)."""
+    cache: dict[bytes, FloatArray] = {}
+    out = []
+    for t in times:
+        arr = np.ascontiguousarray(t, dtype=float)
+        key = arr.tobytes() + str(arr.shape).encode()
+        if key not in cache:
+            cache[key] = method(params, arr)
+        out.append(cache[key])
+    return out
 
 
 # ---- serial structures with integer positions ----------------------------------------------
