@@ -5,7 +5,7 @@
 """
 
 from multilevel import datasets, errors, families
-from multilevel.api import GeneralizedLinearMixedModel, LinearMixedModel, glmer, lmer
+from multilevel.api import GeneralizedLinearMixedModel, LinearMixedModel, glmer, lme, lmer
 from multilevel.inference import (
     anova,
     bootstrap,
@@ -53,5 +53,5 @@ __all__ = ["CorAR1", "CorARMA", "CorCAR1", "CorCompSymm", "CorExp", "CorGaus", "
            "LinearMixedModelResult", "LmListResult", "NlsListResult", "VarComb",
            "VarConstPower", "VarExp", "VarFixed", "VarIdent", "VarPower", "__version__",
            "anova", "bootstrap", "center", "compare", "datasets", "design_effect", "errors",
-           "families", "glmer", "gls", "hausman", "icc", "lm_list", "lmer", "mundlak",
+           "families", "glmer", "gls", "hausman", "icc", "lm_list", "lme", "lmer", "mundlak",
            "nls_list", "overdispersion", "power", "power_curve", "r2", "step"]

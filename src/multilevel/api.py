@@ -14,8 +14,10 @@ import numpy as np
 
 from multilevel.errors import ConvergenceWarning, SingularFitWarning, public_api, public_methods
 from multilevel.models.glmm import GLMMStages
+from multilevel.models.lme import lme_fit
 from multilevel.models.lmm import ModelStages
 from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
+from multilevel.results.lme_result import LmeResult
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 _Result = TypeVar("_Result", LinearMixedModelResult, GeneralizedLinearMixedModelResult)
@@ -166,3 +168,35 @@ def glmer(formula: str, data: Any, family: Any = "binomial", nagq: int = 1,
         optimizer=optimizer, start=start, optimizer_settings=optimizer_settings,
         calc_derivs=calc_derivs, laplace=laplace)
     return model.fit()
+
+
+@public_api
+def lme(formula: str, data: Any, random: str | None = None, weights: Any = None,
+        correlation: Any = None, method: str = "REML") -> LmeResult:
+    """Fit a linear mixed model with nlme's residual variance function and correlation
+    structure, as nlme's ``lme``.
+
+    Parameters
+    ----------
+    formula : str
+        The fixed part, optionally with lme4-style random terms (``"y ~ x + (1 | g)"``).
+    data : pandas.DataFrame or polars.DataFrame
+    random : str, optional
+        nlme's random part, ``"~ 1 | Subject"`` or ``"~ age | Subject"``.
+    weights : variance function, optional
+        ``ml.VarIdent(form="~ 1 | Sex")``, ``ml.VarPower(form="~ age")``, ...
+    correlation : correlation structure, optional
+        ``ml.CorAR1()`` (positions within the innermost grouping factor, nlme's default),
+        ``ml.CorCAR1(form="~ age | Subject")``, ...; each correlation group must lie within
+        one level of every random-effects factor.
+    method : {"REML", "ML"}
+
+    Returns
+    -------
+    LmeResult
+    """
+    fit = lme_fit(formula, data, random, weights, correlation, method)
+    inner = LinearMixedModelResult.from_model(fit.model, fit.opt)
+    return LmeResult(fit=inner, deviance=fit.deviance,
+                     variance_parameters=fit.variance_parameters,
+                     correlation_parameters=fit.correlation_parameters, method=method)

@@ -1,0 +1,149 @@
+"""Linear mixed models with nlme's residual variance functions and correlation structures, as
+nlme's ``lme``: y = X beta + Z b + e, Var(e_g) = sigma^2 S_g C_g S_g within each group g of the
+correlation structure (S_g the variance function's sd multipliers, C_g the correlation matrix).
+
+For given variance and correlation parameters psi, the rows are whitened group by group with
+F_g S_g^-1 (F_g' F_g = C_g^-1, nlme's ``corFactor``), which turns the model into an ordinary
+linear mixed model on the whitened y, X and Z. Whitening mixes rows only within a correlation
+group, so each group must lie within one level of every random-effects grouping factor (nlme's
+rule: the correlation's group is the innermost level). The criterion is then the profiled
+ML/REML deviance of that model (the blocked-Cholesky engine of :mod:`multilevel.models.lmm`)
+plus the Jacobian of the whitening, 2 sum_g log|S_g C_g^{1/2}|, and psi is optimized outside
+the profiled theta (BOBYQA over nlme's unconstrained scale, a full LMM fit inside each step).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from multilevel.data.design import ModelDesign, build_design
+from multilevel.data.frame import to_pandas
+from multilevel.errors import ArgumentError, DataError, MultilevelWarning
+from multilevel.models.lmm import ModelStages
+from multilevel.optim.backends import minimize_theta
+from multilevel.optim.optsummary import OptSummary
+from multilevel.structures.correlation import CorrelationStructure
+from multilevel.structures.variance import VarianceFunction
+
+METHODS = ("REML", "ML")
+
+
+@dataclass(frozen=True)
+class LmeFit:
+    """What :func:`lme_fit` returns: the linear mixed model on the whitened data at the
+    optimum (fit it for the estimates), the criterion with the whitening's Jacobian, and the
+    structures' parameters on nlme's natural scale."""
+
+    model: ModelStages
+    opt: OptSummary
+    deviance: float
+    variance_parameters: np.ndarray
+    correlation_parameters: np.ndarray
+    outer: OptSummary | None
+
+
+def lme_fit(formula: str, data: Any, random: str | None = None,
+            weights: VarianceFunction | None = None,
+            correlation: CorrelationStructure | None = None,
+            method: str = "REML") -> LmeFit:
+    """Estimate an ``lme`` model (see the module docstring); the public wrapper turns the
+    result into a fitted model."""
+    if method not in METHODS:
+        raise ArgumentError(f"method must be 'REML' or 'ML', got {method!r:.60}")
+    if random is not None:
+        if not isinstance(random, str) or "|" not in random or "~" not in random:
+            raise ArgumentError(f"random must be nlme's one-sided formula such as "
+                                f"'~ 1 | Subject', got {random!r:.60}")
+        lhs, group = random.split("~", 1)[1].split("|")
+        formula = f"{formula} + ({lhs.strip()} | {group.strip()})"
+    frame = to_pandas(data)
+    design = build_design(formula, frame)
+    if design.offset is not None or design.weights is not None:
+        raise ArgumentError("lme does not take offsets or prior weights yet")
+    rows: Any = frame.iloc[design.row_index].reset_index(drop=True)
+    n = design.nobs
+    if weights is not None and getattr(getattr(weights, "parsed", None), "covariate",
+                                       None) == "fitted":
+        raise ArgumentError("lme: variance functions of the fitted values are not supported "
+                            "yet; use a covariate form such as '~ age'")
+    var = weights.initialize_data(rows) if weights is not None else None
+    members: list[np.ndarray] = []
+    times: list[np.ndarray] = []
+    cor_start = np.empty(0)
+    if correlation is not None:
+        form = correlation.parsed
+        group_col = form.group or design.terms[-1].factor.name  # nlme: the innermost level
+        if group_col not in rows.columns:
+            raise DataError(f"lme: the correlation's grouping column {group_col!r} is not in "
+                            "the data")
+        cor = correlation if form.group else replace(
+            correlation, form=f"{correlation.form.strip()} | {group_col}")
+        codes = pd.factorize(rows[group_col], sort=False)[0]
+        members = [np.flatnonzero(codes == g) for g in range(int(codes.max()) + 1)]
+        for term in design.terms:
+            for idx in members:
+                if np.unique(term.factor.codes[idx]).size > 1:
+                    raise DataError(
+                        f"lme: correlation group {group_col!r} is not nested in the random-"
+                        f"effects factor {term.factor.name!r} (a group spans several of its "
+                        "levels); the correlation's group must be the innermost level")
+        correlation = cor
+        times = correlation.covariates(rows)
+        cor_start = correlation.initial(times)
+    var_start = var.initial(var.columns(rows, np.zeros(1))[1]) if var is not None else (
+        np.empty(0))
+    nv = var_start.size
+    reml = method == "REML"
+
+    def whitened(psi: np.ndarray) -> tuple[ModelDesign, float]:
+        s = var.weights_from_data(psi[:nv], rows) if var is not None else np.ones(n)
+        logdet = float(np.log(s).sum())
+        X, y = design.X / s[:, None], design.y / s
+        Zs = [t.Z / s[:, None] for t in design.terms]
+        if correlation is not None:
+            params = correlation.to_constrained(psi[nv:], times)
+            X, y, Zs = X.copy(), y.copy(), [z.copy() for z in Zs]
+            for idx, F in zip(members, correlation.factors(params, times), strict=True):
+                X[idx], y[idx] = F @ X[idx], F @ y[idx]
+                for z in Zs:
+                    z[idx] = F @ z[idx]
+                logdet -= float(np.linalg.slogdet(F)[1])
+        terms = tuple(replace(t, Z=z) for t, z in zip(design.terms, Zs, strict=True))
+        return replace(design, X=X, y=y, terms=terms), logdet
+
+    def inner(psi: np.ndarray, calc_derivs: bool = False) -> tuple[ModelStages, OptSummary,
+                                                                   float]:
+        d, logdet = whitened(psi)
+        with warnings.catch_warnings():
+            # the whitened columns' scales say nothing about the user's data
+            warnings.simplefilter("ignore", MultilevelWarning)
+            model = ModelStages(d.formula, None, reml=reml, calc_derivs=calc_derivs, design=d)
+        opt = model.optimize()
+        return model, opt, float(opt.fmin) + 2.0 * logdet
+
+    start = np.concatenate([var_start, cor_start])
+    outer: OptSummary | None = None
+    psi = start
+    if start.size:
+        def objective(p: np.ndarray) -> float:
+            try:
+                return inner(p)[2]
+            except (ArithmeticError, np.linalg.LinAlgError, ValueError):
+                return math.inf
+
+        outer = minimize_theta(objective, start, np.full(start.size, -np.inf), "bobyqa", {},
+                               f0=objective(start))
+        psi = outer.final
+    model, opt, deviance = inner(psi, calc_derivs=True)
+    var_nat = var.to_constrained(psi[:nv]) if var is not None else np.empty(0)
+    cor_nat = (correlation.to_constrained(psi[nv:], times) if correlation is not None
+               else np.empty(0))
+    return LmeFit(model=model, opt=opt, deviance=deviance,
+                  variance_parameters=np.asarray(var_nat),
+                  correlation_parameters=np.asarray(cor_nat), outer=outer)
