@@ -24,7 +24,9 @@ class LmeResult:
     ----------
     fit : LinearMixedModelResult
         The linear mixed model on the whitened data: fixef, vcov, varcorr, theta, sigma,
-        ranef and coef_table (with any ddf method) are its.
+        ranef and coef_table (with any ddf method) are its. Its fitted values, residuals and
+        predictions are on the whitened scale, not the data's (nlme-style ``fitted``,
+        ``residuals`` and ``predict`` for lme fits come with issue 8's results).
     deviance : float
         -2 log-likelihood (ML) or the REML criterion, the whitening's Jacobian included.
     variance_parameters, correlation_parameters : numpy.ndarray
