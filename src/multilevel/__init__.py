@@ -5,7 +5,14 @@
 """
 
 from multilevel import datasets, errors, families
-from multilevel.api import GeneralizedLinearMixedModel, LinearMixedModel, glmer, lme, lmer
+from multilevel.api import (
+    GeneralizedLinearMixedModel,
+    LinearMixedModel,
+    glmer,
+    lme,
+    lmer,
+    nlme,
+)
 from multilevel.inference import (
     anova,
     bootstrap,
@@ -54,4 +61,4 @@ __all__ = ["CorAR1", "CorARMA", "CorCAR1", "CorCompSymm", "CorExp", "CorGaus", "
            "VarConstPower", "VarExp", "VarFixed", "VarIdent", "VarPower", "__version__",
            "anova", "bootstrap", "center", "compare", "datasets", "design_effect", "errors",
            "families", "glmer", "gls", "hausman", "icc", "lm_list", "lme", "lmer", "mundlak",
-           "nls_list", "overdispersion", "power", "power_curve", "r2", "step"]
+           "nlme", "nls_list", "overdispersion", "power", "power_curve", "r2", "step"]

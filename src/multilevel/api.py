@@ -11,14 +11,23 @@ import warnings
 from typing import Any, TypeVar
 
 import numpy as np
+import pandas as pd
 
-from multilevel.errors import ConvergenceWarning, SingularFitWarning, public_api, public_methods
+from multilevel.errors import (
+    ArgumentError,
+    ConvergenceWarning,
+    SingularFitWarning,
+    public_api,
+    public_methods,
+)
 from multilevel.models.glmm import GLMMStages
 from multilevel.models.lme import lme_fit
 from multilevel.models.lmm import ModelStages
+from multilevel.models.nlme_fit import lindstrom_bates, parse_problem
 from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
 from multilevel.results.lme_result import LmeResult
 from multilevel.results.lmm_result import LinearMixedModelResult
+from multilevel.results.nlme_result import NlmeResult
 
 _Result = TypeVar("_Result", LinearMixedModelResult, GeneralizedLinearMixedModelResult)
 
@@ -200,3 +209,45 @@ def lme(formula: str, data: Any, random: str | None = None, weights: Any = None,
     return LmeResult(fit=inner, deviance=fit.deviance,
                      variance_parameters=fit.variance_parameters,
                      correlation_parameters=fit.correlation_parameters, method=method)
+
+
+@public_api
+def nlme(formula: str, data: Any, random: str, fixed: str | None = None,
+         start: dict[str, float] | None = None, method: str = "ML") -> NlmeResult:
+    """Fit a nonlinear mixed model with one of R's self-starting models, as nlme's ``nlme``
+    (Lindstrom-Bates alternation; see :mod:`multilevel.models.nlme_fit`).
+
+    Parameters
+    ----------
+    formula : str
+        ``"circumference ~ SSlogis(age, Asym, xmid, scal)"``.
+    data : pandas.DataFrame or polars.DataFrame
+    random : str
+        The parameters with a random effect and the grouping factor, ``"Asym ~ 1 | Tree"`` or
+        ``"Asym + xmid ~ 1 | Tree"`` (general covariance).
+    fixed : str, optional
+        ``"Asym + xmid + scal ~ 1"`` (the default; parameters that depend on covariates are
+        not supported yet).
+    start : dict, optional
+        Starting values of the fixed effects; by default the model's own (R's getInitial on
+        all the data).
+    method : {"ML", "REML"}
+        nlme's default is ML.
+
+    Returns
+    -------
+    NlmeResult
+    """
+    if method not in ("ML", "REML"):
+        raise ArgumentError(f"method must be 'ML' or 'REML', got {method!r:.60}")
+    problem = parse_problem(formula, data, fixed, random)
+
+    def lmm_fit(frame: Any, lme_formula: str, reml: bool) -> LinearMixedModelResult:
+        return LinearMixedModel(lme_formula, frame, reml=reml).fit()
+
+    beta, b, lme_fit_, iterations = lindstrom_bates(problem, start, method == "REML", lmm_fit)
+    fixef = pd.Series(beta, index=problem.parameters, name="estimate")
+    ranef = pd.DataFrame(b, index=pd.Index(problem.levels, name=problem.group),
+                         columns=problem.random)
+    return NlmeResult(fixef=fixef, ranef=ranef, lme=lme_fit_, method=method,
+                      iterations=iterations)

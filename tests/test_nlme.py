@@ -1,0 +1,73 @@
+"""ml.nlme (Lindstrom-Bates) against nlme: the shared Orange fit (logistic growth, random
+asymptote) and Loblolly (asymptotic regression, random asymptote), tests/reference/nlme/.
+Issue 8's targets: log-likelihood 1e-5 relative, fixed effects 1e-4, variance parameters 1e-3.
+(loblolly.json also holds a REML fit with two random parameters on which we are not yet within
+them: see the closing note of the session that added it.)"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import multilevel as ml
+from multilevel.errors import ArgumentError, DataError, FormulaError
+
+from reference_data import REF, load_data
+
+ORANGE = json.loads((REF / "nlme" / "orange_nlme_shared.json").read_text())
+LOBLOLLY = json.loads((REF / "nlme" / "loblolly.json").read_text())["loblolly_asym"]
+
+
+def check(fit, ref_fixef, ref_se, ref_loglik, ref_sds, ref_aic, ref_bic):
+    assert fit.loglik == pytest.approx(ref_loglik, rel=1e-5)
+    names = list(ref_fixef)
+    assert fit.fixef[names].to_numpy() == pytest.approx(list(ref_fixef.values()), rel=1e-4)
+    assert np.sqrt(np.diag(fit.vcov.loc[names, names])) == pytest.approx(
+        list(ref_se.values()), rel=1e-3)
+    assert fit.varcorr.sd.dropna().to_numpy() == pytest.approx(ref_sds, rel=1e-3)
+    assert fit.aic == pytest.approx(ref_aic, rel=1e-5)
+    assert fit.bic == pytest.approx(ref_bic, rel=1e-5)
+
+
+def test_orange_logistic_growth():
+    fit = ml.nlme("circumference ~ SSlogis(age, Asym, xmid, scal)", load_data("Orange"),
+                  random="Asym ~ 1 | Tree", fixed="Asym + xmid + scal ~ 1",
+                  start={"Asym": 192, "xmid": 728, "scal": 353})
+    sds = [r["sd"] for r in ORANGE["varcomp"]]
+    check(fit, ORANGE["fixef"], ORANGE["fixef_se"], ORANGE["logLik"], sds, ORANGE["AIC"],
+          ORANGE["BIC"])
+    modes = {r["level"]: r["condval"] for r in ORANGE["ranef"]}
+    for tree, value in fit.ranef["Asym"].items():
+        assert value == pytest.approx(modes[tree], abs=1e-2)
+    per_tree = fit.coef()
+    assert per_tree.loc["3", "Asym"] == pytest.approx(fit.fixef["Asym"] + fit.ranef.loc["3",
+                                                                                      "Asym"])
+
+
+def test_orange_without_start_uses_the_models_starting_values():
+    fit = ml.nlme("circumference ~ SSlogis(age, Asym, xmid, scal)", load_data("Orange"),
+                  random="Asym ~ 1 | Tree")
+    assert fit.loglik == pytest.approx(ORANGE["logLik"], rel=1e-5)
+
+
+def test_loblolly_asymptotic_regression():
+    fit = ml.nlme("height ~ SSasymp(age, Asym, R0, lrc)", load_data("Loblolly"),
+                  random="Asym ~ 1 | Seed", start={"Asym": 103, "R0": -8.5, "lrc": -3.3})
+    check(fit, LOBLOLLY["fixef"], LOBLOLLY["se"], LOBLOLLY["logLik"], LOBLOLLY["sd"],
+          LOBLOLLY["AIC"], LOBLOLLY["BIC"])
+
+
+def test_bad_specifications_fail_before_fitting():
+    d = load_data("Orange")
+    model = "circumference ~ SSlogis(age, Asym, xmid, scal)"
+    with pytest.raises(ArgumentError, match="not a parameter"):
+        ml.nlme(model, d, random="K ~ 1 | Tree")
+    with pytest.raises(DataError, match="not in the data"):
+        ml.nlme(model, d, random="Asym ~ 1 | Plot")
+    with pytest.raises(FormulaError, match="self-starting"):
+        ml.nlme("circumference ~ Asym / (1 + exp((xmid - age) / scal))", d,
+                random="Asym ~ 1 | Tree")
+    with pytest.raises(ArgumentError, match="not supported yet"):
+        ml.nlme(model, d, random="Asym ~ 1 | Tree", fixed="Asym ~ Tree")
