@@ -31,7 +31,7 @@ from multilevel.errors import ArgumentError, DataError, FormulaError
 from multilevel.formula.expressions import EVALUATION_CONTEXT
 from multilevel.formula.parser import parse_formula
 from multilevel.formula.rnames import r_column_names
-from multilevel.optim.backends import minimize_theta
+from multilevel.models.whitening import Whitening, refuse_fitted_variance
 from multilevel.optim.optsummary import OptSummary
 from multilevel.structures.correlation import CorrelationStructure
 from multilevel.structures.variance import VarianceFunction
@@ -126,10 +126,8 @@ def gls(formula: str, data: Any, weights: VarianceFunction | None = None,
                            "ml.lmer", formula)
     frame = to_pandas(data)
     structure_cols = []
+    refuse_fitted_variance(weights, "gls")
     if weights is not None:
-        if getattr(weights.parsed, "covariate", None) == "fitted":
-            raise ArgumentError("gls: variance functions of the fitted values are not "
-                                "supported yet; use a covariate form such as '~ age'")
         structure_cols += [c for c in [weights.parsed.covariate, *weights.parsed.strata] if c]
     if correlation is not None:
         form = correlation.parsed
@@ -152,36 +150,10 @@ def gls(formula: str, data: Any, weights: VarianceFunction | None = None,
     n, p = X.shape
     if n <= p:
         raise DataError(f"gls: {n} observations for {p} coefficients")
-    var = weights.initialize_data(rows) if weights is not None else None
-    if correlation is not None:
-        group = (pd.factorize(rows[correlation.parsed.group], sort=False)[0]
-                 if correlation.parsed.group else np.zeros(n, dtype=int))
-        members = [np.flatnonzero(group == g) for g in range(int(group.max()) + 1)]
-        times = correlation.covariates(rows)
-        cor_start = correlation.initial(times)
-    else:
-        members, times, cor_start = [], [], np.empty(0)
-    var_start = var.initial(var.columns(rows, np.zeros(1))[1]) if var is not None else (
-        np.empty(0))
-    nv = var_start.size
-
-    def whitened(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        """(X*, y*, sum_g log|S_g C_g^{1/2}|) at unconstrained parameters ``theta``."""
-        s = var.weights_from_data(theta[:nv], rows) if var is not None else np.ones(n)
-        Xs, ys = X / s[:, None], y / s
-        logdet = float(np.log(s).sum())
-        if correlation is not None:
-            params = correlation.to_constrained(theta[nv:], times)
-            Xw, yw = np.empty_like(Xs), np.empty_like(ys)
-            for idx, F in zip(members, correlation.factors(params, times), strict=True):
-                Xw[idx] = F @ Xs[idx]
-                yw[idx] = F @ ys[idx]
-                logdet -= float(np.linalg.slogdet(F)[1])  # F need not be triangular
-            Xs, ys = Xw, yw
-        return Xs, ys, logdet
+    structures = Whitening.build(weights, correlation, rows)
 
     def fit_at(theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, float]:
-        Xs, ys, logdet = whitened(theta)
+        (Xs, ys), logdet = structures.whiten(theta, [X, y])
         q, r = np.linalg.qr(Xs)
         beta = np.linalg.solve(r, q.T @ ys)
         rss = float(np.sum((ys - Xs @ beta) ** 2))
@@ -192,29 +164,15 @@ def gls(formula: str, data: Any, weights: VarianceFunction | None = None,
                   - logdet - float(np.sum(np.log(np.abs(np.diag(r))))))
         return ll, beta, r, rss
 
-    start = np.concatenate([var_start, cor_start])
-    opt: OptSummary | None = None
-    theta = start
-    if start.size:
-        def objective(t: np.ndarray) -> float:
-            try:
-                return -2.0 * fit_at(t)[0]
-            except (ArithmeticError, np.linalg.LinAlgError, ValueError):
-                return math.inf
-
-        opt = minimize_theta(objective, start, np.full(start.size, -np.inf), "bobyqa", {},
-                             f0=objective(start))
-        theta = opt.final
+    theta, opt = structures.optimize(lambda t: -2.0 * fit_at(t)[0])
     ll, beta, r, rss = fit_at(theta)
     sigma2 = rss / (n - p if method == "REML" else n)
     rinv = np.linalg.inv(r)
     # nlme's varBeta takes the residual variance on N - p df for ML fits too
     vcov = rss / (n - p) * rinv @ rinv.T
-    var_nat = var.to_constrained(theta[:nv]) if var is not None else np.empty(0)
-    cor_nat = (correlation.to_constrained(theta[nv:], times) if correlation is not None
-               else np.empty(0))
+    var_nat, cor_nat = structures.natural(theta)
     return GlsResult(fixef=pd.Series(beta, index=names, name="estimate"),
                      vcov=pd.DataFrame(vcov, index=names, columns=names),
                      sigma=math.sqrt(sigma2), loglik=ll, method=method,
-                     variance_parameters=np.asarray(var_nat),
-                     correlation_parameters=np.asarray(cor_nat), optsum=opt, nobs=n)
+                     variance_parameters=var_nat, correlation_parameters=cor_nat,
+                     optsum=opt, nobs=n)

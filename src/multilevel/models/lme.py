@@ -14,19 +14,17 @@ the profiled theta (BOBYQA over nlme's unconstrained scale, a full LMM fit insid
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from multilevel.data.design import ModelDesign, build_design
 from multilevel.data.frame import to_pandas
 from multilevel.errors import ArgumentError, DataError, MultilevelWarning
 from multilevel.models.lmm import ModelStages
-from multilevel.optim.backends import minimize_theta
+from multilevel.models.whitening import Whitening, refuse_fitted_variance
 from multilevel.optim.optsummary import OptSummary
 from multilevel.structures.correlation import CorrelationStructure
 from multilevel.structures.variance import VarianceFunction
@@ -67,53 +65,28 @@ def lme_fit(formula: str, data: Any, random: str | None = None,
     if design.offset is not None or design.weights is not None:
         raise ArgumentError("lme does not take offsets or prior weights yet")
     rows: Any = frame.iloc[design.row_index].reset_index(drop=True)
-    n = design.nobs
-    if weights is not None and getattr(getattr(weights, "parsed", None), "covariate",
-                                       None) == "fitted":
-        raise ArgumentError("lme: variance functions of the fitted values are not supported "
-                            "yet; use a covariate form such as '~ age'")
-    var = weights.initialize_data(rows) if weights is not None else None
-    members: list[np.ndarray] = []
-    times: list[np.ndarray] = []
-    cor_start = np.empty(0)
+    refuse_fitted_variance(weights, "lme")
     if correlation is not None:
         form = correlation.parsed
         group_col = form.group or design.terms[-1].factor.name  # nlme: the innermost level
         if group_col not in rows.columns:
             raise DataError(f"lme: the correlation's grouping column {group_col!r} is not in "
                             "the data")
-        cor = correlation if form.group else replace(
-            correlation, form=f"{correlation.form.strip()} | {group_col}")
-        codes = pd.factorize(rows[group_col], sort=False)[0]
-        members = [np.flatnonzero(codes == g) for g in range(int(codes.max()) + 1)]
-        for term in design.terms:
-            for idx in members:
-                if np.unique(term.factor.codes[idx]).size > 1:
-                    raise DataError(
-                        f"lme: correlation group {group_col!r} is not nested in the random-"
-                        f"effects factor {term.factor.name!r} (a group spans several of its "
-                        "levels); the correlation's group must be the innermost level")
-        correlation = cor
-        times = correlation.covariates(rows)
-        cor_start = correlation.initial(times)
-    var_start = var.initial(var.columns(rows, np.zeros(1))[1]) if var is not None else (
-        np.empty(0))
-    nv = var_start.size
+        if not form.group:
+            correlation = replace(correlation, form=f"{correlation.form.strip()} | {group_col}")
+    structures = Whitening.build(weights, correlation, rows)
+    for term in design.terms:
+        for idx in structures.members:
+            if np.unique(term.factor.codes[idx]).size > 1:
+                raise DataError(
+                    f"lme: correlation group {group_col!r} is not nested in the random-"
+                    f"effects factor {term.factor.name!r} (a group spans several of its "
+                    "levels); the correlation's group must be the innermost level")
     reml = method == "REML"
 
     def whitened(psi: np.ndarray) -> tuple[ModelDesign, float]:
-        s = var.weights_from_data(psi[:nv], rows) if var is not None else np.ones(n)
-        logdet = float(np.log(s).sum())
-        X, y = design.X / s[:, None], design.y / s
-        Zs = [t.Z / s[:, None] for t in design.terms]
-        if correlation is not None:
-            params = correlation.to_constrained(psi[nv:], times)
-            X, y, Zs = X.copy(), y.copy(), [z.copy() for z in Zs]
-            for idx, F in zip(members, correlation.factors(params, times), strict=True):
-                X[idx], y[idx] = F @ X[idx], F @ y[idx]
-                for z in Zs:
-                    z[idx] = F @ z[idx]
-                logdet -= float(np.linalg.slogdet(F)[1])
+        (X, y, *Zs), logdet = structures.whiten(psi, [design.X, design.y,
+                                                      *(t.Z for t in design.terms)])
         terms = tuple(replace(t, Z=z) for t, z in zip(design.terms, Zs, strict=True))
         return replace(design, X=X, y=y, terms=terms), logdet
 
@@ -127,23 +100,8 @@ def lme_fit(formula: str, data: Any, random: str | None = None,
         opt = model.optimize()
         return model, opt, float(opt.fmin) + 2.0 * logdet
 
-    start = np.concatenate([var_start, cor_start])
-    outer: OptSummary | None = None
-    psi = start
-    if start.size:
-        def objective(p: np.ndarray) -> float:
-            try:
-                return inner(p)[2]
-            except (ArithmeticError, np.linalg.LinAlgError, ValueError):
-                return math.inf
-
-        outer = minimize_theta(objective, start, np.full(start.size, -np.inf), "bobyqa", {},
-                               f0=objective(start))
-        psi = outer.final
+    psi, outer = structures.optimize(lambda p: inner(p)[2])
     model, opt, deviance = inner(psi, calc_derivs=True)
-    var_nat = var.to_constrained(psi[:nv]) if var is not None else np.empty(0)
-    cor_nat = (correlation.to_constrained(psi[nv:], times) if correlation is not None
-               else np.empty(0))
+    var_nat, cor_nat = structures.natural(psi)
     return LmeFit(model=model, opt=opt, deviance=deviance,
-                  variance_parameters=np.asarray(var_nat),
-                  correlation_parameters=np.asarray(cor_nat), outer=outer)
+                  variance_parameters=var_nat, correlation_parameters=cor_nat, outer=outer)
