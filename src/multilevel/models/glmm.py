@@ -39,6 +39,7 @@ from multilevel.formula.parser import ParsedFormula
 from multilevel.linalg.blocked_cholesky import NotPositiveDefinite
 from multilevel.linalg.cross_products import CrossProducts
 from multilevel.models.laplace_gradient import gradient_available, laplace_gradient
+from multilevel.models.lmm import checked_flag
 from multilevel.models.memory import check_fit_memory
 from multilevel.models.pirls import (
     Modes,
@@ -121,14 +122,6 @@ def _nagq(value: Any) -> int:
     return int(value)
 
 
-def _flag(name: str, value: Any) -> bool:
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, numbers.Integral) and value in (0, 1):
-        return bool(value)
-    raise ArgumentError(f"{name} must be True or False, got {value!r:.60}")
-
-
 def checked_settings(nagq: Any, optimizer: Any, optimizer_settings: Any, calc_derivs: Any,
                      curvature: Any) -> GLMMSettings:
     """The estimation settings checked (typed errors naming the argument)."""
@@ -139,7 +132,7 @@ def checked_settings(nagq: Any, optimizer: Any, optimizer_settings: Any, calc_de
         raise ArgumentError(f"laplace must be None, 'expected' or 'observed', got "
                             f"{curvature!r:.60}")
     return GLMMSettings(nagq=n, optimizer=optimizer, optimizer_settings=settings,
-                        calc_derivs=_flag("calc_derivs", calc_derivs), curvature=curvature)
+                        calc_derivs=checked_flag("calc_derivs", calc_derivs), curvature=curvature)
 
 
 def glm_start(X: np.ndarray, resp: GLMResponse, max_iter: int = 50) -> np.ndarray:

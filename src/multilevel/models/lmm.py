@@ -423,8 +423,8 @@ def _checked_settings(reml: Any, optimizer: str, optimizer_settings: Any, calc_d
     """The fitting settings checked (before any work on the data): reml, optimizer, its
     settings (a copy), calc_derivs; a start given by name must be a known one (theta values
     are checked against the layout later)."""
-    checked_reml = _flag("reml", reml)
-    checked_derivs = _flag("calc_derivs", calc_derivs)
+    checked_reml = checked_flag("reml", reml)
+    checked_derivs = checked_flag("calc_derivs", calc_derivs)
     backend_key(optimizer)
     settings = check_settings(optimizer, optimizer_settings)
     if isinstance(start, str) and start not in ("lme4", "anova"):
@@ -433,13 +433,14 @@ def _checked_settings(reml: Any, optimizer: str, optimizer_settings: Any, calc_d
     return checked_reml, optimizer, settings, checked_derivs
 
 
-def _flag(name: str, value: Any) -> bool:
-    """A yes/no argument: True, False, or the integers 1 and 0 (as R's TRUE and FALSE)."""
+def checked_flag(name: str, value: Any) -> bool:
+    """A yes/no argument of a model: True, False, or the integers 1 and 0 (as R's TRUE and
+    FALSE); an ArgumentError naming it otherwise."""
     if isinstance(value, bool | np.bool_):
         return bool(value)
     if isinstance(value, numbers.Integral) and value in (0, 1):
         return bool(value)
-    raise ArgumentError(f"{name} must be True or False, got {value!r}")
+    raise ArgumentError(f"{name} must be True or False, got {value!r:.60}")
 
 
 def _centering(X: np.ndarray, w: np.ndarray | None, is_one: np.ndarray) -> np.ndarray | None:
