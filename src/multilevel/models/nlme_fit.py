@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from multilevel.data.frame import to_pandas
-from multilevel.errors import ArgumentError, DataError, FormulaError, NumericalError
+from multilevel.errors import ArgumentError, FormulaError, NumericalError
+from multilevel.models.nls_list import grouped_columns, self_starting_call
 from multilevel.nonlinear.selfstart import SELF_STARTING, SelfStartModel
 
 _MODEL = re.compile(r"^\s*([A-Za-z_.][\w.]*)\s*~\s*(SS\w+)\s*\((.*)\)\s*$")
@@ -62,12 +62,7 @@ def parse_problem(formula: str, data: Any, fixed: str | None, random: str) -> Nl
                            f"R's self-starting models ({', '.join(sorted(SELF_STARTING))})",
                            str(formula))
     response, name, inner = match.groups()
-    model = SELF_STARTING[name]
-    args = [a.strip() for a in inner.split(",")]
-    if len(args) != model.covariates + len(model.parameters):
-        raise FormulaError(f"{name} takes {model.covariates} covariate(s) and the parameters "
-                           f"{', '.join(model.parameters)}", formula)
-    covariates, labels = args[:model.covariates], args[model.covariates:]
+    model, covariates, labels = self_starting_call(name, inner, formula)
     if fixed is not None:
         lhs, _, rhs = str(fixed).partition("~")
         named = [p.strip() for p in lhs.split("+")]
@@ -85,21 +80,10 @@ def parse_problem(formula: str, data: Any, fixed: str | None, random: str) -> Nl
                             f"{'is' if len(unknown) == 1 else 'are'} not a parameter of the "
                             f"model ({', '.join(labels)})")
     group = rmatch.group(2)
-    frame = to_pandas(data)
-    used = [response, *covariates, group]
-    missing = [c for c in used if c not in frame.columns]
-    if missing:
-        raise DataError(f"nlme: column(s) {', '.join(map(repr, missing))} not in the data")
-    frame = frame[used].dropna()
-    g = frame[group]
-    levels = ([lv for lv in g.cat.categories if (g == lv).any()]
-              if isinstance(g.dtype, pd.CategoricalDtype) else list(pd.unique(g)))
-    codes = pd.Categorical(g, categories=levels).codes.astype(np.int64)
+    grouped = grouped_columns(data, response, covariates, group, "nlme")
     return NlmeProblem(model=model, response=response, covariates=covariates,
                        parameters=labels, random=[p for p in labels if p in rand], group=group,
-                       x=[frame[c].to_numpy(dtype=float) for c in covariates],
-                       y=frame[response].to_numpy(dtype=float), codes=codes,
-                       levels=[str(lv) for lv in levels])
+                       x=grouped.x, y=grouped.y, codes=grouped.codes, levels=grouped.levels)
 
 
 def lindstrom_bates(problem: NlmeProblem, start: dict[str, float] | None, reml: bool,

@@ -87,6 +87,54 @@ class NlsListResult:
                              "upper": table["estimate"] + half})
 
 
+def self_starting_call(name: str, inner: str, formula: str,
+                       ) -> tuple[SelfStartModel, list[str], list[str]]:
+    """The self-starting model ``name`` and the arguments of its call ``name(inner)``: the
+    covariates (column names) and the parameters' labels."""
+    model = SELF_STARTING[name]
+    args = [a.strip() for a in inner.split(",")]
+    if len(args) != model.covariates + len(model.parameters):
+        raise FormulaError(f"{name} takes {model.covariates} covariate(s) and the parameters "
+                           f"{', '.join(model.parameters)}; got {len(args)} argument(s)", formula)
+    return model, args[:model.covariates], args[model.covariates:]
+
+
+@dataclass(frozen=True)
+class GroupedColumns:
+    """The numeric columns of a per-group nonlinear model, complete rows only, with each
+    row's group (``codes`` into ``levels``)."""
+
+    x: list[np.ndarray]
+    y: np.ndarray
+    codes: np.ndarray
+    levels: list[str]
+
+
+def grouped_columns(data: Any, response: str, covariates: list[str], group: str,
+                    who: str) -> GroupedColumns:
+    """Read the response, the covariates and the grouping column; rows with a missing value
+    are dropped. Groups in the level order of a categorical column, else sorted (R's
+    ``factor()``), levels without rows left out."""
+    frame = to_pandas(data)
+    used = [response, *covariates, group]
+    missing = [c for c in used if c not in frame.columns]
+    if missing:
+        raise DataError(f"{who}: column(s) {', '.join(map(repr, missing))} not in the data")
+    frame = frame[used].dropna()
+    for col in (response, *covariates):
+        if not pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(
+                frame[col]):
+            raise DataError(f"{who}: column {col!r} must be numeric")
+    groups = frame[group]
+    levels = (list(groups.cat.categories) if isinstance(groups.dtype, pd.CategoricalDtype)
+              else sorted(groups.unique(), key=str))
+    levels = [lv for lv in levels if (groups == lv).any()]
+    codes = pd.Categorical(groups, categories=levels).codes.astype(np.int64)
+    return GroupedColumns(x=[frame[c].to_numpy(dtype=float) for c in covariates],
+                          y=frame[response].to_numpy(dtype=float), codes=codes,
+                          levels=[str(lv) for lv in levels])
+
+
 def nls_list(formula: str, data: Any) -> NlsListResult:
     """Fit a self-starting nonlinear model by least squares within each group, as nlme's
     ``nlsList``.
@@ -119,35 +167,18 @@ def nls_list(formula: str, data: Any) -> NlsListResult:
     response, name, inner, group = match.groups()
     if name not in SELF_STARTING:
         raise FormulaError(f"{name} is not a self-starting model. {_HELP}", formula)
-    model = SELF_STARTING[name]
-    args = [a.strip() for a in inner.split(",")]
-    if len(args) != model.covariates + len(model.parameters):
-        raise FormulaError(f"{name} takes {model.covariates} covariate(s) and the parameters "
-                           f"{', '.join(model.parameters)}; got {len(args)} argument(s)", formula)
-    covariates, labels = args[:model.covariates], args[model.covariates:]
-    frame = to_pandas(data)
-    used = [response, *covariates, group]
-    missing = [c for c in used if c not in frame.columns]
-    if missing:
-        raise DataError(f"nls_list: column(s) {', '.join(map(repr, missing))} not in the data")
-    frame = frame[used].dropna()
-    for col in (response, *covariates):
-        if not pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(
-                frame[col]):
-            raise DataError(f"nls_list: column {col!r} must be numeric")
-    groups = frame[group]
-    levels = (list(groups.cat.categories) if isinstance(groups.dtype, pd.CategoricalDtype)
-              else sorted(groups.unique(), key=str))
-    levels = [lv for lv in levels if (groups == lv).any()]
+    model, covariates, labels = self_starting_call(name, inner, formula)
+    grouped = grouped_columns(data, response, covariates, group, "nls_list")
+    levels = grouped.levels
     p = len(labels)
     coef = np.empty((len(levels), p))
     se = np.empty((len(levels), p))
     rss = np.empty(len(levels))
     dfs = np.empty(len(levels))
     for i, level in enumerate(levels):
-        rows = frame[groups == level]
-        xs = [rows[c].to_numpy(dtype=float) for c in covariates]
-        y = rows[response].to_numpy(dtype=float)
+        rows = grouped.codes == i
+        xs = [x[rows] for x in grouped.x]
+        y = grouped.y[rows]
         start = model.initial(*xs, y)
         x0 = np.array([start[k] for k in model.parameters])
         fit = optimize.least_squares(
@@ -166,7 +197,7 @@ def nls_list(formula: str, data: Any) -> NlsListResult:
         cov = np.linalg.inv(J.T @ J) * rss[i] / dfs[i]
         coef[i] = fit.x
         se[i] = np.sqrt(np.diag(cov))
-    index = pd.Index([str(lv) for lv in levels], name=group)
+    index = pd.Index(levels, name=group)
     return NlsListResult(coef=pd.DataFrame(coef, index=index, columns=labels),
                          groups=list(index), model=model,
                          _se_own=pd.DataFrame(se, index=index, columns=labels), _rss=rss,
