@@ -27,7 +27,7 @@ from scipy import stats
 
 from multilevel.data.design import r_contrasts
 from multilevel.data.frame import logical_as_factor, to_pandas
-from multilevel.errors import ArgumentError, DataError, FormulaError
+from multilevel.errors import ArgumentError, DataError, FormulaError, public_api, public_methods
 from multilevel.formula.expressions import EVALUATION_CONTEXT
 from multilevel.formula.parser import parse_formula
 from multilevel.formula.rnames import r_column_names
@@ -39,6 +39,7 @@ from multilevel.structures.variance import VarianceFunction
 METHODS = ("REML", "ML")
 
 
+@public_methods
 @dataclass(frozen=True)
 class GlsResult:
     """A fitted generalized least-squares model (see :func:`gls`).
@@ -98,6 +99,7 @@ class GlsResult:
                             index=self.fixef.index)
 
 
+@public_api
 def gls(formula: str, data: Any, weights: VarianceFunction | None = None,
         correlation: CorrelationStructure | None = None, method: str = "REML") -> GlsResult:
     """Fit a linear model with correlated and/or heteroscedastic errors, as nlme's ``gls``.

@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import stats
 
 from multilevel.data.design import ModelDesign, build_design
-from multilevel.errors import ArgumentError, FormulaError
+from multilevel.errors import ArgumentError, FormulaError, public_api, public_methods
 from multilevel.formula.parser import parse_formula
 
 
@@ -35,6 +35,7 @@ def _split(formula: str) -> tuple[str, str]:
     return model.strip(), group.strip()
 
 
+@public_methods
 @dataclass(frozen=True)
 class LmListResult:
     """Per-group least-squares fits (see :func:`lm_list`).
@@ -109,6 +110,7 @@ class LmListResult:
                              "upper": table["estimate"] + half})
 
 
+@public_api
 def lm_list(formula: str, data: Any, pool: bool = True) -> LmListResult:
     """Fit ``response ~ predictors`` by least squares within each level of a grouping factor,
     as nlme's ``lmList``.

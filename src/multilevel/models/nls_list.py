@@ -19,7 +19,14 @@ import pandas as pd
 from scipy import optimize, stats
 
 from multilevel.data.frame import to_pandas
-from multilevel.errors import ArgumentError, DataError, FormulaError, NumericalError
+from multilevel.errors import (
+    ArgumentError,
+    DataError,
+    FormulaError,
+    NumericalError,
+    public_api,
+    public_methods,
+)
 from multilevel.nonlinear.selfstart import SELF_STARTING, SelfStartModel
 
 # response ~ SSmodel(arguments) | group, every name a plain column name (nothing evaluated)
@@ -30,6 +37,7 @@ _HELP = ("nls_list needs 'response ~ SSmodel(covariates, parameters) | group', e
          f"self-starting models ({', '.join(sorted(SELF_STARTING))})")
 
 
+@public_methods
 @dataclass(frozen=True)
 class NlsListResult:
     """Per-group nonlinear least-squares fits (see :func:`nls_list`).
@@ -135,6 +143,7 @@ def grouped_columns(data: Any, response: str, covariates: list[str], group: str,
                           levels=[str(lv) for lv in levels])
 
 
+@public_api
 def nls_list(formula: str, data: Any) -> NlsListResult:
     """Fit a self-starting nonlinear model by least squares within each group, as nlme's
     ``nlsList``.

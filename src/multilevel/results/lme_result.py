@@ -13,9 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from multilevel.errors import public_methods
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 
+@public_methods
 @dataclass(frozen=True)
 class LmeResult:
     """A fitted ``lme`` model.

@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from multilevel.errors import public_methods
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 
+@public_methods
 @dataclass(frozen=True)
 class NlmeResult:
     """A fitted nonlinear mixed model.
