@@ -36,6 +36,26 @@ def refuse_fitted_variance(weights: Any, who: str) -> None:
 
 
 @dataclass(frozen=True)
+class GroupClass:
+    """Correlation groups with the same covariate values (balanced designs: all of them),
+    which share one factor F: ``rows`` is (groups, size), each row a group's positions."""
+
+    times: np.ndarray
+    rows: np.ndarray
+
+
+def group_classes(members: list[np.ndarray], times: list[np.ndarray]) -> list[GroupClass]:
+    """The groups gathered by equal covariates, classes in order of first appearance."""
+    found: dict[bytes, list[int]] = {}
+    for g, t in enumerate(times):
+        arr = np.ascontiguousarray(t, dtype=float)
+        found.setdefault(arr.tobytes() + str(arr.shape).encode(), []).append(g)
+    return [GroupClass(times=np.asarray(times[gs[0]], dtype=float),
+                       rows=np.stack([members[g] for g in gs]))
+            for gs in found.values()]
+
+
+@dataclass(frozen=True)
 class Whitening:
     """The structures initialized on ``rows`` (the model's rows, in its order).
 
@@ -49,6 +69,9 @@ class Whitening:
     start : numpy.ndarray
         The unconstrained starting parameters: the variance function's, then the
         correlation's.
+    classes : list of GroupClass
+        The groups gathered by equal covariates; whitening applies one factor to all groups
+        of a class at once.
     """
 
     variance: VarianceFunction | None
@@ -57,6 +80,7 @@ class Whitening:
     members: list[np.ndarray] = field(repr=False)
     times: list[np.ndarray] = field(repr=False)
     start: np.ndarray
+    classes: list[GroupClass] = field(default_factory=list, repr=False)
 
     @classmethod
     def build(cls, weights: VarianceFunction | None, correlation: CorrelationStructure | None,
@@ -68,16 +92,31 @@ class Whitening:
             np.empty(0))
         members: list[np.ndarray] = []
         times: list[np.ndarray] = []
+        classes: list[GroupClass] = []
         cor_start = np.empty(0)
         if correlation is not None:
             group = correlation.parsed.group
             codes = (pd.factorize(rows[group], sort=False)[0] if group
                      else np.zeros(len(rows), dtype=int))
-            members = [np.flatnonzero(codes == g) for g in range(int(codes.max()) + 1)]
+            # one stable sort instead of a scan of all rows per group (a missing group, code
+            # -1, belongs to none)
+            kept = np.flatnonzero(codes >= 0)
+            order = kept[np.argsort(codes[kept], kind="stable")]
+            members = np.split(order, np.cumsum(np.bincount(codes[kept]))[:-1])
             times = correlation.covariates(rows)
+            classes = group_classes(members, times)
             cor_start = correlation.initial(times)
         return cls(variance=var, correlation=correlation, rows=rows, members=members,
-                   times=times, start=np.concatenate([var_start, cor_start]))
+                   times=times, start=np.concatenate([var_start, cor_start]), classes=classes)
+
+    def constant_within_groups(self, values: np.ndarray) -> bool:
+        """Whether ``values`` (one per row) take one value within every correlation group."""
+        if not self.members:
+            return True
+        order = np.concatenate(self.members)
+        v = np.asarray(values)[order]
+        starts = np.r_[0, np.cumsum([m.size for m in self.members])[:-1]]
+        return bool(np.all(np.minimum.reduceat(v, starts) == np.maximum.reduceat(v, starts)))
 
     @property
     def n_variance(self) -> int:
@@ -97,11 +136,18 @@ class Whitening:
         logdet = float(np.log(s).sum())
         if self.correlation is not None:
             params = self.correlation.to_constrained(psi[nv:], self.times)
-            for idx, F in zip(self.members, self.correlation.factors(params, self.times),
-                              strict=True):
-                for a in out:
-                    a[idx] = F @ a[idx]
-                logdet -= float(np.linalg.slogdet(F)[1])  # F need not be triangular
+            factors = self.correlation.factors(params, [c.times for c in self.classes])
+            # all arrays as the columns of one matrix: one gather and one scatter per class
+            widths = [1 if a.ndim == 1 else a.shape[1] for a in out]
+            stacked = np.column_stack(out)
+            for c, F in zip(self.classes, factors, strict=True):
+                # every group of the class at once: (n_c x n_c) @ (groups, n_c, columns)
+                stacked[c.rows] = np.matmul(F, stacked[c.rows])
+                # F need not be triangular (corCompSymm's is not)
+                logdet -= c.rows.shape[0] * float(np.linalg.slogdet(F)[1])
+            cuts = np.cumsum(widths)[:-1]
+            out = [part[:, 0] if a.ndim == 1 else part
+                   for a, part in zip(out, np.split(stacked, cuts, axis=1), strict=True)]
         return out, logdet
 
     def natural(self, psi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

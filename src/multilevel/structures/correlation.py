@@ -74,8 +74,12 @@ def _split(values: FloatArray, groups: ArrayLike | None) -> list[FloatArray]:
         return [values]
     g = np.asarray(groups).astype(str)
     _, first, inverse = np.unique(g, return_index=True, return_inverse=True)
-    order = np.argsort(first)  # groups in order of first appearance, as nlme's lists
-    return [values[inverse == k] for k in order]
+    rank = np.empty(first.size, dtype=np.intp)
+    rank[np.argsort(first)] = np.arange(first.size)  # groups in order of first appearance,
+    codes = rank[inverse.ravel()]  # as nlme's lists
+    # one stable sort keeps each group's rows in data order (a scan per group is O(n groups))
+    order = np.argsort(codes, kind="stable")
+    return np.split(values[order], np.cumsum(np.bincount(codes, minlength=first.size))[:-1])
 
 
 def _symmetric_from_lags(lag_corr: FloatArray, lags: NDArray[np.intp]) -> FloatArray:
