@@ -1,10 +1,12 @@
 """The ``multilevel`` command: fit a model from a CSV file (a linear mixed model, or with
-``--family`` a generalized one), run the demo, list data sets."""
+``--family`` a generalized one; nlme's ``gls``, ``lme`` and ``nlme`` models by their own
+subcommands), run the demo, list data sets."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import math
 import os
@@ -12,13 +14,15 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import pandas as pd
 
 import multilevel
-from multilevel import LinearMixedModelResult, anova, compare, datasets, power
+from multilevel import LinearMixedModelResult, anova, compare, datasets, gls, lme, nlme, power
 from multilevel.api import glmer, lmer
+from multilevel.cli.fit_report import fit_dict, summary_text
+from multilevel.cli.structure_spec import parse_correlation, parse_weights
 from multilevel.errors import (
     MAX_QUOTED,
     DataError,
@@ -31,6 +35,8 @@ from multilevel.errors import (
 
 DEMO_FORMULA = "Reaction ~ Days + (Days | Subject)"
 DEMO_GLMM_FORMULA = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+DEMO_NLME_FORMULA = "circumference ~ SSlogis(age, Asym, xmid, scal)"
+DEMO_NLME_RANDOM = "Asym ~ 1 | Tree"
 DDF_CHOICES = ["satterthwaite", "kenward-roger", "between-within", "residual", "none"]
 
 # What an error line quotes from the user's input (a header line, a formula, a file name) is
@@ -86,6 +92,30 @@ def _probability(text: str) -> float:
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
     return value
+
+
+def _method(text: str) -> str:
+    value = text.upper()  # nlme spells them "ML" and "REML"; either case is taken
+    if value not in ("ML", "REML"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not ML or REML")
+    return value
+
+
+def _start_values(text: str) -> dict[str, float]:
+    """``Asym=192,xmid=728,scal=353`` as a mapping of parameter names to numbers."""
+    out: dict[str, float] = {}
+    for item in text.split(","):
+        name, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or not name:
+            raise argparse.ArgumentTypeError(f"{item.strip()!r} is not name=value (e.g. "
+                                             "Asym=192,xmid=728,scal=353)")
+        if name in out:
+            raise argparse.ArgumentTypeError(f"{name} is given twice")
+        try:
+            out[name] = _finite_float(value)
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"{name}: {exc}") from None
+    return out
 
 
 def _read_file(path: Path, encoding: str) -> pd.DataFrame:
@@ -259,6 +289,75 @@ def _cmd_power(args: argparse.Namespace) -> int:
     return 0
 
 
+def _structures(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``weights`` and ``correlation`` arguments that ``--weights`` / ``--correlation``
+    describe (read as data: see :mod:`multilevel.cli.structure_spec`); absent ones left out."""
+    out: dict[str, Any] = {}
+    if args.weights is not None:
+        out["weights"] = parse_weights(args.weights)
+    if args.correlation is not None:
+        out["correlation"] = parse_correlation(args.correlation)
+    return out
+
+
+def _print_fit(fit: Any, args: argparse.Namespace, notes: list[str]) -> int:
+    if args.json:
+        print(json.dumps(fit_dict(fit), indent=2, allow_nan=False))
+    else:
+        print(summary_text(fit), end="")
+    for line in notes:
+        print(line, file=sys.stderr)
+    return 0
+
+
+def _cmd_gls(args: argparse.Namespace) -> int:
+    structures = _structures(args)  # a bad spec fails before the data are read
+    data = _read_data(args.data, args.encoding)
+    fit, notes = _quietly(lambda: gls(args.formula, data, method=args.method, **structures))
+    return _print_fit(fit, args, notes)
+
+
+def _cmd_lme(args: argparse.Namespace) -> int:
+    structures = _structures(args)
+    data = _read_data(args.data, args.encoding)
+    fit, notes = _quietly(lambda: lme(args.formula, data, random=args.random,
+                                      method=args.method, **structures))
+    return _print_fit(fit, args, notes)
+
+
+def _nlme_random(args: argparse.Namespace) -> str:
+    """``--random``, with the grouping factor of ``--groups`` after ``|`` (nlme's ``groups``)."""
+    if args.groups is None:
+        return str(args.random)
+    if "|" in args.random:
+        raise _UsageError(f"--random {args.random!r} already names its grouping factor after "
+                          f"'|': drop --groups {args.groups}, or the '| ...' part")
+    return f"{args.random} | {args.groups}"
+
+
+def _cmd_nlme(args: argparse.Namespace) -> int:
+    options: dict[str, Any] = {"random": _nlme_random(args), "method": args.method,
+                               **_structures(args)}
+    if args.fixed:  # one formula as nlme's fixed = a ~ 1, several as its list of formulas
+        options["fixed"] = args.fixed[0] if len(args.fixed) == 1 else list(args.fixed)
+    if args.start:
+        start: dict[str, float] = {}
+        for values in args.start:
+            twice = sorted(start.keys() & values.keys())
+            if twice:
+                raise _UsageError(f"--start gives {twice[0]} twice")
+            start.update(values)
+        options["start"] = start
+    taken = inspect.signature(nlme).parameters
+    missing = [name for name in options if name not in taken]
+    if missing:  # structures for nonlinear fits come with a later ml.nlme
+        raise _UsageError(f"--{missing[0]} is not supported by this version's nlme fit; "
+                          f"drop --{missing[0]}")
+    data = _read_data(args.data, args.encoding)
+    fit, notes = _quietly(lambda: nlme(args.model, data, **options))
+    return _print_fit(fit, args, notes)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     print(f">>> ml.lmer({DEMO_FORMULA!r}, ml.datasets.load('sleepstudy'))\n")
     fit = lmer(DEMO_FORMULA, datasets.load("sleepstudy"))
@@ -267,6 +366,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
           "family='binomial')\n")
     glmm = glmer(DEMO_GLMM_FORMULA, datasets.load("cbpp"), family="binomial")
     print(glmm.summary(), end="")
+    # a growth curve: the Orange trees' logistic growth, each tree with its own asymptote
+    print(f"\n>>> ml.nlme({DEMO_NLME_FORMULA!r}, ml.datasets.load('Orange'), "
+          f"random={DEMO_NLME_RANDOM!r})\n")
+    growth = nlme(DEMO_NLME_FORMULA, datasets.load("Orange"), random=DEMO_NLME_RANDOM)
+    print(summary_text(growth), end="")
     return 0
 
 
@@ -285,6 +389,58 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
                         help="CSV (or .parquet) file, or the name of a built-in data set")
     parser.add_argument("--encoding", default="utf-8",
                         help="text encoding of a CSV file (default utf-8; e.g. latin-1)")
+
+
+def _add_structure_options(parser: argparse.ArgumentParser, default_method: str) -> None:
+    parser.add_argument("--weights", metavar="SPEC",
+                        help="residual variance function, as its call in quotes: "
+                             "\"VarIdent(form='~ 1 | Sex')\", \"VarPower(form='~ age')\", "
+                             "\"VarComb(VarIdent(form='~ 1 | Sex'), VarExp(form='~ age'))\" "
+                             "(read as data, never run)")
+    parser.add_argument("--correlation", metavar="SPEC",
+                        help="within-group correlation structure, e.g. "
+                             "\"CorAR1(form='~ 1 | Subject')\", \"CorARMA(p=1, q=1)\", "
+                             "\"CorExp(form='~ x + y | g', nugget=True)\"")
+    parser.add_argument("--method", type=_method, default=default_method,
+                        help=f"ML or REML (default {default_method}, as nlme)")
+    parser.add_argument("--json", action="store_true", help="print the fit as JSON")
+
+
+def _add_nlme_commands(sub: Any) -> None:
+    """The subcommands of nlme's three fitting functions."""
+    g = sub.add_parser("gls", help="fit a linear model with correlated or heteroscedastic "
+                                   "errors (as nlme's gls) and print its summary")
+    g.add_argument("formula", help="model formula without random effects, e.g. "
+                                   "'distance ~ age * Sex'")
+    _add_data_options(g)
+    _add_structure_options(g, "REML")
+    g.set_defaults(func=_cmd_gls)
+    m = sub.add_parser("lme", help="fit a linear mixed model with nlme's variance functions "
+                                   "and correlation structures (as nlme's lme)")
+    m.add_argument("formula", help="fixed part, e.g. 'distance ~ age' (or with lme4-style "
+                                   "random terms instead of --random)")
+    _add_data_options(m)
+    m.add_argument("--random", help="nlme's random part, e.g. '~ 1 | Subject' or "
+                                    "'~ age | Subject'")
+    _add_structure_options(m, "REML")
+    m.set_defaults(func=_cmd_lme)
+    n = sub.add_parser("nlme", help="fit a nonlinear mixed model of a self-starting model "
+                                    "(as nlme's nlme) and print its summary")
+    n.add_argument("model", help="e.g. 'circumference ~ SSlogis(age, Asym, xmid, scal)'")
+    _add_data_options(n)
+    n.add_argument("--fixed", action="append",
+                   help="fixed part, e.g. 'Asym + xmid + scal ~ 1' (default: every parameter "
+                        "~ 1); repeat it for a list of formulas, as nlme's list(...)")
+    n.add_argument("--random", required=True,
+                   help="parameters with random effects and their grouping factor, e.g. "
+                        "'Asym ~ 1 | Tree'")
+    n.add_argument("--groups", help="the grouping factor, when --random leaves it out "
+                                    "(--random 'Asym ~ 1' --groups Tree)")
+    n.add_argument("--start", action="append", type=_start_values, metavar="NAME=VALUE,...",
+                   help="starting values of the fixed effects, e.g. "
+                        "Asym=192,xmid=728,scal=353 (default: the self-starting model's)")
+    _add_structure_options(n, "ML")
+    n.set_defaults(func=_cmd_nlme)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -340,8 +496,10 @@ def build_parser() -> argparse.ArgumentParser:
     pw.add_argument("--quiet", action="store_true", help="no progress bar")
     pw.add_argument("--optimizer", default="bobyqa", help=argparse.SUPPRESS)
     pw.set_defaults(func=_cmd_power)
-    demo = sub.add_parser("demo", help="fit the sleepstudy (linear) and cbpp (binomial) "
-                                       "examples and print their summaries")
+    _add_nlme_commands(sub)
+    demo = sub.add_parser("demo", help="fit the sleepstudy (linear), cbpp (binomial) and "
+                                       "Orange (nonlinear growth curve) examples and print "
+                                       "their summaries")
     demo.set_defaults(func=_cmd_demo)
     ds = sub.add_parser("datasets", help="list the built-in data sets (or describe one)")
     ds.add_argument("name", nargs="?", help="describe this data set")
