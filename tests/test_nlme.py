@@ -40,11 +40,11 @@ def test_orange_logistic_growth():
     check(fit, ORANGE["fixef"], ORANGE["fixef_se"], ORANGE["logLik"], sds, ORANGE["AIC"],
           ORANGE["BIC"])
     modes = {r["level"]: r["condval"] for r in ORANGE["ranef"]}
-    for tree, value in fit.ranef["Asym"].items():
+    for tree, value in fit.ranef["Tree"]["Asym"].items():
         assert value == pytest.approx(modes[tree], abs=1e-2)
     per_tree = fit.coef()
-    assert per_tree.loc["3", "Asym"] == pytest.approx(fit.fixef["Asym"] + fit.ranef.loc["3",
-                                                                                      "Asym"])
+    assert per_tree.loc["3", "Asym"] == pytest.approx(fit.fixef["Asym"]
+                                                + fit.ranef["Tree"].loc["3", "Asym"])
 
 
 def test_orange_without_start_uses_the_models_starting_values():
@@ -67,8 +67,14 @@ def test_bad_specifications_fail_before_fitting():
         ml.nlme(model, d, random="K ~ 1 | Tree")
     with pytest.raises(DataError, match="not in the data"):
         ml.nlme(model, d, random="Asym ~ 1 | Plot")
-    with pytest.raises(FormulaError, match="self-starting"):
+    with pytest.raises(ArgumentError, match="fixed= names the model's parameters"):
         ml.nlme("circumference ~ Asym / (1 + exp((xmid - age) / scal))", d,
                 random="Asym ~ 1 | Tree")
-    with pytest.raises(ArgumentError, match="not supported yet"):
-        ml.nlme(model, d, random="Asym ~ 1 | Tree", fixed="Asym ~ Tree")
+    with pytest.raises(FormulaError, match="not known"):
+        ml.nlme("circumference ~ logistic(age, Asym)", d, fixed="Asym ~ 1",
+                random="Asym ~ 1 | Tree", start={"Asym": 1})
+    with pytest.raises(FormulaError, match="not allowed"):
+        ml.nlme("circumference ~ Asym * age.__class__", d, fixed="Asym ~ 1",
+                random="Asym ~ 1 | Tree", start={"Asym": 1})
+    with pytest.raises(ArgumentError, match="do not appear"):
+        ml.nlme(model, d, random="Asym ~ 1 | Tree", fixed="Asym + xmid + scal + K ~ 1")

@@ -28,6 +28,7 @@ from multilevel.inference import (
     r2,
     step,
 )
+from multilevel.covariance.pdmat import PdBlocked, PdDiag, PdSymm
 from multilevel.models.gls import GlsResult, gls
 from multilevel.models.lm_list import LmListResult, lm_list
 from multilevel.models.nls_list import NlsListResult, nls_list
@@ -57,7 +58,8 @@ __version__ = "0.1.0"
 __all__ = ["CorAR1", "CorARMA", "CorCAR1", "CorCompSymm", "CorExp", "CorGaus", "CorLin",
            "CorRatio", "CorSpher", "CorSymm", "GeneralizedLinearMixedModel",
            "GeneralizedLinearMixedModelResult", "GlsResult", "LinearMixedModel",
-           "LinearMixedModelResult", "LmListResult", "NlsListResult", "VarComb",
+           "LinearMixedModelResult", "LmListResult", "NlsListResult", "PdBlocked", "PdDiag",
+           "PdSymm", "VarComb",
            "VarConstPower", "VarExp", "VarFixed", "VarIdent", "VarPower", "__version__",
            "anova", "bootstrap", "center", "compare", "datasets", "design_effect", "errors",
            "families", "glmer", "gls", "hausman", "icc", "lm_list", "lme", "lmer", "mundlak",

@@ -23,9 +23,10 @@ from multilevel.errors import (
 from multilevel.models.glmm import GLMMStages
 from multilevel.models.lme import lme_fit
 from multilevel.models.lmm import ModelStages
-from multilevel.models.nlme_fit import lindstrom_bates, parse_problem
+from multilevel.models.nlme_fit import lindstrom_bates, ranef_frames
+from multilevel.models.nlme_spec import parse_spec, start_vector, structure_columns
 from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
-from multilevel.results.lme_result import LmeResult
+from multilevel.results.lme_result import LmeCall, LmeResult
 from multilevel.results.lmm_result import LinearMixedModelResult
 from multilevel.results.nlme_result import NlmeResult
 
@@ -208,31 +209,52 @@ def lme(formula: str, data: Any, random: str | None = None, weights: Any = None,
     inner = LinearMixedModelResult.from_model(fit.model, fit.opt)
     return LmeResult(fit=inner, deviance=fit.deviance,
                      variance_parameters=fit.variance_parameters,
-                     correlation_parameters=fit.correlation_parameters, method=method)
+                     correlation_parameters=fit.correlation_parameters, method=method,
+                     design=fit.design, whitening=fit.structures, psi=fit.psi,
+                     call=LmeCall(formula, data, random, weights, correlation))
 
 
 @public_api
-def nlme(formula: str, data: Any, random: str, fixed: str | None = None,
-         start: dict[str, float] | None = None, method: str = "ML") -> NlmeResult:
-    """Fit a nonlinear mixed model with one of R's self-starting models, as nlme's ``nlme``
-    (Lindstrom-Bates alternation; see :mod:`multilevel.models.nlme_fit`).
+def nlme(model: str, data: Any, fixed: str | list[str] | None = None, random: Any = None,
+         groups: str | None = None, start: dict[str, Any] | None = None, method: str = "ML",
+         weights: Any = None, correlation: Any = None,
+         functions: dict[str, Any] | None = None) -> NlmeResult:
+    """Fit a nonlinear mixed model, as nlme's ``nlme`` (Lindstrom-Bates alternation; see
+    :mod:`multilevel.models.nlme_fit`).
 
     Parameters
     ----------
-    formula : str
-        ``"circumference ~ SSlogis(age, Asym, xmid, scal)"``.
+    model : str
+        ``"response ~ expression"``: one of R's self-starting models
+        (``"circumference ~ SSlogis(age, Asym, xmid, scal)"``) or any expression of data
+        columns and parameters (``"circumference ~ Asym / (1 + exp((xmid - age) / scal))"``),
+        with ``+ - * / ^``, exp, log, sqrt, sin, cos, ..., self-starting models and the
+        functions passed in ``functions``.
     data : pandas.DataFrame or polars.DataFrame
-    random : str
-        The parameters with a random effect and the grouping factor, ``"Asym ~ 1 | Tree"`` or
-        ``"Asym + xmid ~ 1 | Tree"`` (general covariance).
-    fixed : str, optional
-        ``"Asym + xmid + scal ~ 1"`` (the default; parameters that depend on covariates are
-        not supported yet).
+    fixed : str or list of str, optional
+        ``"Asym + xmid + scal ~ 1"`` or ``["Asym ~ Treatment", "xmid + scal ~ 1"]`` (parameters
+        that depend on covariates, R's contrasts). Default for a self-starting model: every
+        parameter ``~ 1``.
+    random : str, PdSymm, PdDiag, PdBlocked or dict
+        ``"Asym + xmid ~ 1 | Tree"`` (general covariance), ``"Asym ~ 1 | g1/g2"`` (nested),
+        ``ml.PdDiag("lKa + lCl ~ 1")`` with ``groups="~ Subject"``, ``ml.PdBlocked([...])``,
+        or ``{"g1": spec, "g2": spec}`` (nlme's named list, outermost first). Default: every
+        parameter, general covariance, by ``groups``.
+    groups : str, optional
+        ``"~ Subject"`` (or ``"~ g1/g2"``) when ``random`` names no grouping factor.
     start : dict, optional
-        Starting values of the fixed effects; by default the model's own (R's getInitial on
-        all the data).
+        Starting fixed effects by parameter (one value, or one per coefficient of a parameter
+        that depends on covariates) or by coefficient name. Optional for a self-starting model
+        (R's getInitial on all the data; the other coefficients of a parameter start at 0).
     method : {"ML", "REML"}
         nlme's default is ML.
+    weights, correlation : optional
+        nlme's variance function (``ml.VarPower(form="~ age")``, ...) and correlation
+        structure (``ml.CorAR1()``: positions within the innermost group), as in ``ml.lme``.
+    functions : dict, optional
+        Python functions the model calls by name: ``{"f": f}`` (derivatives by central
+        differences) or ``{"f": (f, gradient)}``, gradient returning the (rows, arguments)
+        derivatives.
 
     Returns
     -------
@@ -240,14 +262,15 @@ def nlme(formula: str, data: Any, random: str, fixed: str | None = None,
     """
     if method not in ("ML", "REML"):
         raise ArgumentError(f"method must be 'ML' or 'REML', got {method!r:.60}")
-    problem = parse_problem(formula, data, fixed, random)
-
-    def lmm_fit(frame: Any, lme_formula: str, reml: bool) -> LinearMixedModelResult:
-        return LinearMixedModel(lme_formula, frame, reml=reml).fit()
-
-    beta, b, lme_fit_, iterations = lindstrom_bates(problem, start, method == "REML", lmm_fit)
-    fixef = pd.Series(beta, index=problem.parameters, name="estimate")
-    ranef = pd.DataFrame(b, index=pd.Index(problem.levels, name=problem.group),
-                         columns=problem.random)
-    return NlmeResult(fixef=fixef, ranef=ranef, lme=lme_fit_, method=method,
-                      iterations=iterations)
+    extra = structure_columns(weights, correlation)
+    spec = parse_spec(model, data, fixed, random, groups, functions, start, extra)
+    beta0 = start_vector(spec, start)
+    fit = lindstrom_bates(spec, beta0, method == "REML", weights, correlation)
+    inner = LinearMixedModelResult.from_model(fit.lme.model, fit.lme.opt)
+    fixef = pd.Series(fit.beta, index=spec.fixed_names, name="estimate")
+    return NlmeResult(fixef=fixef, ranef=ranef_frames(spec, fit.b), lme=inner,
+                      deviance=fit.lme.deviance,
+                      variance_parameters=fit.lme.variance_parameters,
+                      correlation_parameters=fit.lme.correlation_parameters, method=method,
+                      iterations=fit.iterations, spec=spec, structures=fit.structures,
+                      psi=fit.psi, weights=weights, correlation=correlation)

@@ -44,6 +44,9 @@ class LmeFit:
     variance_parameters: np.ndarray
     correlation_parameters: np.ndarray
     outer: OptSummary | None
+    psi: np.ndarray | None = None  # the structures' unconstrained parameters (nlme reuses)
+    design: ModelDesign | None = None  # the data-scale design (the results' fitted values)
+    structures: Whitening | None = None  # the structures on the rows (residuals, intervals)
 
 
 def lme_fit(formula: str, data: Any, random: str | None = None,
@@ -76,12 +79,11 @@ def lme_fit(formula: str, data: Any, random: str | None = None,
             correlation = replace(correlation, form=f"{correlation.form.strip()} | {group_col}")
     structures = Whitening.build(weights, correlation, rows)
     for term in design.terms:
-        for idx in structures.members:
-            if np.unique(term.factor.codes[idx]).size > 1:
-                raise DataError(
-                    f"lme: correlation group {group_col!r} is not nested in the random-"
-                    f"effects factor {term.factor.name!r} (a group spans several of its "
-                    "levels); the correlation's group must be the innermost level")
+        if not structures.constant_within_groups(term.factor.codes):
+            raise DataError(
+                f"lme: correlation group {group_col!r} is not nested in the random-"
+                f"effects factor {term.factor.name!r} (a group spans several of its "
+                "levels); the correlation's group must be the innermost level")
     reml = method == "REML"
 
     def whitened(psi: np.ndarray) -> tuple[ModelDesign, float]:
@@ -104,4 +106,5 @@ def lme_fit(formula: str, data: Any, random: str | None = None,
     model, opt, deviance = inner(psi, calc_derivs=True)
     var_nat, cor_nat = structures.natural(psi)
     return LmeFit(model=model, opt=opt, deviance=deviance,
-                  variance_parameters=var_nat, correlation_parameters=cor_nat, outer=outer)
+                  variance_parameters=var_nat, correlation_parameters=cor_nat, outer=outer,
+                  psi=np.asarray(psi, dtype=float), design=design, structures=structures)

@@ -1,151 +1,288 @@
 """Nonlinear mixed models by nlme's Lindstrom-Bates alternation (Lindstrom & Bates 1990;
-Pinheiro & Bates 2000, section 7.5), for R's self-starting models.
+Pinheiro & Bates 2000, sections 7.2 and 7.5).
 
-Each group's parameters are phi_g = beta + b_g for the parameters with a random effect (beta
-alone for the others), and y = f(x, phi_g) + e. Two steps alternate until the relative
-covariance factor T of the random effects settles:
+The model (see :mod:`multilevel.models.nlme_spec`): y = f(x, phi) + e with per-row parameters
+phi_p = A_p beta + sum over levels B_p b_level, b ~ N(0, sigma^2 T T') per group and level, and
+Var(e) = sigma^2 times nlme's variance function and correlation structure. Two steps alternate
+until the fixed effects, the random effects' relative factors and the structures' parameters
+settle:
 
-1. penalized nonlinear least squares (PNLS): for the current T, minimize
-   |y - f|^2 + sum_g |T^-1 b_g|^2 over beta and every b_g (Gauss-Newton/Levenberg-Marquardt);
-2. linear mixed-effects (LME) step: linearize f at that solution (X = df/dbeta, Z = df/db)
-   and fit the linear mixed model to the working response w = y - f + X beta + Z b by ML or
-   REML with the package's own engine, which gives the new T.
+1. PNLS, penalized nonlinear least squares: for the current T and structures, minimize
+   |W (y - f)|^2 + sum |u|^2 over beta and u, with b = T u per group (so a singular T needs
+   no inverse) and W the whitening of the residual structures. Gauss-Newton with step
+   halving; each step solves the sparse normal equations of the linearized problem, whose
+   size is the number of random effects, not rows.
+2. LME: linearize f at that solution (X = df/dbeta, Z = df/db) and fit the linear mixed
+   model of the working response w = y - f + X beta + Z b by ML or REML, with the residual
+   structures (:func:`multilevel.models.lme.lme_fit`: the package's own LMM engine inside,
+   the structures' parameters optimized around it). This gives the new T and structures.
 
-As nlme, the log-likelihood, sigma, the random-effects covariance and the fixed effects'
-covariance reported are those of the last LME step; the fixed effects and the conditional
-modes are the last PNLS solution. This is why nlme's numbers differ slightly from a Laplace
-fit of the same model (lme4's nlmer): the issue asks for nlme's.
+As nlme, the log-likelihood, sigma, the random effects' covariance, the structures and the
+fixed effects' covariance reported are those of the last LME step; the fixed effects and the
+conditional modes are the last PNLS solution. Why this algorithm rather than a Laplace or
+quadrature fit of the exact marginal likelihood: the issue asks for nlme's estimates, and
+nlme's are those of this alternation (they differ from a Laplace fit, lme4's ``nlmer``, by
+the linearization).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
+import scipy.sparse as sp
+from scipy.sparse.linalg import splu
 
-from multilevel.errors import ArgumentError, FormulaError, NumericalError
-from multilevel.models.nls_list import grouped_columns, self_starting_call
-from multilevel.nonlinear.selfstart import SELF_STARTING, SelfStartModel
+from multilevel.errors import ArgumentError, NumericalError
+from multilevel.models.lme import LmeFit, lme_fit
+from multilevel.models.nlme_spec import NlmeSpec
+from multilevel.models.whitening import Whitening
+from multilevel.structures.correlation import CorrelationStructure
+from multilevel.structures.variance import VarianceFunction
 
-_MODEL = re.compile(r"^\s*([A-Za-z_.][\w.]*)\s*~\s*(SS\w+)\s*\((.*)\)\s*$")
-_RANDOM = re.compile(r"^\s*(.+?)\s*~\s*1\s*\|\s*([A-Za-z_.][\w.]*)\s*$")
 MAX_ITERATIONS = 100
-# Convergence of the alternation (relative change of beta and of the relative factor).
+# Convergence of the alternation (relative change of beta, of the relative factors and of the
+# structures' parameters): the LME step's optimizer answers to about 1e-7, so a tighter rule
+# could oscillate.
 TOLERANCE = 1e-6
+# PNLS: Gauss-Newton until the relative decrease of the objective is below this
+PNLS_TOLERANCE = 1e-12
+PNLS_MAX_ITERATIONS = 200
+# working-frame column names (prefixed so as not to meet the data's own)
+_W, _X, _Z, _G = "nlme_w", "nlme_x", "nlme_z", "nlme_g"
 
 
 @dataclass(frozen=True)
-class NlmeProblem:
-    """The parsed model and data."""
+class NlmeFit:
+    """What :func:`lindstrom_bates` returns."""
 
-    model: SelfStartModel
-    response: str
-    covariates: list[str]
-    parameters: list[str]  # the formula's labels, in the model's order
-    random: list[str]  # labels with a random effect
-    group: str
-    x: list[np.ndarray]
-    y: np.ndarray
-    codes: np.ndarray
-    levels: list[str]
+    beta: np.ndarray
+    b: list[np.ndarray]  # per level: groups x the level's effects
+    lme: LmeFit
+    iterations: int
+    fitted: np.ndarray  # f at the final PNLS solution, in the data's rows
+    structures: Whitening | None
+    psi: np.ndarray
 
 
-def parse_problem(formula: str, data: Any, fixed: str | None, random: str) -> NlmeProblem:
-    """Check the formula, ``fixed`` and ``random`` and read the columns they use."""
-    match = _MODEL.match(formula) if isinstance(formula, str) else None
-    if match is None or match.group(2) not in SELF_STARTING:
-        raise FormulaError("nlme needs 'response ~ SSmodel(covariates, parameters)' with one of "
-                           f"R's self-starting models ({', '.join(sorted(SELF_STARTING))})",
-                           str(formula))
-    response, name, inner = match.groups()
-    model, covariates, labels = self_starting_call(name, inner, formula)
-    if fixed is not None:
-        lhs, _, rhs = str(fixed).partition("~")
-        named = [p.strip() for p in lhs.split("+")]
-        if rhs.strip() != "1" or sorted(named) != sorted(labels):
-            raise ArgumentError(f"fixed must be '{' + '.join(labels)} ~ 1' (parameters that "
-                                f"depend on covariates are not supported yet), got {fixed!r}")
-    rmatch = _RANDOM.match(random) if isinstance(random, str) else None
-    if rmatch is None:
-        raise ArgumentError(f"random must be nlme's 'parameters ~ 1 | group', e.g. "
-                            f"'{labels[0]} ~ 1 | group', got {random!r:.60}")
-    rand = [p.strip() for p in rmatch.group(1).split("+")]
-    unknown = [p for p in rand if p not in labels]
-    if unknown:
-        raise ArgumentError(f"random effect on {', '.join(unknown)}, which "
-                            f"{'is' if len(unknown) == 1 else 'are'} not a parameter of the "
-                            f"model ({', '.join(labels)})")
-    group = rmatch.group(2)
-    grouped = grouped_columns(data, response, covariates, group, "nlme")
-    return NlmeProblem(model=model, response=response, covariates=covariates,
-                       parameters=labels, random=[p for p in labels if p in rand], group=group,
-                       x=grouped.x, y=grouped.y, codes=grouped.codes, levels=grouped.levels)
+def _factor_of_level(fit: LmeFit, spec: NlmeSpec, level: int) -> np.ndarray:
+    """The level's relative factor T (its effects x effects, block-diagonal) from the LME
+    step's fitted theta."""
+    layout = fit.model.layout
+    theta = np.asarray(fit.opt.final, dtype=float)
+    q = len(spec.levels[level].effects)
+    T = np.zeros((q, q))
+    names = [f"{_Z}{level}_{j}" for j in range(q)]
+    for t, term in enumerate(layout.terms):
+        if term.group != f"{_G}{level}":
+            continue
+        idx = [names.index(c) for c in term.columns]
+        T[np.ix_(idx, idx)] = layout.term_factor(theta, t)
+    return T
 
 
-def lindstrom_bates(problem: NlmeProblem, start: dict[str, float] | None, reml: bool,
-                    lmm_fit: Any) -> tuple[np.ndarray, np.ndarray, Any, int]:
-    """Alternate PNLS and LME steps; returns (beta, b (groups x random), the last LME fit,
-    iterations). ``lmm_fit(frame, formula, reml)`` fits the LME step's linear mixed model."""
-    p = problem
-    labels, model = p.parameters, p.model
-    if start is None:
-        init = model.initial(*p.x, p.y)
-        beta = np.array([init[name] for name in model.parameters])
-    else:
-        try:
-            beta = np.array([float(start[name]) for name in labels])
-        except KeyError as exc:
-            raise ArgumentError(f"start needs a value for every parameter "
-                                f"({', '.join(labels)}); missing {exc}") from None
-    ridx = [labels.index(r) for r in p.random]
-    k, G = len(ridx), len(p.levels)
-    b = np.zeros((G, k))
-    T = np.eye(k)  # relative covariance factor: b_g = sigma T u_g
+def _lme_formula(spec: NlmeSpec) -> str:
+    fixed = " + ".join(f"{_X}{i}" for i in range(len(spec.fixed)))
+    terms = []
+    for L, level in enumerate(spec.levels):
+        for block in level.blocks:
+            cols = [f"{_Z}{L}_{j}" for j in block.effects]
+            if block.diagonal:
+                terms += [f"(0 + {c} | {_G}{L})" for c in cols]
+            else:
+                terms.append(f"(0 + {' + '.join(cols)} | {_G}{L})")
+    return f"{_W} ~ 0 + {fixed} + {' + '.join(terms)}"
 
-    def phis(be: np.ndarray, bb: np.ndarray) -> list[np.ndarray]:
-        out = [np.full(p.y.shape[0], v) for v in be]
-        for j, i in enumerate(ridx):
-            out[i] = out[i] + bb[p.codes, j]
+
+class _Pnls:
+    """Penalized nonlinear least squares at fixed relative factors and structures."""
+
+    def __init__(self, spec: NlmeSpec, factors: list[np.ndarray],
+                 whiten: Any) -> None:
+        self.spec = spec
+        self.factors = factors
+        self.whiten = whiten
+        self.sizes = [len(lv.labels) * len(lv.effects) for lv in spec.levels]
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(int)
+        n = spec.y.size
+        # column of each (row, level, effect k) in the u vector
+        self.cols = [
+            self.offsets[L] + lv.codes[:, None] * len(lv.effects)
+            + np.arange(len(lv.effects))[None, :] for L, lv in enumerate(spec.levels)]
+        self.rows = np.arange(n)
+
+    def b_of(self, u: np.ndarray) -> list[np.ndarray]:
+        out = []
+        for L, lv in enumerate(self.spec.levels):
+            q = len(lv.effects)
+            uu = u[self.offsets[L]:self.offsets[L + 1]].reshape(len(lv.labels), q)
+            out.append(uu @ self.factors[L].T)
         return out
 
-    fit = None
+    def objective(self, beta: np.ndarray, u: np.ndarray) -> tuple[float, np.ndarray,
+                                                                   np.ndarray, np.ndarray]:
+        phi = self.spec.phi(beta, self.b_of(u))
+        f, jac = self.spec.evaluate(phi)
+        (r,) = self.whiten([self.spec.y - f])
+        value = float(r @ r + u @ u)
+        return value, f, jac, r
+
+    def solve(self, beta: np.ndarray, u: np.ndarray,
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        spec = self.spec
+        n = spec.y.size
+        value, f, jac, r = self.objective(beta, u)
+        if not np.isfinite(value):
+            raise NumericalError("nlme: the model cannot be evaluated at the starting values; "
+                                 "give start= values (ml.nls_list gives per-group estimates)")
+        for _ in range(PNLS_MAX_ITERATIONS):
+            X = np.column_stack([jac[:, e.parameter] * e.column for e in spec.fixed])
+            zcols = []
+            for lv in spec.levels:
+                zcols += [jac[:, e.parameter] * e.column for e in lv.effects]
+            arrays = self.whiten([X, np.column_stack(zcols)] if zcols else [X])
+            Xw = arrays[0]
+            Q = int(self.offsets[-1])
+            if zcols:
+                Zw = arrays[1]
+                data, rows, cols = [], [], []
+                at = 0
+                for L, lv in enumerate(spec.levels):
+                    q = len(lv.effects)
+                    V = Zw[:, at:at + q] @ self.factors[L]  # d f / d u
+                    at += q
+                    data.append(V.ravel())
+                    rows.append(np.repeat(self.rows, q))
+                    cols.append(self.cols[L].ravel())
+                Z = sp.csc_matrix((np.concatenate(data), (np.concatenate(rows),
+                                                          np.concatenate(cols))), shape=(n, Q))
+                ZtZ = (Z.T @ Z + sp.identity(Q, format="csc")).tocsc()
+                ZtX = np.asarray(Z.T @ Xw)
+                lu = splu(ZtZ)
+                # Schur complement on beta: the random effects' block is sparse
+                S = Xw.T @ Xw - ZtX.T @ lu.solve(ZtX)
+                rz = Z.T @ r - u
+                rx = Xw.T @ r
+                dbeta = np.linalg.solve(S, rx - ZtX.T @ lu.solve(rz))
+                du = lu.solve(rz - ZtX @ dbeta)
+            else:
+                dbeta = np.linalg.lstsq(Xw, r, rcond=None)[0]
+                du = np.zeros(0)
+            step = 1.0
+            while True:
+                new_beta, new_u = beta + step * dbeta, u + step * du
+                new_value, nf, njac, nr = self.objective(new_beta, new_u)
+                if np.isfinite(new_value) and new_value <= value:
+                    break
+                step /= 2.0
+                if step < 1e-10:
+                    return beta, u, f, jac
+            decrease = value - new_value
+            beta, u, value, f, jac, r = new_beta, new_u, new_value, nf, njac, nr
+            if decrease <= PNLS_TOLERANCE * (value + PNLS_TOLERANCE):
+                return beta, u, f, jac
+        return beta, u, f, jac
+
+
+def _refuse_fitted(weights: VarianceFunction | None) -> None:
+    if weights is not None and getattr(getattr(weights, "parsed", None), "covariate",
+                                       None) == "fitted":
+        raise ArgumentError("nlme: variance functions of the fitted values are not "
+                            "supported yet; use a covariate form such as VarPower(form='~ "
+                            "age')")
+
+
+def lindstrom_bates(spec: NlmeSpec, beta: np.ndarray, reml: bool,
+                    weights: VarianceFunction | None = None,
+                    correlation: CorrelationStructure | None = None) -> NlmeFit:
+    """Alternate PNLS and LME steps from the fixed effects ``beta``."""
+    _refuse_fitted(weights)
+    frame = spec.rows.copy()
+    for L, lv in enumerate(spec.levels):
+        frame[f"{_G}{L}"] = np.array(lv.labels, dtype=object)[lv.codes]
+    inner = f"{_G}{len(spec.levels) - 1}"
+    if correlation is not None:
+        form = correlation.parsed
+        if form.group:
+            # a correlation group named in the form: nlme requires it to be the innermost
+            # level; our whitening only needs it nested in every level
+            pass
+        else:
+            correlation = replace(correlation, form=f"{correlation.form.strip()} | {inner}")
+    structures = (Whitening.build(weights, correlation, frame)
+                  if weights is not None or correlation is not None else None)
+    psi = structures.start if structures is not None else np.empty(0)
+
+    def whiten(arrays: list[np.ndarray]) -> list[np.ndarray]:
+        if structures is None:
+            return arrays
+        return structures.whiten(psi, [a.copy() for a in arrays])[0]
+
+    formula = _lme_formula(spec)
+    factors = [np.eye(len(lv.effects)) for lv in spec.levels]
+    u = np.zeros(sum(len(lv.labels) * len(lv.effects) for lv in spec.levels))
+    b: list[np.ndarray] = []
     beta_old = beta.copy()
+    psi_old = psi.copy()
     for it in range(1, MAX_ITERATIONS + 1):
-        # a variance at zero: its random effect is held at 0 by a penalty near infinity
-        Tinv = np.linalg.inv(T + 1e-10 * np.eye(k))
-
-        def residuals(v: np.ndarray, Tinv: np.ndarray = Tinv) -> np.ndarray:
-            be, bb = v[:len(labels)], v[len(labels):].reshape(G, k)
-            fitted = model.value(*p.x, *phis(be, bb))
-            return np.concatenate([p.y - fitted, -(bb @ Tinv.T).ravel()])
-
-        sol = optimize.least_squares(residuals, np.concatenate([beta, b.ravel()]),
-                                     method="lm", xtol=1e-12, ftol=1e-12, gtol=1e-12)
-        if not np.all(np.isfinite(sol.x)):
+        pnls = _Pnls(spec, factors, whiten)
+        # carry the random effects over on the b scale: u = T^-1 b (0 where T is singular)
+        if it > 1:
+            u = _u_from_b(b, factors)
+        beta, u, f, jac = pnls.solve(beta, u)
+        if not np.all(np.isfinite(beta)):
             raise NumericalError("nlme: the penalized nonlinear least-squares step diverged; "
                                  "give start= values (ml.nls_list gives per-group estimates)")
-        beta, b = sol.x[:len(labels)], sol.x[len(labels):].reshape(G, k)
-        grad = model.gradient(*p.x, *phis(beta, b))
-        X, Z = grad, grad[:, ridx]
-        w = p.y - model.value(*p.x, *phis(beta, b)) + X @ beta + np.einsum(
-            "nk,nk->n", Z, b[p.codes])
-        cols = {"w": w, p.group: np.array(p.levels, dtype=object)[p.codes]}
-        cols.update({f"x{i}": X[:, i] for i in range(X.shape[1])})
-        cols.update({f"z{j}": Z[:, j] for j in range(k)})
-        formula = (f"w ~ 0 + {' + '.join(f'x{i}' for i in range(X.shape[1]))} + "
-                   f"(0 + {' + '.join(f'z{j}' for j in range(k))} | {p.group})")
-        fit = lmm_fit(pd.DataFrame(cols), formula, reml)
-        T_new = fit.model.layout.term_factor(fit.theta, 0)
-        change = np.max(np.abs(T_new - T)) / (1.0 + np.max(np.abs(T)))
-        beta_change = np.max(np.abs(beta - beta_old) / (np.abs(beta) + 1e-8)) if it > 1 else 1.0
-        T, beta_old = T_new, beta.copy()
-        # nlme's rule: the fixed effects settle to 1e-6 relative; the relative factor too
-        # (the LME step's own optimizer answers to ~1e-7, so a tighter rule can oscillate)
-        if change < TOLERANCE and beta_change < TOLERANCE:
-            return beta, b, fit, it
+        b = pnls.b_of(u)
+        X = np.column_stack([jac[:, e.parameter] * e.column for e in spec.fixed])
+        w = spec.y - f + X @ beta
+        cols: dict[str, np.ndarray] = {}
+        for i in range(X.shape[1]):
+            cols[f"{_X}{i}"] = X[:, i]
+        for L, lv in enumerate(spec.levels):
+            for j, e in enumerate(lv.effects):
+                z = jac[:, e.parameter] * e.column
+                cols[f"{_Z}{L}_{j}"] = z
+                w = w + z * b[L][lv.codes, j]
+        work = frame.assign(**{_W: w}, **cols)
+        fit = lme_fit(formula, work, None, weights, correlation,
+                      "REML" if reml else "ML")
+        new_factors = [_factor_of_level(fit, spec, L) for L in range(len(spec.levels))]
+        if fit.psi is not None and fit.psi.size:
+            psi = fit.psi
+        change = max(float(np.max(np.abs(Tn - To)) / (1.0 + np.max(np.abs(To))))
+                     for Tn, To in zip(new_factors, factors, strict=True))
+        beta_change = (float(np.max(np.abs(beta - beta_old) / (np.abs(beta) + 1e-8)))
+                       if it > 1 else 1.0)
+        psi_change = (float(np.max(np.abs(psi - psi_old) / (1.0 + np.abs(psi_old))))
+                      if psi.size else 0.0)
+        factors, beta_old, psi_old = new_factors, beta.copy(), psi.copy()
+        if change < TOLERANCE and beta_change < TOLERANCE and psi_change < TOLERANCE:
+            return NlmeFit(beta=beta, b=b, lme=fit, iterations=it, fitted=f,
+                           structures=structures, psi=psi)
+    worst = _worst_parameter(spec, beta, beta_old)
     raise NumericalError(f"nlme: the Lindstrom-Bates iterations did not converge in "
-                         f"{MAX_ITERATIONS} steps")
+                         f"{MAX_ITERATIONS} steps (the fixed effect {worst!r} still moves); "
+                         "give start= values closer to the estimates (ml.nls_list gives "
+                         "per-group estimates)")
+
+
+def _u_from_b(b: list[np.ndarray], factors: list[np.ndarray]) -> np.ndarray:
+    out = []
+    for bl, T in zip(b, factors, strict=True):
+        out.append((np.linalg.pinv(T) @ bl.T).T.ravel())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def _worst_parameter(spec: NlmeSpec, beta: np.ndarray, old: np.ndarray) -> str:
+    rel = np.abs(beta - old) / (np.abs(beta) + 1e-8)
+    return spec.fixed_names[int(np.argmax(rel))]
+
+
+def ranef_frames(spec: NlmeSpec, b: list[np.ndarray]) -> dict[str, pd.DataFrame]:
+    """Each level's conditional modes, groups x effects, named as nlme."""
+    return {lv.name: pd.DataFrame(bl, index=pd.Index(lv.labels, name=lv.name),
+                                  columns=[e.name for e in lv.effects])
+            for lv, bl in zip(spec.levels, b, strict=True)}

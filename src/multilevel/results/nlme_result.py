@@ -5,12 +5,25 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from multilevel.errors import public_methods
+from multilevel.errors import ArgumentError, public_methods
+from multilevel.models.nlme_spec import NlmeSpec, new_rows
+from multilevel.models.whitening import Whitening
 from multilevel.results.lmm_result import LinearMixedModelResult
+
+
+def _levels_arg(level: Any, depth: int) -> list[int]:
+    levels = list(level) if isinstance(level, list | tuple) else [level]
+    for lv in levels:
+        if isinstance(lv, bool) or not isinstance(lv, int | np.integer) or not 0 <= lv <= depth:
+            raise ArgumentError(f"level must be an integer from 0 (population) to {depth} (the "
+                                f"innermost grouping level), or a list of them; got {level!r:.60}")
+    return [int(lv) for lv in levels]
 
 
 @public_methods
@@ -21,49 +34,71 @@ class NlmeResult:
     Attributes
     ----------
     fixef : pandas.Series
-        The population parameters, named as in the formula.
-    ranef : pandas.DataFrame
-        Groups x parameters with a random effect: the conditional modes.
+        The fixed effects, named as nlme names them (``Asym``; ``Asym.(Intercept)``,
+        ``Asym.TreatmentB`` for a parameter that depends on covariates).
+    ranef : dict of str to pandas.DataFrame
+        Per grouping level (outermost first): groups x random effects, the conditional modes
+        (the last PNLS solution). Nested levels' groups are named ``outer/inner`` as nlme.
     lme : LinearMixedModelResult
-        The last LME step's linear mixed model (on the linearized model); sigma, the random
-        effects' covariance, the log-likelihood and the fixed effects' covariance are its, as
-        nlme reports them.
+        The last LME step's linear mixed model (on the linearized, whitened model): sigma, the
+        random effects' covariance and the fixed effects' covariance are its, as nlme reports
+        them.
+    deviance : float
+        -2 log-likelihood (ML) or the REML criterion of the last LME step, with the residual
+        structures' Jacobian.
+    variance_parameters, correlation_parameters : numpy.ndarray
+        The residual structures' parameters on nlme's natural scale (empty without them).
     method : str
     iterations : int
         Lindstrom-Bates alternations.
     """
 
     fixef: pd.Series
-    ranef: pd.DataFrame
+    ranef: dict[str, pd.DataFrame]
     lme: LinearMixedModelResult = field(repr=False)
+    deviance: float
+    variance_parameters: np.ndarray
+    correlation_parameters: np.ndarray
     method: str
     iterations: int
+    spec: NlmeSpec = field(repr=False)
+    structures: Whitening | None = field(repr=False)
+    psi: np.ndarray = field(repr=False)
+    weights: Any = field(repr=False, default=None)
+    correlation: Any = field(repr=False, default=None)
 
     @property
     def sigma(self) -> float:
-        """Residual standard deviation."""
+        """Residual standard deviation (at variance-function multiplier 1)."""
         return self.lme.sigma
 
     @property
     def loglik(self) -> float:
         """The log-likelihood (restricted for REML) of the last LME step, as nlme's logLik."""
-        return self.lme.loglik
+        return -0.5 * self.deviance
+
+    @property
+    def nobs(self) -> int:
+        """Number of observations used."""
+        return int(self.spec.y.size)
 
     @property
     def n_params(self) -> int:
-        """Fixed effects, the random effects' covariance parameters and sigma."""
-        return self.lme.n_params
+        """Fixed effects, the random effects' covariance parameters, sigma and the residual
+        structures' parameters."""
+        return (self.lme.n_params + self.variance_parameters.size
+                + self.correlation_parameters.size)
 
     @property
     def aic(self) -> float:
         """-2 logLik + 2 n_params."""
-        return -2.0 * self.loglik + 2.0 * self.n_params
+        return self.deviance + 2.0 * self.n_params
 
     @property
     def bic(self) -> float:
         """-2 logLik + log(N for ML, N - p for REML) n_params, as nlme."""
-        n = self.lme.nobs - (len(self.fixef) if self.method == "REML" else 0)
-        return -2.0 * self.loglik + math.log(n) * self.n_params
+        n = self.nobs - (len(self.fixef) if self.method == "REML" else 0)
+        return self.deviance + math.log(n) * self.n_params
 
     @property
     def vcov(self) -> pd.DataFrame:
@@ -73,17 +108,224 @@ class NlmeResult:
 
     @property
     def varcorr(self) -> pd.DataFrame:
-        """Random-effects variances and correlations, residual last, named by parameter."""
+        """Random-effects variances and correlations (group = the grouping level, terms named
+        by the random effect), residual last."""
         out = self.lme.varcorr.copy()
-        names = {f"z{j}": name for j, name in enumerate(self.ranef.columns)}
-        out["term1"] = out["term1"].map(lambda t: names.get(t, t))
-        out["term2"] = out["term2"].map(lambda t: names.get(t, t))
+        names: dict[str, str] = {}
+        groups: dict[str, str] = {}
+        for L, lv in enumerate(self.spec.levels):
+            groups[f"nlme_g{L}"] = lv.name
+            for j, e in enumerate(lv.effects):
+                names[f"nlme_z{L}_{j}"] = e.name
+        out["group"] = out["group"].map(lambda g: groups.get(g, g))
+        for col in ("term1", "term2"):
+            out[col] = out[col].map(lambda t: names.get(t, t))
         return out
 
-    def coef(self) -> pd.DataFrame:
-        """Each group's parameters: the fixed effects plus its random effects."""
-        out = pd.DataFrame(np.tile(self.fixef.to_numpy(), (len(self.ranef), 1)),
-                           index=self.ranef.index, columns=self.fixef.index)
-        for col in self.ranef.columns:
-            out[col] = out[col] + self.ranef[col]
+    def df(self) -> pd.Series:
+        """The fixed effects' denominator df as nlme's ``summary(...)$tTable``: every
+        coefficient of a nonlinear model is counted at the innermost level, N minus the groups
+        of every level minus (p - 1)."""
+        groups = sum(len(lv.labels) for lv in self.spec.levels)
+        d = self.nobs - groups - (len(self.fixef) - 1)
+        return pd.Series(float(d), index=self.fixef.index)
+
+    def coef_table(self, level: float = 0.95) -> pd.DataFrame:
+        """nlme's ``summary(fit)$tTable``: estimate, std_error, statistic (t), df, p_value, and
+        ci_lower, ci_upper at ``level``."""
+        if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1:
+            raise ArgumentError(f"level must be strictly between 0 and 1, got {level!r:.60}")
+        est = self.fixef.to_numpy()
+        se = np.sqrt(np.diag(self.vcov.to_numpy()))
+        if self.method == "ML":
+            # nlme's summary scales an ML fit's standard errors by sqrt(N / (N - p)), the
+            # REML-style residual variance; vcov itself is not scaled
+            se = se * math.sqrt(self.nobs / (self.nobs - est.size))
+        df = self.df().to_numpy()
+        t = est / se
+        q = stats.t.ppf(0.5 + level / 2, df)
+        return pd.DataFrame({"estimate": est, "std_error": se, "statistic": t, "df": df,
+                             "p_value": 2 * stats.t.sf(np.abs(t), df),
+                             "ci_lower": est - q * se, "ci_upper": est + q * se},
+                            index=self.fixef.index)
+
+    def coef(self, level: int | None = None) -> pd.DataFrame:
+        """Each group's coefficients at ``level`` (default innermost): the fixed effects plus
+        the random effects of that level and the levels above it, matched by name as nlme's
+        ``coef``."""
+        depth = len(self.spec.levels)
+        L = _levels_arg(depth if level is None else level, depth)[0]
+        if L == 0:
+            raise ArgumentError("coef: level must be 1 or more (level 0 is fixef)")
+        lv = self.spec.levels[L - 1]
+        out = pd.DataFrame(np.tile(self.fixef.to_numpy(), (len(lv.labels), 1)),
+                           index=pd.Index(lv.labels, name=lv.name), columns=self.fixef.index)
+        for up in range(L):
+            upper = self.spec.levels[up]
+            frame = self.ranef[upper.name]
+            # the row of each group's ancestor at level `up`
+            anc = [self._ancestor(lab, up, L - 1) for lab in lv.labels]
+            for e in upper.effects:
+                target = e.name if e.name in out.columns else f"{e.name}.(Intercept)"
+                if target in out.columns:
+                    out[target] = out[target] + frame[e.name].reindex(anc).to_numpy()
         return out
+
+    def _ancestor(self, label: str, up: int, at: int) -> str:
+        return "/".join(label.split("/")[:up + 1]) if up < at else label
+
+    def _phi(self, levels: int, A: np.ndarray, random_cols: list[np.ndarray],
+             rows: pd.DataFrame) -> np.ndarray:
+        spec = self.spec
+        phi = np.zeros((A.shape[0], len(spec.parameters)))
+        for j, e in enumerate(spec.fixed):
+            phi[:, e.parameter] += A[:, j] * self.fixef.iloc[j]
+        for L in range(levels):
+            lv = spec.levels[L]
+            path = [*(spec.levels[i].name for i in range(L))]
+            labels = self._labels(rows, lv, L, path)
+            frame = self.ranef[lv.name]
+            b = frame.reindex(labels).to_numpy()  # NaN for groups the fit did not see
+            for j, e in enumerate(lv.effects):
+                phi[:, e.parameter] += random_cols[L][:, j] * b[:, j]
+        return phi
+
+    def _labels(self, rows: pd.DataFrame, lv: Any, L: int, outer: list[str]) -> list[str]:
+        cols = [*self._group_columns(L)]
+        return ["/".join(str(v) for v in vals) for vals in zip(
+            *(rows[c].to_numpy() for c in cols), strict=True)]
+
+    def _group_columns(self, L: int) -> list[str]:
+        """The data columns that identify level L's groups (nlme's nested path)."""
+        names = [lv.name for lv in self.spec.levels]
+        return names[:L + 1]
+
+    def predict(self, newdata: Any = None, level: Any = None) -> Any:
+        """Predictions at ``level`` (0: population; k: with the random effects of levels 1..k;
+        default the innermost), as nlme's ``predict``: a Series for one level, a DataFrame
+        with a column per level (``fixed``, then the grouping names) for a list. Groups the
+        fit did not see get NaN above level 0, as nlme."""
+        depth = len(self.spec.levels)
+        levels = _levels_arg(depth if level is None else level, depth)
+        if newdata is None:
+            rows = self.spec.rows
+            A = np.column_stack([e.column for e in self.spec.fixed])
+            random_cols = [np.column_stack([e.column for e in lv.effects])
+                           for lv in self.spec.levels]
+            covariates = self.spec.columns
+        else:
+            rows, covariates, A, random_cols = new_rows(self.spec, newdata)
+            for L in range(max(levels)):
+                missing = [c for c in self._group_columns(L) if c not in rows.columns]
+                if missing:
+                    raise ArgumentError(f"predict at level {L + 1} needs the grouping "
+                                        f"column(s) {', '.join(missing)} in newdata")
+        out = {}
+        for L in levels:
+            phi = self._phi(L, A, random_cols, rows)
+            res = self.spec.evaluator.run(
+                self.spec.tree, covariates,
+                {p: phi[:, j] for j, p in enumerate(self.spec.parameters)})
+            out[L] = np.broadcast_to(res.v, (A.shape[0],)).astype(float)
+        if len(levels) == 1:
+            return pd.Series(out[levels[0]], name="fitted" if newdata is None else "predicted")
+        names = ["fixed", *(lv.name for lv in self.spec.levels)]
+        return pd.DataFrame({names[L]: out[L] for L in levels})
+
+    def fitted(self, level: Any = None) -> Any:
+        """Fitted values at ``level`` (default the innermost), as nlme's ``fitted``."""
+        return self.predict(None, level)
+
+    def residuals(self, type: str = "response", level: Any = None) -> Any:
+        """Residuals at ``level`` (default innermost): ``"response"`` (y - fitted),
+        ``"pearson"`` (divided by sigma times the variance function's sd) or
+        ``"normalized"`` (also decorrelated by the inverse of the correlation matrix's
+        Cholesky factor within each correlation group), as nlme's ``residuals``."""
+        if type not in ("response", "pearson", "normalized"):
+            raise ArgumentError(f"type must be 'response', 'pearson' or 'normalized', got "
+                                f"{type!r:.60}")
+        fit = self.fitted(level)
+        y = self.spec.y
+        frame = fit if isinstance(fit, pd.DataFrame) else pd.DataFrame({"r": fit})
+        out = {}
+        for col in frame.columns:
+            r = y - frame[col].to_numpy()
+            if type != "response":
+                r = self._standardize(r, normalized=type == "normalized")
+            out[col] = r
+        if isinstance(fit, pd.DataFrame):
+            return pd.DataFrame(out)
+        return pd.Series(out["r"], name="residuals")
+
+    def _standardize(self, r: np.ndarray, normalized: bool) -> np.ndarray:
+        s = self.structures
+        if s is None:
+            return r / self.sigma
+        nv = s.n_variance
+        sd = (s.variance.weights_from_data(self.psi[:nv], s.rows) if s.variance is not None
+              else np.ones(r.size))
+        out = r / sd
+        if normalized and s.correlation is not None:
+            params = s.correlation.to_constrained(self.psi[nv:], s.times)
+            for idx, C in zip(s.members, s.correlation.corr_matrices(params, s.times), strict=True):
+                L = np.linalg.cholesky(C)
+                out[idx] = np.linalg.solve(L, out[idx])
+        return out / self.sigma
+
+    def summary(self) -> NlmeSummary:
+        """nlme's ``summary``: the model, fit criteria, random effects, the residual structures,
+        the fixed-effects table with nlme's df, standardized residuals' quantiles, the numbers
+        of observations and groups."""
+        return NlmeSummary(self)
+
+
+@dataclass(frozen=True)
+class NlmeSummary:
+    """``str()`` prints the fit in nlme's ``print(summary(fit))`` layout."""
+
+    fit: NlmeResult
+
+    def __str__(self) -> str:
+        f = self.fit
+        spec = f.spec
+        lines = [f"Nonlinear mixed-effects model fit by "
+                 f"{'REML' if f.method == 'REML' else 'maximum likelihood'}",
+                 f"  Model: {spec.formula}",
+                 f"  Fixed: {', '.join(spec.fixed_formulas)}",
+                 "",
+                 f"{'AIC':>12}{'BIC':>12}{'logLik':>12}",
+                 f"{f.aic:12.6g}{f.bic:12.6g}{f.loglik:12.6g}", ""]
+        vc = f.varcorr
+        for lv in spec.levels:
+            lines.append(f"Random effects:\n Formula: {', '.join(e.name for e in lv.effects)} "
+                         f"| {lv.name}")
+            rows = vc[(vc["group"] == lv.name) & vc["term2"].isna()]
+            for _, r in rows.iterrows():
+                lines.append(f"  {r['term1']:<20}{r['sd']:12.6g}")
+            cors = vc[(vc["group"] == lv.name) & vc["term2"].notna()]
+            for _, r in cors.iterrows():
+                lines.append(f"  Corr {r['term1']}:{r['term2']:<12}{r['corr']:10.3f}")
+        lines.append(f"  {'Residual':<20}{f.sigma:12.6g}\n")
+        if f.correlation_parameters.size:
+            lines.append(f"Correlation Structure: {type(f.correlation).__name__}\n"
+                         f" Parameter estimate(s): "
+                         f"{' '.join(f'{v:.6g}' for v in f.correlation_parameters)}")
+        if f.variance_parameters.size:
+            lines.append(f"Variance function: {type(f.weights).__name__}\n"
+                         f" Parameter estimates: "
+                         f"{' '.join(f'{v:.6g}' for v in f.variance_parameters)}")
+        table = f.coef_table()
+        lines.append("Fixed effects:")
+        lines.append(f"{'':<24}{'Value':>12}{'Std.Error':>12}{'DF':>6}{'t-value':>10}"
+                     f"{'p-value':>10}")
+        for name, r in table.iterrows():
+            lines.append(f"{str(name):<24}{r['estimate']:12.6g}{r['std_error']:12.6g}"
+                         f"{int(r['df']):6d}{r['statistic']:10.4g}{r['p_value']:10.4g}")
+        q = np.quantile(f.residuals("pearson"), [0, 0.25, 0.5, 0.75, 1])
+        lines.append("\nStandardized Within-Group Residuals:")
+        lines.append("".join(f"{h:>12}" for h in ("Min", "Q1", "Med", "Q3", "Max")))
+        lines.append("".join(f"{v:12.6g}" for v in q))
+        lines.append(f"\nNumber of Observations: {f.nobs}")
+        lines.append("Number of Groups: " + ", ".join(
+            f"{lv.name} {len(lv.labels)}" for lv in spec.levels))
+        return "\n".join(lines)
