@@ -23,7 +23,7 @@ from multilevel.errors import (
 from multilevel.models.glmm import GLMMStages
 from multilevel.models.lme import lme_fit
 from multilevel.models.lmm import ModelStages
-from multilevel.models.nlme_fit import lindstrom_bates, ranef_frames
+from multilevel.models.nlme_fit import lindstrom_bates, ranef_frames, reml_at
 from multilevel.models.nlme_spec import parse_spec, start_vector, structure_columns
 from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
 from multilevel.results.lme_result import LmeCall, LmeResult
@@ -265,11 +265,13 @@ def nlme(model: str, data: Any, fixed: str | list[str] | None = None, random: An
     extra = structure_columns(weights, correlation)
     spec = parse_spec(model, data, fixed, random, groups, functions, start, extra)
     beta0 = start_vector(spec, start)
-    fit = lindstrom_bates(spec, beta0, method == "REML", weights, correlation)
-    inner = LinearMixedModelResult.from_model(fit.lme.model, fit.lme.opt)
+    fit = lindstrom_bates(spec, beta0, weights, correlation)
+    model, opt, deviance = (reml_at(fit) if method == "REML"
+                            else (fit.lme.model, fit.lme.opt, fit.lme.deviance))
+    inner = LinearMixedModelResult.from_model(model, opt)
     fixef = pd.Series(fit.beta, index=spec.fixed_names, name="estimate")
     return NlmeResult(fixef=fixef, ranef=ranef_frames(spec, fit.b), lme=inner,
-                      deviance=fit.lme.deviance,
+                      deviance=deviance,
                       variance_parameters=fit.lme.variance_parameters,
                       correlation_parameters=fit.lme.correlation_parameters, method=method,
                       iterations=fit.iterations, spec=spec, structures=fit.structures,

@@ -37,8 +37,10 @@ from scipy.sparse.linalg import splu
 
 from multilevel.errors import ArgumentError, NumericalError
 from multilevel.models.lme import LmeFit, lme_fit
+from multilevel.models.lmm import ModelStages
 from multilevel.models.nlme_spec import NlmeSpec
 from multilevel.models.whitening import Whitening
+from multilevel.optim.optsummary import OptSummary
 from multilevel.structures.correlation import CorrelationStructure
 from multilevel.structures.variance import VarianceFunction
 
@@ -194,10 +196,11 @@ def _refuse_fitted(weights: VarianceFunction | None) -> None:
                             "age')")
 
 
-def lindstrom_bates(spec: NlmeSpec, beta: np.ndarray, reml: bool,
+def lindstrom_bates(spec: NlmeSpec, beta: np.ndarray,
                     weights: VarianceFunction | None = None,
                     correlation: CorrelationStructure | None = None) -> NlmeFit:
-    """Alternate PNLS and LME steps from the fixed effects ``beta``."""
+    """Alternate PNLS and LME (ML) steps from the fixed effects ``beta``; see
+    :func:`reml_at` for REML."""
     _refuse_fitted(weights)
     frame = spec.rows.copy()
     for L, lv in enumerate(spec.levels):
@@ -247,8 +250,7 @@ def lindstrom_bates(spec: NlmeSpec, beta: np.ndarray, reml: bool,
                 cols[f"{_Z}{L}_{j}"] = z
                 w = w + z * b[L][lv.codes, j]
         work = frame.assign(**{_W: w}, **cols)
-        fit = lme_fit(formula, work, None, weights, correlation,
-                      "REML" if reml else "ML")
+        fit = lme_fit(formula, work, None, weights, correlation, "ML")
         new_factors = [_factor_of_level(fit, spec, L) for L in range(len(spec.levels))]
         if fit.psi is not None and fit.psi.size:
             psi = fit.psi
@@ -267,6 +269,23 @@ def lindstrom_bates(spec: NlmeSpec, beta: np.ndarray, reml: bool,
                          f"{MAX_ITERATIONS} steps (the fixed effect {worst!r} still moves); "
                          "give start= values closer to the estimates (ml.nls_list gives "
                          "per-group estimates)")
+
+
+def reml_at(fit: NlmeFit) -> tuple[ModelStages, OptSummary, float]:
+    """nlme's REML fit of a nonlinear model: the estimates of the ML alternation (nlme's
+    PNLS step re-estimates the random effects' precision by ML inside each increment, so its
+    REML fits end at the ML relative factors and fixed effects: checked on Theoph and
+    Loblolly), with sigma and the log-likelihood of the linearized model's REML criterion at
+    those parameters. Returns the REML model, its optimizer record at that theta and the REML
+    deviance with the structures' Jacobian."""
+    model = fit.lme.model
+    theta = np.asarray(fit.lme.opt.final, dtype=float)
+    reml_model = ModelStages(model.design.formula, None, reml=True, calc_derivs=False,
+                             design=model.design)
+    criterion = float(reml_model.objective(theta))
+    jacobian = fit.lme.deviance - float(fit.lme.opt.fmin)
+    opt = replace(fit.lme.opt, fmin=criterion, gradient=None, hessian=None)
+    return reml_model, opt, criterion + jacobian
 
 
 def _u_from_b(b: list[np.ndarray], factors: list[np.ndarray]) -> np.ndarray:

@@ -117,10 +117,14 @@ class NlmeResult:
             groups[f"nlme_g{L}"] = lv.name
             for j, e in enumerate(lv.effects):
                 names[f"nlme_z{L}_{j}"] = e.name
-        out["group"] = out["group"].map(lambda g: groups.get(g, g))
+        # a diagonal block is one LMM term per effect, named nlme_gL, nlme_gL.1, ...
+        out["group"] = out["group"].map(lambda g: groups.get(str(g).split(".")[0], g))
         for col in ("term1", "term2"):
             out[col] = out[col].map(lambda t: names.get(t, t))
-        return out
+        order = {lv.name: i for i, lv in enumerate(self.spec.levels)}
+        rank = out["group"].map(lambda g: order.get(g, len(order)))
+        return (out.assign(_rank=rank).sort_values("_rank", kind="stable")
+                .drop(columns="_rank").reset_index(drop=True))
 
     def df(self) -> pd.Series:
         """The fixed effects' denominator df as nlme's ``summary(...)$tTable``: every
