@@ -266,9 +266,11 @@ def nlme(model: str, data: Any, fixed: str | list[str] | None = None, random: An
     spec = parse_spec(model, data, fixed, random, groups, functions, start, extra)
     beta0 = start_vector(spec, start)
     fit = lindstrom_bates(spec, beta0, weights, correlation)
-    model, opt, deviance = (reml_at(fit) if method == "REML"
-                            else (fit.lme.model, fit.lme.opt, fit.lme.deviance))
-    inner = LinearMixedModelResult.from_model(model, opt)
+    if method == "REML":
+        stages, opt, deviance = reml_at(fit)
+    else:
+        stages, opt, deviance = fit.lme.model, fit.lme.opt, fit.lme.deviance
+    inner = LinearMixedModelResult.from_model(stages, opt)
     fixef = pd.Series(fit.beta, index=spec.fixed_names, name="estimate")
     return NlmeResult(fixef=fixef, ranef=ranef_frames(spec, fit.b), lme=inner,
                       deviance=deviance,
