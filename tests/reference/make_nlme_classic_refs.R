@@ -18,14 +18,15 @@
 ## nlsList()/nls() estimates, rounded.
 ##
 ## Writes nlme/classic_<dataset>.json, one per data set: {versions, cases: {<key>: fit}}.
-## Per fit: call, method, logLik, df, AIC, BIC, fixef (nlme's names, e.g.
-## "Asym.(Intercept)"), se, tTable (Value, Std.Error, DF, t-value, p-value), sigma, reStruct
+## Per fit: call, method, logLik, df, AIC, BIC, fixef (nlme's names, e.g. "Asym.(Intercept)"),
+## se (summary()'s; for ML nlme's adjustSigma scales them by sqrt(N / (N - p))), se_vcov and
+## vcov (vcov(), unscaled), tTable (Value, Std.Error, DF, t-value, p-value), sigma, reStruct
 ## per grouping level (outermost first: sd and corr named as VarCorr, the covariance matrix),
 ## ranef per level (groups in nlme's order, one array per effect), varStruct and corStruct
-## parameters on the natural scale, intervals() (or the error nlme gave), fitted and
-## residuals (response, pearson, normalized) at levels 0..Q for every data row (the data's
-## row order), and predict() at levels 0..Q for a few new rows (the last from a group not in
-## the data: NA at the group levels, written null), numIter, and the warnings nlme gave.
+## parameters on the natural scale, intervals() (or the error nlme gave), fitted and residuals
+## (response, pearson, normalized) at levels 0..Q for every data row (the data's row order),
+## and predict() at levels 0..Q for a few new rows (the last from a group not in the data: NA
+## at the group levels, written null), numIter, and the warnings nlme gave.
 ## Cases nlme could not fit as first tried are listed in `dropped` of the JSON.
 suppressPackageStartupMessages({library(nlme); library(jsonlite)})
 
@@ -218,6 +219,7 @@ one_fit <- function(call, dataset) {
          AIC = AIC(m), BIC = BIC(m), warnings = chr(warns), nobs = m$dims$N, numIter = m$numIter,
          fixef = named_list(fixef(m)),
          se = named_list(setNames(tt[, "Std.Error"], rownames(tt))),
+         se_vcov = named_list(sqrt(diag(vcov(m)))), vcov = unname(as.matrix(vcov(m))),
          tTable = list(names = chr(rownames(tt)), Value = I(unname(tt[, "Value"])),
                        Std.Error = I(unname(tt[, "Std.Error"])), DF = I(unname(tt[, "DF"])),
                        t.value = I(unname(tt[, "t-value"])), p.value = I(unname(tt[, "p-value"]))),
