@@ -359,10 +359,11 @@ def parse_spec(model: str, data: Any, fixed: str | list[str] | None, random: Any
                     levels=tuple(levels), rows=frame, fixed_formulas=tuple(fixed_specs))
 
 
-def start_vector(spec: NlmeSpec, start: Mapping[str, Any] | None) -> np.ndarray:
+def start_vector(spec: NlmeSpec, start: Any) -> np.ndarray:
     """Starting fixed effects: ``start`` by parameter (one number, or one per coefficient of
-    a parameter with covariates) or by coefficient name; else the self-starting model's
-    values for each parameter's first coefficient and 0 for the others."""
+    a parameter with covariates) or by coefficient name, or an ``ml.nls_list`` fit (the mean
+    of its per-group estimates, as nlme's ``nlme(nlsList(...))``); else the self-starting
+    model's values for each parameter's first coefficient and 0 for the others."""
     names = spec.fixed_names
     beta = np.zeros(len(names))
     if start is None:
@@ -374,8 +375,13 @@ def start_vector(spec: NlmeSpec, start: Mapping[str, Any] | None) -> np.ndarray:
         given: Mapping[str, Any] = init
     elif isinstance(start, Mapping):
         given = start
+    elif isinstance(getattr(start, "coef", None), pd.DataFrame):
+        # an ml.nls_list fit, as nlme(nlsList(...)): the mean of the per-group estimates
+        means = start.coef.mean(skipna=True)
+        given = {str(k): float(v) for k, v in means.items()}
     else:
-        raise ArgumentError(f"start must be a dict by parameter, got {start!r:.60}")
+        raise ArgumentError(f"start must be a dict by parameter or an ml.nls_list fit, got "
+                            f"{start!r:.60}")
     filled = np.zeros(len(names), dtype=bool)
     for key, value in given.items():
         values = np.atleast_1d(np.asarray(value, dtype=float))
