@@ -6,7 +6,7 @@ where it does not (denominator df, F tests with df and Kenward-Roger for a GLMM;
 overdispersion check for a linear model). Importing it registers its ddf and interval methods
 with the result classes (``coef_table(ddf=...)``, ``confint(method=...)``)."""
 
-from multilevel.inference.between_within import between_within_df
+from multilevel.inference.between_within import between_within_df, design_column_df
 from multilevel.inference.bootstrap import BootstrapResult, bootstrap
 from multilevel.inference.f_tests import contrast_test, f_table
 from multilevel.inference.kenward_roger import kenward_roger_df
@@ -39,6 +39,8 @@ register_ddf("between-within", between_within_df)
 register_ddf("kenward-roger", kenward_roger_df)
 INFERENCE_HOOKS["contrast"] = contrast_test
 INFERENCE_HOOKS["profile"] = profile
+INFERENCE_HOOKS["between_within_columns"] = design_column_df
+INFERENCE_HOOKS["bootstrap"] = bootstrap
 
 __all__ = ["BootstrapResult", "EndogeneityTest", "OverdispersionTest", "PowerResult",
            "StepResult", "VarianceDecomposition", "add_random_slopes", "anova",

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from multilevel.data.design import ModelDesign
 from multilevel.errors import MultilevelError, public_api
 from multilevel.inference.arguments import check_linear
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 
-def _nested_levels(fit: LinearMixedModelResult) -> list[np.ndarray]:
+def _nested_levels(design: ModelDesign) -> list[np.ndarray]:
     """Level codes of the grouping factors, outermost first; error unless each is nested in
     the one before it."""
     factors: dict[str, np.ndarray] = {}
-    for t in fit.model.design.terms:
+    for t in design.terms:
         factors.setdefault(t.factor.name, t.factor.codes)
     ordered = sorted(factors.items(), key=lambda kv: int(kv[1].max()) + 1)
     for (outer_name, outer), (inner_name, inner) in zip(ordered, ordered[1:], strict=False):
@@ -46,8 +47,14 @@ def _constant_within(x: np.ndarray, codes: np.ndarray) -> bool:
 
 def column_df(fit: LinearMixedModelResult) -> np.ndarray:
     """Between-within df of each fixed-effects column."""
-    levels = _nested_levels(fit)
-    X = fit.model.design.X
+    return design_column_df(fit.model.design)
+
+
+def design_column_df(design: ModelDesign) -> np.ndarray:
+    """Between-within df of each fixed-effects column of ``design`` (an ``lme`` fit's data-
+    scale design: its whitened columns no longer show which level they vary at)."""
+    levels = _nested_levels(design)
+    X = design.X
     q = len(levels)
     level_of = np.full(X.shape[1], q + 1)
     intercept = np.all(X == 1.0, axis=0)
@@ -58,7 +65,7 @@ def column_df(fit: LinearMixedModelResult) -> np.ndarray:
             if _constant_within(X[:, j], codes):
                 level_of[j] = i
                 break
-    sizes = [1] + [int(c.max()) + 1 for c in levels] + [fit.nobs]
+    sizes = [1] + [int(c.max()) + 1 for c in levels] + [X.shape[0]]
     df_level = [sizes[i] - sizes[i - 1] - int(np.sum((level_of == i) & ~intercept))
                 for i in range(1, q + 2)]
     return np.array([float(df_level[q] if intercept[j] else df_level[level_of[j] - 1])

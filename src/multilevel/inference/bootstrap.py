@@ -29,17 +29,31 @@ from multilevel.inference.arguments import (
     check_seed,
     check_text,
 )
-from multilevel.inference.replicates import run_replicates, simulate_refit
+from multilevel.inference.replicates import (
+    is_structured,
+    run_replicates,
+    simulate_refit,
+    simulate_refit_structured,
+)
 from multilevel.inference.reporting import html_report, text_report
 from multilevel.results.base import MixedModelResult, register_confint
 
 
-def _parameters(fit: MixedModelResult) -> np.ndarray:
+def _parameters(fit: Any) -> np.ndarray:
+    if is_structured(fit):
+        return np.asarray(fit.bootstrap_parameters().to_numpy(), dtype=float)
     return np.concatenate([fit.sdcor.to_numpy(), fit.beta])
 
 
-def _replicate(fit: MixedModelResult, seed: np.random.SeedSequence) -> np.ndarray:
-    refit = simulate_refit(fit, seed)
+def _names(fit: Any) -> list[str]:
+    if is_structured(fit):
+        return list(fit.bootstrap_parameters().index)
+    return [*fit.sdcor.index, *fit.fixed_names]
+
+
+def _replicate(fit: Any, seed: np.random.SeedSequence) -> np.ndarray:
+    refit = simulate_refit_structured(fit, seed) if is_structured(fit) else (
+        simulate_refit(fit, seed))
     return np.full(len(_parameters(fit)), np.nan) if refit is None else _parameters(refit)
 
 
@@ -115,7 +129,11 @@ def bootstrap(fit: MixedModelResult, n: int = 1000, seed: int | None = None,
 
     Parameters
     ----------
-    fit : LinearMixedModelResult or GeneralizedLinearMixedModelResult
+    fit : LinearMixedModelResult, GeneralizedLinearMixedModelResult, LmeResult or GlsResult
+        An ``lme`` or ``gls`` fit draws from its ``simulate`` (random effects, variance
+        function and correlation structure) and refits with the same call; its replicates
+        are the fixed effects, the random effects' SDs and correlations, the structures'
+        parameters and sigma (``fit.bootstrap_parameters()``).
     n : int
         Number of replicates.
     seed : int, optional
@@ -125,12 +143,13 @@ def bootstrap(fit: MixedModelResult, n: int = 1000, seed: int | None = None,
     progress : bool
         Show a progress bar (tqdm).
     """
-    check_fit(fit)
+    if not is_structured(fit):
+        check_fit(fit)
     n = check_count(n, "n")
     seed = check_seed(seed)
     n_jobs = check_n_jobs(n_jobs)
     progress = check_flag(progress, "progress")
-    names = [*fit.sdcor.index, *fit.fixed_names]
+    names = _names(fit)
     done, interrupted = run_replicates(_replicate, fit, n, seed, n_jobs, progress, "bootstrap")
     table = np.vstack(done) if done else np.empty((0, len(names)))
     return BootstrapResult(replicates=pd.DataFrame(table, columns=names),

@@ -23,6 +23,7 @@ on one scale.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,7 @@ from multilevel.errors import ArgumentError, ModelComparisonError, MultilevelErr
 from multilevel.inference.arguments import check_fit, check_flag, model_kind
 from multilevel.inference.f_tests import f_table
 from multilevel.inference.refit import fit_like
+from multilevel.inference.structured_comparison import is_nlme_kind, nlme_anova, nlme_compare
 from multilevel.results.base import MixedModelResult
 from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
 from multilevel.results.lmm_result import LinearMixedModelResult
@@ -152,7 +154,7 @@ def _prepare(fits: Sequence[MixedModelResult], names: Sequence[str] | None,
 
 
 @public_api
-def anova(*fits: MixedModelResult, refit: bool = True,
+def anova(*fits: Any, refit: bool = True,
           names: Sequence[str] | None = None, ddf: str | None = "satterthwaite",
           type: int = 3) -> pd.DataFrame:
     """Likelihood-ratio tests for nested models, as lme4's ``anova(m0, m1, ...)``; with a
@@ -165,6 +167,10 @@ def anova(*fits: MixedModelResult, refit: bool = True,
         Two or more models of one kind fitted to the same rows (GLMMs: of one family and link,
         with the same prior weights). They are ordered by number of parameters and each is
         tested against the one before it (chi-square df: the difference in ``n_params``).
+        With any gls, lme or nlme fit among them the table is nlme's instead (see
+        :mod:`multilevel.inference.structured_comparison`): fits compared as fitted, in the
+        order given; REML fits with different fixed effects, mixed methods and fits to
+        different responses are refused.
     refit : bool, default True
         Refit REML fits by maximum likelihood first (as lme4). With ``refit=False`` REML fits
         are compared as they are, which is valid only when all share their fixed effects.
@@ -194,6 +200,8 @@ def anova(*fits: MixedModelResult, refit: bool = True,
                             "more (likelihood-ratio tests)")
     if len(fits) == 1:
         return f_table(check_fit(fits[0], "model 1"), ddf=ddf, type=type)
+    if any(is_nlme_kind(f) for f in fits):
+        return nlme_anova(fits, names)
     models, labels, refitted = _prepare(fits, names, refit)
     order = sorted(range(len(models)), key=lambda i: models[i].n_params)
     rows = []
@@ -230,7 +238,7 @@ def anova(*fits: MixedModelResult, refit: bool = True,
 
 
 @public_api
-def compare(*fits: MixedModelResult, refit: bool = True,
+def compare(*fits: Any, refit: bool = True,
             names: Sequence[str] | None = None) -> pd.DataFrame:
     """Rank models (nested or not) by AIC, with BIC and Akaike / Schwarz weights.
 
@@ -245,6 +253,8 @@ def compare(*fits: MixedModelResult, refit: bool = True,
         Indexed by model name, sorted by AIC, with columns npar, loglik, aic, delta_aic,
         aic_weight, bic, delta_bic, bic_weight.
     """
+    if any(is_nlme_kind(f) for f in fits):
+        return nlme_compare(fits, names)
     models, labels, refitted = _prepare(fits, names, refit, same_family=False)
     aic = np.array([m.aic for m in models])
     bic = np.array([m.bic for m in models])

@@ -79,6 +79,23 @@ def simulate_refit(fit: MixedModelResult, seed: np.random.SeedSequence,
         return None
 
 
+def is_structured(fit: Any) -> bool:
+    """Whether ``fit`` is an nlme-style fit (gls, lme, nlme) that simulates and refits
+    itself (``simulate``, ``refit_response``, ``bootstrap_parameters``)."""
+    return not isinstance(fit, MixedModelResult) and all(
+        hasattr(fit, name) for name in ("simulate", "refit_response", "bootstrap_parameters"))
+
+
+def simulate_refit_structured(fit: Any, seed: np.random.SeedSequence) -> Any:
+    """One response simulated from an nlme-style fit, refitted with the fit's own call;
+    None if the refit fails."""
+    draw = fit.simulate(1, seed=int(np.random.default_rng(seed).integers(2**63)))
+    try:
+        return fit.refit_response(np.asarray(draw["sim_1"].to_numpy(), dtype=float))
+    except (ArithmeticError, np.linalg.LinAlgError):
+        return None
+
+
 def simulate_response(fit: MixedModelResult, seed: np.random.SeedSequence) -> np.ndarray:
     """One response drawn from ``fit`` (its ``simulate``) with the replicate's stream."""
     if not isinstance(fit, LinearMixedModelResult | GeneralizedLinearMixedModelResult):

@@ -17,86 +17,24 @@ optimized on nlme's unconstrained scale (BOBYQA, as the rest of the package).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from formulaic import model_matrix
-from scipy import stats
 
 from multilevel.data.design import r_contrasts
 from multilevel.data.frame import logical_as_factor, to_pandas
-from multilevel.errors import ArgumentError, DataError, FormulaError, public_api, public_methods
+from multilevel.errors import ArgumentError, DataError, FormulaError, public_api
 from multilevel.formula.expressions import EVALUATION_CONTEXT
 from multilevel.formula.parser import parse_formula
 from multilevel.formula.rnames import r_column_names
 from multilevel.models.whitening import Whitening, refuse_fitted_variance
-from multilevel.optim.optsummary import OptSummary
+from multilevel.results.gls_result import GlsResult
 from multilevel.structures.correlation import CorrelationStructure
 from multilevel.structures.variance import VarianceFunction
 
 METHODS = ("REML", "ML")
-
-
-@public_methods
-@dataclass(frozen=True)
-class GlsResult:
-    """A fitted generalized least-squares model (see :func:`gls`).
-
-    Attributes
-    ----------
-    fixef : pandas.Series
-    vcov : pandas.DataFrame
-        RSS* / (N - p) (X*' X*)^-1, as nlme's ``vcov`` (for ML fits too).
-    sigma : float
-        Residual SD (for a variance function: at multiplier 1).
-    loglik : float
-        The (restricted, for REML) log-likelihood, as nlme's ``logLik``.
-    method : str
-    variance_parameters, correlation_parameters : numpy.ndarray
-        On nlme's natural (constrained) scale, as ``coef(..., unconstrained = FALSE)``.
-    optsum : OptSummary or None
-        None when there was nothing to optimize.
-    nobs : int
-    """
-
-    fixef: pd.Series
-    vcov: pd.DataFrame
-    sigma: float
-    loglik: float
-    method: str
-    variance_parameters: np.ndarray
-    correlation_parameters: np.ndarray
-    optsum: OptSummary | None
-    nobs: int
-
-    @property
-    def n_params(self) -> int:
-        """Coefficients, sigma and the structures' parameters (nlme's ``df`` of logLik)."""
-        return (len(self.fixef) + 1 + self.variance_parameters.size
-                + self.correlation_parameters.size)
-
-    @property
-    def aic(self) -> float:
-        """-2 logLik + 2 n_params."""
-        return -2.0 * self.loglik + 2.0 * self.n_params
-
-    @property
-    def bic(self) -> float:
-        """-2 logLik + log(N - p for REML, N for ML) n_params, as nlme."""
-        n = self.nobs - (len(self.fixef) if self.method == "REML" else 0)
-        return -2.0 * self.loglik + math.log(n) * self.n_params
-
-    def coef_table(self) -> pd.DataFrame:
-        """estimate, std_error, statistic (t), df (N - p, as nlme), p_value."""
-        se = np.sqrt(np.diag(self.vcov.to_numpy()))
-        t = self.fixef.to_numpy() / se
-        df = float(self.nobs - len(self.fixef))
-        return pd.DataFrame({"estimate": self.fixef.to_numpy(), "std_error": se,
-                             "statistic": t, "df": df,
-                             "p_value": 2 * stats.t.sf(np.abs(t), df)},
-                            index=self.fixef.index)
 
 
 @public_api
@@ -177,4 +115,6 @@ def gls(formula: str, data: Any, weights: VarianceFunction | None = None,
                      vcov=pd.DataFrame(vcov, index=names, columns=names),
                      sigma=math.sqrt(sigma2), loglik=ll, method=method,
                      variance_parameters=var_nat, correlation_parameters=cor_nat,
-                     optsum=opt, nobs=n)
+                     optsum=opt, nobs=n, X=X, y=y, whitening=structures,
+                     psi=np.asarray(theta, dtype=float), formula=formula, rows=rows,
+                     fixed_spec=mm.rhs.model_spec, structures=(weights, correlation))

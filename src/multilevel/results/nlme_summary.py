@@ -1,0 +1,235 @@
+"""The summary of an nlme-style fit (gls, lme, nlme) in the layout of nlme's
+``print(summary(fit))``: the title and model line, AIC / BIC / logLik, the random effects with
+their SDs and correlations, the correlation structure and variance function with their
+parameters, the fixed-effects table (Value, Std.Error, DF, t-value, p-value), the correlation
+of the fixed effects, the quantiles of the standardized residuals and the sizes.
+
+The numbers are kept on the object (``tTable``, ``corFixed``, ``residual_quantiles``, ...) and
+``str()`` prints them; the formatting reuses the R number formatting of
+:mod:`multilevel.results.summary`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from multilevel.errors import public_methods
+from multilevel.results.structure_parameters import CORRELATION_TITLES, VARIANCE_TITLES
+from multilevel.results.summary import _abbreviate, _layout, _named_vector, r_format
+
+if TYPE_CHECKING:
+    from multilevel.results.structure_parameters import StructureParameters
+
+DIGITS = 7  # nlme prints with getOption("digits")
+
+
+def structure_lines(sp: StructureParameters) -> list[str]:
+    """nlme's "Correlation Structure:" and "Variance function:" paragraphs."""
+    w = sp.whitening
+    if w is None:
+        return []
+    var_names, cor_names = sp.names()
+    var, cor = w.natural(sp.psi)
+    out: list[str] = []
+    if w.correlation is not None:
+        kind = type(w.correlation).__name__
+        title = CORRELATION_TITLES.get(kind, kind)
+        if kind == "CorARMA":
+            title = f"ARMA({w.correlation.p},{w.correlation.q})"
+        out += [f"Correlation Structure: {title}",
+                f" Formula: {_form(w.correlation.form)} ", " Parameter estimate(s):"]
+        if cor.size:
+            out += _named_vector(cor_names, r_format(cor, DIGITS))
+    if w.variance is not None:
+        kind = type(w.variance).__name__
+        out += ["Variance function:", f" Structure: {VARIANCE_TITLES.get(kind, kind)}",
+                f" Formula: {_form(w.variance.form)} ", " Parameter estimates:"]
+        if kind == "VarIdent" and w.variance.levels:
+            # nlme shows the reference stratum's multiplier 1 too
+            out += _named_vector(list(w.variance.levels), r_format([1.0, *var], DIGITS))
+        elif var.size:
+            out += _named_vector(var_names, r_format(var, DIGITS))
+    return out
+
+
+def _form(form: str) -> str:
+    """A one-sided formula as R deparses it: ``~1 | Subject``, ``~age``."""
+    text = " ".join(form.split()).replace("~ ", "~")
+    return text
+
+
+def random_effects_lines(formula: str, varcorr: pd.DataFrame) -> list[str]:
+    """nlme's "Random effects:" paragraph of a one-level fit: the formula, then StdDev and
+    Corr columns (or the one-row StdDev layout for a random intercept)."""
+    sds = varcorr[varcorr["term2"].isna()]
+    resid = sds[sds["group"] == "Residual"]
+    terms = sds[sds["group"] != "Residual"]
+    out = ["Random effects:", f" Formula: {_form(formula)}"]
+    if len(terms) == 1:
+        names = [str(terms["term1"].iloc[0]), "Residual"]
+        vals = r_format([float(terms["sd"].iloc[0]), float(resid["sd"].iloc[0])], DIGITS)
+        width = max(len(t) for t in [*names, *vals])
+        out += ["        " + " ".join(n.rjust(width) for n in names),
+                "StdDev: " + " ".join(v.rjust(width) for v in vals)]
+        return out
+    out.append(" Structure: General positive-definite, Log-Cholesky parametrization")
+    names = [*map(str, terms["term1"]), "Residual"]
+    sd_text = r_format([*terms["sd"].astype(float), float(resid["sd"].iloc[0])], DIGITS)
+    cors = varcorr[varcorr["term2"].notna() & (varcorr["group"] != "Residual")]
+    k = len(terms)
+    rows = []
+    for i, name in enumerate(names):
+        cells = [name, sd_text[i]]
+        if i == 0:
+            cells.append(_abbreviate(names[0]))
+        elif i < k:
+            for j in range(i):
+                match = cors[((cors["term1"] == names[j]) & (cors["term2"] == name))
+                             | ((cors["term1"] == name) & (cors["term2"] == names[j]))]
+                cells.append(f"{float(match['corr'].iloc[0]):.3f}" if len(match) else "")
+        rows.append(cells)
+    width = max(len(r) for r in rows)
+    rows = [r + [""] * (width - len(r)) for r in rows]
+    header = ["", "StdDev", "Corr"] + [""] * (width - 3)
+    return out + _layout(header, rows, "l" + "l" * (width - 1))
+
+
+@public_methods
+@dataclass(frozen=True)
+class NlmeSummary:
+    """A summary in nlme's layout; ``str()`` prints it.
+
+    Attributes
+    ----------
+    title : str
+        e.g. "Linear mixed-effects model fit by REML".
+    aic, bic, loglik : float
+    tTable : pandas.DataFrame
+        Value, Std.Error, DF (lme; gls has none), t-value, p-value.
+    corFixed : pandas.DataFrame
+        Correlation of the fixed-effects estimates.
+    residual_quantiles : pandas.Series
+        Min, Q1, Med, Q3, Max of the standardized (Pearson) within-group residuals.
+    nobs : int
+    ngroups : dict
+    sigma : float
+    """
+
+    title: str
+    formula: str
+    aic: float
+    bic: float
+    loglik: float
+    tTable: pd.DataFrame
+    corFixed: pd.DataFrame
+    residual_quantiles: pd.Series
+    nobs: int
+    sigma: float
+    ngroups: dict[str, int] = field(default_factory=dict)
+    random_lines: list[str] = field(default_factory=list, repr=False)
+    structure_lines: list[str] = field(default_factory=list, repr=False)
+    mixed: bool = True
+
+    def __str__(self) -> str:
+        lines = [self.title]
+        if not self.mixed:
+            lines.append(f"  Model: {self.formula} ")
+        ic = r_format([self.aic], DIGITS) + r_format([self.bic], DIGITS) + \
+            r_format([self.loglik], DIGITS)
+        lines += _layout(["AIC", "BIC", "logLik"], [ic], "rrr", lead="  ")
+        lines.append("")
+        if self.random_lines:
+            lines += self.random_lines + [""]
+        lines += self.structure_lines
+        if self.mixed:
+            lines.append(f"Fixed effects:  {self.formula} ")
+        else:
+            lines += ["", "Coefficients:"]
+        lines += self._table_lines()
+        lines += self._correlation_lines()
+        lines += ["", "Standardized Within-Group Residuals:" if self.mixed
+                  else "Standardized residuals:"]
+        lines += _named_vector(list(self.residual_quantiles.index),
+                               r_format(self.residual_quantiles.to_numpy(), DIGITS))
+        lines.append("")
+        if self.mixed:
+            lines.append(f"Number of Observations: {self.nobs}")
+            groups = list(self.ngroups.values())
+            if len(groups) == 1:
+                lines.append(f"Number of Groups: {groups[0]} ")
+            else:
+                lines.append("Number of Groups: ")
+                lines += _named_vector(list(self.ngroups), [str(g) for g in groups])
+        else:
+            p = len(self.tTable)
+            lines += [f"Residual standard error: {r_format([self.sigma], DIGITS)[0]} ",
+                      f"Degrees of freedom: {self.nobs} total; {self.nobs - p} residual"]
+        return "\n".join(lines)
+
+    def _table_lines(self) -> list[str]:
+        t = self.tTable
+        cols = {}
+        for name in t.columns:
+            x = t[name].to_numpy(dtype=float)
+            if name == "p-value":
+                cols[name] = r_format(np.round(x, 4), DIGITS)
+            elif name == "DF":
+                cols[name] = [str(int(v)) for v in x]
+            else:
+                cols[name] = r_format(_zapsmall(x), DIGITS)
+        rows = [[str(n), *(cols[c][i] for c in t.columns)] for i, n in enumerate(t.index)]
+        return _layout(["", *t.columns], rows, "l" + "r" * len(t.columns))
+
+    def _correlation_lines(self) -> list[str]:
+        C = self.corFixed.to_numpy()
+        p = C.shape[0]
+        if p < 2:
+            return []
+        names = list(self.corFixed.index)
+        # R's print.correlation: the entries formatted together (a space for the sign of
+        # positive ones), the columns left-aligned
+        text = [[f"{C[i, j]:.3f}" for j in range(i)] for i in range(1, p)]
+        width = max(len(v) for row in text for v in row)
+        cols = [_abbreviate(n) for n in names[: p - 1]]
+        rows = [[names[i]] + [v.rjust(width) for v in text[i - 1]] + [""] * (p - 1 - i)
+                for i in range(1, p)]
+        title = [" Correlation: "] if self.mixed else ["", " Correlation: "]
+        return title + _layout([""] + cols, rows, "l" * p)
+
+
+def _zapsmall(x: np.ndarray, digits: int = DIGITS) -> np.ndarray:
+    """R's ``zapsmall``: rounded to ``digits`` significant digits of the largest entry (R
+    rounds the number of decimals, digits - log10(max), to the nearest whole number)."""
+    finite = np.abs(x[np.isfinite(x)])
+    mx = float(finite.max()) if finite.size else 0.0
+    decimals = digits if mx <= 0 else max(0, int(math.floor(digits - math.log10(mx) + 0.5)))
+    return np.round(x, decimals)
+
+
+def residual_quantiles(pearson: np.ndarray) -> pd.Series:
+    """Min, Q1, Med, Q3, Max (R's default quantile type 7)."""
+    q = np.quantile(np.asarray(pearson, dtype=float), [0, 0.25, 0.5, 0.75, 1.0])
+    return pd.Series(q, index=["Min", "Q1", "Med", "Q3", "Max"])
+
+
+def fixed_correlation(vcov: pd.DataFrame) -> pd.DataFrame:
+    """The correlation matrix of the fixed-effects estimates."""
+    V = vcov.to_numpy()
+    sd = np.sqrt(np.diag(V))
+    return pd.DataFrame(V / np.outer(sd, sd), index=vcov.index, columns=vcov.columns)
+
+
+def t_table(coef_table: pd.DataFrame, with_df: bool) -> pd.DataFrame:
+    """nlme's tTable from a coef_table (estimate, std_error, df, statistic, p_value)."""
+    out = pd.DataFrame({"Value": coef_table["estimate"],
+                        "Std.Error": coef_table["std_error"]}, index=coef_table.index)
+    if with_df:
+        out["DF"] = coef_table["df"]
+    out["t-value"] = coef_table["statistic"]
+    out["p-value"] = coef_table["p_value"]
+    return out
