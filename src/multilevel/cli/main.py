@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import json
 import math
 import os
@@ -325,19 +324,13 @@ def _cmd_lme(args: argparse.Namespace) -> int:
     return _print_fit(fit, args, notes)
 
 
-def _nlme_random(args: argparse.Namespace) -> str:
-    """``--random``, with the grouping factor of ``--groups`` after ``|`` (nlme's ``groups``)."""
-    if args.groups is None:
-        return str(args.random)
-    if "|" in args.random:
-        raise _UsageError(f"--random {args.random!r} already names its grouping factor after "
-                          f"'|': drop --groups {args.groups}, or the '| ...' part")
-    return f"{args.random} | {args.groups}"
-
-
 def _cmd_nlme(args: argparse.Namespace) -> int:
-    options: dict[str, Any] = {"random": _nlme_random(args), "method": args.method,
-                               **_structures(args)}
+    options: dict[str, Any] = {"method": args.method, **_structures(args)}
+    if args.random is not None:
+        options["random"] = args.random
+    if args.groups is not None:  # nlme's groups = ~ g; the bare name is taken too
+        groups = args.groups.strip()
+        options["groups"] = groups if groups.startswith("~") else f"~ {groups}"
     if args.fixed:  # one formula as nlme's fixed = a ~ 1, several as its list of formulas
         options["fixed"] = args.fixed[0] if len(args.fixed) == 1 else list(args.fixed)
     if args.start:
@@ -348,11 +341,6 @@ def _cmd_nlme(args: argparse.Namespace) -> int:
                 raise _UsageError(f"--start gives {twice[0]} twice")
             start.update(values)
         options["start"] = start
-    taken = inspect.signature(nlme).parameters
-    missing = [name for name in options if name not in taken]
-    if missing:  # structures for nonlinear fits come with a later ml.nlme
-        raise _UsageError(f"--{missing[0]} is not supported by this version's nlme fit; "
-                          f"drop --{missing[0]}")
     data = _read_data(args.data, args.encoding)
     fit, notes = _quietly(lambda: nlme(args.model, data, **options))
     return _print_fit(fit, args, notes)
@@ -424,18 +412,21 @@ def _add_nlme_commands(sub: Any) -> None:
                                     "'~ age | Subject'")
     _add_structure_options(m, "REML")
     m.set_defaults(func=_cmd_lme)
-    n = sub.add_parser("nlme", help="fit a nonlinear mixed model of a self-starting model "
-                                    "(as nlme's nlme) and print its summary")
-    n.add_argument("model", help="e.g. 'circumference ~ SSlogis(age, Asym, xmid, scal)'")
+    n = sub.add_parser("nlme", help="fit a nonlinear mixed model (as nlme's nlme) and print "
+                                    "its summary")
+    n.add_argument("model", help="'response ~ expression' of columns and parameters, e.g. "
+                                 "'circumference ~ SSlogis(age, Asym, xmid, scal)' or "
+                                 "'circumference ~ Asym / (1 + exp((xmid - age) / scal))'")
     _add_data_options(n)
     n.add_argument("--fixed", action="append",
                    help="fixed part, e.g. 'Asym + xmid + scal ~ 1' (default: every parameter "
                         "~ 1); repeat it for a list of formulas, as nlme's list(...)")
-    n.add_argument("--random", required=True,
+    n.add_argument("--random",
                    help="parameters with random effects and their grouping factor, e.g. "
-                        "'Asym ~ 1 | Tree'")
-    n.add_argument("--groups", help="the grouping factor, when --random leaves it out "
-                                    "(--random 'Asym ~ 1' --groups Tree)")
+                        "'Asym ~ 1 | Tree', 'Asym ~ 1 | g1/g2' (default: every parameter, "
+                        "by --groups)")
+    n.add_argument("--groups", help="the grouping factor(s) when --random names none, as "
+                                    "nlme's groups: '~ Tree' or Tree, '~ g1/g2'")
     n.add_argument("--start", action="append", type=_start_values, metavar="NAME=VALUE,...",
                    help="starting values of the fixed effects, e.g. "
                         "Asym=192,xmid=728,scal=353 (default: the self-starting model's)")
