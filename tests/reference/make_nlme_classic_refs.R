@@ -101,10 +101,12 @@ cases <- list(
   Loblolly = list(
     asym_lrc_reml = "nlme(height ~ SSasymp(age, Asym, R0, lrc), data = Loblolly, fixed = Asym + R0 + lrc ~ 1, random = Asym + lrc ~ 1 | Seed, start = c(Asym = 103, R0 = -8.5, lrc = -3.3), method = 'REML')",
     asym_lrc_ml = "nlme(height ~ SSasymp(age, Asym, R0, lrc), data = Loblolly, fixed = Asym + R0 + lrc ~ 1, random = Asym + lrc ~ 1 | Seed, start = c(Asym = 103, R0 = -8.5, lrc = -3.3))",
-    asym_varpower_age = "nlme(height ~ SSasymp(age, Asym, R0, lrc), data = Loblolly, fixed = Asym + R0 + lrc ~ 1, random = Asym ~ 1 | Seed, start = c(Asym = 103, R0 = -8.5, lrc = -3.3), weights = varPower(form = ~ age))"
+    asym_varpower_age = "nlme(height ~ SSasymp(age, Asym, R0, lrc), data = Loblolly, fixed = Asym + R0 + lrc ~ 1, random = Asym ~ 1 | Seed, start = c(Asym = 103, R0 = -8.5, lrc = -3.3), weights = varPower(form = ~ age))",
+    asym_varpower_age_reml = "nlme(height ~ SSasymp(age, Asym, R0, lrc), data = Loblolly, fixed = Asym + R0 + lrc ~ 1, random = Asym ~ 1 | Seed, start = c(Asym = 103, R0 = -8.5, lrc = -3.3), weights = varPower(form = ~ age), method = 'REML')"
   ),
   Theoph = list(
-    fol_diag = "nlme(conc ~ SSfol(Dose, Time, lKe, lKa, lCl), data = Theoph, fixed = lKe + lKa + lCl ~ 1, random = pdDiag(lKa + lCl ~ 1), groups = ~ Subject, start = c(lKe = -2.43, lKa = 0.48, lCl = -3.21))"
+    fol_diag = "nlme(conc ~ SSfol(Dose, Time, lKe, lKa, lCl), data = Theoph, fixed = lKe + lKa + lCl ~ 1, random = pdDiag(lKa + lCl ~ 1), groups = ~ Subject, start = c(lKe = -2.43, lKa = 0.48, lCl = -3.21))",
+    fol_diag_reml = "nlme(conc ~ SSfol(Dose, Time, lKe, lKa, lCl), data = Theoph, fixed = lKe + lKa + lCl ~ 1, random = pdDiag(lKa + lCl ~ 1), groups = ~ Subject, start = c(lKe = -2.43, lKa = 0.48, lCl = -3.21), method = 'REML')"
   ),
   CO2 = list(
     asympoff_type_treatment = "nlme(uptake ~ SSasympOff(conc, Asym, lrc, c0), data = CO2, fixed = list(Asym ~ Type * Treatment, lrc + c0 ~ 1), random = Asym ~ 1 | Plant, start = c(Asym = c(42, -11, -4, -8), lrc = -4.6, c0 = 46))"
@@ -113,7 +115,8 @@ cases <- list(
     logis_varpower = "nlme(weight ~ SSlogis(Time, Asym, xmid, scal), data = Soybean, fixed = list(Asym ~ Year * Variety, xmid ~ Year + Variety, scal ~ Year), random = Asym ~ 1 | Plot, start = c(17, 0, 0, 0, 0, 0, 52, 0, 0, 0, 7.5, 0, 0), weights = varPower())",
     logis_diag_varpower = "nlme(weight ~ SSlogis(Time, Asym, xmid, scal), data = Soybean, fixed = list(Asym ~ Year * Variety, xmid ~ Year + Variety, scal ~ Year), random = pdDiag(Asym + xmid ~ 1), groups = ~ Plot, start = c(17, 0, 0, 0, 0, 0, 52, 0, 0, 0, 7.5, 0, 0), weights = varPower())",
     logis_varident = "nlme(weight ~ SSlogis(Time, Asym, xmid, scal), data = Soybean, fixed = list(Asym ~ Variety, xmid + scal ~ 1), random = Asym ~ 1 | Plot, start = c(19, 2, 55, 8.4), weights = varIdent(form = ~ 1 | Year))",
-    logis_blocked = "nlme(weight ~ SSlogis(Time, Asym, xmid, scal), data = Soybean, fixed = Asym + xmid + scal ~ 1, random = pdBlocked(list(Asym ~ 1, xmid + scal ~ 1)), groups = ~ Plot, start = c(Asym = 19, xmid = 55, scal = 8.4))"
+    logis_blocked = "nlme(weight ~ SSlogis(Time, Asym, xmid, scal), data = Soybean, fixed = Asym + xmid + scal ~ 1, random = pdBlocked(list(Asym ~ 1, xmid + scal ~ 1)), groups = ~ Plot, start = c(Asym = 19, xmid = 55, scal = 8.4))",
+    logis_blocked_reml = "nlme(weight ~ SSlogis(Time, Asym, xmid, scal), data = Soybean, fixed = Asym + xmid + scal ~ 1, random = pdBlocked(list(Asym ~ 1, xmid + scal ~ 1)), groups = ~ Plot, start = c(Asym = 19, xmid = 55, scal = 8.4), method = 'REML')"
   ),
   DNase = list(
     fpl_logconc = "nlme(density ~ SSfpl(log(conc), A, B, xmid, scal), data = DNase, fixed = A + B + xmid + scal ~ 1, random = B + xmid ~ 1 | Run, start = c(A = 0.03, B = 2.36, xmid = 1.42, scal = 1.01))"
