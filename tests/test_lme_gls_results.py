@@ -332,8 +332,8 @@ def test_bad_arguments(gls_fits, lme_fits):
         gls_fits["ar1"].intervals(level=1.5)
 
 
-def test_gls_result_importable_from_models():
-    from multilevel.models.gls import GlsResult
-    from multilevel.results.gls_result import GlsResult as Moved
+def test_gls_result_class():
+    from multilevel.results.gls_result import GlsResult
 
-    assert GlsResult is Moved
+    assert ml.GlsResult is GlsResult
+    assert isinstance(ml.gls("distance ~ age", load_data("Orthodont")), GlsResult)

@@ -9,6 +9,7 @@ from multilevel.api import (
     GeneralizedLinearMixedModel,
     LinearMixedModel,
     glmer,
+    gls,
     lme,
     lmer,
     nlme,
@@ -29,10 +30,10 @@ from multilevel.inference import (
     step,
 )
 from multilevel.covariance.pdmat import PdBlocked, PdDiag, PdSymm
-from multilevel.models.gls import GlsResult, gls
 from multilevel.models.lm_list import LmListResult, lm_list
 from multilevel.models.nls_list import NlsListResult, nls_list
 from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
+from multilevel.results.gls_result import GlsResult
 from multilevel.results.lmm_result import LinearMixedModelResult
 from multilevel.structures import (
     CorAR1,

@@ -21,11 +21,13 @@ from multilevel.errors import (
     public_methods,
 )
 from multilevel.models.glmm import GLMMStages
+from multilevel.models.gls import gls_fit
 from multilevel.models.lme import lme_fit
 from multilevel.models.lmm import ModelStages
 from multilevel.models.nlme_fit import lindstrom_bates, ranef_frames, reml_at
 from multilevel.models.nlme_spec import parse_spec, start_vector, structure_columns
 from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
+from multilevel.results.gls_result import GlsResult
 from multilevel.results.lme_result import LmeCall, LmeResult
 from multilevel.results.lmm_result import LinearMixedModelResult
 from multilevel.results.nlme_result import NlmeResult
@@ -206,12 +208,34 @@ def lme(formula: str, data: Any, random: str | None = None, weights: Any = None,
     LmeResult
     """
     fit = lme_fit(formula, data, random, weights, correlation, method)
-    inner = LinearMixedModelResult.from_model(fit.model, fit.opt)
-    return LmeResult(fit=inner, deviance=fit.deviance,
-                     variance_parameters=fit.variance_parameters,
-                     correlation_parameters=fit.correlation_parameters, method=method,
-                     design=fit.design, whitening=fit.structures, psi=fit.psi,
-                     call=LmeCall(formula, data, random, weights, correlation))
+    return LmeResult.from_fit(fit, method, LmeCall(formula, data, random, weights, correlation))
+
+
+@public_api
+def gls(formula: str, data: Any, weights: Any = None, correlation: Any = None,
+        method: str = "REML") -> GlsResult:
+    """Fit a linear model with correlated and/or heteroscedastic errors, as nlme's ``gls``.
+
+    Parameters
+    ----------
+    formula : str
+        ``"response ~ predictors"`` (no random-effects terms).
+    data : pandas.DataFrame or polars.DataFrame
+    weights : variance function, optional
+        e.g. ``ml.VarIdent(form="~ 1 | Sex")``, ``ml.VarPower(form="~ age")``,
+        ``ml.VarComb(...)``; ``ml.VarPower()`` without a form is of the fitted values.
+    correlation : correlation structure, optional
+        e.g. ``ml.CorAR1(form="~ 1 | Subject")``.
+    method : {"REML", "ML"}
+
+    Returns
+    -------
+    GlsResult
+        With nlme's results: ``fitted``, ``residuals(type)``, ``predict(newdata)``,
+        ``intervals()``, ``summary()``, ``simulate``, ``bootstrap`` (see
+        :mod:`multilevel.models.gls` for the estimation).
+    """
+    return GlsResult.from_fit(gls_fit(formula, data, weights, correlation, method))
 
 
 @public_api

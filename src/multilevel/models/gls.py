@@ -17,6 +17,7 @@ optimized on nlme's unconstrained scale (BOBYQA, as the rest of the package).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,22 +26,47 @@ from formulaic import model_matrix
 
 from multilevel.data.design import r_contrasts
 from multilevel.data.frame import logical_as_factor, to_pandas
-from multilevel.errors import ArgumentError, DataError, FormulaError, public_api
+from multilevel.errors import ArgumentError, DataError, FormulaError
 from multilevel.formula.expressions import EVALUATION_CONTEXT
 from multilevel.formula.parser import parse_formula
 from multilevel.formula.rnames import r_column_names
 from multilevel.models.whitening import Whitening, refuse_fitted_variance
-from multilevel.results.gls_result import GlsResult
+from multilevel.optim.optsummary import OptSummary
 from multilevel.structures.correlation import CorrelationStructure
 from multilevel.structures.variance import VarianceFunction
 
 METHODS = ("REML", "ML")
 
 
-@public_api
-def gls(formula: str, data: Any, weights: VarianceFunction | None = None,
-        correlation: CorrelationStructure | None = None, method: str = "REML") -> GlsResult:
-    """Fit a linear model with correlated and/or heteroscedastic errors, as nlme's ``gls``.
+@dataclass(frozen=True)
+class GlsFit:
+    """What :func:`gls_fit` returns: the estimates and what the result needs (the fields of
+    :class:`multilevel.results.gls_result.GlsResult`, which the public ``multilevel.gls``
+    makes of it: results sit above models)."""
+
+    fixef: pd.Series
+    vcov: pd.DataFrame
+    sigma: float
+    loglik: float
+    method: str
+    variance_parameters: np.ndarray
+    correlation_parameters: np.ndarray
+    optsum: OptSummary | None
+    nobs: int
+    X: np.ndarray
+    y: np.ndarray
+    whitening: Whitening
+    psi: np.ndarray
+    formula: str
+    rows: Any
+    fixed_spec: Any
+    structures: tuple[Any, Any]
+
+
+def gls_fit(formula: str, data: Any, weights: VarianceFunction | None = None,
+            correlation: CorrelationStructure | None = None, method: str = "REML") -> GlsFit:
+    """Fit a linear model with correlated and/or heteroscedastic errors, as nlme's ``gls``
+    (the public :func:`multilevel.gls` wraps the estimates into a ``GlsResult``).
 
     Parameters
     ----------
@@ -56,7 +82,7 @@ def gls(formula: str, data: Any, weights: VarianceFunction | None = None,
 
     Returns
     -------
-    GlsResult
+    GlsFit
     """
     if method not in METHODS:
         raise ArgumentError(f"method must be 'REML' or 'ML', got {method!r:.60}")
@@ -111,10 +137,10 @@ def gls(formula: str, data: Any, weights: VarianceFunction | None = None,
     # nlme's varBeta takes the residual variance on N - p df for ML fits too
     vcov = rss / (n - p) * rinv @ rinv.T
     var_nat, cor_nat = structures.natural(theta)
-    return GlsResult(fixef=pd.Series(beta, index=names, name="estimate"),
-                     vcov=pd.DataFrame(vcov, index=names, columns=names),
-                     sigma=math.sqrt(sigma2), loglik=ll, method=method,
-                     variance_parameters=var_nat, correlation_parameters=cor_nat,
-                     optsum=opt, nobs=n, X=X, y=y, whitening=structures,
-                     psi=np.asarray(theta, dtype=float), formula=formula, rows=rows,
-                     fixed_spec=mm.rhs.model_spec, structures=(weights, correlation))
+    return GlsFit(fixef=pd.Series(beta, index=names, name="estimate"),
+                  vcov=pd.DataFrame(vcov, index=names, columns=names),
+                  sigma=math.sqrt(sigma2), loglik=ll, method=method,
+                  variance_parameters=var_nat, correlation_parameters=cor_nat,
+                  optsum=opt, nobs=n, X=X, y=y, whitening=structures,
+                  psi=np.asarray(theta, dtype=float), formula=formula, rows=rows,
+                  fixed_spec=mm.rhs.model_spec, structures=(weights, correlation))

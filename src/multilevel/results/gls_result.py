@@ -5,7 +5,7 @@ kinds, ``predict``, ``intervals``, ``summary``, ``simulate``, ``bootstrap``)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -97,6 +97,11 @@ class GlsResult:
     rows: Any = field(default=None, repr=False)
     fixed_spec: Any = field(default=None, repr=False)
     structures: tuple[Any, Any] = field(default=(None, None), repr=False)
+
+    @classmethod
+    def from_fit(cls, fit: Any) -> GlsResult:
+        """The result of :func:`multilevel.models.gls.gls_fit`'s estimates."""
+        return cls(**{f.name: getattr(fit, f.name) for f in fields(cls)})
 
     # -- the comparison vocabulary ------------------------------------------------------------
     @property
@@ -251,12 +256,12 @@ class GlsResult:
 
     def refit_response(self, y: np.ndarray) -> GlsResult:
         """The same model fitted to another response ``y`` (one value per row used)."""
-        from multilevel.models.gls import gls
+        from multilevel.models.gls import gls_fit
 
         rows = self._need(self.rows, "data").assign(**{SIMULATED: np.asarray(y, dtype=float)})
         weights, correlation = self.structures
-        return gls(f"{SIMULATED} ~ {self.formula.split('~', 1)[1]}", rows, weights,
-                   correlation, self.method)
+        return GlsResult.from_fit(gls_fit(f"{SIMULATED} ~ {self.formula.split('~', 1)[1]}",
+                                          rows, weights, correlation, self.method))
 
     def bootstrap_parameters(self) -> pd.Series:
         """The estimates a bootstrap collects: coefficients, structures' parameters, sigma."""

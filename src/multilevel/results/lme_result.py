@@ -85,6 +85,15 @@ class LmeResult:
     psi: np.ndarray | None = field(default=None, repr=False)
     call: LmeCall | None = field(default=None, repr=False)
 
+    @classmethod
+    def from_fit(cls, fit: Any, method: str, call: LmeCall | None = None) -> LmeResult:
+        """The result of :func:`multilevel.models.lme.lme_fit`'s estimates."""
+        inner = LinearMixedModelResult.from_model(fit.model, fit.opt)
+        return cls(fit=inner, deviance=fit.deviance,
+                   variance_parameters=fit.variance_parameters,
+                   correlation_parameters=fit.correlation_parameters, method=method,
+                   design=fit.design, whitening=fit.structures, psi=fit.psi, call=call)
+
     # -- estimates ----------------------------------------------------------------------------
     @property
     def fixef(self) -> pd.Series:
@@ -475,7 +484,7 @@ class LmeResult:
 
     def refit_response(self, y: np.ndarray) -> LmeResult:
         """The same model fitted to another response ``y`` (one value per row used)."""
-        from multilevel.api import lme
+        from multilevel.models.lme import lme_fit
 
         if self.call is None:
             raise NotApplicableError("this lme result does not keep its call; refit it with "
@@ -483,9 +492,9 @@ class LmeResult:
         frame = to_pandas(self.call.data).iloc[self._need_design().row_index]
         rows = frame.reset_index(drop=True).assign(**{SIMULATED: np.asarray(y, dtype=float)})
         formula = f"{SIMULATED} ~ {self.call.formula.split('~', 1)[1]}"
-        out: LmeResult = lme(formula, rows, self.call.random, self.call.weights,
-                             self.call.correlation, self.method)
-        return out
+        call = LmeCall(formula, rows, self.call.random, self.call.weights,
+                       self.call.correlation)
+        return LmeResult.from_fit(lme_fit(*call, method=self.method), self.method, call)
 
     def bootstrap_parameters(self) -> pd.Series:
         """The estimates a bootstrap collects: fixed effects, random-effects SDs and
