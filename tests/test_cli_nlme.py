@@ -182,6 +182,41 @@ def test_lme_takes_lme4_random_terms_in_the_formula(capsys):
     assert inline["loglik"] == pytest.approx(LME_R["plain"]["logLik"], rel=1e-5)
 
 
+# -- the specs' structures, fitted -----------------------------------------------------------
+
+OVARY = "follicles ~ sin2piTime + cos2piTime"  # columns the R script computed (no sin() here)
+CLASSIC = {  # nlme's classic fits (tests/reference/{gls,lme}/classic.json) with the spec examples
+    ("gls", "dialyzer_varcomb"): (
+        ["rate ~ (pressure + I(pressure^2)) * factor(QB)", "--data",
+         str(REF / "data" / "Dialyzer.csv"),
+         "--weights", "VarComb(VarIdent(form='~1|QB'), VarPower(form='~pressure'))"]),
+    ("gls", "ovary_arma11_ml"): (
+        [OVARY, "--data", str(REF / "data" / "Ovary.csv"), "--method", "ML",
+         "--correlation", "CorARMA(form='~ 1 | Mare', p=1, q=1)"]),
+    ("gls", "ovary_exp_nugget"): (
+        [OVARY, "--data", str(REF / "data" / "Ovary.csv"),
+         "--correlation", "CorExp(form='~ Time | Mare', nugget=True)"]),
+    ("lme", "ovary_arma11"): (
+        [OVARY, "--data", str(REF / "data" / "Ovary.csv"), "--random", "~ 1 | Mare",
+         "--correlation", "CorARMA(p=1, q=1)"]),
+}
+
+
+@pytest.mark.parametrize(("command", "case"), list(CLASSIC))
+def test_spec_structures_match_nlme(capsys, recorded, command, case):
+    """VarComb, CorARMA and a spatial structure with a nugget, given as specs, fitted as nlme
+    fits them (the log-likelihood within 1e-5, the structures' parameters within 1e-3)."""
+    ref = json.loads((REF / command / "classic.json").read_text())["cases"][case]
+    seen = recorded(command)
+    payload = fit_json(capsys, command, *CLASSIC[command, case])
+    assert payload["loglik"] == pytest.approx(ref["logLik"], rel=1e-5)
+    fit = seen["fit"]
+    for ours, theirs in ((fit.variance_parameters, ref["variance"]),
+                         (fit.correlation_parameters, ref["correlation"])):
+        values = list(theirs.values()) if isinstance(theirs, dict) else theirs
+        assert list(ours) == pytest.approx(values, rel=1e-3, abs=1e-4)
+
+
 # -- nlme -----------------------------------------------------------------------------------
 
 def check_orange(payload: dict[str, Any], fit: Any) -> None:

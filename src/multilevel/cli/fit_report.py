@@ -1,10 +1,7 @@
-"""What ``multilevel gls / lme / nlme`` print: the fit's own ``summary()`` (and ``to_dict()`` for
-``--json``) where the result has them, else a plain report built from the result vocabulary
-every fit shares (``fixef``, ``vcov`` or ``coef_table()``, ``loglik``, ``aic``, ``bic``,
-``sigma``, ``varcorr``, the structures' parameters).
-
-The fallback exists because the nlme-style results gain their ``summary()`` separately; the
-command works, and prints the estimates it was asked for, either way.
+"""What ``multilevel gls / lme / nlme`` print: the fit's ``summary()`` (nlme's layout), and for
+``--json`` its ``to_dict()`` where the result has one, else the result vocabulary every fit
+shares (``fixef``, ``coef_table()`` or ``vcov``, ``loglik``, ``aic``, ``bic``, ``sigma``,
+``varcorr``, the structures' natural-scale parameters).
 """
 
 from __future__ import annotations
@@ -22,8 +19,7 @@ TITLES = {"GlsResult": "Generalized least squares fit",
 
 def summary_text(fit: Any) -> str:
     """The fit's printed summary, ending in a newline."""
-    summary = getattr(fit, "summary", None)
-    text = str(summary()) if callable(summary) else plain_report(fit)
+    text = str(fit.summary())
     return text if text.endswith("\n") else text + "\n"
 
 
@@ -72,32 +68,6 @@ def nobs(fit: Any) -> int | None:
         if isinstance(value, int | np.integer):
             return int(value)
     return None
-
-
-def plain_report(fit: Any) -> str:
-    """A short text report of any fit of the shared vocabulary."""
-    method = "REML" if fit.method == "REML" else "maximum likelihood"
-    lines = [f"{_title(fit)} by {method}", ""]
-    lines.append(pd.DataFrame({"AIC": [fit.aic], "BIC": [fit.bic], "logLik": [fit.loglik]})
-                 .to_string(index=False))
-    varcorr = getattr(fit, "varcorr", None)
-    if isinstance(varcorr, pd.DataFrame) and len(varcorr) > 1:
-        lines += ["", "Random effects and residual:"]
-        shown = varcorr.assign(term1=varcorr["term1"].fillna(""),
-                               term2=varcorr["term2"].fillna(""))
-        lines.append(shown.to_string(index=False, na_rep=""))
-    for name, label in (("variance_parameters", "Variance function parameters"),
-                        ("correlation_parameters", "Correlation structure parameters")):
-        values = np.asarray(getattr(fit, name, np.zeros(0)), dtype=float).ravel()
-        if values.size:
-            lines += ["", f"{label}: " + " ".join(f"{v:.6g}" for v in values)]
-    with pd.option_context("display.width", 120, "display.max_columns", 20):
-        lines += ["", "Fixed effects:", coefficients(fit).to_string()]
-    lines += ["", f"Residual standard error: {fit.sigma:.6g}"]
-    count = nobs(fit)
-    if count is not None:
-        lines.append(f"Number of observations: {count}")
-    return "\n".join(lines) + "\n"
 
 
 def _title(fit: Any) -> str:
