@@ -16,10 +16,9 @@ import ast
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from multilevel.errors import ArgumentError, MultilevelError
-from multilevel.structures import (
+from multilevel import (
     CorAR1,
     CorARMA,
     CorCAR1,
@@ -28,17 +27,19 @@ from multilevel.structures import (
     CorGaus,
     CorLin,
     CorRatio,
-    CorrelationStructure,
     CorSpher,
     CorSymm,
     VarComb,
     VarConstPower,
     VarExp,
     VarFixed,
-    VarianceFunction,
     VarIdent,
     VarPower,
 )
+from multilevel.errors import ArgumentError, MultilevelError
+
+if TYPE_CHECKING:  # the base classes, for annotations only (the CLI uses the public names)
+    from multilevel.structures import CorrelationStructure, VarianceFunction
 
 # A spec is a short constructor call; longer text is refused before parsing (the parser's
 # memory and recursion grow with the text, and no real structure needs more).
