@@ -243,6 +243,64 @@ def test_lme_summary(lme_fits, case):
             assert line in text.splitlines()
 
 
+# -- nested grouping factors ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def nested_fit() -> ml.LmeResult:
+    return ml.lme("yield ~ nitro", load_data("Oats"), random="~ 1 | Block/Variety")
+
+
+def test_nested_levels(nested_fit):
+    """Oats, random = ~ 1 | Block/Variety: fitted values, residuals and predictions at levels
+    0, 1 (Block) and 2 (Variety within Block; the default), coef() at levels 1 and 2."""
+    ref, fit = LME_REF["cases"]["nested"], nested_fit
+    assert fit.groups == ["Block", "Variety:Block"]
+    scale = 200.0
+    for level in (0, 1, 2):
+        assert fit.fitted(level=level) == pytest.approx(ref["fitted"][level], abs=1e-5 * scale)
+        for kind in ("response", "pearson", "normalized"):
+            atol = 1e-5 * (scale if kind == "response" else 10)
+            assert fit.residuals(kind, level=level) == pytest.approx(
+                ref["resid"][kind][level], abs=atol)
+    assert fit.fitted() == pytest.approx(fit.fitted(level=2))
+    nd = pd.DataFrame(ref["newdata"])
+    pred = fit.predict(nd, level=[0, 1, 2])
+    assert list(pred.columns) == ["predict.fixed", "predict.Block", "predict.Variety:Block"]
+    for j, col in enumerate(pred.columns):
+        theirs = _values(ref["predict"][j])
+        ours = pred[col].to_numpy()
+        assert np.array_equal(np.isnan(ours), np.isnan(theirs))  # a new Variety: NaN at 2
+        assert ours[~np.isnan(ours)] == pytest.approx(theirs[~np.isnan(theirs)], abs=1e-3)
+    # nlme names the inner groups Block/Variety, we Variety:Block
+    rows2 = [":".join(reversed(r.split("/"))) for r in ref["coef2_rows"]]
+    for name, values in ref["coef2"].items():
+        assert fit.coef().loc[rows2, name].to_numpy() == pytest.approx(values, rel=1e-5)
+    for name, values in ref["coef1"].items():
+        assert fit.coef(level=1).loc[ref["coef1_rows"], name].to_numpy() == pytest.approx(
+            values, rel=1e-5)
+
+
+def test_nested_intervals_and_summary(nested_fit):
+    ref, fit = LME_REF["cases"]["nested"], nested_fit
+    ours = fit.intervals()
+    fine = ref["intervals_fine"]
+    assert list(ours["reStruct"]) == ["Block", "Variety:Block"]
+    for ours_group, (_, rows) in zip(ours["reStruct"].values(), fine["reStruct"].items(),
+                                     strict=True):
+        for name, limits in rows.items():
+            assert ours_group.loc[name].to_numpy() == pytest.approx(limits, rel=1e-3)
+    assert ours["sigma"].to_numpy() == pytest.approx(fine["sigma"], rel=1e-3)
+    for name, limits in fine["fixed"].items():
+        assert ours["fixed"].loc[name].to_numpy() == pytest.approx(limits, rel=1e-4)
+    s = fit.summary()
+    _check_summary(s, ref, with_df=True, tol=1e-4)
+    text = str(s).splitlines()
+    printed = [line for line in ref["printed"] if not line.startswith("  Data:")]
+    assert len(text) == len(printed)
+    for line in (" Formula: ~1 | Block", " Formula: ~1 | Variety %in% Block",
+                 "Number of Groups: ", "Number of Observations: 72"):
+        assert line in text
+
+
 # -- comparisons -------------------------------------------------------------------------------
 def _check_anova(table: pd.DataFrame, ref: dict) -> None:
     assert table["npar"].tolist() == ref["df"]
@@ -269,6 +327,19 @@ def test_anova_ml_fits_with_different_fixed_effects():
     ranked = ml.compare(m0, m1, names=["small", "large"])
     assert list(ranked.index) == ["large", "small"]
     assert ranked["aic_weight"].sum() == pytest.approx(1.0)
+
+
+def test_anova_lme_against_nlme():
+    """nlme's anova(lme, nlme) on Orange (ML fits of different mean functions)."""
+    d = load_data("Orange")
+    lin = ml.lme("circumference ~ age", d, random="~ 1 | Tree", method="ML")
+    logistic = ml.nlme("circumference ~ SSlogis(age, Asym, xmid, scal)", d,
+                       random="Asym ~ 1 | Tree")
+    table = ml.anova(lin, logistic)
+    ref = LME_REF["anova"]["lme_nlme"]
+    assert table["npar"].tolist() == ref["df"]
+    assert table["loglik"].to_numpy() == pytest.approx(ref["logLik"], rel=1e-5)
+    assert table["chisq"].iloc[1] == pytest.approx(ref["L.Ratio"][1], rel=1e-4)
 
 
 def test_comparisons_refused(gls_fits, lme_fits):

@@ -71,6 +71,27 @@ lme_out <- lapply(names(lme_cases), function(id) {
     common(m))
 })
 names(lme_out) <- names(lme_cases)
+# nested grouping factors: levels 0, 1 (Block) and 2 (Variety within Block)
+Oats <- as.data.frame(nlme::Oats)
+nested_call <- quote(lme(yield ~ nitro, Oats, random = ~ 1 | Block/Variety))
+m <- eval(nested_call)
+new_oats <- data.frame(nitro = c(0.2, 0.4), Block = c("I", "II"),
+                       Variety = c("Victory", "Unknown"))
+p <- predict(m, new_oats, level = 0:2)
+nested <- c(list(call = deparse(nested_call, width.cutoff = 500L),
+                 fitted = lapply(0:2, function(l) num(fitted(m, level = l))),
+                 resid = lapply(c(response = "response", pearson = "pearson",
+                                  normalized = "normalized"), function(tp)
+                   lapply(0:2, function(l) num(residuals(m, level = l, type = tp)))),
+                 newdata = new_oats,
+                 predict = list(num(p$predict.fixed), num(p$predict.Block),
+                                num(p$predict.Variety)),
+                 coef1 = lapply(as.list(coef(m, level = 1)), num),
+                 coef1_rows = rownames(coef(m, level = 1)),
+                 coef2 = lapply(as.list(coef(m, level = 2)), num),
+                 coef2_rows = rownames(coef(m, level = 2))),
+            common(m))
+lme_out[["nested"]] <- nested
 gls_cases <- list(
   ar1 = quote(gls(distance ~ age * Sex, Orthodont, correlation = corAR1(form = ~ 1 | Subject))),
   compsymm_varident_ml = quote(gls(distance ~ age * Sex, Orthodont,
@@ -103,7 +124,13 @@ g_ar1 <- eval(gls_cases$ar1)
 l_ar1 <- eval(lme_cases$ar1)
 m_ml0 <- lme(distance ~ age, Orthodont, random = ~ 1 | Subject, method = "ML")
 m_ml1 <- lme(distance ~ age * Sex, Orthodont, random = ~ 1 | Subject, method = "ML")
+Orange <- datasets::Orange  # groupedData: nlme starts from its nlsList
+n_orange <- nlme(circumference ~ SSlogis(age, Asym, xmid, scal), Orange,
+                 fixed = Asym + xmid + scal ~ 1, random = Asym ~ 1 | Tree)
+l_orange <- lme(circumference ~ age, Orange, random = ~ 1 | Tree, method = "ML")
 anovas <- list(
+  lme_nlme = c(list(call = "anova(lme(circumference ~ age, Orange, ML), nlme(SSlogis, Asym ~ 1 | Tree))"),
+               anova_rows(anova(l_orange, n_orange))),
   gls_lme = c(list(call = "anova(gls_ar1, lme_ar1)"), anova_rows(anova(g_ar1, l_ar1))),
   ml_fixed = c(list(call = "anova(lme(distance ~ age, ML), lme(distance ~ age * Sex, ML))"),
                anova_rows(anova(m_ml0, m_ml1)))

@@ -50,7 +50,7 @@ def _response(fit: Any) -> np.ndarray | None:
     if isinstance(fit, MixedModelResult):
         return np.asarray(fit.model.design.y, dtype=float)
     try:
-        value = fit.response
+        value = getattr(fit, "response", None)  # an nlme fit may not keep it
     except MultilevelError:
         return None
     return None if value is None else np.asarray(value, dtype=float)

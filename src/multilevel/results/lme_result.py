@@ -436,8 +436,9 @@ class LmeResult:
             "1",) else f"{formula.response} ~ 1"
         if self.call is not None:
             fixed_text = " ".join(self.call.formula.split())
-        random_form = (self.call.random if self.call is not None and self.call.random
-                       else " + ".join(f"~{s.lhs} | {s.group_text}" for s in formula.random))
+        lhs = " + ".join(dict.fromkeys(s.lhs.replace(" ", "") for s in formula.random))
+        if self.call is not None and self.call.random:
+            lhs = self.call.random.split("~", 1)[1].split("|")[0].replace(" ", "") or "1"
         return NlmeSummary(
             title=("Linear mixed-effects model fit by "
                    + ("REML" if self.reml else "maximum likelihood")),
@@ -446,7 +447,7 @@ class LmeResult:
             corFixed=fixed_correlation(self.vcov),
             residual_quantiles=residual_quantiles(np.asarray(self.residuals("pearson"))),
             nobs=self.nobs, sigma=self.sigma, ngroups=self.ngroups,
-            random_lines=random_effects_lines(random_form, self.varcorr),
+            random_lines=random_effects_lines(lhs, self.groups, self.varcorr),
             structure_lines=self._structures.summary_lines(), mixed=True)
 
     def _summary_table(self) -> pd.DataFrame:

@@ -63,25 +63,40 @@ def _form(form: str) -> str:
     return text
 
 
-def random_effects_lines(formula: str, varcorr: pd.DataFrame) -> list[str]:
-    """nlme's "Random effects:" paragraph of a one-level fit: the formula, then StdDev and
-    Corr columns (or the one-row StdDev layout for a random intercept)."""
+def random_effects_lines(lhs: str, groups: list[str], varcorr: pd.DataFrame) -> list[str]:
+    """nlme's "Random effects:" paragraph: per grouping factor, outermost first, its formula
+    (``~age | Subject``; a nested factor ``a:b`` as nlme's ``a %in% b``) and its SDs, with
+    correlations for a general covariance; the residual SD with the innermost factor."""
+    out = ["Random effects:"]
+    for i, group in enumerate(groups):
+        last = i == len(groups) - 1
+        shown = " %in% ".join(group.split(":"))
+        out.append(f" Formula: ~{lhs} | {shown}")
+        out += _group_lines(varcorr, group, last)
+        if not last:
+            out.append("")
+    return out
+
+
+def _group_lines(varcorr: pd.DataFrame, group: str, with_residual: bool) -> list[str]:
     sds = varcorr[varcorr["term2"].isna()]
+    terms = sds[sds["group"] == group]
     resid = sds[sds["group"] == "Residual"]
-    terms = sds[sds["group"] != "Residual"]
-    out = ["Random effects:", f" Formula: {_form(formula)}"]
-    if len(terms) == 1:
-        names = [str(terms["term1"].iloc[0]), "Residual"]
-        vals = r_format([float(terms["sd"].iloc[0]), float(resid["sd"].iloc[0])], DIGITS)
-        width = max(len(t) for t in [*names, *vals])
-        out += ["        " + " ".join(n.rjust(width) for n in names),
-                "StdDev: " + " ".join(v.rjust(width) for v in vals)]
-        return out
-    out.append(" Structure: General positive-definite, Log-Cholesky parametrization")
-    names = [*map(str, terms["term1"]), "Residual"]
-    sd_text = r_format([*terms["sd"].astype(float), float(resid["sd"].iloc[0])], DIGITS)
-    cors = varcorr[varcorr["term2"].notna() & (varcorr["group"] != "Residual")]
+    names = [str(t) for t in terms["term1"]]
+    values = [float(v) for v in terms["sd"]]
+    if with_residual and len(resid):
+        names.append("Residual")
+        values.append(float(resid["sd"].iloc[0]))
     k = len(terms)
+    if k == 1:
+        # nlme prints this row as a matrix: each number formatted alone, each column as wide
+        # as its name or number
+        text = [r_format([v], DIGITS)[0] for v in values]
+        widths = [max(len(n), len(t)) for n, t in zip(names, text, strict=True)]
+        return ["        " + " ".join(n.rjust(w) for n, w in zip(names, widths, strict=True)),
+                "StdDev: " + " ".join(t.rjust(w) for t, w in zip(text, widths, strict=True))]
+    sd_text = r_format(values, DIGITS)
+    cors = varcorr[varcorr["term2"].notna() & (varcorr["group"] == group)]
     rows = []
     for i, name in enumerate(names):
         cells = [name, sd_text[i]]
@@ -96,7 +111,8 @@ def random_effects_lines(formula: str, varcorr: pd.DataFrame) -> list[str]:
     width = max(len(r) for r in rows)
     rows = [r + [""] * (width - len(r)) for r in rows]
     header = ["", "StdDev", "Corr"] + [""] * (width - 3)
-    return out + _layout(header, rows, "l" + "l" * (width - 1))
+    return ([" Structure: General positive-definite, Log-Cholesky parametrization"]
+            + _layout(header, rows, "l" * width))
 
 
 @public_methods
@@ -164,7 +180,8 @@ class NlmeSummary:
                 lines.append(f"Number of Groups: {groups[0]} ")
             else:
                 lines.append("Number of Groups: ")
-                lines += _named_vector(list(self.ngroups), [str(g) for g in groups])
+                lines += _named_vector([" %in% ".join(g.split(":")) for g in self.ngroups],
+                                       [str(g) for g in groups])
         else:
             p = len(self.tTable)
             lines += [f"Residual standard error: {r_format([self.sigma], DIGITS)[0]} ",
