@@ -38,6 +38,10 @@ GLS_CASES = {
                                  method="ML"),
     "bodyweight": dict(formula="weight ~ Time * Diet", weights=ml.VarPower(form="~ Time"),
                        correlation=ml.CorCAR1(form="~ Time | Rat")),
+    # a general correlation: intervals on nlme's corNatural scale
+    "corsymm_varident": dict(formula="distance ~ age * Sex",
+                             correlation=ml.CorSymm(form="~ 1 | Subject"),
+                             weights=ml.VarIdent(form="~ 1 | Sex")),
 }
 # The BodyWeight lme's likelihood is flat in the variance power: ours and nlme's optima agree
 # to 1e-6 in the log-likelihood but to ~1e-3 in the power, which moves the residuals and

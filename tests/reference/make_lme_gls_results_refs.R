@@ -99,7 +99,10 @@ gls_cases <- list(
                                    correlation = corCompSymm(form = ~ 1 | Subject),
                                    method = "ML")),
   bodyweight = quote(gls(weight ~ Time * Diet, BodyWeight, weights = varPower(form = ~ Time),
-                         correlation = corCAR1(form = ~ Time | Rat)))
+                         correlation = corCAR1(form = ~ Time | Rat))),
+  corsymm_varident = quote(gls(distance ~ age * Sex, Orthodont,
+                               correlation = corSymm(form = ~ 1 | Subject),
+                               weights = varIdent(form = ~ 1 | Sex)))
 )
 gls_out <- lapply(names(gls_cases), function(id) {
   m <- eval(gls_cases[[id]])

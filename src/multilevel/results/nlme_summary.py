@@ -43,7 +43,9 @@ def structure_lines(sp: StructureParameters) -> list[str]:
             title = f"ARMA({w.correlation.p},{w.correlation.q})"
         out += [f"Correlation Structure: {title}",
                 f" Formula: {_form(w.correlation.form)} ", " Parameter estimate(s):"]
-        if cor.size:
+        if kind == "CorSymm":
+            out += _correlation_matrix_lines(cor)
+        elif cor.size:
             out += _named_vector(cor_names, r_format(cor, DIGITS))
     if w.variance is not None:
         kind = type(w.variance).__name__
@@ -55,6 +57,16 @@ def structure_lines(sp: StructureParameters) -> list[str]:
         elif var.size:
             out += _named_vector(var_names, r_format(var, DIGITS))
     return out
+
+
+def _correlation_matrix_lines(cor: np.ndarray) -> list[str]:
+    """A general correlation as nlme prints it: the lower triangle, three decimals."""
+    m = int(round((1 + math.sqrt(1 + 8 * cor.size)) / 2))
+    R = np.eye(m)
+    R[np.triu_indices(m, 1)] = cor
+    rows = [[str(i + 1)] + [f"{R[j, i]:.3f}" for j in range(i)] + [""] * (m - 1 - i)
+            for i in range(1, m)]
+    return [" Correlation: "] + _layout(["", *map(str, range(1, m))], rows, "l" * m)
 
 
 def _form(form: str) -> str:

@@ -25,7 +25,7 @@ VARIANCE_TITLES = {
 }
 CORRELATION_TITLES = {
     "CorAR1": "AR(1)", "CorCAR1": "Continuous AR(1)", "CorCompSymm": "Compound symmetry",
-    "CorSymm": "General correlation", "CorExp": "Exponential spatial correlation",
+    "CorSymm": "General", "CorExp": "Exponential spatial correlation",
     "CorGaus": "Gaussian spatial correlation", "CorLin": "Linear spatial correlation",
     "CorSpher": "Spherical spatial correlation",
     "CorRatio": "Rational quadratic spatial correlation",
