@@ -14,6 +14,7 @@ from multilevel.api import (
     lmer,
     nlme,
 )
+from multilevel.covariance.pdmat import PdBlocked, PdDiag, PdSymm
 from multilevel.inference import (
     anova,
     bootstrap,
@@ -29,8 +30,8 @@ from multilevel.inference import (
     r2,
     step,
 )
-from multilevel.covariance.pdmat import PdBlocked, PdDiag, PdSymm
 from multilevel.models.lm_list import LmListResult, lm_list
+from multilevel.models.nlme_fit import NlmeControl
 from multilevel.models.nls_list import NlsListResult, nls_list
 from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
 from multilevel.results.gls_result import GlsResult
@@ -59,8 +60,8 @@ __version__ = "0.1.0"
 __all__ = ["CorAR1", "CorARMA", "CorCAR1", "CorCompSymm", "CorExp", "CorGaus", "CorLin",
            "CorRatio", "CorSpher", "CorSymm", "GeneralizedLinearMixedModel",
            "GeneralizedLinearMixedModelResult", "GlsResult", "LinearMixedModel",
-           "LinearMixedModelResult", "LmListResult", "NlsListResult", "PdBlocked", "PdDiag",
-           "PdSymm", "VarComb",
+           "LinearMixedModelResult", "LmListResult", "NlmeControl", "NlsListResult",
+           "PdBlocked", "PdDiag", "PdSymm", "VarComb",
            "VarConstPower", "VarExp", "VarFixed", "VarIdent", "VarPower", "__version__",
            "anova", "bootstrap", "center", "compare", "datasets", "design_effect", "errors",
            "families", "glmer", "gls", "hausman", "icc", "lm_list", "lme", "lmer", "mundlak",

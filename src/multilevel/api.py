@@ -24,7 +24,7 @@ from multilevel.models.glmm import GLMMStages
 from multilevel.models.gls import gls_fit
 from multilevel.models.lme import lme_fit
 from multilevel.models.lmm import ModelStages
-from multilevel.models.nlme_fit import lindstrom_bates, ranef_frames, reml_at
+from multilevel.models.nlme_fit import NlmeControl, lindstrom_bates, ranef_frames
 from multilevel.models.nlme_spec import parse_spec, start_vector, structure_columns
 from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
 from multilevel.results.gls_result import GlsResult
@@ -242,7 +242,8 @@ def gls(formula: str, data: Any, weights: Any = None, correlation: Any = None,
 def nlme(model: str, data: Any, fixed: str | list[str] | None = None, random: Any = None,
          groups: str | None = None, start: dict[str, Any] | None = None, method: str = "ML",
          weights: Any = None, correlation: Any = None,
-         functions: dict[str, Any] | None = None) -> NlmeResult:
+         functions: dict[str, Any] | None = None,
+         control: NlmeControl | None = None) -> NlmeResult:
     """Fit a nonlinear mixed model, as nlme's ``nlme`` (Lindstrom-Bates alternation; see
     :mod:`multilevel.models.nlme_fit`).
 
@@ -279,6 +280,9 @@ def nlme(model: str, data: Any, fixed: str | list[str] | None = None, random: An
         Python functions the model calls by name: ``{"f": f}`` (derivatives by central
         differences) or ``{"f": (f, gradient)}``, gradient returning the (rows, arguments)
         derivatives.
+    control : NlmeControl, optional
+        nlme's iteration settings (``nlmeControl``), nlme's defaults by default; tighter
+        ``pnls_tol`` and ``tolerance`` give the converged fixed point of the alternation.
 
     Returns
     -------
@@ -289,16 +293,12 @@ def nlme(model: str, data: Any, fixed: str | list[str] | None = None, random: An
     extra = structure_columns(weights, correlation)
     spec = parse_spec(model, data, fixed, random, groups, functions, start, extra)
     beta0 = start_vector(spec, start)
-    fit = lindstrom_bates(spec, beta0, weights, correlation)
-    if method == "REML":
-        stages, opt, deviance = reml_at(fit)
-    else:
-        stages, opt, deviance = fit.lme.model, fit.lme.opt, fit.lme.deviance
-    inner = LinearMixedModelResult.from_model(stages, opt)
+    fit = lindstrom_bates(spec, beta0, method == "REML", weights, correlation, control)
+    inner = LinearMixedModelResult.from_model(fit.model, fit.opt)
     fixef = pd.Series(fit.beta, index=spec.fixed_names, name="estimate")
     return NlmeResult(fixef=fixef, ranef=ranef_frames(spec, fit.b), lme=inner,
-                      deviance=deviance,
-                      variance_parameters=fit.lme.variance_parameters,
-                      correlation_parameters=fit.lme.correlation_parameters, method=method,
+                      deviance=fit.deviance,
+                      variance_parameters=fit.variance_parameters,
+                      correlation_parameters=fit.correlation_parameters, method=method,
                       iterations=fit.iterations, spec=spec, structures=fit.structures,
-                      psi=fit.psi, weights=weights, correlation=correlation)
+                      psi=fit.psi, X=fit.X, weights=weights, correlation=correlation)

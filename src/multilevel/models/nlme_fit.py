@@ -1,32 +1,43 @@
 """Nonlinear mixed models by nlme's Lindstrom-Bates alternation (Lindstrom & Bates 1990;
-Pinheiro & Bates 2000, sections 7.2 and 7.5).
+Pinheiro & Bates 2000, sections 7.2 and 7.5), step for step as nlme's ``nlme`` runs it.
 
 The model (see :mod:`multilevel.models.nlme_spec`): y = f(x, phi) + e with per-row parameters
 phi_p = A_p beta + sum over levels B_p b_level, b ~ N(0, sigma^2 T T') per group and level, and
-Var(e) = sigma^2 times nlme's variance function and correlation structure. Two steps alternate
-until the fixed effects, the random effects' relative factors and the structures' parameters
-settle:
+Var(e) = sigma^2 times nlme's variance function and correlation structure (whitening W).
 
-1. PNLS, penalized nonlinear least squares: for the current T and structures, minimize
-   |W (y - f)|^2 + sum |u|^2 over beta and u, with b = T u per group (so a singular T needs
-   no inverse) and W the whitening of the residual structures. Gauss-Newton with step
-   halving; each step solves the sparse normal equations of the linearized problem, whose
-   size is the number of random effects, not rows.
-2. LME: linearize f at that solution (X = df/dbeta, Z = df/db) and fit the linear mixed
-   model of the working response w = y - f + X beta + Z b by ML or REML, with the residual
-   structures (:func:`multilevel.models.lme.lme_fit`: the package's own LMM engine inside,
-   the structures' parameters optimized around it). This gives the new T and structures.
+Each iteration:
 
-As nlme, the log-likelihood, sigma, the random effects' covariance, the structures and the
-fixed effects' covariance reported are those of the last LME step; the fixed effects and the
-conditional modes are the last PNLS solution. Why this algorithm rather than a Laplace or
-quadrature fit of the exact marginal likelihood: the issue asks for nlme's estimates, and
-nlme's are those of this alternation (they differ from a Laplace fit, lme4's ``nlmer``, by
-the linearization).
+1. LME step: linearize f at the current (beta, b) -- X = df/dbeta, Z = df/db -- and fit the
+   linear mixed model of the working response w = y - f + X beta + Z b by ML or REML with the
+   residual structures (:func:`multilevel.models.lme.lme_fit`: the package's LMM engine,
+   the structures' parameters optimized around it). This gives T and the structures.
+2. PNLS step, at most ``pnls_max_iter`` Gauss-Newton increments from the current (beta, b):
+   each re-linearizes f, re-estimates T by ML on that linearization (nlme's C code does the
+   same, except for block-diagonal covariances, which is why nlme's REML fits end near ML
+   relative factors), solves the penalized
+   least-squares problem min |W(w - X beta - Z b)|^2 + |T^-1 b|^2 (sparse normal equations:
+   their size is the number of random effects, not rows), and stops when Bates and Watts'
+   relative-offset criterion sqrt((N - P) (S - S_lin) / (P S_lin)) is below ``pnls_tol``
+   (S the penalized residual sum of squares, S_lin that of the linearized solution, P the
+   number of fixed and random effects); otherwise the step is halved until S decreases.
+3. Convergence: the fixed effects and the random effects' and structures' parameters (on
+   nlme's unconstrained scales) change by at most ``tolerance`` relative.
+
+As nlme, the fixed effects and conditional modes reported are the PNLS solution; sigma, the
+log-likelihood (restricted for REML) and the fixed effects' covariance are those of the linear
+mixed model of the last linearization at the last T and structures. nlme's default tolerances
+(``NlmeControl()``) stop before the exact fixed point -- up to about 1e-3 relative in the fixed
+effects on Indometh -- and are the default so that the numbers are nlme's; tighter settings
+(``NlmeControl(pnls_tol=1e-8, tolerance=1e-8)``) give the converged fixed point, which
+nlme reaches with the same settings. Why this algorithm rather than a Laplace or quadrature
+fit of the exact marginal likelihood (lme4's ``nlmer``): the issue asks for nlme's estimates,
+and nlme's are those of this alternation.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -35,7 +46,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-from multilevel.errors import ArgumentError, NumericalError
+from multilevel.errors import ArgumentError, MultilevelWarning, NumericalError
 from multilevel.models.lme import LmeFit, lme_fit
 from multilevel.models.lmm import ModelStages
 from multilevel.models.nlme_spec import NlmeSpec
@@ -44,16 +55,45 @@ from multilevel.optim.optsummary import OptSummary
 from multilevel.structures.correlation import CorrelationStructure
 from multilevel.structures.variance import VarianceFunction
 
-MAX_ITERATIONS = 100
-# Convergence of the alternation (relative change of beta, of the relative factors and of the
-# structures' parameters): the LME step's optimizer answers to about 1e-7, so a tighter rule
-# could oscillate.
-TOLERANCE = 1e-6
-# PNLS: Gauss-Newton until the relative decrease of the objective is below this
-PNLS_TOLERANCE = 1e-12
-PNLS_MAX_ITERATIONS = 200
 # working-frame column names (prefixed so as not to meet the data's own)
 _W, _X, _Z, _G = "nlme_w", "nlme_x", "nlme_z", "nlme_g"
+
+
+@dataclass(frozen=True)
+class NlmeControl:
+    """The iteration settings, named and defaulted as nlme's ``nlmeControl``.
+
+    Attributes
+    ----------
+    max_iter : int
+        Alternations (nlme's ``maxIter``, 50).
+    pnls_max_iter : int
+        Gauss-Newton increments per PNLS step (``pnlsMaxIter``, 7).
+    pnls_tol : float
+        Relative-offset criterion that ends a PNLS step (``pnlsTol``, 1e-3).
+    tolerance : float
+        Relative change of every parameter that ends the alternation (``tolerance``, 1e-5).
+    min_scale : float
+        Smallest step-halving factor (``minScale``, 1e-3).
+    """
+
+    max_iter: int = 50
+    pnls_max_iter: int = 7
+    pnls_tol: float = 1e-3
+    tolerance: float = 1e-5
+    min_scale: float = 1e-3
+
+    def __post_init__(self) -> None:
+        for name in ("max_iter", "pnls_max_iter"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ArgumentError(f"NlmeControl: {name} must be a positive integer, got "
+                                    f"{v!r:.60}")
+        for name in ("pnls_tol", "tolerance", "min_scale"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < 1:
+                raise ArgumentError(f"NlmeControl: {name} must be a number in (0, 1), got "
+                                    f"{v!r:.60}")
 
 
 @dataclass(frozen=True)
@@ -62,27 +102,15 @@ class NlmeFit:
 
     beta: np.ndarray
     b: list[np.ndarray]  # per level: groups x the level's effects
-    lme: LmeFit
+    model: ModelStages  # the last linearization's LMM (whitened), at ``opt.final``
+    opt: OptSummary
+    deviance: float  # its criterion at T and psi, with the whitening's Jacobian
     iterations: int
-    fitted: np.ndarray  # f at the final PNLS solution, in the data's rows
     structures: Whitening | None
     psi: np.ndarray
-
-
-def _factor_of_level(fit: LmeFit, spec: NlmeSpec, level: int) -> np.ndarray:
-    """The level's relative factor T (its effects x effects, block-diagonal) from the LME
-    step's fitted theta."""
-    layout = fit.model.layout
-    theta = np.asarray(fit.opt.final, dtype=float)
-    q = len(spec.levels[level].effects)
-    T = np.zeros((q, q))
-    names = [f"{_Z}{level}_{j}" for j in range(q)]
-    for t, term in enumerate(layout.terms):
-        if term.group != f"{_G}{level}":
-            continue
-        idx = [names.index(c) for c in term.columns]
-        T[np.ix_(idx, idx)] = layout.term_factor(theta, t)
-    return T
+    variance_parameters: np.ndarray
+    correlation_parameters: np.ndarray
+    X: np.ndarray  # the last linearization's fixed-effects columns, data scale
 
 
 def _lme_formula(spec: NlmeSpec) -> str:
@@ -98,94 +126,219 @@ def _lme_formula(spec: NlmeSpec) -> str:
     return f"{_W} ~ 0 + {fixed} + {' + '.join(terms)}"
 
 
-class _Pnls:
-    """Penalized nonlinear least squares at fixed relative factors and structures."""
+def _factors(model: ModelStages, theta: np.ndarray, spec: NlmeSpec) -> list[np.ndarray]:
+    """Each level's relative factor T (block-diagonal, effects x effects) from an LMM of the
+    working frame at ``theta``."""
+    out = []
+    for L, lv in enumerate(spec.levels):
+        names = [f"{_Z}{L}_{j}" for j in range(len(lv.effects))]
+        T = np.zeros((len(names), len(names)))
+        for t, term in enumerate(model.layout.terms):
+            if term.group.split(".")[0] == f"{_G}{L}":
+                idx = [names.index(c) for c in term.columns]
+                T[np.ix_(idx, idx)] = model.layout.term_factor(theta, t)
+        out.append(T)
+    return out
 
-    def __init__(self, spec: NlmeSpec, factors: list[np.ndarray],
-                 whiten: Any) -> None:
+
+def _theta(model: ModelStages, factors: list[np.ndarray], spec: NlmeSpec) -> np.ndarray:
+    """The LMM's theta for the levels' relative factors (the inverse of :func:`_factors`)."""
+    theta = np.zeros(model.layout.n_theta)
+    for term in model.layout.terms:
+        L = int(term.group.split(".")[0][len(_G):])
+        names = [f"{_Z}{L}_{j}" for j in range(len(spec.levels[L].effects))]
+        idx = [names.index(c) for c in term.columns]
+        block = factors[L][np.ix_(idx, idx)]
+        # the lower Cholesky factor with a non-negative diagonal (the LMM's parametrization)
+        sign = np.where(np.diag(block) < 0, -1.0, 1.0)
+        block = block * sign[None, :]
+        cols, rows = np.triu_indices(len(idx))
+        theta[term.theta_offset:term.theta_offset + term.n_theta] = block[rows, cols]
+    return theta
+
+
+def _nlme_coefficients(spec: NlmeSpec, factors: list[np.ndarray]) -> np.ndarray:
+    """The random effects' parameters on nlme's scales (pdLogChol: log diagonal and
+    off-diagonal of the Cholesky factor of T T'; pdDiag: log SDs), for the convergence test."""
+    out: list[float] = []
+    for lv, T in zip(spec.levels, factors, strict=True):
+        for block in lv.blocks:
+            idx = list(block.effects)
+            psi = T[np.ix_(idx, idx)] @ T[np.ix_(idx, idx)].T
+            if block.diagonal:
+                out += list(0.5 * np.log(np.maximum(np.diag(psi), 1e-300)))
+            else:
+                try:
+                    R = np.linalg.cholesky(psi).T
+                except np.linalg.LinAlgError:
+                    R = np.diag(np.sqrt(np.maximum(np.diag(psi), 1e-300)))
+                out += list(np.log(np.maximum(np.abs(np.diag(R)), 1e-300)))
+                out += list(R[np.triu_indices(len(idx), 1)])
+    return np.asarray(out)
+
+
+def _relative_change(old: np.ndarray, new: np.ndarray, tol: float) -> float:
+    """nlme's convergence measure: |old - new| / |new|, or / 1 where |new| < tol."""
+    if not new.size:
+        return 0.0
+    den = np.where(np.abs(new) < tol, 1.0, new)
+    return float(np.max(np.abs((old - new) / den)))
+
+
+class _Linearization:
+    """The model linearized at one (beta, b): f, the working response and the columns of
+    the LME step, whitened or not."""
+
+    def __init__(self, spec: NlmeSpec, beta: np.ndarray, b: list[np.ndarray]) -> None:
+        self.f, jac = spec.evaluate(spec.phi(beta, b))
+        self.X = np.column_stack([jac[:, e.parameter] * e.column for e in spec.fixed])
+        self.Z = [np.column_stack([jac[:, e.parameter] * e.column for e in lv.effects])
+                  for lv in spec.levels]
+        w = spec.y - self.f + self.X @ beta
+        for lv, Zl, bl in zip(spec.levels, self.Z, b, strict=True):
+            w = w + np.einsum("nk,nk->n", Zl, bl[lv.codes])
+        self.w = w
+
+    def frame(self, base: pd.DataFrame) -> pd.DataFrame:
+        cols: dict[str, np.ndarray] = {_W: self.w}
+        for i in range(self.X.shape[1]):
+            cols[f"{_X}{i}"] = self.X[:, i]
+        for L, Zl in enumerate(self.Z):
+            for j in range(Zl.shape[1]):
+                cols[f"{_Z}{L}_{j}"] = Zl[:, j]
+        return base.assign(**cols)
+
+
+def _quiet_model(formula: str, frame: pd.DataFrame, reml: bool,
+                 start: np.ndarray | None = None) -> ModelStages:
+    with warnings.catch_warnings():
+        # the working columns' scales say nothing about the user's data
+        warnings.simplefilter("ignore", MultilevelWarning)
+        return ModelStages(formula, frame, reml=reml, calc_derivs=False, start=start)
+
+
+class _Pnls:
+    """nlme's PNLS step at fixed structures (whitening ``whiten``)."""
+
+    def __init__(self, spec: NlmeSpec, base: pd.DataFrame, formula: str, whiten: Any,
+                 control: NlmeControl) -> None:
         self.spec = spec
-        self.factors = factors
+        self.base = base
+        self.formula = formula
         self.whiten = whiten
+        self.control = control
         self.sizes = [len(lv.labels) * len(lv.effects) for lv in spec.levels]
         self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(int)
-        n = spec.y.size
-        # column of each (row, level, effect k) in the u vector
-        self.cols = [
-            self.offsets[L] + lv.codes[:, None] * len(lv.effects)
-            + np.arange(len(lv.effects))[None, :] for L, lv in enumerate(spec.levels)]
-        self.rows = np.arange(n)
+        self.cols = [self.offsets[L] + lv.codes[:, None] * len(lv.effects)
+                     + np.arange(len(lv.effects))[None, :] for L, lv in enumerate(spec.levels)]
+        self.n_random = int(self.offsets[-1])
+        # nlme's P: every random effect of every group and the fixed effects
+        self.n_par = self.n_random + len(spec.fixed)
 
-    def b_of(self, u: np.ndarray) -> list[np.ndarray]:
-        out = []
-        for L, lv in enumerate(self.spec.levels):
-            q = len(lv.effects)
-            uu = u[self.offsets[L]:self.offsets[L + 1]].reshape(len(lv.labels), q)
-            out.append(uu @ self.factors[L].T)
-        return out
-
-    def objective(self, beta: np.ndarray, u: np.ndarray) -> tuple[float, np.ndarray,
-                                                                   np.ndarray, np.ndarray]:
-        phi = self.spec.phi(beta, self.b_of(u))
-        f, jac = self.spec.evaluate(phi)
+    def objective(self, beta: np.ndarray, b: list[np.ndarray],
+                  factors: list[np.ndarray]) -> float:
+        f, _ = self.spec.evaluate(self.spec.phi(beta, b))
         (r,) = self.whiten([self.spec.y - f])
-        value = float(r @ r + u @ u)
-        return value, f, jac, r
+        return float(r @ r + sum(float(np.sum(_u(bl, T) ** 2))
+                                 for bl, T in zip(b, factors, strict=True)))
 
-    def solve(self, beta: np.ndarray, u: np.ndarray,
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def ml_factors(self, lin: _Linearization, factors: list[np.ndarray],
+                   ) -> list[np.ndarray]:
+        """T re-estimated by ML on the linearized model (structures fixed), from ``factors``."""
+        frame = lin.frame(self.base)
+        cols = [_W, *(c for c in frame.columns if c.startswith((_X, _Z)))]
+        (whitened,) = self.whiten([frame[cols].to_numpy(dtype=float)])
+        frame = frame.assign(**{c: whitened[:, i] for i, c in enumerate(cols)})
+        probe = _quiet_model(self.formula, frame, reml=False)
+        start = _theta(probe, factors, self.spec)
+        model = _quiet_model(self.formula, frame, reml=False, start=start)
+        opt = model.optimize()
+        return _factors(model, np.asarray(opt.final, dtype=float), self.spec)
+
+    def linear_solution(self, lin: _Linearization, factors: list[np.ndarray],
+                        ) -> tuple[np.ndarray, list[np.ndarray], float]:
+        """The penalized least-squares solution of the linearized model at T: (beta, b, its
+        penalized residual sum of squares)."""
         spec = self.spec
         n = spec.y.size
-        value, f, jac, r = self.objective(beta, u)
-        if not np.isfinite(value):
-            raise NumericalError("nlme: the model cannot be evaluated at the starting values; "
-                                 "give start= values (ml.nls_list gives per-group estimates)")
-        for _ in range(PNLS_MAX_ITERATIONS):
-            X = np.column_stack([jac[:, e.parameter] * e.column for e in spec.fixed])
-            zcols = []
-            for lv in spec.levels:
-                zcols += [jac[:, e.parameter] * e.column for e in lv.effects]
-            arrays = self.whiten([X, np.column_stack(zcols)] if zcols else [X])
-            Xw = arrays[0]
-            Q = int(self.offsets[-1])
-            if zcols:
-                Zw = arrays[1]
-                data, rows, cols = [], [], []
-                at = 0
-                for L, lv in enumerate(spec.levels):
-                    q = len(lv.effects)
-                    V = Zw[:, at:at + q] @ self.factors[L]  # d f / d u
-                    at += q
-                    data.append(V.ravel())
-                    rows.append(np.repeat(self.rows, q))
-                    cols.append(self.cols[L].ravel())
-                Z = sp.csc_matrix((np.concatenate(data), (np.concatenate(rows),
-                                                          np.concatenate(cols))), shape=(n, Q))
-                ZtZ = (Z.T @ Z + sp.identity(Q, format="csc")).tocsc()
-                ZtX = np.asarray(Z.T @ Xw)
-                lu = splu(ZtZ)
-                # Schur complement on beta: the random effects' block is sparse
-                S = Xw.T @ Xw - ZtX.T @ lu.solve(ZtX)
-                rz = Z.T @ r - u
-                rx = Xw.T @ r
-                dbeta = np.linalg.solve(S, rx - ZtX.T @ lu.solve(rz))
-                du = lu.solve(rz - ZtX @ dbeta)
-            else:
-                dbeta = np.linalg.lstsq(Xw, r, rcond=None)[0]
-                du = np.zeros(0)
-            step = 1.0
+        arrays = self.whiten([lin.w, lin.X, *lin.Z])
+        w, X, Zs = arrays[0], arrays[1], arrays[2:]
+        if self.n_random:
+            data, rows, cols = [], [], []
+            for L, Zl in enumerate(Zs):
+                V = Zl @ factors[L]  # d f / d u with b = T u
+                data.append(V.ravel())
+                rows.append(np.repeat(np.arange(n), V.shape[1]))
+                cols.append(self.cols[L].ravel())
+            Z = sp.csc_matrix((np.concatenate(data), (np.concatenate(rows),
+                                                      np.concatenate(cols))),
+                              shape=(n, self.n_random))
+            lu = splu((Z.T @ Z + sp.identity(self.n_random, format="csc")).tocsc())
+            ZtX = np.asarray(Z.T @ X)
+            zw = Z.T @ w
+            # Schur complement on beta: the random effects' block is sparse
+            S = X.T @ X - ZtX.T @ lu.solve(ZtX)
+            beta = np.linalg.solve(S, X.T @ w - ZtX.T @ lu.solve(zw))
+            u = lu.solve(zw - ZtX @ beta)
+            resid = w - X @ beta - Z @ u
+            pred = float(resid @ resid + u @ u)
+        else:
+            beta = np.linalg.lstsq(X, w, rcond=None)[0]
+            u = np.zeros(0)
+            resid = w - X @ beta
+            pred = float(resid @ resid)
+        b = []
+        for L, lv in enumerate(spec.levels):
+            q = len(lv.effects)
+            uu = u[self.offsets[L]:self.offsets[L + 1]].reshape(len(lv.labels), q)
+            b.append(uu @ factors[L].T)
+        return beta, b, pred
+
+    def run(self, beta: np.ndarray, b: list[np.ndarray], factors: list[np.ndarray],
+            ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], _Linearization]:
+        """Up to ``pnls_max_iter`` increments; returns (beta, b, T, the linearization at the
+        returned point)."""
+        c = self.control
+        factor = 1.0
+        lin = _Linearization(self.spec, beta, b)
+        # nlme's C code re-estimates no block-diagonal (pdBlocked) covariance in PNLS
+        blocked = any(len(lv.blocks) > 1 for lv in self.spec.levels)
+        for _ in range(c.pnls_max_iter):
+            if not blocked:
+                factors = self.ml_factors(lin, factors)
+            current = self.objective(beta, b, factors)
+            new_beta, new_b, pred = self.linear_solution(lin, factors)
+            nrdof = self.spec.y.size - self.n_par
+            criterion = (math.sqrt(max(nrdof * (current - pred), 0.0) / (self.n_par * pred))
+                         if pred > 0 else 0.0)
+            if not np.isfinite(current):
+                raise NumericalError("nlme: the model cannot be evaluated at the current "
+                                     "estimates; give start= values (ml.nls_list gives "
+                                     "per-group estimates)")
+            if criterion < c.pnls_tol:
+                return beta, b, factors, lin
+            dbeta = new_beta - beta
+            db = [nb - ob for nb, ob in zip(new_b, b, strict=True)]
             while True:
-                new_beta, new_u = beta + step * dbeta, u + step * du
-                new_value, nf, njac, nr = self.objective(new_beta, new_u)
-                if np.isfinite(new_value) and new_value <= value:
+                if factor < c.min_scale:
+                    # nlme stops with "step halving factor reduced below minimum": keep the
+                    # last point, as nlmeControl(returnObject = TRUE) does
+                    return beta, b, factors, lin
+                trial_beta = beta + factor * dbeta
+                trial_b = [ob + factor * d for ob, d in zip(b, db, strict=True)]
+                value = self.objective(trial_beta, trial_b, factors)
+                factor /= 2.0
+                if np.isfinite(value) and value < current:
                     break
-                step /= 2.0
-                if step < 1e-10:
-                    return beta, u, f, jac
-            decrease = value - new_value
-            beta, u, value, f, jac, r = new_beta, new_u, new_value, nf, njac, nr
-            if decrease <= PNLS_TOLERANCE * (value + PNLS_TOLERANCE):
-                return beta, u, f, jac
-        return beta, u, f, jac
+            factor = min(1.0, factor * 4.0)
+            beta, b = trial_beta, trial_b
+            lin = _Linearization(self.spec, beta, b)
+        return beta, b, factors, lin
+
+
+def _u(b: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """u = T^-1 b per group (0 where T is singular: b has no part there)."""
+    return b @ np.linalg.pinv(T).T
 
 
 def _refuse_fitted(weights: VarianceFunction | None) -> None:
@@ -196,108 +349,122 @@ def _refuse_fitted(weights: VarianceFunction | None) -> None:
                             "age')")
 
 
-def lindstrom_bates(spec: NlmeSpec, beta: np.ndarray,
+def lindstrom_bates(spec: NlmeSpec, beta: np.ndarray, reml: bool,
                     weights: VarianceFunction | None = None,
-                    correlation: CorrelationStructure | None = None) -> NlmeFit:
-    """Alternate PNLS and LME (ML) steps from the fixed effects ``beta``; see
-    :func:`reml_at` for REML."""
+                    correlation: CorrelationStructure | None = None,
+                    control: NlmeControl | None = None) -> NlmeFit:
+    """Alternate LME and PNLS steps from the fixed effects ``beta`` (random effects 0)."""
     _refuse_fitted(weights)
-    frame = spec.rows.copy()
+    control = control or NlmeControl()
+    base = spec.rows.copy()
     for L, lv in enumerate(spec.levels):
-        frame[f"{_G}{L}"] = np.array(lv.labels, dtype=object)[lv.codes]
+        base[f"{_G}{L}"] = np.array(lv.labels, dtype=object)[lv.codes]
     inner = f"{_G}{len(spec.levels) - 1}"
-    if correlation is not None:
-        form = correlation.parsed
-        if form.group:
-            # a correlation group named in the form: nlme requires it to be the innermost
-            # level; our whitening only needs it nested in every level
-            pass
-        else:
-            correlation = replace(correlation, form=f"{correlation.form.strip()} | {inner}")
-    structures = (Whitening.build(weights, correlation, frame)
+    if correlation is not None and not correlation.parsed.group:
+        # nlme's default: positions within the innermost level
+        correlation = replace(correlation, form=f"{correlation.form.strip()} | {inner}")
+    structures = (Whitening.build(weights, correlation, base)
                   if weights is not None or correlation is not None else None)
-    psi = structures.start if structures is not None else np.empty(0)
-
-    def whiten(arrays: list[np.ndarray]) -> list[np.ndarray]:
-        if structures is None:
-            return arrays
-        return structures.whiten(psi, [a.copy() for a in arrays])[0]
-
     formula = _lme_formula(spec)
-    factors = [np.eye(len(lv.effects)) for lv in spec.levels]
-    u = np.zeros(sum(len(lv.labels) * len(lv.effects) for lv in spec.levels))
-    b: list[np.ndarray] = []
-    beta_old = beta.copy()
-    psi_old = psi.copy()
-    for it in range(1, MAX_ITERATIONS + 1):
-        pnls = _Pnls(spec, factors, whiten)
-        # carry the random effects over on the b scale: u = T^-1 b (0 where T is singular)
-        if it > 1:
-            u = _u_from_b(b, factors)
-        beta, u, f, jac = pnls.solve(beta, u)
-        if not np.all(np.isfinite(beta)):
+    method = "REML" if reml else "ML"
+    b = [np.zeros((len(lv.labels), len(lv.effects))) for lv in spec.levels]
+    factors: list[np.ndarray] | None = None
+    lin = _Linearization(spec, beta, b)
+    psi = structures.start if structures is not None else np.empty(0)
+    for it in range(1, control.max_iter + 1):
+        # LME step
+        fit: LmeFit = lme_fit(formula, lin.frame(base), None, weights, correlation, method)
+        lme_factors = _factors(fit.model, np.asarray(fit.opt.final, dtype=float), spec)
+        old_coefs = np.concatenate([
+            _nlme_coefficients(spec, factors) if factors is not None else
+            np.full(sum(len(lv.effects) for lv in spec.levels), np.nan), psi])
+        psi = fit.psi if fit.psi is not None else np.empty(0)
+
+        def whiten(arrays: list[np.ndarray], psi: np.ndarray = psi) -> list[np.ndarray]:
+            if structures is None:
+                return arrays
+            return structures.whiten(psi, [np.array(a, dtype=float) for a in arrays])[0]
+
+        # PNLS step
+        pnls = _Pnls(spec, base, formula, whiten, control)
+        new_beta, b, factors, lin = pnls.run(beta, b, lme_factors)
+        if not np.all(np.isfinite(new_beta)):
             raise NumericalError("nlme: the penalized nonlinear least-squares step diverged; "
                                  "give start= values (ml.nls_list gives per-group estimates)")
-        b = pnls.b_of(u)
-        X = np.column_stack([jac[:, e.parameter] * e.column for e in spec.fixed])
-        w = spec.y - f + X @ beta
-        cols: dict[str, np.ndarray] = {}
-        for i in range(X.shape[1]):
-            cols[f"{_X}{i}"] = X[:, i]
-        for L, lv in enumerate(spec.levels):
-            for j, e in enumerate(lv.effects):
-                z = jac[:, e.parameter] * e.column
-                cols[f"{_Z}{L}_{j}"] = z
-                w = w + z * b[L][lv.codes, j]
-        work = frame.assign(**{_W: w}, **cols)
-        fit = lme_fit(formula, work, None, weights, correlation, "ML")
-        new_factors = [_factor_of_level(fit, spec, L) for L in range(len(spec.levels))]
-        if fit.psi is not None and fit.psi.size:
-            psi = fit.psi
-        change = max(float(np.max(np.abs(Tn - To)) / (1.0 + np.max(np.abs(To))))
-                     for Tn, To in zip(new_factors, factors, strict=True))
-        beta_change = (float(np.max(np.abs(beta - beta_old) / (np.abs(beta) + 1e-8)))
-                       if it > 1 else 1.0)
-        psi_change = (float(np.max(np.abs(psi - psi_old) / (1.0 + np.abs(psi_old))))
-                      if psi.size else 0.0)
-        factors, beta_old, psi_old = new_factors, beta.copy(), psi.copy()
-        if change < TOLERANCE and beta_change < TOLERANCE and psi_change < TOLERANCE:
-            return NlmeFit(beta=beta, b=b, lme=fit, iterations=it, fitted=f,
-                           structures=structures, psi=psi)
-    worst = _worst_parameter(spec, beta, beta_old)
+        fixed_change = _relative_change(beta, new_beta, control.tolerance)
+        new_coefs = np.concatenate([_nlme_coefficients(spec, factors), psi])
+        struct_change = (_relative_change(old_coefs, new_coefs, control.tolerance)
+                         if it > 1 else math.inf)
+        old_beta, beta = beta, new_beta
+        if max(fixed_change, struct_change) <= control.tolerance:
+            return _wrap_up(spec, base, formula, structures, weights, correlation, psi,
+                            beta, b, factors, lin, reml, it)
+    worst = spec.fixed_names[int(np.argmax(np.abs(beta - old_beta)
+                                           / (np.abs(beta) + 1e-8)))]
     raise NumericalError(f"nlme: the Lindstrom-Bates iterations did not converge in "
-                         f"{MAX_ITERATIONS} steps (the fixed effect {worst!r} still moves); "
+                         f"{control.max_iter} steps (the fixed effect {worst!r} still moves); "
                          "give start= values closer to the estimates (ml.nls_list gives "
-                         "per-group estimates)")
+                         "per-group estimates) or raise NlmeControl(max_iter=...)")
 
 
-def reml_at(fit: NlmeFit) -> tuple[ModelStages, OptSummary, float]:
-    """nlme's REML fit of a nonlinear model: the estimates of the ML alternation (nlme's
-    PNLS step re-estimates the random effects' precision by ML inside each increment, so its
-    REML fits end at the ML relative factors and fixed effects: checked on Theoph and
-    Loblolly), with sigma and the log-likelihood of the linearized model's REML criterion at
-    those parameters. Returns the REML model, its optimizer record at that theta and the REML
-    deviance with the structures' Jacobian."""
-    model = fit.lme.model
-    theta = np.asarray(fit.lme.opt.final, dtype=float)
-    reml_model = ModelStages(model.design.formula, None, reml=True, calc_derivs=False,
-                             design=model.design)
-    criterion = float(reml_model.objective(theta))
-    jacobian = fit.lme.deviance - float(fit.lme.opt.fmin)
-    opt = replace(fit.lme.opt, fmin=criterion, gradient=None, hessian=None)
-    return reml_model, opt, criterion + jacobian
+def _wrap_up(spec: NlmeSpec, base: pd.DataFrame, formula: str, structures: Whitening | None,
+             weights: Any, correlation: Any, psi: np.ndarray, beta: np.ndarray,
+             b: list[np.ndarray], factors: list[np.ndarray], lin: _Linearization, reml: bool,
+             iterations: int) -> NlmeFit:
+    """nlme's final MEestimate: the LMM of the last linearization at the last T and
+    structures (sigma, log-likelihood and the fixed effects' covariance come from it)."""
+    frame = lin.frame(base)
+    logdet = 0.0
+    if structures is not None:
+        cols = [_W, *(c for c in frame.columns if c.startswith((_X, _Z)))]
+        (whitened,), logdet = structures.whiten(psi, [frame[cols].to_numpy(dtype=float)])
+        frame = frame.assign(**{c: whitened[:, i] for i, c in enumerate(cols)})
+    model = _quiet_model(formula, frame, reml=reml)
+    theta = _theta(model, factors, spec)
+    criterion = float(model.objective(theta))
+    opt = OptSummary(backend="nlme", initial=theta, final=theta,
+                     lower=model.layout.lower_bounds(), fmin=criterion, feval=0,
+                     elapsed=0.0, return_code="nlme", converged=True, messages=(),
+                     fitlog=(), settings={})
+    if structures is not None:
+        var, cor = structures.natural(psi)
+    else:
+        var, cor = np.empty(0), np.empty(0)
+    return NlmeFit(beta=beta, b=b, model=model, opt=opt, deviance=criterion + 2.0 * logdet,
+                   iterations=iterations, structures=structures, psi=psi,
+                   variance_parameters=var, correlation_parameters=cor, X=lin.X)
 
 
-def _u_from_b(b: list[np.ndarray], factors: list[np.ndarray]) -> np.ndarray:
-    out = []
-    for bl, T in zip(b, factors, strict=True):
-        out.append((np.linalg.pinv(T) @ bl.T).T.ravel())
-    return np.concatenate(out) if out else np.zeros(0)
-
-
-def _worst_parameter(spec: NlmeSpec, beta: np.ndarray, old: np.ndarray) -> str:
-    rel = np.abs(beta - old) / (np.abs(beta) + 1e-8)
-    return spec.fixed_names[int(np.argmax(rel))]
+def fixed_df(X: np.ndarray, levels: list[np.ndarray]) -> np.ndarray:
+    """nlme's denominator df of each fixed effect (``getFixDF`` on the linearization's
+    fixed-effects columns X): a column is estimated in the innermost stratum within whose
+    groups it varies (the groups of each level, outermost first, then the observations);
+    stratum s has m_s - m_(s-1) df less its columns; a constant column is the intercept, which
+    takes one df from the outermost stratum and gets the largest df; without one, every
+    stratum but the outermost gains one."""
+    n, p = X.shape
+    sizes = [1] + [int(c.max()) + 1 for c in levels] + [n]
+    df = np.array([sizes[i] - sizes[i - 1] for i in range(1, len(sizes))], dtype=float)
+    scale = np.where(X[0] == 0, 1.0, X[0])
+    constant = np.all(np.abs(np.where(X[0] == 0, X, X / scale - 1.0)) < 1.5e-8, axis=0)
+    stratum = np.zeros(p, dtype=int)
+    for j in np.flatnonzero(~constant):
+        stratum[j] = len(levels)  # the observations
+        for i, codes in enumerate(levels):
+            lo = np.full(int(codes.max()) + 1, np.inf)
+            hi = np.full(int(codes.max()) + 1, -np.inf)
+            np.minimum.at(lo, codes, X[:, j])
+            np.maximum.at(hi, codes, X[:, j])
+            if np.all(hi - lo <= 1e-10 * max(float(np.abs(X[:, j]).max()), 1.0)):
+                stratum[j] = i
+                break
+    for j in np.flatnonzero(~constant):
+        df[stratum[j]] -= 1
+    if constant.any():
+        df[0] -= 1
+    else:
+        df[1:] += 1
+    return np.where(constant, df.max(), df[stratum])
 
 
 def ranef_frames(spec: NlmeSpec, b: list[np.ndarray]) -> dict[str, pd.DataFrame]:

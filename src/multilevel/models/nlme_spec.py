@@ -32,7 +32,8 @@ from multilevel.covariance.pdmat import PdBlocked, PdDiag, PdSymm
 from multilevel.data.design import r_contrasts
 from multilevel.data.frame import logical_as_factor, to_pandas
 from multilevel.errors import ArgumentError, DataError, FormulaError
-from multilevel.formula.expressions import EVALUATION_CONTEXT
+from multilevel.formula.expressions import EVALUATION_CONTEXT, check_tokens
+from multilevel.formula.identifiers import to_formulaic
 from multilevel.formula.rnames import r_column_names
 from multilevel.nonlinear.expression import (
     Evaluator,
@@ -158,8 +159,9 @@ def _design(rhs: str, frame: pd.DataFrame, parameter: str, who: str,
     """The model matrix of one parameter's right-hand side and the coefficients' names."""
     if rhs == "1":
         return [np.ones(len(frame))], [parameter]
+    check_tokens(rhs, f"{parameter} ~ {rhs}", 0)  # the formula allow-list
     try:
-        mm = model_matrix(r_contrasts(rhs, frame), logical_as_factor(frame),
+        mm = model_matrix(to_formulaic(r_contrasts(rhs, frame)), logical_as_factor(frame),
                           na_action="raise", context=EVALUATION_CONTEXT)
     except Exception as exc:  # formulaic raises several exception types
         raise FormulaError(f"{who}: cannot build the model matrix of {parameter} ~ {rhs}: "
@@ -375,6 +377,13 @@ def start_vector(spec: NlmeSpec, start: Any) -> np.ndarray:
         given: Mapping[str, Any] = init
     elif isinstance(start, Mapping):
         given = start
+    elif isinstance(start, list | tuple | np.ndarray) and not isinstance(start, str):
+        # R's unnamed start vector: every fixed-effect coefficient, in order
+        values = np.asarray(start, dtype=float).ravel()
+        if values.size != len(names) or not np.all(np.isfinite(values)):
+            raise ArgumentError(f"start as a sequence needs {len(names)} finite values, one "
+                                f"per fixed effect ({', '.join(names)}); got {values.size}")
+        return values
     elif isinstance(getattr(start, "coef", None), pd.DataFrame):
         # an ml.nls_list fit, as nlme(nlsList(...)): the mean of the per-group estimates
         means = start.coef.mean(skipna=True)
@@ -420,6 +429,18 @@ def new_rows(spec: NlmeSpec, newdata: Any,
     if missing:
         raise DataError(f"predict: newdata lacks the column(s) {', '.join(map(repr, missing))}")
     new = frame[[c for c in needed if c in frame.columns]].reset_index(drop=True)
+    for c in new.columns:
+        fitted_col = spec.rows[c]
+        if isinstance(fitted_col.dtype, pd.CategoricalDtype):
+            # code new rows with the fit's levels (text or categorical alike)
+            cats = fitted_col.cat.categories
+            as_text = new[c].astype(str)
+            unknown = sorted(set(as_text) - {str(v) for v in cats})
+            if unknown and c not in [lv.name for lv in spec.levels]:
+                raise DataError(f"predict: newdata column {c!r} has level(s) "
+                                f"{', '.join(map(repr, unknown[:5]))} the fit did not see")
+            new[c] = pd.Categorical(as_text.map({str(v): v for v in cats}), categories=cats,
+                                    ordered=fitted_col.cat.ordered)
     both = pd.concat([spec.rows[new.columns], new], ignore_index=True)
     n0 = len(spec.rows)
     params = {e.parameter for e in spec.fixed}

@@ -12,6 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from multilevel.errors import ArgumentError, public_methods
+from multilevel.models.nlme_fit import fixed_df
 from multilevel.models.nlme_spec import NlmeSpec, new_rows
 from multilevel.models.whitening import Whitening
 from multilevel.results.lmm_result import LinearMixedModelResult
@@ -64,6 +65,7 @@ class NlmeResult:
     spec: NlmeSpec = field(repr=False)
     structures: Whitening | None = field(repr=False)
     psi: np.ndarray = field(repr=False)
+    X: np.ndarray = field(repr=False, default_factory=lambda: np.empty((0, 0)))
     weights: Any = field(repr=False, default=None)
     correlation: Any = field(repr=False, default=None)
 
@@ -127,12 +129,11 @@ class NlmeResult:
                 .drop(columns="_rank").reset_index(drop=True))
 
     def df(self) -> pd.Series:
-        """The fixed effects' denominator df as nlme's ``summary(...)$tTable``: every
-        coefficient of a nonlinear model is counted at the innermost level, N minus the groups
-        of every level minus (p - 1)."""
-        groups = sum(len(lv.labels) for lv in self.spec.levels)
-        d = self.nobs - groups - (len(self.fixef) - 1)
-        return pd.Series(float(d), index=self.fixef.index)
+        """The fixed effects' denominator df as nlme's ``summary(...)$tTable`` (``getFixDF``
+        on the last linearization's fixed-effects columns; see
+        :func:`multilevel.models.nlme_fit.fixed_df`)."""
+        levels = [lv.codes for lv in self.spec.levels]
+        return pd.Series(fixed_df(self.X, levels), index=self.fixef.index)
 
     def coef_table(self, level: float = 0.95) -> pd.DataFrame:
         """nlme's ``summary(fit)$tTable``: estimate, std_error, statistic (t), df, p_value, and
@@ -265,16 +266,14 @@ class NlmeResult:
         s = self.structures
         if s is None:
             return r / self.sigma
+        if normalized:
+            # nlme's corFactor: the rows whitened as in the fit, F S^-1 r
+            (out,), _ = s.whiten(self.psi, [np.array(r, dtype=float)])
+            return out / self.sigma
         nv = s.n_variance
         sd = (s.variance.weights_from_data(self.psi[:nv], s.rows) if s.variance is not None
               else np.ones(r.size))
-        out = r / sd
-        if normalized and s.correlation is not None:
-            params = s.correlation.to_constrained(self.psi[nv:], s.times)
-            for idx, C in zip(s.members, s.correlation.corr_matrices(params, s.times), strict=True):
-                L = np.linalg.cholesky(C)
-                out[idx] = np.linalg.solve(L, out[idx])
-        return out / self.sigma
+        return r / sd / self.sigma
 
     def summary(self) -> NlmeSummary:
         """nlme's ``summary``: the model, fit criteria, random effects, the residual structures,
