@@ -198,3 +198,57 @@ def test_tight_control_reaches_the_fixed_point_nlme_reaches_with_it():
                     control=ml.NlmeControl(pnls_tol=1e-9, tolerance=1e-9))
     rel = np.abs(tight.fixef - loose.fixef) / np.abs(loose.fixef)
     assert 1e-5 < rel.max() < 1e-2
+
+
+DEFAULT_START = json.loads((REF / "nlme" / "default_start.json").read_text())
+
+
+@pytest.mark.parametrize("name,call", [
+    ("orange", dict(model=OR, data="Orange", random="Asym ~ 1 | Tree")),
+    ("loblolly", dict(model=LOB, data="Loblolly", random="Asym + lrc ~ 1 | Seed")),
+    ("theoph", dict(model=TH["model"], data="Theoph", random=TH["random"],
+                    groups="~ Subject")),
+])
+def test_self_starting_models_start_as_nlme(name, call):
+    """Without start=, nlme starts a self-starting model from the median of per-group
+    least-squares fits (nlme.nlsList); at nlme's default tolerances that start shows in the
+    estimates, so ours is the same."""
+    ref = DEFAULT_START[name]
+    kwargs = dict(call)
+    fit = ml.nlme(data=load_data(kwargs.pop("data")), **kwargs)
+    assert fit.loglik == pytest.approx(ref["logLik"], rel=1e-6)
+    assert fit.fixef.to_dict() == pytest.approx(ref["fixef"], rel=1e-5)
+    assert fit.varcorr["sd"].dropna().to_numpy() == pytest.approx(ref["sd"], rel=1e-4)
+
+
+def _logistic(age, asym, xmid, scal):
+    return asym / (1.0 + np.exp((xmid - age) / scal))
+
+
+def _logistic_gradient(age, asym, xmid, scal):
+    e = np.exp((xmid - age) / scal)
+    d = asym * e / (1.0 + e) ** 2
+    return np.column_stack([np.zeros_like(age), 1.0 / (1.0 + e), -d / scal,
+                            d * (xmid - age) / scal ** 2])
+
+
+@pytest.mark.parametrize("function", [_logistic, (_logistic, _logistic_gradient)],
+                         ids=["numerical-gradient", "supplied-gradient"])
+def test_a_python_function_as_the_model(function):
+    """The Orange logistic as a Python function of the covariate and the parameters gives
+    nlme's SSlogis fit."""
+    ref = reference("orange", "asym_ml")
+    fit = ml.nlme("circumference ~ logistic(age, Asym, xmid, scal)", load_data("Orange"),
+                  fixed="Asym + xmid + scal ~ 1", random="Asym ~ 1 | Tree", start=S_OR,
+                  functions={"logistic": function})
+    assert fit.loglik == pytest.approx(ref["logLik"], rel=1e-6)
+    assert fit.fixef.to_dict() == pytest.approx(ref["fixef"], rel=1e-5)
+
+
+def test_a_failing_python_function_is_reported_as_the_users():
+    def broken(age, asym):
+        raise ValueError("boom")
+
+    with pytest.raises(ml.errors.ArgumentError, match="functions\\['f'\\] failed: boom"):
+        ml.nlme("circumference ~ f(age, Asym)", load_data("Orange"), fixed="Asym ~ 1",
+                random="Asym ~ 1 | Tree", start={"Asym": 150}, functions={"f": broken})

@@ -35,6 +35,7 @@ from multilevel.errors import ArgumentError, DataError, FormulaError
 from multilevel.formula.expressions import EVALUATION_CONTEXT, check_tokens
 from multilevel.formula.identifiers import to_formulaic
 from multilevel.formula.rnames import r_column_names
+from multilevel.models.nls_list import per_group_fits
 from multilevel.nonlinear.expression import (
     Evaluator,
     UserFunction,
@@ -122,8 +123,10 @@ class NlmeSpec:
         return out
 
     def self_start(self) -> dict[str, float] | None:
-        """R's getInitial on all the data, when the model is one self-starting call whose
-        parameter arguments are the parameters themselves."""
+        """Starting values when the model is one self-starting call whose parameter arguments
+        are the parameters themselves, as nlme finds them without ``start``: the median of
+        per-group least-squares fits (nlsList) over the groups of a single grouping level, else
+        R's getInitial on all the data."""
         node = self.tree
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                 and node.func.id in SELF_STARTING):
@@ -136,9 +139,16 @@ class NlmeSpec:
         covs = [np.broadcast_to(self.evaluator.run(a, self.columns, {}).v,
                                 self.y.shape).astype(float)
                 for a in node.args[:model.covariates]]
+        names = [a.id for a in pargs if isinstance(a, ast.Name)]
+        if len(self.levels) == 1:
+            level = self.levels[0]
+            coef = per_group_fits(model, covs, self.y, level.codes, level.labels, level.name,
+                                  strict=False)[0]
+            complete = coef[np.all(np.isfinite(coef), axis=1)]
+            if len(complete):
+                return dict(zip(names, np.median(complete, axis=0).tolist(), strict=True))
         init = model.initial(*covs, self.y)
-        return {a.id: init[name] for a, name in zip(pargs, model.parameters, strict=True)
-                if isinstance(a, ast.Name)}
+        return {a: init[name] for a, name in zip(names, model.parameters, strict=True)}
 
 
 def _split_lhs(spec: str, who: str) -> tuple[list[str], str]:

@@ -143,6 +143,48 @@ def grouped_columns(data: Any, response: str, covariates: list[str], group: str,
                           levels=[str(lv) for lv in levels])
 
 
+def per_group_fits(model: SelfStartModel, x: list[np.ndarray], y: np.ndarray,
+                   codes: np.ndarray, levels: list[str], group: str, strict: bool,
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Least squares of the self-starting model within each group, from its own starting
+    values: (coefficients, standard errors, RSS, residual df), one row per group. With
+    ``strict`` a group that cannot be fitted is an error naming it; without, its row is NaN
+    (as nlsList leaves it)."""
+    p = len(model.parameters)
+    coef = np.full((len(levels), p), np.nan)
+    se = np.full((len(levels), p), np.nan)
+    rss = np.full(len(levels), np.nan)
+    dfs = np.full(len(levels), np.nan)
+    for i, level in enumerate(levels):
+        rows = codes == i
+        xs = [v[rows] for v in x]
+        yg = y[rows]
+        try:
+            start = model.initial(*xs, yg)
+            x0 = np.array([start[k] for k in model.parameters])
+            fit = optimize.least_squares(
+                lambda b, xs=xs, yg=yg: model.value(*xs, *b) - yg, x0,
+                jac=lambda b, xs=xs: model.gradient(*xs, *b), method="lm", xtol=1e-12,
+                ftol=1e-12, gtol=1e-12)
+            if not fit.success:
+                raise NumericalError(f"nls_list: the fit for {group} = {level!r} did not "
+                                     f"converge ({fit.message})")
+            if len(yg) - p <= 0:
+                raise DataError(f"nls_list: {group} = {level!r} has {len(yg)} rows for {p} "
+                                "parameters: no residual degrees of freedom")
+            J = model.gradient(*xs, *fit.x)
+            rss[i] = float(fit.fun @ fit.fun)
+            dfs[i] = len(yg) - p
+            cov = np.linalg.inv(J.T @ J) * rss[i] / dfs[i]
+        except (DataError, NumericalError, np.linalg.LinAlgError, ValueError):
+            if strict:
+                raise
+            continue
+        coef[i] = fit.x
+        se[i] = np.sqrt(np.diag(cov))
+    return coef, se, rss, dfs
+
+
 @public_api
 def nls_list(formula: str, data: Any) -> NlsListResult:
     """Fit a self-starting nonlinear model by least squares within each group, as nlme's
@@ -179,33 +221,8 @@ def nls_list(formula: str, data: Any) -> NlsListResult:
     model, covariates, labels = self_starting_call(name, inner, formula)
     grouped = grouped_columns(data, response, covariates, group, "nls_list")
     levels = grouped.levels
-    p = len(labels)
-    coef = np.empty((len(levels), p))
-    se = np.empty((len(levels), p))
-    rss = np.empty(len(levels))
-    dfs = np.empty(len(levels))
-    for i, level in enumerate(levels):
-        rows = grouped.codes == i
-        xs = [x[rows] for x in grouped.x]
-        y = grouped.y[rows]
-        start = model.initial(*xs, y)
-        x0 = np.array([start[k] for k in model.parameters])
-        fit = optimize.least_squares(
-            lambda b, xs=xs, y=y: model.value(*xs, *b) - y, x0,
-            jac=lambda b, xs=xs: model.gradient(*xs, *b), method="lm", xtol=1e-12,
-            ftol=1e-12, gtol=1e-12)
-        if not fit.success:
-            raise NumericalError(f"nls_list: the fit for {group} = {level!r} did not converge "
-                                 f"({fit.message})")
-        J = model.gradient(*xs, *fit.x)
-        rss[i] = float(fit.fun @ fit.fun)
-        dfs[i] = len(y) - p
-        if dfs[i] <= 0:
-            raise DataError(f"nls_list: {group} = {level!r} has {len(y)} rows for {p} "
-                            "parameters: no residual degrees of freedom")
-        cov = np.linalg.inv(J.T @ J) * rss[i] / dfs[i]
-        coef[i] = fit.x
-        se[i] = np.sqrt(np.diag(cov))
+    coef, se, rss, dfs = per_group_fits(model, grouped.x, grouped.y, grouped.codes, levels,
+                                        group, strict=True)
     index = pd.Index(levels, name=group)
     return NlsListResult(coef=pd.DataFrame(coef, index=index, columns=labels),
                          groups=list(index), model=model,
