@@ -11,7 +11,8 @@ grouping factors, outermost first (level 1 of a one-factor model: within-group).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -19,7 +20,9 @@ import pandas as pd
 from scipy import stats
 
 from multilevel.data.frame import to_pandas
-from multilevel.errors import ArgumentError, NotApplicableError, public_methods
+from multilevel.errors import ArgumentError, MultilevelWarning, NotApplicableError, public_methods
+from multilevel.linalg.blocked_cholesky import profiled_terms
+from multilevel.models.lmm import ModelStages
 from multilevel.results import approximate_intervals as ai
 from multilevel.results.base import INFERENCE_HOOKS, check_simulation_arguments, confidence_level
 from multilevel.results.gls_result import (
@@ -38,7 +41,6 @@ from multilevel.results.nlme_summary import (
     t_table,
 )
 from multilevel.results.structure_parameters import StructureParameters
-from multilevel.results.structured_likelihood import gaussian_loglik
 
 
 class LmeCall(NamedTuple):
@@ -348,37 +350,46 @@ class LmeResult:
                         self.sigma**2 * (T @ T.T)))
         return out
 
-    def _loglik_at(self, sp: StructureParameters, blocks: list[Any]) -> Any:
+    def _whitened_model(self, psi: np.ndarray) -> tuple[ModelStages, float]:
+        """The linear mixed model on the rows whitened at ``psi`` (as the fit builds it) and
+        the whitening's Jacobian term."""
         design = self._need_design()
-        X, y = design.X, self.response
-        Zs = []
-        for _, _, codes, Z, _ in blocks:
-            nl = int(codes.max()) + 1
-            k = Z.shape[1]
-            full = np.zeros((len(codes), nl * k))
-            for a in range(k):
-                full[np.arange(len(codes)), codes * k + a] = Z[:, a]
-            Zs.append(full)
-        Zfull = np.hstack(Zs)
-        sizes = [(int(codes.max()) + 1, Z.shape[1]) for _, _, codes, Z, _ in blocks]
-        n_re = sum(k + k * (k - 1) // 2 for _, k in sizes)
+        sp = self._structures
+        (X, y, *Zs), logdet = sp.whiten([design.X, design.y, *(t.Z for t in design.terms)],
+                                        psi)
+        terms = tuple(replace(t, Z=z) for t, z in zip(design.terms, Zs, strict=True))
+        d = replace(design, X=X, y=y, terms=terms)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MultilevelWarning)
+            model = ModelStages(d.formula, None, reml=self.reml, calc_derivs=False, design=d)
+        return model, logdet
+
+    def _loglik_at(self, sp: StructureParameters) -> Any:
+        """The (restricted) log-likelihood at nlme's working parameters: per random-effects
+        term its pdNatural coefficients, then the structures', then log sigma. Evaluated by
+        the package's blocked-Cholesky engine on the rows whitened at the structures'
+        parameters, at the given sigma (not profiled): theta = chol(D) / sigma per term."""
+        layout = self.fit.model.layout
         reml = self.reml
+        cache: dict[bytes, tuple[ModelStages, float]] = {}
 
         def loglik(pars: np.ndarray) -> float:
             sigma = math.exp(pars[-1])
-            blocks_l = []
+            theta = np.empty(layout.n_theta)
             start = 0
-            for nl, k in sizes:
-                m = k + k * (k - 1) // 2
-                D = ai.covariance_from_natural(pars[start:start + m], k)
-                start += m
-                blocks_l.append(np.kron(np.eye(nl), np.linalg.cholesky(D) / sigma))
-            from scipy.linalg import block_diag
-
-            Lam = block_diag(*blocks_l)
-            (Xs, ys, Zw), logdet = sp.whiten([X, y, Zfull],
-                                             sp.psi_from_working(pars[n_re:-1]))
-            return gaussian_loglik(Xs, ys, Zw, Lam, sigma, reml) - logdet
+            for t in layout.terms:
+                D = ai.covariance_from_natural(pars[start:start + t.n_theta], t.k)
+                T = np.linalg.cholesky(D) / sigma
+                rows, cols = np.triu_indices(t.k)[::-1]  # lme4's order: column by column
+                theta[t.theta_offset:t.theta_offset + t.n_theta] = T[rows, cols]
+                start += t.n_theta
+            psi = sp.psi_from_working(pars[start:-1])
+            key = psi.tobytes()
+            if key not in cache:  # the Hessian's steps in the other parameters reuse it
+                cache[key] = self._whitened_model(psi)
+            model, logdet = cache[key]
+            parts = profiled_terms(model.A, model.layout.templates(theta))
+            return -0.5 * model.response.criterion(*parts, reml, sigma=sigma) - logdet
 
         return loglik
 
@@ -411,19 +422,22 @@ class LmeResult:
         if which == "fixed":
             return out
         sp = self._structures
-        blocks = self._random_blocks()
-        re_pars = [ai.natural_from_covariance(D) for *_, D in blocks]
+        layout = self.fit.model.layout
+        factors = [layout.term_factor(self.fit.theta, i) for i in range(len(layout.terms))]
+        re_pars = [ai.natural_from_covariance(self.sigma**2 * (T @ T.T)) for T in factors]
         pars = np.concatenate([*re_pars, sp.working(), [math.log(self.sigma)]])
-        cov = ai.approximate_covariance(self._loglik_at(sp, blocks), pars)
+        cov = ai.approximate_covariance(self._loglik_at(sp), pars)
         limits = ai.wald_limits(pars, np.sqrt(np.diag(cov)), ai.normal_quantile(level))
         random: dict[str, pd.DataFrame] = {}
         start = 0
-        for (name, cols, *_), v in zip(blocks, re_pars, strict=True):
-            k = len(cols)
-            rows = np.column_stack([ai.natural_to_sdcor(limits[start:start + v.size, c], k)
-                                    for c in range(3)])
-            random[name] = ai.interval_frame(rows, ai.sdcor_names(cols))
-            start += v.size
+        for t in layout.terms:
+            rows = np.column_stack([
+                ai.natural_to_sdcor(limits[start:start + t.n_theta, c], t.k)
+                for c in range(3)])
+            frame = ai.interval_frame(rows, ai.sdcor_names(list(t.columns)))
+            random[t.group] = (pd.concat([random[t.group], frame]) if t.group in random
+                               else frame)
+            start += t.n_theta
         out["reStruct"] = {g: random[g] for g in self.groups if g in random}
         out.update(variance_covariance_intervals(sp, pars, cov, level, offset=start))
         return out
