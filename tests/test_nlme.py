@@ -78,3 +78,32 @@ def test_bad_specifications_fail_before_fitting():
                 random="Asym ~ 1 | Tree", start={"Asym": 1})
     with pytest.raises(ArgumentError, match="do not appear"):
         ml.nlme(model, d, random="Asym ~ 1 | Tree", fixed="Asym + xmid + scal + K ~ 1")
+
+
+@pytest.mark.parametrize("start,message", [
+    ({"Asym": 1, "xmid": 1, "scal": 1}, "does not depend on some of Asym, xmid, scal"),
+    ({"Asym": 1e6, "xmid": -5000, "scal": 0.001}, "does not depend on xmid, scal"),
+    ({"Asym": 192, "xmid": 728, "scal": 0}, "derivative with respect to xmid, scal cannot"),
+])
+def test_hopeless_starting_values_name_the_parameters_and_suggest_nls_list(start, message):
+    with pytest.raises(ml.errors.NumericalError, match=message) as info:
+        ml.nlme("circumference ~ SSlogis(age, Asym, xmid, scal)", load_data("Orange"),
+                random="Asym ~ 1 | Tree", start=start)
+    assert "ml.nls_list" in str(info.value)
+
+
+def test_specification_errors_before_fitting():
+    d = load_data("Orange")
+    model = "circumference ~ SSlogis(age, Asym, xmid, scal)"
+    with pytest.raises(ArgumentError, match="grouping factor"):
+        ml.nlme(model, d, random=ml.PdDiag("Asym ~ 1"))
+    with pytest.raises(ArgumentError, match="groups="):
+        ml.PdDiag("Asym ~ 1 | Tree")
+    with pytest.raises(DataError, match="'Nope' not in the data"):
+        ml.nlme(model, d, random="Asym ~ 1 | Tree", weights=ml.VarIdent(form="~ 1 | Nope"))
+    with pytest.raises(ArgumentError, match="start needs a value for scal"):
+        ml.nlme("circumference ~ Asym / (1 + exp((xmid - age) / scal))", d,
+                fixed="Asym + xmid + scal ~ 1", random="Asym ~ 1 | Tree",
+                start={"Asym": 192, "xmid": 728})
+    with pytest.raises(ArgumentError, match="needs 3 finite values"):
+        ml.nlme(model, d, random="Asym ~ 1 | Tree", start=[192, 728])

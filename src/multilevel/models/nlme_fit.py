@@ -199,6 +199,26 @@ class _Linearization:
             w = w + np.einsum("nk,nk->n", Zl, bl[lv.codes])
         self.w = w
 
+    def check(self, spec: NlmeSpec, beta: np.ndarray, when: str) -> None:
+        """Refuse a point where the model or its derivatives are not finite, or where the
+        fixed effects cannot be told apart (a derivative column that is zero or a combination
+        of the others): the LME step could not be fitted there."""
+        at = ", ".join(f"{n} = {v:.6g}" for n, v in zip(spec.fixed_names, beta, strict=True))
+        hint = ("; give start= values closer to the estimates (ml.nls_list gives per-group "
+                "estimates to start from)")
+        bad = [n for n, col in zip(spec.fixed_names, self.X.T, strict=True)
+               if not np.all(np.isfinite(col))]
+        if not np.all(np.isfinite(self.f)) or bad:
+            what = f"the derivative with respect to {', '.join(bad)}" if bad else "the model"
+            raise NumericalError(f"nlme: {what} cannot be evaluated on every row {when} "
+                                 f"({at}){hint}")
+        scale = np.linalg.norm(self.X, axis=0)
+        flat = [n for n, sc in zip(spec.fixed_names, scale, strict=True) if sc == 0.0]
+        if flat or np.linalg.matrix_rank(self.X / np.where(scale > 0, scale, 1.0)) < len(beta):
+            which = ", ".join(flat) if flat else "some of " + ", ".join(spec.fixed_names)
+            raise NumericalError(f"nlme: the model does not depend on {which} {when} ({at}): "
+                                 f"the fixed effects cannot be estimated there{hint}")
+
     def frame(self, base: pd.DataFrame) -> pd.DataFrame:
         cols: dict[str, np.ndarray] = {_W: self.w}
         for i in range(self.X.shape[1]):
@@ -371,6 +391,7 @@ def lindstrom_bates(spec: NlmeSpec, beta: np.ndarray, reml: bool,
     factors: list[np.ndarray] | None = None
     lin = _Linearization(spec, beta, b)
     psi = structures.start if structures is not None else np.empty(0)
+    lin.check(spec, beta, "at the starting values")
     for it in range(1, control.max_iter + 1):
         # LME step
         fit: LmeFit = lme_fit(formula, lin.frame(base), None, weights, correlation, method)
@@ -396,6 +417,7 @@ def lindstrom_bates(spec: NlmeSpec, beta: np.ndarray, reml: bool,
         struct_change = (_relative_change(old_coefs, new_coefs, control.tolerance)
                          if it > 1 else math.inf)
         old_beta, beta = beta, new_beta
+        lin.check(spec, beta, f"after {it} iteration(s)")
         if max(fixed_change, struct_change) <= control.tolerance:
             return _wrap_up(spec, base, formula, structures, weights, correlation, psi,
                             beta, b, factors, lin, reml, it)

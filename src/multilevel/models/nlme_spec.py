@@ -101,8 +101,9 @@ class NlmeSpec:
     def evaluate(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The model's value and its (n, parameters) derivatives at per-row parameters
         ``phi`` (n, parameters)."""
-        out = self.evaluator.run(self.tree, self.columns,
-                                 {p: phi[:, j] for j, p in enumerate(self.parameters)})
+        with np.errstate(all="ignore"):  # non-finite values are checked by the caller
+            out = self.evaluator.run(self.tree, self.columns,
+                                     {p: phi[:, j] for j, p in enumerate(self.parameters)})
         n = self.y.size
         value = np.broadcast_to(out.v, (n,)).astype(float)
         jac = np.zeros((n, len(self.parameters)))
