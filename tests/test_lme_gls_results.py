@@ -412,3 +412,24 @@ def test_gls_result_class():
 
     assert ml.GlsResult is GlsResult
     assert isinstance(ml.gls("distance ~ age", load_data("Orthodont")), GlsResult)
+
+
+def test_dense_likelihood_at_the_fitted_sigma_is_the_fits(lme_fits, gls_fits):
+    """results.structured_likelihood (the likelihood nlme's apVar differentiates, sigma not
+    profiled) equals the fit's own (restricted) log-likelihood at the fitted sigma."""
+    from multilevel.results.structured_likelihood import gaussian_loglik
+
+    fit = lme_fits["varident_ml"]
+    design = fit.design
+    term = design.terms[0]
+    Z = np.zeros((fit.nobs, term.n_levels))
+    Z[np.arange(fit.nobs), term.factor.codes] = term.Z[:, 0]
+    (X, y, Zw), logdet = fit._structures.whiten([design.X, design.y, Z])
+    T = fit.fit.model.layout.term_factor(fit.fit.theta, 0)
+    Lam = np.kron(np.eye(term.n_levels), T)
+    assert gaussian_loglik(X, y, Zw, Lam, fit.sigma, fit.reml) - logdet == pytest.approx(
+        fit.loglik, rel=1e-10)
+    g = gls_fits["ar1"]
+    (X, y), logdet = g._structures.whiten([g.X, g.y])
+    assert gaussian_loglik(X, y, None, None, g.sigma, g.reml) - logdet == pytest.approx(
+        g.loglik, rel=1e-10)
