@@ -1,4 +1,4 @@
-# make demo: create .venv, install multilevel with all its extras, fit the sleepstudy (lmer) and cbpp (glmer) examples.
+# make demo: create .venv, install multilevel with all its extras, fit the sleepstudy (lmer), cbpp (glmer) and Orange growth-curve (nlme) examples.
 # make test: create .venv, install the dev extras, run ruff, mypy and the test suite.
 PYTHON ?= python3
 VENV := .venv
