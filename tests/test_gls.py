@@ -57,5 +57,5 @@ def test_bad_calls_are_typed_errors():
         ml.gls("distance ~ age + (1 | Subject)", d)
     with pytest.raises(DataError, match="not in the data"):
         ml.gls("distance ~ age", d, correlation=ml.CorAR1(form="~ 1 | Patient"))
-    with pytest.raises(ArgumentError, match="fitted"):
-        ml.gls("distance ~ age", d, weights=ml.VarPower(form="~ fitted"))
+    with pytest.raises(DataError, match="height.* not in the data"):
+        ml.gls("distance ~ age", d, weights=ml.VarPower(form="~ height"))

@@ -53,8 +53,10 @@ gls_cases <- list(
                                 weights = varPower(form = ~ pressure))),
   dialyzer_varexp_ml = quote(gls(rate ~ (pressure + I(pressure^2)) * QB, Dialyzer,
                                  weights = varExp(form = ~ pressure), method = "ML")),
-  dialyzer_varconstpower = quote(gls(rate ~ (pressure + I(pressure^2)) * QB, Dialyzer,
-                                     weights = varConstPower(form = ~ pressure))),
+  # varConstPower(form = ~ pressure) sends the constant to 0 here: the fitted-value one is
+  # interior
+  dialyzer_varconstpower_fitted = quote(gls(rate ~ (pressure + I(pressure^2)) * QB, Dialyzer,
+                                            weights = varConstPower())),
   dialyzer_varcomb = quote(gls(rate ~ (pressure + I(pressure^2)) * QB, Dialyzer,
                                weights = varComb(varIdent(form = ~ 1 | QB),
                                                  varPower(form = ~ pressure)))),
@@ -82,13 +84,19 @@ gls_cases <- list(
                                  correlation = corGaus(form = ~ latitude + longitude,
                                                        nugget = TRUE))),
   # Wheat2's spatial likelihoods also rise towards degenerate ranges (range -> Inf, nugget ->
-  # 0); from P&B's starting values (section 5.3) nlme stops at the interior optimum
+  # 0); from P&B's starting values (section 5.3) nlme stops at an interior local optimum
+  # (multilevel goes on to the higher degenerate one: the test checks it is not lower; so on
+  # Ovary's spherical fit, whose likelihood has several local optima)
   wheat2_spher_nugget = quote(gls(yield ~ variety - 1, Wheat2,
                                   correlation = corSpher(c(28, 0.2), form = ~ latitude + longitude,
                                                          nugget = TRUE))),
-  wheat2_lin_nugget = quote(gls(yield ~ variety - 1, Wheat2,
-                                correlation = corLin(c(30, 0.2), form = ~ latitude + longitude,
-                                                     nugget = TRUE))),
+  ovary_spher_nugget = quote(gls(follicles ~ sin(2 * pi * Time) + cos(2 * pi * Time), Ovary,
+                                 correlation = corSpher(form = ~ Time | Mare, nugget = TRUE))),
+  orthodont_spher_nugget = quote(gls(distance ~ age * Sex, Orthodont,
+                                     correlation = corSpher(form = ~ age | Subject,
+                                                            nugget = TRUE))),
+  orthodont_lin_nugget = quote(gls(distance ~ age * Sex, Orthodont,
+                                   correlation = corLin(form = ~ age | Subject, nugget = TRUE))),
   wheat2_ratio_nugget = quote(gls(yield ~ variety - 1, Wheat2,
                                   correlation = corRatio(c(12.5, 0.2),
                                                          form = ~ latitude + longitude,

@@ -30,10 +30,10 @@ from multilevel.errors import ArgumentError, DataError, FormulaError
 from multilevel.formula.expressions import EVALUATION_CONTEXT
 from multilevel.formula.parser import parse_formula
 from multilevel.formula.rnames import r_column_names
-from multilevel.models.whitening import Whitening, refuse_fitted_variance
+from multilevel.models.whitening import Optimum, Whitening, alternate_fitted
 from multilevel.optim.optsummary import OptSummary
 from multilevel.structures.correlation import CorrelationStructure
-from multilevel.structures.variance import VarianceFunction
+from multilevel.structures.variance import VarComb, VarianceFunction
 
 METHODS = ("REML", "ML")
 
@@ -63,7 +63,7 @@ class GlsFit:
     structures: tuple[Any, Any]
 
 
-def gls_fit(formula: str, data: Any, weights: VarianceFunction | None = None,
+def gls_fit(formula: str, data: Any, weights: VarianceFunction | VarComb | None = None,
             correlation: CorrelationStructure | None = None, method: str = "REML") -> GlsFit:
     """Fit a linear model with correlated and/or heteroscedastic errors, as nlme's ``gls``
     (the public :func:`multilevel.gls` wraps the estimates into a ``GlsResult``).
@@ -75,7 +75,9 @@ def gls_fit(formula: str, data: Any, weights: VarianceFunction | None = None,
     data : pandas.DataFrame or polars.DataFrame
     weights : variance function, optional
         e.g. ``multilevel.structures.VarIdent(form="~ 1 | Sex")``,
-        ``VarPower(form="~ age")``. Forms on the fitted values are not supported yet.
+        ``VarPower(form="~ age")``, ``VarComb(...)``. ``VarPower()``, ``VarExp()`` and
+        ``VarConstPower()`` without a form are of the fitted values X beta
+        (``form="~ fitted(.)"``), updated between optimizations as nlme does.
     correlation : correlation structure, optional
         e.g. ``multilevel.structures.CorAR1(form="~ 1 | Subject")``.
     method : {"REML", "ML"}
@@ -92,9 +94,8 @@ def gls_fit(formula: str, data: Any, weights: VarianceFunction | None = None,
                            "ml.lmer", formula)
     frame = to_pandas(data)
     structure_cols = []
-    refuse_fitted_variance(weights, "gls")
     if weights is not None:
-        structure_cols += [c for c in [weights.parsed.covariate, *weights.parsed.strata] if c]
+        structure_cols += weights.column_names()
     if correlation is not None:
         form = correlation.parsed
         structure_cols += [*form.covariates, *([form.group] if form.group else [])]
@@ -130,7 +131,18 @@ def gls_fit(formula: str, data: Any, weights: VarianceFunction | None = None,
                   - logdet - float(np.sum(np.log(np.abs(np.diag(r))))))
         return ll, beta, r, rss
 
-    theta, opt = structures.optimize(lambda t: -2.0 * fit_at(t)[0])
+    def optimize(current: Whitening, start: np.ndarray) -> Optimum:
+        nonlocal structures
+        structures = current
+        return structures.optimize(lambda t: -2.0 * fit_at(t)[0], start)
+
+    def estimate(current: Whitening, psi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        nonlocal structures
+        structures = current
+        beta = fit_at(psi)[1]
+        return X @ beta, beta  # nlme's gls: the fitted values X beta; beta counts too
+
+    structures, theta, opt = alternate_fitted(structures, structures.start, optimize, estimate)
     ll, beta, r, rss = fit_at(theta)
     sigma2 = rss / (n - p if method == "REML" else n)
     rinv = np.linalg.inv(r)

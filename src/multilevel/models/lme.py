@@ -23,8 +23,9 @@ import numpy as np
 from multilevel.data.design import ModelDesign, build_design
 from multilevel.data.frame import to_pandas
 from multilevel.errors import ArgumentError, DataError, MultilevelWarning
+from multilevel.linalg.blocked_cholesky import solve_fixed_and_modes
 from multilevel.models.lmm import ModelStages
-from multilevel.models.whitening import Whitening, refuse_fitted_variance
+from multilevel.models.whitening import Optimum, Whitening, alternate_fitted
 from multilevel.optim.optsummary import OptSummary
 from multilevel.structures.correlation import CorrelationStructure
 from multilevel.structures.variance import VarianceFunction
@@ -68,7 +69,6 @@ def lme_fit(formula: str, data: Any, random: str | None = None,
     if design.offset is not None or design.weights is not None:
         raise ArgumentError("lme does not take offsets or prior weights yet")
     rows: Any = frame.iloc[design.row_index].reset_index(drop=True)
-    refuse_fitted_variance(weights, "lme")
     if correlation is not None:
         form = correlation.parsed
         group_col = form.group or design.terms[-1].factor.name  # nlme: the innermost level
@@ -92,18 +92,65 @@ def lme_fit(formula: str, data: Any, random: str | None = None,
         terms = tuple(replace(t, Z=z) for t, z in zip(design.terms, Zs, strict=True))
         return replace(design, X=X, y=y, terms=terms), logdet
 
-    def inner(psi: np.ndarray, calc_derivs: bool = False) -> tuple[ModelStages, OptSummary,
-                                                                   float]:
+    def stages(psi: np.ndarray, start: np.ndarray | None = None,
+               calc_derivs: bool = False) -> tuple[ModelStages, float]:
         d, logdet = whitened(psi)
         with warnings.catch_warnings():
             # the whitened columns' scales say nothing about the user's data
             warnings.simplefilter("ignore", MultilevelWarning)
-            model = ModelStages(d.formula, None, reml=reml, calc_derivs=calc_derivs, design=d)
+            model = ModelStages(d.formula, None, reml=reml, calc_derivs=calc_derivs,
+                                start=start, design=d)
+        return model, logdet
+
+    def inner(psi: np.ndarray, start: np.ndarray | None = None,
+              calc_derivs: bool = False) -> tuple[ModelStages, OptSummary, float]:
+        model, logdet = stages(psi, start, calc_derivs)
         opt = model.optimize()
         return model, opt, float(opt.fmin) + 2.0 * logdet
 
-    psi, outer = structures.optimize(lambda p: inner(p)[2])
-    model, opt, deviance = inner(psi, calc_derivs=True)
+    # theta and psi are optimized together, as nlme does: an outer optimizer over psi
+    # around a full inner fit sees the inner optimizer's stopping noise and stops early
+    model, opt, _ = inner(structures.start)
+    n_theta = model.layout.n_theta
+    lower = np.r_[model.layout.lower_bounds(), np.full(structures.start.size, -np.inf)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MultilevelWarning)
+        original = ModelStages(design.formula, None, reml=reml, calc_derivs=False,
+                               design=design)
+
+    def joint(x: np.ndarray) -> float:
+        model, logdet = stages(x[n_theta:])
+        return model.objective(x[:n_theta]) + 2.0 * logdet
+
+    def optimize(current: Whitening, start: np.ndarray) -> Optimum:
+        nonlocal structures
+        structures = current
+        return structures.optimize(joint, start, lower)
+
+    def estimate(current: Whitening, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # nlme's lme: the fitted values of the innermost level, X beta + Z b, on the data's
+        # scale (b, the conditional modes, are the same in the whitened model)
+        nonlocal structures
+        structures = current
+        theta = x[:n_theta]
+        model = stages(x[n_theta:])[0]
+        beta_centred, u = solve_fixed_and_modes(model.A, model.factor(theta))
+        T, c = model.fixed_transform()
+        fitted = design.X @ (T @ beta_centred + c)
+        for blk, modes, tmpl in zip(original.blocks, u, original.layout.templates(theta),
+                                    strict=True):
+            fitted += np.einsum("nk,nk->n", blk.Z, (modes @ tmpl.T)[blk.codes])
+        return fitted, np.empty(0)
+
+    outer: OptSummary | None = None
+    if structures.start.size:
+        structures, x, outer = alternate_fitted(structures, np.r_[opt.final, structures.start],
+                                                optimize, estimate)
+        psi = x[n_theta:]
+        model, opt, deviance = inner(psi, start=x[:n_theta], calc_derivs=True)
+    else:
+        psi = structures.start
+        model, opt, deviance = inner(psi, start=opt.final, calc_derivs=True)
     var_nat, cor_nat = structures.natural(psi)
     return LmeFit(model=model, opt=opt, deviance=deviance,
                   variance_parameters=var_nat, correlation_parameters=cor_nat, outer=outer,

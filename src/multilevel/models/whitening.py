@@ -12,27 +12,24 @@ sum_g log|S_g C_g^{1/2}| (the Jacobian).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from multilevel.errors import ArgumentError
+from multilevel.errors import ConvergenceWarning, DataError
 from multilevel.optim.backends import minimize_theta
 from multilevel.optim.optsummary import OptSummary
 from multilevel.structures.correlation import CorrelationStructure
-from multilevel.structures.variance import VarianceFunction
+from multilevel.structures.variance import VarComb, VarianceFunction
 
-
-def refuse_fitted_variance(weights: Any, who: str) -> None:
-    """Variance functions of the fitted values need the fit inside the structure's
-    optimization; refused until they are written."""
-    if weights is not None and getattr(getattr(weights, "parsed", None), "covariate",
-                                       None) == "fitted":
-        raise ArgumentError(f"{who}: variance functions of the fitted values are not "
-                            "supported yet; use a covariate form such as '~ age'")
+# restarts of BOBYQA at its optimum, and the least decrease of the criterion (-2 logLik)
+# that earns another one
+RESTARTS = 4
+RESTART_GAIN = 1e-6
 
 
 @dataclass(frozen=True)
@@ -61,7 +58,7 @@ class Whitening:
 
     Attributes
     ----------
-    variance : VarianceFunction or None
+    variance : VarianceFunction, VarComb or None
     correlation : CorrelationStructure or None
         With its grouping column set (``gls`` and ``lme`` decide which).
     members : list of numpy.ndarray
@@ -74,22 +71,24 @@ class Whitening:
         of a class at once.
     """
 
-    variance: VarianceFunction | None
+    variance: VarianceFunction | VarComb | None
     correlation: CorrelationStructure | None
     rows: Any = field(repr=False)
     members: list[np.ndarray] = field(repr=False)
     times: list[np.ndarray] = field(repr=False)
     start: np.ndarray
     classes: list[GroupClass] = field(default_factory=list, repr=False)
+    fitted: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
-    def build(cls, weights: VarianceFunction | None, correlation: CorrelationStructure | None,
+    def build(cls, weights: VarianceFunction | VarComb | None,
+              correlation: CorrelationStructure | None,
               rows: Any) -> Whitening:
         """Initialize the structures on ``rows``; a correlation without a group form is one
         group of all rows."""
+        check_columns(weights, correlation, rows)
         var = weights.initialize_data(rows) if weights is not None else None
-        var_start = var.initial(var.columns(rows, np.zeros(1))[1]) if var is not None else (
-            np.empty(0))
+        var_start = var.start_from_data(rows) if var is not None else np.empty(0)
         members: list[np.ndarray] = []
         times: list[np.ndarray] = []
         classes: list[GroupClass] = []
@@ -104,6 +103,7 @@ class Whitening:
             order = kept[np.argsort(codes[kept], kind="stable")]
             members = np.split(order, np.cumsum(np.bincount(codes[kept]))[:-1])
             times = correlation.covariates(rows)
+            check_times(correlation, times, rows, members)
             classes = group_classes(members, times)
             cor_start = correlation.initial(times)
         return cls(variance=var, correlation=correlation, rows=rows, members=members,
@@ -130,8 +130,10 @@ class Whitening:
         the unconstrained parameters ``psi``, and sum_g log|S_g C_g^{1/2}|."""
         nv = self.n_variance
         n = len(self.rows)
-        s = (self.variance.weights_from_data(psi[:nv], self.rows) if self.variance is not None
-             else np.ones(n))
+        if self.variance is None or (self.variance.uses_fitted and self.fitted is None):
+            s = np.ones(n)  # nlme's first fit: weights 1 until there are fitted values
+        else:
+            s = self.variance.weights_from_data(psi[:nv], self.rows, self.fitted)
         out = [a / (s[:, None] if a.ndim == 2 else s) for a in arrays]
         logdet = float(np.log(s).sum())
         if self.correlation is not None:
@@ -153,18 +155,32 @@ class Whitening:
     def natural(self, psi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The variance and correlation parameters on nlme's natural scale."""
         nv = self.n_variance
-        var = (np.asarray(self.variance.to_constrained(psi[:nv])) if self.variance is not None
-               else np.empty(0))
+        var = (np.asarray(self.variance.natural_from_data(psi[:nv], self.rows))
+               if self.variance is not None else np.empty(0))
         cor = (np.asarray(self.correlation.to_constrained(psi[nv:], self.times))
                if self.correlation is not None else np.empty(0))
         return var, cor
 
+    @property
+    def uses_fitted(self) -> bool:
+        """Whether the variance function reads the model's fitted values (nlme's
+        ``fitted(.)``): then the fit alternates with updates of them (:meth:`with_fitted`)."""
+        return self.variance is not None and self.variance.uses_fitted
+
+    def with_fitted(self, fitted: np.ndarray) -> Whitening:
+        """A copy whose fitted-value variance function reads ``fitted`` (one per row)."""
+        return replace(self, fitted=np.asarray(fitted, dtype=float))
+
     def optimize(self, deviance: Callable[[np.ndarray], float],
+                 start: np.ndarray | None = None, lower: np.ndarray | None = None,
                  ) -> tuple[np.ndarray, OptSummary | None]:
-        """Minimize ``deviance(psi)`` over the unconstrained parameters (BOBYQA; a point where
-        it cannot be evaluated counts as +Inf); the start itself when there is none."""
-        if not self.start.size:
-            return self.start, None
+        """Minimize ``deviance(x)`` (BOBYQA; a point where it cannot be evaluated counts as
+        +Inf) from ``start`` (default: the structures' starting parameters) above ``lower``
+        (default: none); the start itself when there is nothing to optimize."""
+        x0 = self.start if start is None else np.asarray(start, dtype=float)
+        if not x0.size:
+            return x0, None
+        bounds = np.full(x0.size, -np.inf) if lower is None else lower
 
         def objective(p: np.ndarray) -> float:
             try:
@@ -172,6 +188,89 @@ class Whitening:
             except (ArithmeticError, np.linalg.LinAlgError, ValueError):
                 return math.inf
 
-        opt = minimize_theta(objective, self.start, np.full(self.start.size, -np.inf),
-                             "bobyqa", {}, f0=objective(self.start))
+        opt = minimize_theta(objective, x0, bounds, "bobyqa", {}, f0=objective(x0))
+        # BOBYQA restarted where it stopped, while that still gains: on badly scaled
+        # directions (varExp's rate against sigma) its trust region shrinks too soon
+        for _ in range(RESTARTS):
+            again = minimize_theta(objective, opt.final, bounds, "bobyqa", {}, f0=opt.fmin)
+            if again.fmin >= opt.fmin - RESTART_GAIN:
+                break
+            opt = again
         return opt.final, opt
+
+
+def check_columns(weights: Any, correlation: CorrelationStructure | None, rows: Any) -> None:
+    """Every column the structures' forms read is in the data (a DataError naming it)."""
+    wanted: list[tuple[str, str]] = []
+    if weights is not None:
+        wanted += [(c, f"variance function {weights.form!r}" if hasattr(weights, "form")
+                    else "variance function") for c in weights.column_names()]
+    if correlation is not None:
+        form = correlation.parsed
+        wanted += [(c, f"correlation form {correlation.form!r}")
+                   for c in [*form.covariates, *([form.group] if form.group else [])]]
+    for col, where in wanted:
+        if col not in rows.columns:
+            raise DataError(f"column {col!r} of the {where} is not in the data; add it or "
+                            "change the form")
+
+
+def check_times(correlation: CorrelationStructure, times: list[np.ndarray], rows: Any,
+                members: list[np.ndarray]) -> None:
+    """nlme's rules on each group's times (integer, distinct positions for corAR1, corARMA
+    and corSymm; distinct times for corCAR1; no zero distances for the spatial classes),
+    checked before any fitting: a DataError naming the column and the group."""
+    form = correlation.parsed
+    for t, idx in zip(times, members, strict=True):
+        try:
+            correlation.check_times(t)
+        except DataError as exc:
+            cols = " + ".join(form.covariates) or "the row order"
+            group = (f" in group {rows[form.group].iloc[idx[0]]!r} of {form.group!r}"
+                     if form.group and len(idx) else "")
+            raise DataError(f"{exc} (time covariate {cols}{group})") from exc
+
+
+# nlme's gls/lme: the fitted values are refreshed until the parameters change by at most
+# this much relatively (glsControl/lmeControl's tolerance and maxIter)
+FITTED_TOLERANCE = 1e-6
+FITTED_MAX_ITER = 50
+
+Optimum = tuple[np.ndarray, OptSummary | None]
+Step = Callable[[Whitening, np.ndarray], Optimum]
+Estimate = Callable[[Whitening, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def alternate_fitted(structures: Whitening, start: np.ndarray, optimize: Step,
+                     estimate: Estimate) -> tuple[Whitening, np.ndarray, OptSummary | None]:
+    """The optimum of the parameters, with nlme's updates of a fitted-value variance function.
+
+    ``optimize(structures, start)`` minimizes the criterion with the structures' fitted
+    values held fixed and returns the optimum ``x`` (and its record); ``estimate(structures,
+    x)`` returns the fitted values on the data's scale at ``x`` and the estimates that also
+    count towards convergence (nlme: gls's coefficients; none for lme). Without a fitted-value
+    variance function this is one optimization. With one, as nlme's ``gls`` and ``lme``: a
+    first estimate at the start with variance weights 1 gives the first fitted values; then
+    optimize, re-estimate, refresh the fitted values, until every parameter and watched
+    estimate changes by at most ``FITTED_TOLERANCE`` relatively. Returns the structures with
+    the fitted values of the last optimization, its optimum and record.
+    """
+    if not structures.uses_fitted:
+        x, opt = optimize(structures, start)
+        return structures, x, opt
+    fitted, watched = estimate(structures, start)
+    current = structures.with_fitted(fitted)
+    x = np.asarray(start, dtype=float)
+    for _ in range(FITTED_MAX_ITER):
+        x_new, opt = optimize(current, x)
+        fitted, watched_new = estimate(current, x_new)
+        old, new = np.r_[watched, x], np.r_[watched_new, x_new]
+        change = float(np.max(np.abs(old - new) / np.where(new == 0, 1.0, np.abs(new)),
+                              initial=0.0))
+        if change <= FITTED_TOLERANCE:
+            return current, x_new, opt
+        current, x, watched = current.with_fitted(fitted), x_new, watched_new
+    warnings.warn(f"the fitted values of the variance function did not settle in "
+                  f"{FITTED_MAX_ITER} updates (last relative change {change:.2g}); the "
+                  "estimates are those of the last update", ConvergenceWarning, stacklevel=3)
+    return current, x, opt

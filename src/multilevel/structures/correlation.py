@@ -562,6 +562,16 @@ class CorSpatial(CorrelationStructure):
             raise ArgumentError(f"metric {self.metric!r} is not one of nlme's "
                                 f"{', '.join(_METRICS)}.")
 
+    def check_times(self, times: ArrayLike) -> FloatArray:
+        # two points at distance zero would correlate 1: nlme refuses them as well
+        x = np.asarray(times, dtype=float)
+        d = self.distances(x)
+        if np.any(d[np.triu_indices(d.shape[0], 1)] == 0):
+            raise DataError(f"{type(self).__name__}: two rows of a group share the same "
+                            "coordinates (distance zero); give each row of a group distinct "
+                            "coordinates or average the duplicates.")
+        return x
+
     def distances(self, times: ArrayLike) -> FloatArray:
         """Pairwise distances of one group's coordinates, as a square matrix."""
         x = np.asarray(times, dtype=float)

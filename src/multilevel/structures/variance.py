@@ -234,6 +234,24 @@ class VarianceFunction:
         """:meth:`initialize` with the strata read from ``data``."""
         return self.initialize(self.columns(data, np.zeros(1))[1])
 
+    @property
+    def uses_fitted(self) -> bool:
+        """Whether the covariate is nlme's ``fitted(.)`` (the model's fitted values)."""
+        return self.parsed.covariate == FITTED
+
+    def column_names(self) -> list[str]:
+        """The data columns the form reads (the covariate unless fitted, the strata)."""
+        cov = self.parsed.covariate
+        return [c for c in [cov, *self.parsed.strata] if c and c != FITTED]
+
+    def start_from_data(self, data: Mapping[str, Any]) -> FloatArray:
+        """Unconstrained starting values, the strata read from ``data``."""
+        return self.initial(self.columns(data, np.zeros(1))[1])
+
+    def natural_from_data(self, theta: ArrayLike, data: Mapping[str, Any]) -> FloatArray:
+        """:meth:`to_constrained` (``data`` is for :class:`VarComb`, whose split needs it)."""
+        return self.to_constrained(theta)
+
     def _covariate(self, covariate: ArrayLike | None) -> FloatArray:
         if covariate is None:
             raise ArgumentError(f"variance function {self.form!r} needs its covariate "
@@ -405,6 +423,23 @@ class VarComb:
     def initialize_data(self, data: Mapping[str, Any]) -> VarComb:
         """Initialize every component on ``data``."""
         return VarComb(*(c.initialize_data(data) for c in self.components))
+
+    @property
+    def uses_fitted(self) -> bool:
+        """Whether a component's covariate is nlme's ``fitted(.)``."""
+        return any(c.uses_fitted for c in self.components)
+
+    def column_names(self) -> list[str]:
+        """The data columns the components read."""
+        return [name for c in self.components for name in c.column_names()]
+
+    def start_from_data(self, data: Mapping[str, Any]) -> FloatArray:
+        """Unconstrained starting values of the components, concatenated."""
+        return self.parameters(data)
+
+    def natural_from_data(self, theta: ArrayLike, data: Mapping[str, Any]) -> FloatArray:
+        """:meth:`to_constrained`."""
+        return self.to_constrained(theta, data)
 
     def _sizes(self, data: Mapping[str, Any]) -> list[int]:
         return [c.n_parameters(c.columns(data, np.zeros(1))[1]) for c in self.components]
