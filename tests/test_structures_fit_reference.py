@@ -176,3 +176,53 @@ def test_gls_not_lower_than_nlme(case):
         assert fit.fixef.to_numpy() == pytest.approx(values(ref["fixef"]), rel=fixef_rel)
         assert list(fit.variance_parameters) == pytest.approx(values(ref["variance"]),
                                                               rel=2e-2)
+
+
+# ---- honest failures before any fitting ------------------------------------------------------
+
+BAD_TIMES = [
+    # Ovary's Time is a fraction of the oestrus cycle: not positions
+    (ml.CorAR1(form="~ Time | Mare"), "Ovary", OVARY, r"integer positions.*Time.*Mare"),
+    (ml.CorARMA(form="~ Time | Mare", p=1), "Ovary", OVARY, r"integer positions.*Time"),
+    # within a Sex, every age repeats (one row per subject)
+    (ml.CorAR1(form="~ age | Sex"), "Orthodont", "distance ~ age", r"unique.*age.*Sex"),
+    (ml.CorCAR1(form="~ age | Sex"), "Orthodont", "distance ~ age", r"unique.*age.*Sex"),
+    (ml.CorSymm(form="~ age | Sex"), "Orthodont", "distance ~ age", r"age"),
+    (ml.CorExp(form="~ age | Sex"), "Orthodont", "distance ~ age", r"distance zero.*age.*Sex"),
+]
+
+
+@pytest.mark.parametrize(("correlation", "dataset", "formula", "message"), BAD_TIMES)
+def test_bad_times_are_data_errors_naming_the_column(correlation, dataset, formula, message):
+    with pytest.raises(ml.errors.DataError, match=message):
+        ml.gls(formula, load_data(dataset), correlation=correlation)
+
+
+def test_lme_bad_times_fail_before_fitting():
+    with pytest.raises(ml.errors.DataError, match=r"integer positions.*Time.*Mare"):
+        ml.lme(OVARY, load_data("Ovary"), random="~ 1 | Mare",
+               correlation=ml.CorAR1(form="~ Time"))
+
+
+@pytest.mark.parametrize("options", [
+    {"weights": ml.VarPower(form="~ height")},
+    {"weights": ml.VarIdent(form="~ 1 | height")},
+    {"weights": ml.VarComb(ml.VarIdent(form="~ 1 | Sex"), ml.VarExp(form="~ height"))},
+    {"correlation": ml.CorCAR1(form="~ height | Subject")},
+    {"correlation": ml.CorAR1(form="~ 1 | height")},
+])
+def test_missing_structure_columns_are_data_errors(options):
+    d = load_data("Orthodont")
+    with pytest.raises(ml.errors.DataError, match="'height'.*not in the data"):
+        ml.gls("distance ~ age", d, **options)
+    with pytest.raises(ml.errors.DataError, match="'height'.*not in the data"):
+        ml.lme("distance ~ age", d, random="~ 1 | Subject", **options)
+
+
+def test_fitted_form_spellings_agree():
+    """nlme writes ``form = ~ fitted(.)``; ``"~ fitted"`` and no form mean the same."""
+    d = load_data("Dialyzer")
+    fits = [ml.gls(DIALYZER, d, weights=w, method="ML")
+            for w in (ml.VarExp(), ml.VarExp(form="~ fitted(.)"), ml.VarExp(form="~ fitted"))]
+    assert fits[0].loglik == pytest.approx(GLS["dialyzer_varexp_fitted_ml"]["logLik"], rel=1e-5)
+    assert {f.loglik for f in fits} == {fits[0].loglik}
