@@ -252,3 +252,55 @@ def test_a_failing_python_function_is_reported_as_the_users():
     with pytest.raises(ml.errors.ArgumentError, match="functions\\['f'\\] failed: boom"):
         ml.nlme("circumference ~ f(age, Asym)", load_data("Orange"), fixed="Asym ~ 1",
                 random="Asym ~ 1 | Tree", start={"Asym": 150}, functions={"f": broken})
+
+
+# nlme's apVar takes central differences with relative steps eps^(1/3) ~ 6e-6, whose rounding
+# noise moves the bounds of a correlation near +-1 (Soybean's cor(xmid, scal) = 0.95) by a few
+# per cent; ours uses steps of 1e-4 (results/approximate_intervals.py).
+INTERVAL_TOL = {("soybean", "logis_blocked"): 6e-2, ("soybean", "logis_blocked_reml"): 2e-2,
+                ("ovary", "sin_diag_ar1"): 2e-2}
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if not CASES[c][1].get("weights")],
+                         ids=lambda c: f"{c[0]}-{c[1]}")
+def test_intervals_match_nlme(case):
+    ref = reference(*case)["intervals"]
+    fit = fitted_case(case)
+    iv = fit.intervals()
+    fixed = iv["fixed"]
+    width = np.subtract(ref["fixed"]["upper"], ref["fixed"]["lower"])
+    assert list(fixed.index) == ref["fixed"]["names"]
+    for col in ("lower", "upper"):
+        # within 1e-3 of each interval's width (the estimates agree to about 1e-5 relative)
+        assert np.all(np.abs(fixed[col].to_numpy() - ref["fixed"][col]) <= 1e-3 * width)
+    tol = INTERVAL_TOL.get(case, 3e-3)
+    for level, r in ref["reStruct"].items():
+        ours = iv["reStruct"][level].loc[r["names"]]
+        for col in ("lower", "upper"):
+            assert ours[col].to_numpy() == pytest.approx(r[col], rel=tol)
+    sigma = pd.Series(ref["sigma"])
+    assert iv["sigma"][["lower", "upper"]].to_numpy() == pytest.approx(
+        sigma[["lower", "upper"]].to_numpy(), rel=tol)
+
+
+def test_simulate_and_bootstrap_draw_from_the_fitted_model():
+    fit = fitted_case(("orange", "asym_ml"))
+    sims = fit.simulate(nsim=200, seed=7)
+    assert sims.shape == (35, 200)
+    # the draws scatter around the population curve with the fitted between-tree and
+    # residual variances: at the last age the SD is about sqrt(sd_Asym^2 f'^2 + sigma^2)
+    last = sims.iloc[-1].to_numpy()
+    vc = fit.varcorr
+    sd_asym = float(vc.loc[vc["term1"] == "Asym", "sd"].iloc[0])
+    age = fit.spec.columns["age"][-1]
+    p = fit.fixef
+    slope = 1.0 / (1.0 + np.exp((p["xmid"] - age) / p["scal"]))
+    expected = np.hypot(sd_asym * slope, fit.sigma)
+    assert last.std() == pytest.approx(expected, rel=0.2)
+    assert fit.simulate(nsim=3, seed=7).equals(fit.simulate(nsim=3, seed=7))
+    boot = fit.bootstrap(n=4, seed=1, n_jobs=1, progress=False)
+    assert list(boot.replicates.columns) == list(fit.bootstrap_parameters().index)
+    assert boot.replicates.shape == (4, 5)
+    assert np.all(np.isfinite(boot.replicates.to_numpy()))
+    # each replicate is a refit: its fixed effects differ from the original fit's
+    assert not np.allclose(boot.replicates["Asym"], fit.fixef["Asym"])

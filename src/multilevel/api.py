@@ -295,10 +295,18 @@ def nlme(model: str, data: Any, fixed: str | list[str] | None = None, random: An
     beta0 = start_vector(spec, start)
     fit = lindstrom_bates(spec, beta0, method == "REML", weights, correlation, control)
     inner = LinearMixedModelResult.from_model(fit.model, fit.opt)
+    linear = LmeResult(fit=inner, deviance=fit.deviance,
+                       variance_parameters=fit.variance_parameters,
+                       correlation_parameters=fit.correlation_parameters, method=method,
+                       design=fit.design, whitening=fit.structures, psi=fit.psi)
+    call = dict(model=model, data=data, fixed=fixed, random=random, groups=groups,
+                start=start, method=method, weights=weights, correlation=correlation,
+                functions=functions, control=control)
     fixef = pd.Series(fit.beta, index=spec.fixed_names, name="estimate")
     return NlmeResult(fixef=fixef, ranef=ranef_frames(spec, fit.b), lme=inner,
                       deviance=fit.deviance,
                       variance_parameters=fit.variance_parameters,
                       correlation_parameters=fit.correlation_parameters, method=method,
                       iterations=fit.iterations, spec=spec, structures=fit.structures,
-                      psi=fit.psi, X=fit.X, weights=weights, correlation=correlation)
+                      psi=fit.psi, X=fit.X, weights=weights, correlation=correlation,
+                      linear=linear, call=call)

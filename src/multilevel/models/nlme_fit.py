@@ -111,6 +111,7 @@ class NlmeFit:
     variance_parameters: np.ndarray
     correlation_parameters: np.ndarray
     X: np.ndarray  # the last linearization's fixed-effects columns, data scale
+    design: Any = None  # the last linearization's LMM design on the data's scale
 
 
 def _lme_formula(spec: NlmeSpec) -> str:
@@ -436,6 +437,7 @@ def _wrap_up(spec: NlmeSpec, base: pd.DataFrame, formula: str, structures: White
     """nlme's final MEestimate: the LMM of the last linearization at the last T and
     structures (sigma, log-likelihood and the fixed effects' covariance come from it)."""
     frame = lin.frame(base)
+    design = _quiet_model(formula, frame, reml).design
     logdet = 0.0
     if structures is not None:
         cols = [_W, *(c for c in frame.columns if c.startswith((_X, _Z)))]
@@ -454,7 +456,8 @@ def _wrap_up(spec: NlmeSpec, base: pd.DataFrame, formula: str, structures: White
         var, cor = np.empty(0), np.empty(0)
     return NlmeFit(beta=beta, b=b, model=model, opt=opt, deviance=criterion + 2.0 * logdet,
                    iterations=iterations, structures=structures, psi=psi,
-                   variance_parameters=var, correlation_parameters=cor, X=lin.X)
+                   variance_parameters=var, correlation_parameters=cor, X=lin.X,
+                   design=design)
 
 
 def fixed_df(X: np.ndarray, levels: list[np.ndarray]) -> np.ndarray:

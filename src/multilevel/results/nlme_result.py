@@ -15,7 +15,11 @@ from multilevel.errors import ArgumentError, public_methods
 from multilevel.models.nlme_fit import fixed_df
 from multilevel.models.nlme_spec import NlmeSpec, new_rows
 from multilevel.models.whitening import Whitening
+from multilevel.results import approximate_intervals as ai
+from multilevel.results.base import INFERENCE_HOOKS, check_simulation_arguments, confidence_level
+from multilevel.results.lme_result import LmeResult
 from multilevel.results.lmm_result import LinearMixedModelResult
+from multilevel.results.structure_parameters import StructureParameters
 
 
 def _levels_arg(level: Any, depth: int) -> list[int]:
@@ -25,6 +29,27 @@ def _levels_arg(level: Any, depth: int) -> list[int]:
             raise ArgumentError(f"level must be an integer from 0 (population) to {depth} (the "
                                 f"innermost grouping level), or a list of them; got {level!r:.60}")
     return [int(lv) for lv in levels]
+
+
+def _rename_effects(text: str, effects: dict[str, str]) -> str:
+    for old, new in sorted(effects.items(), key=lambda kv: -len(kv[0])):
+        text = text.replace(old, new)
+    return text
+
+
+def _level_covariance(vc: pd.DataFrame, group: str, names: list[str]) -> np.ndarray:
+    """The random effects' covariance of one level from ``varcorr`` (zeros between blocks)."""
+    k = len(names)
+    D = np.zeros((k, k))
+    rows = vc[vc["group"] == group]
+    for _, r in rows.iterrows():
+        i = names.index(r["term1"])
+        if pd.isna(r["term2"]):
+            D[i, i] = r["variance"]
+        else:
+            j = names.index(r["term2"])
+            D[i, j] = D[j, i] = r["variance"]
+    return D
 
 
 @public_methods
@@ -68,6 +93,8 @@ class NlmeResult:
     X: np.ndarray = field(repr=False, default_factory=lambda: np.empty((0, 0)))
     weights: Any = field(repr=False, default=None)
     correlation: Any = field(repr=False, default=None)
+    linear: LmeResult | None = field(repr=False, default=None)
+    call: dict[str, Any] = field(repr=False, default_factory=dict)
 
     @property
     def sigma(self) -> float:
@@ -274,6 +301,122 @@ class NlmeResult:
         sd = (s.variance.weights_from_data(self.psi[:nv], s.rows) if s.variance is not None
               else np.ones(r.size))
         return r / sd / self.sigma
+
+    # -- intervals -----------------------------------------------------------------------------
+    def _names(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The LME step's names -> nlme's: grouping terms -> level names, working columns ->
+        random effects."""
+        groups: dict[str, str] = {}
+        effects: dict[str, str] = {}
+        for L, lv in enumerate(self.spec.levels):
+            groups[f"nlme_g{L}"] = lv.name
+            for j, e in enumerate(lv.effects):
+                effects[f"nlme_z{L}_{j}"] = e.name
+        return groups, effects
+
+    def intervals(self, level: float = 0.95, which: str = "all") -> dict[str, Any]:
+        """nlme's ``intervals`` of an nlme fit: the fixed effects' from the t distribution
+        with nlme's df and vcov's standard errors; the random effects' SDs and correlations,
+        the structures' parameters and sigma from nlme's approximate covariance of the last
+        linearization's linear mixed model (the inverse of minus the numerical Hessian of its
+        (restricted) log-likelihood over nlme's working parameters), Wald limits mapped back.
+
+        Returns
+        -------
+        dict
+            ``"fixed"`` (DataFrame lower, est., upper), ``"reStruct"`` (level -> DataFrame
+            with rows ``sd(Asym)``, ``cor(Asym,xmid)``), ``"corStruct"``, ``"varStruct"`` when
+            the model has them, ``"sigma"``.
+        """
+        level = confidence_level(level)
+        if which not in ("all", "fixed", "var-cov"):
+            raise ArgumentError(f"which must be 'all', 'fixed' or 'var-cov', got {which!r:.60}")
+        out: dict[str, Any] = {}
+        if which != "var-cov":
+            se = np.sqrt(np.diag(self.vcov.to_numpy()))
+            q = stats.t.ppf(0.5 + level / 2, self.df().to_numpy())
+            out["fixed"] = ai.interval_frame(
+                ai.wald_limits(self.fixef.to_numpy(), se, q), list(self.fixef.index))
+        if which == "fixed":
+            return out
+        if self.linear is None:
+            raise ArgumentError("this nlme result keeps no linearized model; refit it")
+        inner = self.linear.intervals(level, which="var-cov")
+        groups, effects = self._names()
+        random: dict[str, pd.DataFrame] = {}
+        for group, frame in inner["reStruct"].items():
+            name = groups.get(str(group).split(".")[0], str(group))
+            renamed = frame.rename(index=lambda r: _rename_effects(str(r), effects))
+            random[name] = pd.concat([random[name], renamed]) if name in random else renamed
+        out["reStruct"] = {lv.name: random[lv.name] for lv in self.spec.levels
+                           if lv.name in random}
+        out.update({k: v for k, v in inner.items() if k != "reStruct"})
+        return out
+
+    # -- simulation and the bootstrap ------------------------------------------------------------
+    def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
+        """Responses drawn from the fitted model: new random effects from their fitted
+        covariance at every level, the nonlinear model at the resulting parameters, and errors
+        with the fitted sigma, variance function and correlation structure. One column per
+        draw (``sim_1``, ...)."""
+        nsim, seed = check_simulation_arguments(nsim, seed)
+        rng = np.random.default_rng(seed)
+        spec = self.spec
+        n = self.nobs
+        vc = self.varcorr
+        sims = np.empty((n, nsim))
+        sp = StructureParameters(self.structures, self.psi)
+        for s in range(nsim):
+            b = []
+            for lv in spec.levels:
+                names = [e.name for e in lv.effects]
+                D = _level_covariance(vc, lv.name, names)
+                L = np.linalg.cholesky(D + 1e-12 * np.max(np.diag(D), initial=1.0)
+                                       * np.eye(len(names)))
+                b.append(rng.standard_normal((len(lv.labels), len(names))) @ L.T)
+            f, _ = spec.evaluate(spec.phi(self.fixef.to_numpy(), b))
+            sims[:, s] = f
+        sims += self.sigma * sp.correlated_draws(rng.standard_normal((n, nsim)))
+        return pd.DataFrame(sims, columns=[f"sim_{i + 1}" for i in range(nsim)])
+
+    def refit_response(self, y: np.ndarray) -> NlmeResult:
+        """The same model fitted to another response ``y`` (one value per row used), from
+        this fit's estimates."""
+        from multilevel.api import nlme
+
+        if not self.call:
+            raise ArgumentError("this nlme result keeps no call to refit")
+        column = "simulated_response_"
+        rows = self.spec.rows.assign(**{column: np.asarray(y, dtype=float)})
+        call = dict(self.call)
+        call["model"] = f"{column} ~ {self.spec.formula.split('~', 1)[1]}"
+        call["data"] = rows
+        call["start"] = self.fixef.to_numpy()
+        refit: NlmeResult = nlme(**call)
+        return refit
+
+    def bootstrap_parameters(self) -> pd.Series:
+        """The estimates a bootstrap collects: fixed effects, random-effects SDs and
+        correlations by level, the structures' parameters, sigma."""
+        names, values = list(self.fixef.index), list(self.fixef.to_numpy())
+        vc = self.varcorr
+        for _, r in vc[vc["group"] != "Residual"].iterrows():
+            if pd.isna(r["term2"]):
+                names.append(f"{r['group']}: sd({r['term1']})")
+                values.append(r["sd"])
+            else:
+                names.append(f"{r['group']}: cor({r['term1']},{r['term2']})")
+                values.append(r["corr"])
+        var_names, cor_names = StructureParameters(self.structures, self.psi).names()
+        names += [*var_names, *cor_names, "sigma"]
+        values += [*self.variance_parameters, *self.correlation_parameters, self.sigma]
+        return pd.Series(values, index=names, dtype=float)
+
+    def bootstrap(self, n: int = 1000, seed: int | None = None, n_jobs: int | None = None,
+                  progress: bool = True) -> Any:
+        """Parametric bootstrap (see :func:`multilevel.bootstrap`): ``n`` responses drawn by
+        :meth:`simulate`, each refitted with the same call."""
+        return INFERENCE_HOOKS["bootstrap"](self, n, seed, n_jobs, progress)
 
     def summary(self) -> NlmeSummary:
         """nlme's ``summary``: the model, fit criteria, random effects, the residual structures,
