@@ -333,6 +333,17 @@ def test_anova_ml_fits_with_different_fixed_effects():
     assert ranked["aic_weight"].sum() == pytest.approx(1.0)
 
 
+def test_anova_lmer_reml_with_lme_counts_bic_as_nlme():
+    """An lmer REML fit's log-likelihood is nlme's; in nlme's table its BIC is too."""
+    o = load_data("Orthodont")
+    a = ml.lmer("distance ~ age + (1 | Subject)", o)
+    b = ml.lme("distance ~ age", o, random="~ 1 | Subject", correlation=ml.CorAR1())
+    plain = ml.lme("distance ~ age", o, random="~ 1 | Subject")
+    table = ml.anova(a, b)
+    assert table["loglik"].iloc[0] == pytest.approx(plain.loglik, rel=1e-8)
+    assert table["bic"].iloc[0] == pytest.approx(plain.bic, rel=1e-8)
+
+
 def test_anova_lme_against_nlme():
     """nlme's anova(lme, nlme) on Orange (ML fits of different mean functions)."""
     d = load_data("Orange")

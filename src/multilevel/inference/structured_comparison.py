@@ -8,7 +8,8 @@ and each is tested against the one before it (likelihood ratio 2 |logLik_i - log
 |df_i - df_(i-1)| degrees of freedom). Where nlme warns that REML comparisons of models with
 different fixed effects are not meaningful, we refuse (a REML likelihood is that of residual
 contrasts that change with the fixed effects); fits to different responses or numbers of rows,
-and a mix of REML and ML fits, are refused too.
+and a mix of REML and ML fits, are refused too. BIC is nlme's for every row (log(N - p) for
+REML fits, where lme4's lmer uses log N).
 """
 
 from __future__ import annotations
@@ -54,6 +55,14 @@ def _response(fit: Any) -> np.ndarray | None:
     except MultilevelError:
         return None
     return None if value is None else np.asarray(value, dtype=float)
+
+
+def _bic(fit: Any) -> float:
+    """BIC as nlme counts it: log(N - p) for REML fits (an lmer fit's own uses log N)."""
+    if isinstance(fit, LinearMixedModelResult):
+        n = fit.nobs - (len(fit.fixed_names) if fit.reml else 0)
+        return -2.0 * fit.loglik + float(np.log(n)) * fit.n_params
+    return float(fit.bic)
 
 
 def _fixed_names(fit: Any) -> list[str]:
@@ -116,7 +125,7 @@ def nlme_anova(fits: Sequence[Any], names: Sequence[str] | None = None) -> pd.Da
     rows = []
     for i, m in enumerate(fits):
         row: dict[str, float] = {
-            "npar": m.n_params, "aic": m.aic, "bic": m.bic, "loglik": m.loglik,
+            "npar": m.n_params, "aic": m.aic, "bic": _bic(m), "loglik": m.loglik,
             "deviance": -2.0 * m.loglik, "chisq": np.nan, "df": np.nan, "p_value": np.nan,
             "p_value_boundary": np.nan}
         if i:
@@ -139,7 +148,7 @@ def nlme_compare(fits: Sequence[Any], names: Sequence[str] | None = None) -> pd.
     labels = labels_for(fits, names)
     check_comparable(fits, labels)
     aic = np.array([m.aic for m in fits])
-    bic = np.array([m.bic for m in fits])
+    bic = np.array([_bic(m) for m in fits])
 
     def weights(ic: np.ndarray) -> np.ndarray:
         rel = np.exp(-0.5 * (ic - ic.min()))
