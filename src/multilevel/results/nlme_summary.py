@@ -177,7 +177,7 @@ class NlmeSummary:
         if self.mixed:
             lines.append(f"Fixed effects:  {self.formula} ")
         else:
-            lines += ["", "Coefficients:"]
+            lines += ([""] if self.structure_lines else []) + ["Coefficients:"]
         lines += self._table_lines()
         lines += self._correlation_lines()
         lines += ["", "Standardized Within-Group Residuals:" if self.mixed
@@ -220,12 +220,12 @@ class NlmeSummary:
         if p < 2:
             return []
         names = list(self.corFixed.index)
-        # R's print.correlation: the entries formatted together (a space for the sign of
-        # positive ones), the columns left-aligned
-        text = [[f"{C[i, j]:.3f}" for j in range(i)] for i in range(1, p)]
-        width = max(len(v) for row in text for v in row)
+        # nlme's print.correlation: the whole matrix rounded to 3 decimals and formatted
+        # together (R's format: common decimals and width), the lower triangle shown, the
+        # columns left-aligned
+        text = np.array(r_format(np.round(C, 3).ravel(), DIGITS)).reshape(p, p)
         cols = [_abbreviate(n) for n in names[: p - 1]]
-        rows = [[names[i]] + [v.rjust(width) for v in text[i - 1]] + [""] * (p - 1 - i)
+        rows = [[names[i]] + [str(text[i, j]) for j in range(i)] + [""] * (p - 1 - i)
                 for i in range(1, p)]
         title = [" Correlation: "] if self.mixed else ["", " Correlation: "]
         return title + _layout([""] + cols, rows, "l" * p)
