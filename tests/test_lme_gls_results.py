@@ -7,6 +7,7 @@ layout, anova tables across gls and lme fits; simulate and the parametric bootst
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -444,3 +445,24 @@ def test_dense_likelihood_at_the_fitted_sigma_is_the_fits(lme_fits, gls_fits):
     (X, y), logdet = g._structures.whiten([g.X, g.y])
     assert gaussian_loglik(X, y, None, None, g.sigma, g.reml) - logdet == pytest.approx(
         g.loglik, rel=1e-10)
+
+
+def _skeleton(lines: list[str]) -> list[str]:
+    """A printed summary without its numbers and spacing: the layout alone."""
+    out = []
+    for line in lines:
+        if line.startswith("  Data:"):
+            continue  # nlme prints the data's name, which a Python call does not have
+        text = re.sub(r"-?\d+(\.\d+)?(e[-+]\d+)?", "#", line)
+        out.append(" ".join(text.split()))
+    return out
+
+
+@pytest.mark.parametrize("kind,case", [("gls", c) for c in GLS_CASES]
+                         + [("lme", c) for c in LME_CASES])
+def test_summary_layout_is_nlmes(gls_fits, lme_fits, kind, case):
+    """print(summary(fit)) of nlme and str(fit.summary()) agree line for line once the numbers
+    are blanked out (their values are checked above)."""
+    fit = (gls_fits if kind == "gls" else lme_fits)[case]
+    ref = (GLS_REF if kind == "gls" else LME_REF)["cases"][case]
+    assert _skeleton(str(fit.summary()).splitlines()) == _skeleton(ref["printed"])
