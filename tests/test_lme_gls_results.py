@@ -304,6 +304,7 @@ def test_nested_intervals_and_summary(nested_fit):
     for line in (" Formula: ~1 | Block", " Formula: ~1 | Variety %in% Block",
                  "Number of Groups: ", "Number of Observations: 72"):
         assert line in text
+    assert _skeleton(text) == _skeleton(ref["printed"])
 
 
 # -- comparisons -------------------------------------------------------------------------------
