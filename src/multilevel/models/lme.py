@@ -53,9 +53,10 @@ class LmeFit:
 def lme_fit(formula: str, data: Any, random: str | None = None,
             weights: VarianceFunction | None = None,
             correlation: CorrelationStructure | None = None,
-            method: str = "REML") -> LmeFit:
+            method: str = "REML", fitted: np.ndarray | None = None) -> LmeFit:
     """Estimate an ``lme`` model (see the module docstring); the public wrapper turns the
-    result into a fitted model."""
+    result into a fitted model. ``fitted`` holds a fitted-value variance function's fitted
+    values fixed (nlme's LME step inside ``nlme``) instead of refreshing them from the fit."""
     if method not in METHODS:
         raise ArgumentError(f"method must be 'REML' or 'ML', got {method!r:.60}")
     if random is not None:
@@ -143,7 +144,12 @@ def lme_fit(formula: str, data: Any, random: str | None = None,
         return fitted, np.empty(0)
 
     outer: OptSummary | None = None
-    if structures.start.size:
+    if structures.start.size and fitted is not None and structures.uses_fitted:
+        structures = structures.with_fitted(fitted)
+        x, outer = optimize(structures, np.r_[opt.final, structures.start])
+        psi = x[n_theta:]
+        model, opt, deviance = inner(psi, start=x[:n_theta], calc_derivs=True)
+    elif structures.start.size:
         structures, x, outer = alternate_fitted(structures, np.r_[opt.final, structures.start],
                                                 optimize, estimate)
         psi = x[n_theta:]

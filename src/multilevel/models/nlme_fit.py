@@ -362,20 +362,15 @@ def _u(b: np.ndarray, T: np.ndarray) -> np.ndarray:
     return b @ np.linalg.pinv(T).T
 
 
-def _refuse_fitted(weights: VarianceFunction | None) -> None:
-    if weights is not None and getattr(getattr(weights, "parsed", None), "covariate",
-                                       None) == "fitted":
-        raise ArgumentError("nlme: variance functions of the fitted values are not "
-                            "supported yet; use a covariate form such as VarPower(form='~ "
-                            "age')")
-
-
 def lindstrom_bates(spec: NlmeSpec, beta: np.ndarray, reml: bool,
                     weights: VarianceFunction | None = None,
                     correlation: CorrelationStructure | None = None,
                     control: NlmeControl | None = None) -> NlmeFit:
-    """Alternate LME and PNLS steps from the fixed effects ``beta`` (random effects 0)."""
-    _refuse_fitted(weights)
+    """Alternate LME and PNLS steps from the fixed effects ``beta`` (random effects 0).
+
+    A variance function of the fitted values (nlme's default ``VarPower()``) reads, in each
+    iteration, the model's fitted values at the start of that iteration (nlme's update of the
+    structures before its LME step), held fixed through the LME and PNLS steps."""
     control = control or NlmeControl()
     base = spec.rows.copy()
     for L, lv in enumerate(spec.levels):
@@ -395,14 +390,20 @@ def lindstrom_bates(spec: NlmeSpec, beta: np.ndarray, reml: bool,
     lin.check(spec, beta, "at the starting values")
     for it in range(1, control.max_iter + 1):
         # LME step
-        fit: LmeFit = lme_fit(formula, lin.frame(base), None, weights, correlation, method)
+        fitted = None
+        if structures is not None and structures.uses_fitted:
+            fitted = lin.f
+            structures = structures.with_fitted(fitted)
+        fit: LmeFit = lme_fit(formula, lin.frame(base), None, weights, correlation, method,
+                              fitted=fitted)
         lme_factors = _factors(fit.model, np.asarray(fit.opt.final, dtype=float), spec)
         old_coefs = np.concatenate([
             _nlme_coefficients(spec, factors) if factors is not None else
             np.full(sum(len(lv.effects) for lv in spec.levels), np.nan), psi])
         psi = fit.psi if fit.psi is not None else np.empty(0)
 
-        def whiten(arrays: list[np.ndarray], psi: np.ndarray = psi) -> list[np.ndarray]:
+        def whiten(arrays: list[np.ndarray], psi: np.ndarray = psi,
+                   structures: Whitening | None = structures) -> list[np.ndarray]:
             if structures is None:
                 return arrays
             return structures.whiten(psi, [np.array(a, dtype=float) for a in arrays])[0]

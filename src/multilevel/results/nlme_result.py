@@ -297,9 +297,7 @@ class NlmeResult:
             # nlme's corFactor: the rows whitened as in the fit, F S^-1 r
             (out,), _ = s.whiten(self.psi, [np.array(r, dtype=float)])
             return out / self.sigma
-        nv = s.n_variance
-        sd = (s.variance.weights_from_data(self.psi[:nv], s.rows) if s.variance is not None
-              else np.ones(r.size))
+        sd = StructureParameters(s, self.psi).sd_multipliers(r.size)
         return r / sd / self.sigma
 
     # -- intervals -----------------------------------------------------------------------------
