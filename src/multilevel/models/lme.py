@@ -28,7 +28,7 @@ from multilevel.models.lmm import ModelStages
 from multilevel.models.whitening import Optimum, Whitening, alternate_fitted
 from multilevel.optim.optsummary import OptSummary
 from multilevel.structures.correlation import CorrelationStructure
-from multilevel.structures.variance import VarianceFunction
+from multilevel.structures.variance import VarComb, VarianceFunction
 
 METHODS = ("REML", "ML")
 
@@ -51,7 +51,7 @@ class LmeFit:
 
 
 def lme_fit(formula: str, data: Any, random: str | None = None,
-            weights: VarianceFunction | None = None,
+            weights: VarianceFunction | VarComb | None = None,
             correlation: CorrelationStructure | None = None,
             method: str = "REML", fitted: np.ndarray | None = None) -> LmeFit:
     """Estimate an ``lme`` model (see the module docstring); the public wrapper turns the
