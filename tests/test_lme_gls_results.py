@@ -305,6 +305,7 @@ def test_nested_intervals_and_summary(nested_fit):
                  "Number of Groups: ", "Number of Observations: 72"):
         assert line in text
     assert _skeleton(text) == _skeleton(ref["printed"])
+    assert _skeleton(str(ours).splitlines()) == _skeleton(ref["printed_intervals"])
 
 
 # -- comparisons -------------------------------------------------------------------------------
@@ -467,3 +468,4 @@ def test_summary_layout_is_nlmes(gls_fits, lme_fits, kind, case):
     fit = (gls_fits if kind == "gls" else lme_fits)[case]
     ref = (GLS_REF if kind == "gls" else LME_REF)["cases"][case]
     assert _skeleton(str(fit.summary()).splitlines()) == _skeleton(ref["printed"])
+    assert _skeleton(str(fit.intervals()).splitlines()) == _skeleton(ref["printed_intervals"])

@@ -36,7 +36,8 @@ common <- function(m) {
        # of 1e-4 gives the Hessian to ~1e-6, the reference the tests hold ours to
        intervals_fine = intervals_list(intervals(update(m, control = if (inherits(m, "lme"))
          lmeControl(.relStep = 1e-4) else glsControl(.relStep = 1e-4)))),
-       printed = capture.output(print(s)))
+       printed = capture.output(print(s)),
+       printed_intervals = capture.output(print(intervals(m))))
 }
 lme_cases <- list(
   slope = quote(lme(distance ~ age, Orthodont, random = ~ age | Subject)),

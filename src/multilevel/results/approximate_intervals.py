@@ -14,12 +14,14 @@ its correlations).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from multilevel.errors import NotApplicableError
+from multilevel.results.summary import _layout, _named_vector, r_format
 
 # Relative step of the central differences: large enough that the rounding noise of a
 # log-likelihood of size ~1e3 stays below 1e-6 of a Hessian entry, small enough that the
@@ -114,3 +116,42 @@ def sdcor_names(columns: list[str]) -> list[str]:
     k = len(columns)
     return ([f"sd({c})" for c in columns]
             + [f"cor({columns[i]},{columns[j]})" for i in range(k) for j in range(i + 1, k)])
+
+
+_LABELS = {"fixed": "Fixed effects:", "coef": "Coefficients:",
+           "corStruct": "Correlation structure:", "varStruct": "Variance function:"}
+
+
+class ApproximateIntervals(dict[str, Any]):
+    """What ``intervals()`` returns: a dict of (lower, est., upper) tables, keyed as nlme's
+    (``fixed`` or ``coef``, ``reStruct`` (factor -> table), ``corStruct``, ``varStruct``,
+    ``sigma``); ``str()`` prints nlme's ``print(intervals(fit))`` layout."""
+
+    def __init__(self, values: dict[str, Any], level: float, mixed: bool) -> None:
+        super().__init__(values)
+        self.level = level
+        self.mixed = mixed
+
+    def __str__(self) -> str:
+        lines = [f"Approximate {100 * self.level:g}% confidence intervals"]
+        for key, value in self.items():
+            if key == "reStruct":
+                lines += ["", " Random Effects:"]
+                for group, table in value.items():
+                    # nlme names a nested level by its own factor (Variety, not Variety:Block)
+                    lines += [f"  Level: {group.split(':')[0]} ", *_matrix_lines(table)]
+            elif key == "sigma":
+                lines += ["", " Within-group standard error:" if self.mixed
+                          else " Residual standard error:"]
+                lines += _named_vector(list(value.index), r_format(value.to_numpy(), 7))
+            else:
+                lines += ["", f" {_LABELS.get(key, key)}", *_matrix_lines(value)]
+        return "\n".join(lines)
+
+
+def _matrix_lines(table: pd.DataFrame) -> list[str]:
+    """A numeric matrix as R prints it: each column formatted on its own (7 digits), names
+    right-aligned over the columns, row names left-aligned."""
+    cols = [r_format(table[c].to_numpy(dtype=float), 7) for c in table.columns]
+    rows = [[str(name), *(col[i] for col in cols)] for i, name in enumerate(table.index)]
+    return _layout(["", *map(str, table.columns)], rows, "l" + "r" * len(cols))

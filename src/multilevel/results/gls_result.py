@@ -196,7 +196,8 @@ class GlsResult:
 
         return loglik
 
-    def intervals(self, level: float = 0.95, which: str = "all") -> dict[str, Any]:
+    def intervals(self, level: float = 0.95, which: str = "all",
+                  ) -> ai.ApproximateIntervals:
         """nlme's ``intervals.gls``: approximate confidence intervals.
 
         The coefficients' from the t distribution on N - p df; the correlation and variance
@@ -206,8 +207,9 @@ class GlsResult:
 
         Returns
         -------
-        dict
-            ``"coef"``, ``"corStruct"``, ``"varStruct"`` (DataFrames with columns lower, est.,
+        ApproximateIntervals
+            A dict (``str()`` prints nlme's layout): ``"coef"``, ``"corStruct"``,
+            ``"varStruct"`` (DataFrames with columns lower, est.,
             upper, as nlme names them; a structure the model lacks is left out) and
             ``"sigma"`` (a Series lower, est., upper).
         """
@@ -225,7 +227,7 @@ class GlsResult:
             pars = np.concatenate([sp.working(), [math.log(self.sigma)]])
             cov = ai.approximate_covariance(self._loglik_at(sp), pars)
             out.update(variance_covariance_intervals(sp, pars, cov, level))
-        return out
+        return ai.ApproximateIntervals(out, level, mixed=False)
 
     # -- summary ------------------------------------------------------------------------------
     def summary(self) -> NlmeSummary:

@@ -393,7 +393,8 @@ class LmeResult:
 
         return loglik
 
-    def intervals(self, level: float = 0.95, which: str = "all") -> dict[str, Any]:
+    def intervals(self, level: float = 0.95, which: str = "all",
+                  ) -> ai.ApproximateIntervals:
         """nlme's ``intervals.lme``: approximate confidence intervals.
 
         The fixed effects' from the t distribution with the between-within df; those of the
@@ -405,8 +406,9 @@ class LmeResult:
 
         Returns
         -------
-        dict
-            ``"fixed"`` (DataFrame lower, est., upper), ``"reStruct"`` (dict factor ->
+        ApproximateIntervals
+            A dict (``str()`` prints nlme's layout): ``"fixed"`` (DataFrame lower, est.,
+            upper), ``"reStruct"`` (dict factor ->
             DataFrame with rows ``sd((Intercept))``, ``cor((Intercept),age)``, ...),
             ``"corStruct"`` and ``"varStruct"`` when the model has them, ``"sigma"`` (Series).
         """
@@ -420,7 +422,7 @@ class LmeResult:
                 ai.wald_limits(ct["estimate"].to_numpy(), ct["std_error"].to_numpy(), q),
                 self.fixed_names)
         if which == "fixed":
-            return out
+            return ai.ApproximateIntervals(out, level, mixed=True)
         sp = self._structures
         layout = self.fit.model.layout
         factors = [layout.term_factor(self.fit.theta, i) for i in range(len(layout.terms))]
@@ -440,7 +442,7 @@ class LmeResult:
             start += t.n_theta
         out["reStruct"] = {g: random[g] for g in self.groups if g in random}
         out.update(variance_covariance_intervals(sp, pars, cov, level, offset=start))
-        return out
+        return ai.ApproximateIntervals(out, level, mixed=True)
 
     # -- summary ------------------------------------------------------------------------------
     def summary(self) -> NlmeSummary:
