@@ -320,3 +320,23 @@ def test_simulate_and_bootstrap_draw_from_the_fitted_model():
     assert np.all(np.isfinite(boot.replicates.to_numpy()))
     # each replicate is a refit: its fixed effects differ from the original fit's
     assert not np.allclose(boot.replicates["Asym"], fit.fixef["Asym"])
+
+
+def test_summary_prints_nlmes_layout():
+    fit = fitted_case(("orange", "asym_ar1"))
+    text = str(fit.summary())
+    lines = text.splitlines()
+    assert lines[0] == "Nonlinear mixed-effects model fit by maximum likelihood"
+    assert lines[1].strip() == "Model: circumference ~ SSlogis(age, Asym, xmid, scal)"
+    assert " Formula: Asym ~ 1 | Tree" in lines
+    assert "Correlation Structure: AR(1)" in lines
+    assert " Formula: ~1 | Tree " in lines
+    assert "Fixed effects:  Asym + xmid + scal ~ 1 " in lines
+    assert "Number of Groups: 5 " in lines
+    ref = reference("orange", "asym_ar1")
+    # the table's numbers are coef_table's, which the estimates test holds to nlme's
+    row = next(ln for ln in lines if ln.startswith("Asym "))
+    value, se, df = (float(v) for v in row.split()[1:4])
+    assert value == pytest.approx(ref["fixef"]["Asym"], rel=1e-5)
+    assert se == pytest.approx(ref["se"]["Asym"], rel=1e-4)
+    assert df == ref["tTable"]["DF"][0]

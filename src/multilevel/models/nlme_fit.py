@@ -375,7 +375,9 @@ def lindstrom_bates(spec: NlmeSpec, beta: np.ndarray, reml: bool,
     base = spec.rows.copy()
     for L, lv in enumerate(spec.levels):
         base[f"{_G}{L}"] = np.array(lv.labels, dtype=object)[lv.codes]
-    inner = f"{_G}{len(spec.levels) - 1}"
+    # the correlation's default group, nlme's innermost level: its own column when there is
+    # one level (so that summaries name it), else the combined nested labels
+    inner = spec.levels[0].name if len(spec.levels) == 1 else f"{_G}{len(spec.levels) - 1}"
     if correlation is not None and not correlation.parsed.group:
         # nlme's default: positions within the innermost level
         correlation = replace(correlation, form=f"{correlation.form.strip()} | {inner}")

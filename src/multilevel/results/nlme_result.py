@@ -19,6 +19,12 @@ from multilevel.results import approximate_intervals as ai
 from multilevel.results.base import INFERENCE_HOOKS, check_simulation_arguments, confidence_level
 from multilevel.results.lme_result import LmeResult
 from multilevel.results.lmm_result import LinearMixedModelResult
+from multilevel.results.nlme_summary import (
+    NlmeSummary,
+    fixed_correlation,
+    random_effects_lines,
+    residual_quantiles,
+)
 from multilevel.results.structure_parameters import StructureParameters
 
 
@@ -417,59 +423,36 @@ class NlmeResult:
         return INFERENCE_HOOKS["bootstrap"](self, n, seed, n_jobs, progress)
 
     def summary(self) -> NlmeSummary:
-        """nlme's ``summary``: the model, fit criteria, random effects, the residual structures,
-        the fixed-effects table with nlme's df, standardized residuals' quantiles, the numbers
-        of observations and groups."""
-        return NlmeSummary(self)
-
-
-@dataclass(frozen=True)
-class NlmeSummary:
-    """``str()`` prints the fit in nlme's ``print(summary(fit))`` layout."""
-
-    fit: NlmeResult
+        """nlme's ``summary``: the model, fit criteria, random effects by level, the residual
+        structures, the fixed-effects table (nlme's df; an ML fit's standard errors scaled by
+        sqrt(N / (N - p))), their correlation, standardized residuals' quantiles, the numbers
+        of observations and groups. ``str()`` prints it in nlme's layout."""
+        spec = self.spec
+        names = [lv.name for lv in spec.levels]
+        lines = random_effects_lines("", names, self.varcorr)
+        for lv in spec.levels:
+            effects = [e.name for e in lv.effects]
+            text = (f"{effects[0]} ~ 1" if len(effects) == 1
+                    else "list(" + ", ".join(f"{e} ~ 1" for e in effects) + ")")
+            lines = [f" Formula: {text} | {lv.name}" if ln == f" Formula: ~ | {lv.name}"
+                     else ln for ln in lines]
+        table = self.coef_table()
+        t_frame = pd.DataFrame({"Value": table["estimate"], "Std.Error": table["std_error"],
+                                "DF": table["df"], "t-value": table["statistic"],
+                                "p-value": table["p_value"]})
+        fixed = ", ".join(spec.fixed_formulas)
+        return NlmeSummary(
+            title=("Nonlinear mixed-effects model fit by "
+                   + ("REML" if self.method == "REML" else "maximum likelihood")),
+            formula=fixed if len(spec.fixed_formulas) == 1 else f"list({fixed})",
+            aic=self.aic, bic=self.bic, loglik=self.loglik, tTable=t_frame,
+            corFixed=fixed_correlation(self.vcov),
+            residual_quantiles=residual_quantiles(self.residuals("pearson").to_numpy()),
+            nobs=self.nobs, sigma=self.sigma,
+            ngroups={lv.name: len(lv.labels) for lv in spec.levels},
+            random_lines=lines,
+            structure_lines=StructureParameters(self.structures, self.psi).summary_lines(),
+            mixed=True, model=spec.formula)
 
     def __str__(self) -> str:
-        f = self.fit
-        spec = f.spec
-        lines = [f"Nonlinear mixed-effects model fit by "
-                 f"{'REML' if f.method == 'REML' else 'maximum likelihood'}",
-                 f"  Model: {spec.formula}",
-                 f"  Fixed: {', '.join(spec.fixed_formulas)}",
-                 "",
-                 f"{'AIC':>12}{'BIC':>12}{'logLik':>12}",
-                 f"{f.aic:12.6g}{f.bic:12.6g}{f.loglik:12.6g}", ""]
-        vc = f.varcorr
-        for lv in spec.levels:
-            lines.append(f"Random effects:\n Formula: {', '.join(e.name for e in lv.effects)} "
-                         f"| {lv.name}")
-            rows = vc[(vc["group"] == lv.name) & vc["term2"].isna()]
-            for _, r in rows.iterrows():
-                lines.append(f"  {r['term1']:<20}{r['sd']:12.6g}")
-            cors = vc[(vc["group"] == lv.name) & vc["term2"].notna()]
-            for _, r in cors.iterrows():
-                lines.append(f"  Corr {r['term1']}:{r['term2']:<12}{r['corr']:10.3f}")
-        lines.append(f"  {'Residual':<20}{f.sigma:12.6g}\n")
-        if f.correlation_parameters.size:
-            lines.append(f"Correlation Structure: {type(f.correlation).__name__}\n"
-                         f" Parameter estimate(s): "
-                         f"{' '.join(f'{v:.6g}' for v in f.correlation_parameters)}")
-        if f.variance_parameters.size:
-            lines.append(f"Variance function: {type(f.weights).__name__}\n"
-                         f" Parameter estimates: "
-                         f"{' '.join(f'{v:.6g}' for v in f.variance_parameters)}")
-        table = f.coef_table()
-        lines.append("Fixed effects:")
-        lines.append(f"{'':<24}{'Value':>12}{'Std.Error':>12}{'DF':>6}{'t-value':>10}"
-                     f"{'p-value':>10}")
-        for name, r in table.iterrows():
-            lines.append(f"{str(name):<24}{r['estimate']:12.6g}{r['std_error']:12.6g}"
-                         f"{int(r['df']):6d}{r['statistic']:10.4g}{r['p_value']:10.4g}")
-        q = np.quantile(f.residuals("pearson"), [0, 0.25, 0.5, 0.75, 1])
-        lines.append("\nStandardized Within-Group Residuals:")
-        lines.append("".join(f"{h:>12}" for h in ("Min", "Q1", "Med", "Q3", "Max")))
-        lines.append("".join(f"{v:12.6g}" for v in q))
-        lines.append(f"\nNumber of Observations: {f.nobs}")
-        lines.append("Number of Groups: " + ", ".join(
-            f"{lv.name} {len(lv.labels)}" for lv in spec.levels))
-        return "\n".join(lines)
+        return str(self.summary())

@@ -162,11 +162,12 @@ class NlmeSummary:
     random_lines: list[str] = field(default_factory=list, repr=False)
     structure_lines: list[str] = field(default_factory=list, repr=False)
     mixed: bool = True
+    model: str | None = None  # a nonlinear model's "Model:" line
 
     def __str__(self) -> str:
         lines = [self.title]
-        if not self.mixed:
-            lines.append(f"  Model: {self.formula} ")
+        if not self.mixed or self.model is not None:
+            lines.append(f"  Model: {self.model if self.model is not None else self.formula} ")
         ic = r_format([self.aic], DIGITS) + r_format([self.bic], DIGITS) + \
             r_format([self.loglik], DIGITS)
         lines += _layout(["AIC", "BIC", "logLik"], [ic], "rrr", lead="  ")
