@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import multilevel as ml
-from multilevel.errors import ArgumentError, ModelComparisonError
+from multilevel.errors import ArgumentError, ModelComparisonError, NotApplicableError
 
 from reference_data import REF, load_data
 
@@ -371,6 +371,10 @@ def test_comparisons_refused(gls_fits, lme_fits):
         ml.compare(gls_fits["ar1"], ml.gls("distance ~ age * Sex", o.iloc[:100]))
     with pytest.raises(ModelComparisonError, match="same response"):
         ml.anova(gls_fits["bodyweight"], gls_fits["ar1"])
+    with pytest.raises(ArgumentError, match="must be a fitted model"):
+        ml.anova(gls_fits["ar1"], 3)
+    with pytest.raises(NotApplicableError, match="two or more fits"):
+        ml.anova(lme_fits["ar1"])
 
 
 # -- simulation and bootstrap ------------------------------------------------------------------

@@ -29,7 +29,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from multilevel.errors import ArgumentError, ModelComparisonError, MultilevelError, public_api
+from multilevel.errors import (
+    ArgumentError,
+    ModelComparisonError,
+    MultilevelError,
+    NotApplicableError,
+    public_api,
+)
 from multilevel.inference.arguments import check_fit, check_flag, model_kind
 from multilevel.inference.f_tests import f_table
 from multilevel.inference.refit import fit_like
@@ -199,6 +205,10 @@ def anova(*fits: Any, refit: bool = True,
         raise ArgumentError("anova() needs one fitted model (F tests of its terms) or two or "
                             "more (likelihood-ratio tests)")
     if len(fits) == 1:
+        if is_nlme_kind(fits[0]):
+            raise NotApplicableError(
+                f"anova() of one {fits[0].__class__.__name__} (nlme's F tests of its terms) is not "
+                "available; compare two or more fits, or use fit.coef_table()")
         return f_table(check_fit(fits[0], "model 1"), ddf=ddf, type=type)
     if any(is_nlme_kind(f) for f in fits):
         return nlme_anova(fits, names)

@@ -73,6 +73,10 @@ def check_comparable(fits: Sequence[Any], names: list[str]) -> None:
     """Refuse GLMMs, fits to different data, mixed methods and REML fits with different
     fixed effects (see the module docstring)."""
     for fit, name in zip(fits, names, strict=True):
+        if not (isinstance(fit, MixedModelResult) or is_nlme_kind(fit)):
+            raise ArgumentError(f"model {name!r} must be a fitted model (the result of "
+                                "multilevel.lmer, gls, lme or nlme), got "
+                                f"{type(fit).__name__} {fit!r:.60}")
         if isinstance(fit, GeneralizedLinearMixedModelResult):
             raise ModelComparisonError(
                 f"model {name!r} is a GLMM: its likelihood is not comparable with a Gaussian "
