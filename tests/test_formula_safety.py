@@ -146,6 +146,9 @@ def _column(design, name: str) -> np.ndarray:
     ("expm1(x)", "expm1(x)", lambda d: np.expm1(d.x)),
     ("sqrt(x)", "sqrt(x)", lambda d: np.sqrt(d.x)),
     ("abs(x - 2)", "abs(x - 2)", lambda d: np.abs(d.x - 2)),
+    ("sin(2*pi*x)", "sin(2 * pi * x)", lambda d: np.sin(2 * np.pi * d.x)),  # R's name
+    ("cos(x)", "cos(x)", lambda d: np.cos(d.x)),
+    ("tan(x)", "tan(x)", lambda d: np.tan(d.x)),
     ("center(x)", "center(x)", lambda d: d.x - d.x.mean()),
     ("scale(x)", "scale(x)", lambda d: (d.x - d.x.mean()) / d.x.std(ddof=1)),
     ("I(x > 2)", "I(x > 2)TRUE", lambda d: (d.x > 2).astype(float)),  # R: a logical is a factor
@@ -171,7 +174,8 @@ def test_allowed_encodings_fit(small, term):
 
 
 def test_every_documented_function_is_tested_here():
-    tested = {"I", "log", "log2", "log10", "log1p", "exp", "expm1", "sqrt", "abs", "poly",
+    tested = {"I", "log", "log2", "log10", "log1p", "exp", "expm1", "sqrt", "abs", "sin",
+              "cos", "tan", "poly",
               "scale", "center", "C", "factor", "bs", "cr", "cs", "cc", "offset"}
     assert set(FUNCTIONS) == tested
 

@@ -426,6 +426,8 @@ def build_design(formula: str | ParsedFormula, data: Any, weights: Any = None,
     for spec in parsed.random:
         used += _variables(spec.lhs, "random-effects term", parsed.text)
         used += list(spec.group_factors)
+    # R's pi: a constant of the formula unless the data have a column of that name
+    used = [c for c in used if c != "pi" or c in source.columns]
     extra: dict[str, np.ndarray] = {}
     w = row_vector(weights, source, "weights")
     if w is not None:

@@ -50,6 +50,9 @@ FUNCTIONS: Mapping[str, str] = MappingProxyType({
     "expm1": "exp(x) - 1",
     "sqrt": "square root",
     "abs": "absolute value",
+    "sin": "sine (radians), e.g. sin(2*pi*Time) for a cycle",
+    "cos": "cosine (radians)",
+    "tan": "tangent (radians)",
     "poly": "orthogonal polynomials, poly(x, degree); raw=TRUE for raw powers",
     "scale": "centre and divide by the standard deviation",
     "center": "subtract the mean",
@@ -94,6 +97,10 @@ EVALUATION_CONTEXT: Mapping[str, Any] = MappingProxyType({
     "expm1": np.expm1,
     "sqrt": np.sqrt,
     "abs": np.abs,
+    "sin": np.sin,
+    "cos": np.cos,
+    "tan": np.tan,
+    "pi": np.pi,
     "factor": C,
 })
 
