@@ -11,10 +11,8 @@ import warnings
 from typing import Any, TypeVar
 
 import numpy as np
-import pandas as pd
 
 from multilevel.errors import (
-    ArgumentError,
     ConvergenceWarning,
     SingularFitWarning,
     public_api,
@@ -24,8 +22,7 @@ from multilevel.models.glmm import GLMMStages
 from multilevel.models.gls import gls_fit
 from multilevel.models.lme import lme_fit
 from multilevel.models.lmm import ModelStages
-from multilevel.models.nlme_fit import NlmeControl, lindstrom_bates, ranef_frames
-from multilevel.models.nlme_spec import parse_spec, start_vector, structure_columns
+from multilevel.models.nlme_fit import NlmeControl, nlme_estimate
 from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
 from multilevel.results.gls_result import GlsResult
 from multilevel.results.lme_result import LmeCall, LmeResult
@@ -288,25 +285,8 @@ def nlme(model: str, data: Any, fixed: str | list[str] | None = None, random: An
     -------
     NlmeResult
     """
-    if method not in ("ML", "REML"):
-        raise ArgumentError(f"method must be 'ML' or 'REML', got {method!r:.60}")
-    extra = structure_columns(weights, correlation)
-    spec = parse_spec(model, data, fixed, random, groups, functions, start, extra)
-    beta0 = start_vector(spec, start)
-    fit = lindstrom_bates(spec, beta0, method == "REML", weights, correlation, control)
-    inner = LinearMixedModelResult.from_model(fit.model, fit.opt)
-    linear = LmeResult(fit=inner, deviance=fit.deviance,
-                       variance_parameters=fit.variance_parameters,
-                       correlation_parameters=fit.correlation_parameters, method=method,
-                       design=fit.design, whitening=fit.structures, psi=fit.psi)
     call = dict(model=model, data=data, fixed=fixed, random=random, groups=groups,
                 start=start, method=method, weights=weights, correlation=correlation,
                 functions=functions, control=control)
-    fixef = pd.Series(fit.beta, index=spec.fixed_names, name="estimate")
-    return NlmeResult(fixef=fixef, ranef=ranef_frames(spec, fit.b), lme=inner,
-                      deviance=fit.deviance,
-                      variance_parameters=fit.variance_parameters,
-                      correlation_parameters=fit.correlation_parameters, method=method,
-                      iterations=fit.iterations, spec=spec, structures=fit.structures,
-                      psi=fit.psi, X=fit.X, weights=weights, correlation=correlation,
-                      linear=linear, call=call)
+    spec, fit = nlme_estimate(**call)
+    return NlmeResult.from_fit(spec, fit, call)

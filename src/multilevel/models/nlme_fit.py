@@ -49,7 +49,12 @@ from scipy.sparse.linalg import splu
 from multilevel.errors import ArgumentError, MultilevelWarning, NumericalError
 from multilevel.models.lme import LmeFit, lme_fit
 from multilevel.models.lmm import ModelStages
-from multilevel.models.nlme_spec import NlmeSpec
+from multilevel.models.nlme_spec import (
+    NlmeSpec,
+    parse_spec,
+    start_vector,
+    structure_columns,
+)
 from multilevel.models.whitening import Whitening
 from multilevel.optim.optsummary import OptSummary
 from multilevel.structures.correlation import CorrelationStructure
@@ -493,6 +498,22 @@ def fixed_df(X: np.ndarray, levels: list[np.ndarray]) -> np.ndarray:
     else:
         df[1:] += 1
     return np.where(constant, df.max(), df[stratum])
+
+
+def nlme_estimate(model: str, data: Any, fixed: Any = None, random: Any = None,
+                  groups: str | None = None, start: Any = None, method: str = "ML",
+                  weights: Any = None, correlation: Any = None, functions: Any = None,
+                  control: NlmeControl | None = None) -> tuple[NlmeSpec, NlmeFit]:
+    """Read the specification and run the alternation (the public ``multilevel.nlme`` turns
+    the estimates into a result)."""
+    if method not in ("ML", "REML"):
+        raise ArgumentError(f"method must be 'ML' or 'REML', got {method!r:.60}")
+    if control is not None and not isinstance(control, NlmeControl):
+        raise ArgumentError(f"control must be an ml.NlmeControl, got {control!r:.60}")
+    extra = structure_columns(weights, correlation)
+    spec = parse_spec(model, data, fixed, random, groups, functions, start, extra)
+    beta = start_vector(spec, start)
+    return spec, lindstrom_bates(spec, beta, method == "REML", weights, correlation, control)
 
 
 def ranef_frames(spec: NlmeSpec, b: list[np.ndarray]) -> dict[str, pd.DataFrame]:

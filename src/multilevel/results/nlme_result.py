@@ -12,7 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from multilevel.errors import ArgumentError, public_methods
-from multilevel.models.nlme_fit import fixed_df
+from multilevel.models.nlme_fit import NlmeFit, fixed_df, nlme_estimate, ranef_frames
 from multilevel.models.nlme_spec import NlmeSpec, new_rows
 from multilevel.models.whitening import Whitening
 from multilevel.results import approximate_intervals as ai
@@ -102,10 +102,38 @@ class NlmeResult:
     linear: LmeResult | None = field(repr=False, default=None)
     call: dict[str, Any] = field(repr=False, default_factory=dict)
 
+    @classmethod
+    def from_fit(cls, spec: NlmeSpec, fit: NlmeFit, call: dict[str, Any]) -> NlmeResult:
+        """The result of :func:`multilevel.models.nlme_fit.nlme_estimate`'s estimates;
+        ``call`` holds the arguments, for refits."""
+        method = call.get("method", "ML")
+        inner = LinearMixedModelResult.from_model(fit.model, fit.opt)
+        linear = LmeResult(fit=inner, deviance=fit.deviance,
+                           variance_parameters=fit.variance_parameters,
+                           correlation_parameters=fit.correlation_parameters, method=method,
+                           design=fit.design, whitening=fit.structures, psi=fit.psi)
+        return cls(fixef=pd.Series(fit.beta, index=spec.fixed_names, name="estimate"),
+                   ranef=ranef_frames(spec, fit.b), lme=inner, deviance=fit.deviance,
+                   variance_parameters=fit.variance_parameters,
+                   correlation_parameters=fit.correlation_parameters, method=method,
+                   iterations=fit.iterations, spec=spec, structures=fit.structures,
+                   psi=fit.psi, X=fit.X, weights=call.get("weights"),
+                   correlation=call.get("correlation"), linear=linear, call=dict(call))
+
     @property
     def sigma(self) -> float:
         """Residual standard deviation (at variance-function multiplier 1)."""
         return self.lme.sigma
+
+    @property
+    def response(self) -> np.ndarray:
+        """The response of the rows used."""
+        return self.spec.y
+
+    @property
+    def reml(self) -> bool:
+        """Whether the fit is REML."""
+        return self.method == "REML"
 
     @property
     def loglik(self) -> float:
@@ -386,8 +414,6 @@ class NlmeResult:
     def refit_response(self, y: np.ndarray) -> NlmeResult:
         """The same model fitted to another response ``y`` (one value per row used), from
         this fit's estimates."""
-        from multilevel.api import nlme
-
         if not self.call:
             raise ArgumentError("this nlme result keeps no call to refit")
         column = "simulated_response_"
@@ -396,8 +422,8 @@ class NlmeResult:
         call["model"] = f"{column} ~ {self.spec.formula.split('~', 1)[1]}"
         call["data"] = rows
         call["start"] = self.fixef.to_numpy()
-        refit: NlmeResult = nlme(**call)
-        return refit
+        spec, fit = nlme_estimate(**call)
+        return NlmeResult.from_fit(spec, fit, call)
 
     def bootstrap_parameters(self) -> pd.Series:
         """The estimates a bootstrap collects: fixed effects, random-effects SDs and
