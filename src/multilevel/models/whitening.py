@@ -69,6 +69,9 @@ class Whitening:
     classes : list of GroupClass
         The groups gathered by equal covariates; whitening applies one factor to all groups
         of a class at once.
+    n_correlation : int
+        How many of the parameters are the correlation's (the rest, first, the variance
+        function's).
     """
 
     variance: VarianceFunction | VarComb | None
@@ -79,6 +82,7 @@ class Whitening:
     start: np.ndarray
     classes: list[GroupClass] = field(default_factory=list, repr=False)
     fitted: np.ndarray | None = field(default=None, repr=False)
+    n_correlation: int = 0
 
     @classmethod
     def build(cls, weights: VarianceFunction | VarComb | None,
@@ -107,7 +111,8 @@ class Whitening:
             classes = group_classes(members, times)
             cor_start = correlation.initial(times)
         return cls(variance=var, correlation=correlation, rows=rows, members=members,
-                   times=times, start=np.concatenate([var_start, cor_start]), classes=classes)
+                   times=times, start=np.concatenate([var_start, cor_start]), classes=classes,
+                   n_correlation=cor_start.size)
 
     def constant_within_groups(self, values: np.ndarray) -> bool:
         """Whether ``values`` (one per row) take one value within every correlation group."""
@@ -121,8 +126,9 @@ class Whitening:
     @property
     def n_variance(self) -> int:
         """How many of the parameters are the variance function's."""
-        return self.start.size - (self.correlation.initial(self.times).size
-                                  if self.correlation is not None else 0)
+        # the count kept from build: the correlation's starting values can cost a pass over
+        # the data (spatial classes' smallest distance), too much for every evaluation
+        return self.start.size - self.n_correlation
 
     def whiten(self, psi: np.ndarray, arrays: list[np.ndarray],
                ) -> tuple[list[np.ndarray], float]:
