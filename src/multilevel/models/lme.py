@@ -14,6 +14,7 @@ the profiled theta (BOBYQA over nlme's unconstrained scale, a full LMM fit insid
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, replace
 from typing import Any
@@ -23,8 +24,14 @@ import numpy as np
 from multilevel.data.design import ModelDesign, build_design
 from multilevel.data.frame import to_pandas
 from multilevel.errors import ArgumentError, DataError, MultilevelWarning
-from multilevel.linalg.blocked_cholesky import solve_fixed_and_modes
+from multilevel.linalg.blocked_cholesky import (
+    NotPositiveDefinite,
+    profiled_terms,
+    solve_fixed_and_modes,
+)
+from multilevel.linalg.cross_products import cross_products
 from multilevel.models.lmm import ModelStages
+from multilevel.models.predictor import make_blocks
 from multilevel.models.whitening import Optimum, Whitening, alternate_fitted
 from multilevel.optim.optsummary import OptSummary
 from multilevel.structures.correlation import CorrelationStructure
@@ -113,6 +120,7 @@ def lme_fit(formula: str, data: Any, random: str | None = None,
     # around a full inner fit sees the inner optimizer's stopping noise and stops early
     model, opt, _ = inner(structures.start)
     n_theta = model.layout.n_theta
+    layout, response, n_levels = model.layout, model.response, model.A.n_levels
     lower = np.r_[model.layout.lower_bounds(), np.full(structures.start.size, -np.inf)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MultilevelWarning)
@@ -120,8 +128,19 @@ def lme_fit(formula: str, data: Any, random: str | None = None,
                                design=design)
 
     def joint(x: np.ndarray) -> float:
-        model, logdet = stages(x[n_theta:])
-        return model.objective(x[:n_theta]) + 2.0 * logdet
+        # the criterion ModelStages(whitened design).objective(theta) computes, without
+        # building the model (its layout, scale and memory checks): that was most of an
+        # evaluation's time on small data. The same arrays in the same order, so the same
+        # numbers to the last bit.
+        d, logdet = whitened(x[n_theta:])
+        blocks = make_blocks(d)
+        A = cross_products([b.codes for b in blocks], [b.Z for b in blocks], n_levels,
+                           centred_xy(d.X, d.y), None)
+        try:
+            terms = profiled_terms(A, layout.templates(x[:n_theta]))
+        except NotPositiveDefinite:
+            return math.inf
+        return response.criterion(*terms, reml) + 2.0 * logdet
 
     def optimize(current: Whitening, start: np.ndarray) -> Optimum:
         nonlocal structures
@@ -161,3 +180,16 @@ def lme_fit(formula: str, data: Any, random: str | None = None,
     return LmeFit(model=model, opt=opt, deviance=deviance,
                   variance_parameters=var_nat, correlation_parameters=cor_nat, outer=outer,
                   psi=np.asarray(psi, dtype=float), design=design, structures=structures)
+
+
+def centred_xy(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """[X y] as :class:`ModelStages` hands it to the cross-products for a design without
+    prior weights or offset: when a column of X is all ones (the intercept), the other
+    columns and y centred on their means (an exact reparametrization that keeps [X y]'[X y]
+    from cancelling), else as they are."""
+    is_one = np.all(X == 1.0, axis=0)
+    if not is_one.any():
+        return np.column_stack([X, y])
+    shift = np.average(X, axis=0, weights=None)
+    shift[is_one] = 0.0
+    return np.column_stack([X - shift, y - float(np.average(y, weights=None))])
