@@ -115,7 +115,17 @@ def check_common(fit, ref) -> None:
                                                              rel=1e-3)
 
 
-@pytest.mark.parametrize("case", list(GLS_CASES))
+# The spatial fits of Wheat2 (224 plots in one correlation group) and BodyWeight's lme with
+# VarPower() + CorCAR1 take 15-90 s each: they run with the slow tests (make test-slow).
+SLOW = {"wheat2_exp", "wheat2_exp_nugget_ml", "wheat2_gaus_nugget", "wheat2_ratio_nugget",
+        "wheat2_spher_nugget", "bodyweight_varpower_car1"}
+
+
+def cases(names):
+    return [pytest.param(c, marks=pytest.mark.slow) if c in SLOW else c for c in names]
+
+
+@pytest.mark.parametrize("case", cases(GLS_CASES))
 def test_gls_matches_nlme(case):
     dataset, formula, options = GLS_CASES[case]
     ref = GLS[case]
@@ -124,7 +134,7 @@ def test_gls_matches_nlme(case):
     assert fit.sigma == pytest.approx(ref["sigma"], rel=1e-3)
 
 
-@pytest.mark.parametrize("case", list(LME_CASES))
+@pytest.mark.parametrize("case", cases(LME_CASES))
 def test_lme_matches_nlme(case):
     dataset, formula, random, options = LME_CASES[case]
     ref = LME[case]
@@ -158,7 +168,7 @@ NOT_LOWER = {
 }
 
 
-@pytest.mark.parametrize("case", list(NOT_LOWER))
+@pytest.mark.parametrize("case", cases(NOT_LOWER))
 def test_gls_not_lower_than_nlme(case):
     dataset, formula, options, ours, fixef_rel = NOT_LOWER[case]
     ref = GLS[case]
