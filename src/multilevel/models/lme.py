@@ -132,15 +132,18 @@ def lme_fit(formula: str, data: Any, random: str | None = None,
         # building the model (its layout, scale and memory checks): that was most of an
         # evaluation's time on small data. The same arrays in the same order, so the same
         # numbers to the last bit.
-        d, logdet = whitened(x[n_theta:])
-        blocks = make_blocks(d)
-        A = cross_products([b.codes for b in blocks], [b.Z for b in blocks], n_levels,
-                           centred_xy(d.X, d.y), None)
-        try:
-            terms = profiled_terms(A, layout.templates(x[:n_theta]))
-        except NotPositiveDefinite:
-            return math.inf
-        return response.criterion(*terms, reml) + 2.0 * logdet
+        # the optimizer's trial points may overflow (a variance function's weights at extreme
+        # parameters): such a point's criterion is not finite and is rejected, silently
+        with np.errstate(all="ignore"):
+            d, logdet = whitened(x[n_theta:])
+            blocks = make_blocks(d)
+            A = cross_products([b.codes for b in blocks], [b.Z for b in blocks], n_levels,
+                               centred_xy(d.X, d.y), None)
+            try:
+                terms = profiled_terms(A, layout.templates(x[:n_theta]))
+            except NotPositiveDefinite:
+                return math.inf
+            return response.criterion(*terms, reml) + 2.0 * logdet
 
     def optimize(current: Whitening, start: np.ndarray) -> Optimum:
         nonlocal structures
