@@ -174,12 +174,7 @@ class NlmeResult:
         """Random-effects variances and correlations (group = the grouping level, terms named
         by the random effect), residual last."""
         out = self.lme.varcorr.copy()
-        names: dict[str, str] = {}
-        groups: dict[str, str] = {}
-        for L, lv in enumerate(self.spec.levels):
-            groups[f"nlme_g{L}"] = lv.name
-            for j, e in enumerate(lv.effects):
-                names[f"nlme_z{L}_{j}"] = e.name
+        groups, names = self._names()
         # a diagonal block is one LMM term per effect, named nlme_gL, nlme_gL.1, ...
         out["group"] = out["group"].map(lambda g: groups.get(str(g).split(".")[0], g))
         for col in ("term1", "term2"):
