@@ -18,9 +18,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from multilevel.errors import ConvergenceWarning, DataError
+from multilevel.errors import ArgumentError, ConvergenceWarning, DataError
 from multilevel.optim.backends import minimize_theta
 from multilevel.optim.optsummary import OptSummary
 from multilevel.structures.correlation import CorrelationStructure
@@ -72,6 +71,10 @@ class Whitening:
     n_correlation : int
         How many of the parameters are the correlation's (the rest, first, the variance
         function's).
+    sd : callable or None
+        The variance function's sd multipliers as a function of its parameters, its columns
+        read once (None without a variance function, or before a fitted-value one has fitted
+        values).
     """
 
     variance: VarianceFunction | VarComb | None
@@ -83,6 +86,8 @@ class Whitening:
     classes: list[GroupClass] = field(default_factory=list, repr=False)
     fitted: np.ndarray | None = field(default=None, repr=False)
     n_correlation: int = 0
+    sd: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False,
+                                                            compare=False)
 
     @classmethod
     def build(cls, weights: VarianceFunction | VarComb | None,
@@ -98,9 +103,10 @@ class Whitening:
         classes: list[GroupClass] = []
         cor_start = np.empty(0)
         if correlation is not None:
-            group = correlation.parsed.group
-            codes = (pd.factorize(rows[group], sort=False)[0] if group
-                     else np.zeros(len(rows), dtype=int))
+            # the combinations of the grouping columns (nlme's nested a/b), in order of first
+            # appearance
+            group_codes = correlation.group_codes(rows)
+            codes = group_codes if group_codes is not None else np.zeros(len(rows), dtype=int)
             # one stable sort instead of a scan of all rows per group (a missing group, code
             # -1, belongs to none)
             kept = np.flatnonzero(codes >= 0)
@@ -110,9 +116,14 @@ class Whitening:
             check_times(correlation, times, rows, members)
             classes = group_classes(members, times)
             cor_start = correlation.initial(times)
+        # the variance function's columns read once (not at every evaluation); one of the
+        # fitted values gets its function with them (with_fitted)
+        sd = (var.weights_function(rows) if var is not None and not var.uses_fitted
+              else None)
+        check_start(var, correlation, var_start, cor_start)
         return cls(variance=var, correlation=correlation, rows=rows, members=members,
                    times=times, start=np.concatenate([var_start, cor_start]), classes=classes,
-                   n_correlation=cor_start.size)
+                   n_correlation=cor_start.size, sd=sd)
 
     def constant_within_groups(self, values: np.ndarray) -> bool:
         """Whether ``values`` (one per row) take one value within every correlation group."""
@@ -139,7 +150,8 @@ class Whitening:
         if self.variance is None or (self.variance.uses_fitted and self.fitted is None):
             s = np.ones(n)  # nlme's first fit: weights 1 until there are fitted values
         else:
-            s = self.variance.weights_from_data(psi[:nv], self.rows, self.fitted)
+            s = (self.sd(psi[:nv]) if self.sd is not None
+                 else self.variance.weights_from_data(psi[:nv], self.rows, self.fitted))
         out = [a / (s[:, None] if a.ndim == 2 else s) for a in arrays]
         logdet = float(np.log(s).sum())
         if self.correlation is not None:
@@ -175,7 +187,10 @@ class Whitening:
 
     def with_fitted(self, fitted: np.ndarray) -> Whitening:
         """A copy whose fitted-value variance function reads ``fitted`` (one per row)."""
-        return replace(self, fitted=np.asarray(fitted, dtype=float))
+        values = np.asarray(fitted, dtype=float)
+        sd = (self.variance.weights_function(self.rows, values) if self.variance is not None
+              else None)
+        return replace(self, fitted=values, sd=sd)
 
     def optimize(self, deviance: Callable[[np.ndarray], float],
                  start: np.ndarray | None = None, lower: np.ndarray | None = None,
@@ -209,12 +224,11 @@ def check_columns(weights: Any, correlation: CorrelationStructure | None, rows: 
     """Every column the structures' forms read is in the data (a DataError naming it)."""
     wanted: list[tuple[str, str]] = []
     if weights is not None:
-        wanted += [(c, f"variance function {weights.form!r}" if hasattr(weights, "form")
-                    else "variance function") for c in weights.column_names()]
+        for part in getattr(weights, "components", (weights,)):  # a VarComb's, each
+            wanted += [(c, f"variance function {part.form!r}") for c in part.column_names()]
     if correlation is not None:
-        form = correlation.parsed
         wanted += [(c, f"correlation form {correlation.form!r}")
-                   for c in [*form.covariates, *([form.group] if form.group else [])]]
+                   for c in correlation.column_names()]
     for col, where in wanted:
         if col not in rows.columns:
             raise DataError(f"column {col!r} of the {where} is not in the data; add it or "
@@ -232,9 +246,22 @@ def check_times(correlation: CorrelationStructure, times: list[np.ndarray], rows
             correlation.check_times(t)
         except DataError as exc:
             cols = " + ".join(form.covariates) or "the row order"
-            group = (f" in group {rows[form.group].iloc[idx[0]]!r} of {form.group!r}"
-                     if form.group and len(idx) else "")
+            label = "/".join(str(rows[g].iloc[idx[0]]) for g in form.groups)
+            group = (f" in group {label!r} of {form.group_text!r}"
+                     if form.groups and len(idx) else "")
             raise DataError(f"{exc} (time covariate {cols}{group})") from exc
+
+
+def check_start(variance: Any, correlation: CorrelationStructure | None,
+                var_start: np.ndarray, cor_start: np.ndarray) -> None:
+    """Starting values that map to finite unconstrained parameters (the structures refuse
+    most bad ones at construction; this catches what only the data reveal): an
+    ArgumentError naming the structure, before any fitting."""
+    for who, start in ((variance, var_start), (correlation, cor_start)):
+        if who is not None and not np.all(np.isfinite(start)):
+            raise ArgumentError(f"{type(who).__name__}(form={who.form!r}): the starting "
+                                "values (value=) are outside the parameters' range on these "
+                                "data; give values inside it or leave value= out.")
 
 
 # nlme's gls/lme: the fitted values are refreshed until the parameters change by at most

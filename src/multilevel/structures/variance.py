@@ -19,11 +19,12 @@ that order; an object that was not initialized derives it from the strata of eac
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from multilevel.errors import ArgumentError, DataError
@@ -99,6 +100,16 @@ def _codes(labels: NDArray[np.str_], levels: tuple[str, ...], form: str) -> NDAr
 
 
 @dataclass(frozen=True)
+class CodedStrata:
+    """Strata already coded against a variance function's levels (see
+    :meth:`VarianceFunction.weights_function`): accepted wherever ``strata`` are, so that an
+    optimization does not turn the labels into codes again at every evaluation."""
+
+    levels: tuple[str, ...]
+    codes: NDArray[np.intp]
+
+
+@dataclass(frozen=True)
 class VarianceFunction:
     """Base class: one nlme variance function built from its form string.
 
@@ -120,6 +131,26 @@ class VarianceFunction:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "parsed", parse_variance_form(self.form))
+        self._check_start("value", self.value)
+
+    def _check_start(self, argument: str, value: Any, positive: bool = False) -> None:
+        """Starting values must be finite numbers (and > 0 where ``positive``): an
+        ArgumentError at construction naming the argument, as nlme refuses them."""
+        if value is None:
+            return
+        items = list(value.values()) if isinstance(value, Mapping) else value
+        try:
+            v = np.atleast_1d(np.asarray(items, dtype=float)).ravel()
+        except (TypeError, ValueError) as exc:
+            raise ArgumentError(f"{type(self).__name__}(form={self.form!r}): {argument}= "
+                                f"must be numbers; got {value!r:.60}.") from exc
+        if not np.all(np.isfinite(v)):
+            raise ArgumentError(f"{type(self).__name__}(form={self.form!r}): {argument}= "
+                                f"must be finite; got {v.tolist()}.")
+        if positive and np.any(v <= 0):
+            raise ArgumentError(f"{type(self).__name__}(form={self.form!r}): {argument}= "
+                                f"must be > 0 (nlme's rule); got {v[v <= 0][0]:g}. Give "
+                                f"positive starting values or leave {argument}= out.")
 
     # ---- strata -------------------------------------------------------------------------
     def _named_value(self) -> Any:
@@ -150,6 +181,8 @@ class VarianceFunction:
                           n: int) -> tuple[tuple[str, ...], NDArray[np.intp]]:
         if not self.parsed.strata:
             return ("",), np.zeros(n, dtype=np.intp)
+        if isinstance(strata, CodedStrata):
+            return strata.levels, strata.codes
         labels = _labels(strata)
         if labels is None:
             raise ArgumentError(f"variance function {self.form!r} needs the strata "
@@ -218,17 +251,39 @@ class VarianceFunction:
                 raise ArgumentError(f"variance function {self.form!r} needs the fitted values.")
             cov = np.asarray(fitted, dtype=float)
         elif name is not None:
-            cov = np.asarray(data[name], dtype=float)
+            cov = self._numeric_covariate(data, name)
         strata = None
         if self.parsed.strata:
             strata = np.column_stack([np.asarray(data[s]).astype(str) for s in self.parsed.strata])
         return cov, strata
+
+    def _numeric_covariate(self, data: Mapping[str, Any], name: str) -> FloatArray:
+        # a text or factor column has no powers or exponentials: say so before fitting
+        column = data[name]
+        arr = np.asarray(column)
+        if isinstance(getattr(column, "dtype", None), pd.CategoricalDtype) or \
+                arr.dtype.kind not in "biuf":
+            example = next((v for v in arr.ravel() if v is not None), None)
+            raise DataError(
+                f"{type(self).__name__}(form={self.form!r}): the variance covariate {name!r} "
+                f"is not numeric (it holds {example!r}); give a numeric column, or "
+                f"VarIdent(form='~ 1 | {name}') for one variance per level of {name!r}.")
+        return arr.astype(float)
 
     def weights_from_data(self, theta: ArrayLike, data: Mapping[str, Any],
                           fitted: ArrayLike | None = None) -> FloatArray:
         """:meth:`weights` with the covariate and strata read from ``data``."""
         cov, strata = self.columns(data, fitted)
         return self.weights(theta, cov, strata)
+
+    def weights_function(self, data: Mapping[str, Any], fitted: ArrayLike | None = None,
+                         ) -> Callable[[ArrayLike], FloatArray]:
+        """:meth:`weights_from_data` as a function of ``theta`` alone: the covariate read and
+        the strata coded once, for the many evaluations of an optimization."""
+        cov, strata = self.columns(data, fitted)
+        if strata is not None and self.parsed.strata:
+            strata = CodedStrata(*self._levels_and_codes(strata, len(strata)))
+        return lambda theta: self.weights(theta, cov, strata)
 
     def initialize_data(self, data: Mapping[str, Any]) -> VarianceFunction:
         """:meth:`initialize` with the strata read from ``data``."""
@@ -292,6 +347,8 @@ class VarIdent(VarianceFunction):
         super().__post_init__()
         if not self.parsed.strata:
             raise ArgumentError(f"varIdent form {self.form!r} needs strata: '~ 1 | g'.")
+        # the starting values are SD ratios
+        self._check_start("value", self.value, positive=True)
 
     def n_parameters(self, strata: ArrayLike | None = None) -> int:
         return self.n_levels(strata) - 1
@@ -309,8 +366,11 @@ class VarIdent(VarianceFunction):
 
     def weights(self, theta: ArrayLike, covariate: ArrayLike | None = None,
                 strata: ArrayLike | None = None) -> FloatArray:
-        labels = _labels(strata)
-        n = 0 if labels is None else labels.size
+        if isinstance(strata, CodedStrata):
+            n = strata.codes.size
+        else:
+            labels = _labels(strata)
+            n = 0 if labels is None else labels.size
         levels, codes = self._levels_and_codes(strata, n)
         t = self._check(theta, max(len(levels) - 1, 0))
         ratios = np.concatenate([[1.0], np.exp(t)])
@@ -366,6 +426,11 @@ class VarConstPower(VarPower):
     const: Any = None
     power: Any = None
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._check_start("const", self.const, positive=True)
+        self._check_start("power", self.power)
+
     def _named_value(self) -> Any:
         return self.const if isinstance(self.const, Mapping) else self.power
 
@@ -418,7 +483,20 @@ class VarComb:
     def __init__(self, *components: VarianceFunction) -> None:
         if not components:
             raise ArgumentError("VarComb needs at least one variance function.")
+        for c in components:
+            if not isinstance(c, VarianceFunction):
+                raise ArgumentError(f"VarComb combines variance functions (VarIdent, VarPower, "
+                                    f"...); got {type(c).__name__}. List the components of a "
+                                    "nested VarComb directly.")
         self.components: tuple[VarianceFunction, ...] = tuple(components)
+
+    def __repr__(self) -> str:
+        return f"VarComb({', '.join(map(repr, self.components))})"
+
+    @property
+    def form(self) -> str:
+        """The components' forms, as nlme's ``formula(varComb)`` lists them."""
+        return ", ".join(c.form for c in self.components)
 
     def initialize_data(self, data: Mapping[str, Any]) -> VarComb:
         """Initialize every component on ``data``."""
@@ -459,6 +537,14 @@ class VarComb:
         return np.concatenate([c.to_constrained(t) for c, t in
                                zip(self.components, self._split(theta, data), strict=True)])
 
+    def split(self, theta: ArrayLike, data: Mapping[str, Any]) -> list[FloatArray]:
+        """``theta`` cut into the components' parameter vectors, in order."""
+        return self._split(theta, data)
+
+    def sizes(self, data: Mapping[str, Any]) -> list[int]:
+        """Each component's number of parameters given the data."""
+        return self._sizes(data)
+
     def _split(self, theta: ArrayLike, data: Mapping[str, Any]) -> list[FloatArray]:
         t = np.asarray(theta, dtype=float).ravel()
         sizes = self._sizes(data)
@@ -475,6 +561,26 @@ class VarComb:
             out = w if out is None else out * w
         assert out is not None
         return out
+
+    def weights_function(self, data: Mapping[str, Any], fitted: ArrayLike | None = None,
+                         ) -> Callable[[ArrayLike], FloatArray]:
+        """:meth:`weights_from_data` as a function of ``theta`` alone (each component's
+        columns read once)."""
+        sizes = self._sizes(data)
+        parts = [c.weights_function(data, fitted) for c in self.components]
+
+        def weights(theta: ArrayLike) -> FloatArray:
+            t = np.asarray(theta, dtype=float).ravel()
+            if t.size != sum(sizes):
+                raise ArgumentError(f"varComb has {sum(sizes)} parameters; got {t.size}.")
+            out: FloatArray | None = None
+            for part, ti in zip(parts, np.split(t, np.cumsum(sizes)[:-1]), strict=True):
+                w = part(ti)
+                out = w if out is None else out * w
+            assert out is not None
+            return out
+
+        return weights
 
     def loglik(self, theta: ArrayLike, data: Mapping[str, Any],
                fitted: ArrayLike | None = None) -> float:
