@@ -97,8 +97,7 @@ def gls_fit(formula: str, data: Any, weights: VarianceFunction | VarComb | None 
     if weights is not None:
         structure_cols += weights.column_names()
     if correlation is not None:
-        form = correlation.parsed
-        structure_cols += [*form.covariates, *([form.group] if form.group else [])]
+        structure_cols += correlation.column_names()  # nested groups: every column
     missing = [c for c in structure_cols if c not in frame.columns]
     if missing:
         raise DataError(f"gls: column(s) {', '.join(map(repr, missing))} of the variance or "

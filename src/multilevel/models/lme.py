@@ -79,12 +79,14 @@ def lme_fit(formula: str, data: Any, random: str | None = None,
     rows: Any = frame.iloc[design.row_index].reset_index(drop=True)
     if correlation is not None:
         form = correlation.parsed
-        group_col = form.group or design.terms[-1].factor.name  # nlme: the innermost level
-        if group_col not in rows.columns:
-            raise DataError(f"lme: the correlation's grouping column {group_col!r} is not in "
-                            "the data")
-        if not form.group:
+        # nlme: the innermost level (a nested a/b names its columns' combination)
+        group_col = form.group_text or innermost_group(design, random)
+        if not form.groups:
             correlation = replace(correlation, form=f"{correlation.form.strip()} | {group_col}")
+        missing = [c for c in correlation.parsed.groups if c not in rows.columns]
+        if missing:
+            raise DataError(f"lme: the correlation's grouping column {missing[0]!r} is not in "
+                            "the data")
     structures = Whitening.build(weights, correlation, rows)
     for term in design.terms:
         if not structures.constant_within_groups(term.factor.codes):
@@ -183,6 +185,16 @@ def lme_fit(formula: str, data: Any, random: str | None = None,
     return LmeFit(model=model, opt=opt, deviance=deviance,
                   variance_parameters=var_nat, correlation_parameters=cor_nat, outer=outer,
                   psi=np.asarray(psi, dtype=float), design=design, structures=structures)
+
+
+def innermost_group(design: ModelDesign, random: str | None) -> str:
+    """nlme's default correlation group, the innermost random-effects level, as a form's
+    grouping: ``random``'s own ``a/b`` when given, else the factor with the most levels
+    (a nested factor ``b:a``, lme4's expansion of ``a/b``, as ``a/b``)."""
+    if random is not None:
+        return random.split("|", 1)[1].strip()
+    factor = max((t.factor for t in design.terms), key=lambda f: len(f.levels))
+    return "/".join(reversed(factor.name.split(":")))
 
 
 def centred_xy(X: np.ndarray, y: np.ndarray) -> np.ndarray:

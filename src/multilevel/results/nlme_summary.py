@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from multilevel.errors import public_methods
-from multilevel.results.structure_parameters import CORRELATION_TITLES, VARIANCE_TITLES
+from multilevel.results.structure_parameters import (
+    CORRELATION_TITLES,
+    VARIANCE_TITLES,
+    variance_names,
+)
 from multilevel.results.summary import _abbreviate, _layout, _named_vector, r_format
+from multilevel.structures.variance import VarComb
 
 if TYPE_CHECKING:
     from multilevel.results.structure_parameters import StructureParameters
@@ -33,7 +38,7 @@ def structure_lines(sp: StructureParameters) -> list[str]:
     w = sp.whitening
     if w is None:
         return []
-    var_names, cor_names = sp.names()
+    cor_names = sp.names()[1]
     var, cor = w.natural(sp.psi)
     out: list[str] = []
     if w.correlation is not None:
@@ -47,15 +52,29 @@ def structure_lines(sp: StructureParameters) -> list[str]:
             out += _correlation_matrix_lines(cor)
         elif cor.size:
             out += _named_vector(cor_names, r_format(cor, DIGITS))
-    if w.variance is not None:
-        kind = type(w.variance).__name__
-        out += ["Variance function:", f" Structure: {VARIANCE_TITLES.get(kind, kind)}",
-                f" Formula: {_form(w.variance.form)} ", " Parameter estimates:"]
-        if kind == "VarIdent" and w.variance.levels:
-            # nlme shows the reference stratum's multiplier 1 too
-            out += _named_vector(list(w.variance.levels), r_format([1.0, *var], DIGITS))
-        elif var.size:
-            out += _named_vector(var_names, r_format(var, DIGITS))
+    if isinstance(w.variance, VarComb):
+        # nlme's print of a varComb: each component's paragraph under one title
+        out.append("Combination of variance functions: ")
+        start = 0
+        for comp, k in zip(w.variance.components, w.variance.sizes(w.rows), strict=True):
+            out += _variance_lines(comp, var[start:start + k])
+            start += k
+    elif w.variance is not None:
+        out.append("Variance function:")
+        out += _variance_lines(w.variance, var)
+    return out
+
+
+def _variance_lines(var_fn: Any, values: np.ndarray) -> list[str]:
+    """One variance function's structure, formula and (natural) parameter estimates."""
+    kind = type(var_fn).__name__
+    out = [f" Structure: {VARIANCE_TITLES.get(kind, kind)}",
+           f" Formula: {_form(var_fn.form)} ", " Parameter estimates:"]
+    if kind == "VarIdent" and var_fn.levels:
+        # nlme shows the reference stratum's multiplier 1 too
+        out += _named_vector(list(var_fn.levels), r_format([1.0, *values], DIGITS))
+    elif values.size:
+        out += _named_vector(variance_names(var_fn, values.size), r_format(values, DIGITS))
     return out
 
 
@@ -70,9 +89,12 @@ def _correlation_matrix_lines(cor: np.ndarray) -> list[str]:
 
 
 def _form(form: str) -> str:
-    """A one-sided formula as R deparses it: ``~1 | Subject``, ``~age``."""
-    text = " ".join(form.split()).replace("~ ", "~")
-    return text
+    """A one-sided formula as R deparses it: ``~1 | Subject``, ``~age``, ``~1 | Dog/Side``,
+    ``~x + y | g``."""
+    text = "".join(form.split())
+    for op in ("|", "+", "*", "-"):
+        text = f" {op} ".join(text.split(op))
+    return text.replace("~ - ", "~-")  # a leading minus is unary
 
 
 def random_effects_lines(lhs: str, groups: list[str], varcorr: pd.DataFrame) -> list[str]:

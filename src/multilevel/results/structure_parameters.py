@@ -15,6 +15,10 @@ from typing import Any
 import numpy as np
 
 from multilevel.structures.correlation import CorSymm
+from multilevel.structures.variance import VarComb
+
+# nlme names a varComb's components A, B, C, ... (R's LETTERS)
+COMPONENT_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 VARIANCE_TITLES = {
     "VarIdent": "Different standard deviations per stratum",
@@ -32,9 +36,16 @@ CORRELATION_TITLES = {
 }
 
 
-def variance_names(var: Any, n: int) -> list[str]:
-    """nlme's names of a variance function's ``n`` (estimated) parameters."""
+def variance_names(var: Any, n: int, data: Any = None) -> list[str]:
+    """nlme's names of a variance function's ``n`` (estimated) parameters; a
+    :class:`VarComb`'s (its components' sizes read from ``data``) are the components' names
+    prefixed by the components' letters, ``A.Female``, ``B.power``, as nlme's varComb."""
     kind = type(var).__name__
+    if isinstance(var, VarComb):
+        return [f"{letter}.{name}"
+                for letter, comp, k in zip(COMPONENT_LETTERS, var.components, var.sizes(data),
+                                           strict=False)
+                for name in variance_names(comp, k)]
     levels = list(var.levels or ())
     if kind == "VarIdent":
         return levels[1:] if len(levels) == n + 1 else [f"v{i + 1}" for i in range(n)]
@@ -112,7 +123,7 @@ class StructureParameters:
         if self.whitening is None:
             return [], []
         n_cor = self.n - self.n_variance
-        var = (variance_names(self.whitening.variance, self.n_variance)
+        var = (variance_names(self.whitening.variance, self.n_variance, self.whitening.rows)
                if self.whitening.variance is not None else [])
         cor = (correlation_names(self.whitening.correlation, n_cor)
                if self.whitening.correlation is not None else [])

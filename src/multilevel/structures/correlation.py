@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy.linalg import solve_triangular
 from scipy.spatial.distance import pdist, squareform
@@ -45,41 +46,71 @@ class CorrelationForm:
     ----------
     covariates : tuple of str
         Empty for ``~ 1`` (positions 1..n within each group); several for spatial ``~ x + y``.
-    group : str or None
-        The grouping column, or None for one group.
+    groups : tuple of str
+        The grouping columns after ``|``, outermost first: one for ``| g``, several for nlme's
+        nested ``| a/b`` (the groups are the combinations of their levels); empty for one
+        group.
     """
 
     covariates: tuple[str, ...]
-    group: str | None
+    groups: tuple[str, ...] = ()
+
+    @property
+    def group(self) -> str | None:
+        """The innermost grouping column (the only one without nesting), or None."""
+        return self.groups[-1] if self.groups else None
+
+    @property
+    def group_text(self) -> str | None:
+        """The grouping as the form writes it (``a/b``), or None."""
+        return "/".join(self.groups) if self.groups else None
 
 
 def parse_correlation_form(form: str) -> CorrelationForm:
-    """Parse ``"~ 1 | g"``, ``"~ time | g"``, ``"~ x + y | g"``, ``"~ time"``."""
+    """Parse ``"~ 1 | g"``, ``"~ time | g"``, ``"~ x + y | g"``, ``"~ time"``, and nlme's
+    nested groups ``"~ 1 | a/b"`` (any depth)."""
     text = form.strip()
     if not text.startswith("~"):
         raise ArgumentError(f"correlation form {form!r} must start with '~' (e.g. '~ 1 | g').")
     lhs, _, rhs = text[1:].partition("|")
     covs = tuple(c.strip() for c in lhs.split("+"))
     covs = () if covs == ("1",) or covs == ("",) else covs
-    group = rhs.strip() or None
-    if any(not c.isidentifier() for c in covs) or (group is not None
-                                                   and not group.isidentifier()):
+    groups = tuple(g.strip() for g in rhs.split("/")) if rhs.strip() else ()
+    if any(not c.isidentifier() for c in covs) or any(not g.isidentifier() for g in groups):
         raise ArgumentError(f"correlation form {form!r}: covariates must be column names "
-                            "joined by '+', with at most one grouping column after '|'.")
-    return CorrelationForm(covs, group)
+                            "joined by '+', with one grouping column after '|' or nested "
+                            "ones joined by '/' (e.g. '~ 1 | Dog/Side').")
+    return CorrelationForm(covs, groups)
 
 
-def _split(values: FloatArray, groups: ArrayLike | None) -> list[FloatArray]:
-    if groups is None:
+def group_codes(data: Mapping[str, Any], columns: Sequence[str]) -> NDArray[np.intp]:
+    """Each row's group among the combinations of ``columns``' levels (nlme's nested
+    ``a/b``), numbered in order of first appearance; -1 where a column is missing."""
+    n = len(np.asarray(data[columns[0]]))
+    codes = np.zeros(n, dtype=np.intp)
+    missing = np.zeros(n, dtype=bool)
+    for col in columns:
+        c = pd.factorize(pd.Series(np.asarray(data[col], dtype=object)), sort=False)[0]
+        missing |= c < 0
+        # the combination of the codes so far with this column's, renumbered compactly
+        pair = codes * (int(c.max(initial=0)) + 1) + np.maximum(c, 0)
+        codes = pd.factorize(pair, sort=False)[0].astype(np.intp)
+    codes[missing] = -1
+    if missing.any():  # renumber the rest in order of first appearance
+        kept = codes >= 0
+        codes[kept] = pd.factorize(codes[kept], sort=False)[0]
+    return codes
+
+
+def _split(values: FloatArray, codes: NDArray[np.intp] | None) -> list[FloatArray]:
+    if codes is None:
         return [values]
-    g = np.asarray(groups).astype(str)
-    _, first, inverse = np.unique(g, return_index=True, return_inverse=True)
-    rank = np.empty(first.size, dtype=np.intp)
-    rank[np.argsort(first)] = np.arange(first.size)  # groups in order of first appearance,
-    codes = rank[inverse.ravel()]  # as nlme's lists
-    # one stable sort keeps each group's rows in data order (a scan per group is O(n groups))
-    order = np.argsort(codes, kind="stable")
-    return np.split(values[order], np.cumsum(np.bincount(codes, minlength=first.size))[:-1])
+    kept = np.flatnonzero(codes >= 0)
+    # one stable sort keeps each group's rows in data order (a scan per group is O(n groups));
+    # groups in order of first appearance, as nlme's lists
+    order = kept[np.argsort(codes[kept], kind="stable")]
+    counts = np.bincount(codes[kept], minlength=int(codes.max(initial=-1)) + 1)
+    return np.split(values[order], np.cumsum(counts)[:-1])
 
 
 def _symmetric_from_lags(lag_corr: FloatArray, lags: NDArray[np.intp]) -> FloatArray:
@@ -107,17 +138,44 @@ class CorrelationStructure:
         object.__setattr__(self, "parsed", parse_correlation_form(self.form))
 
     # ---- data ---------------------------------------------------------------------------
+    def group_codes(self, data: Mapping[str, Any]) -> NDArray[np.intp] | None:
+        """Each row's correlation group (the combinations of the form's grouping columns),
+        numbered in order of first appearance, -1 where a grouping column is missing; None
+        for one group of all rows."""
+        if not self.parsed.groups:
+            return None
+        return group_codes(data, self.parsed.groups)
+
+    def column_names(self) -> list[str]:
+        """The data columns the form reads: the covariates, then the grouping columns."""
+        return [*self.parsed.covariates, *self.parsed.groups]
+
     def covariates(self, data: Mapping[str, Any]) -> list[FloatArray]:
         """Per-group covariates from ``data`` (dict or DataFrame), groups in order of
         appearance; ``~ 1`` gives positions 1..n_i."""
-        groups = None if self.parsed.group is None else np.asarray(data[self.parsed.group])
+        codes = self.group_codes(data)
         if self.parsed.covariates:
-            cols = [np.asarray(data[c], dtype=float) for c in self.parsed.covariates]
+            cols = [self._numeric_covariate(data, c) for c in self.parsed.covariates]
             values = np.column_stack(cols) if len(cols) > 1 else cols[0]
-            return _split(values, groups)
+            return _split(values, codes)
         n = len(np.asarray(data[next(iter(data))]))
-        parts = _split(np.zeros(n), groups)
+        parts = _split(np.zeros(n), codes)
         return [np.arange(1.0, p.size + 1) for p in parts]
+
+    def _numeric_covariate(self, data: Mapping[str, Any], name: str) -> FloatArray:
+        # a text or factor column cannot be a time or a coordinate: say so before fitting
+        column = data[name]
+        arr = np.asarray(column)
+        if isinstance(getattr(column, "dtype", None), pd.CategoricalDtype) or \
+                arr.dtype.kind not in "biuf":
+            example = next((v for v in arr.ravel() if v is not None), None)
+            what = "coordinate" if isinstance(self, CorSpatial) else "time covariate"
+            group = f" | {self.parsed.group_text}" if self.parsed.groups else ""
+            raise DataError(
+                f"{type(self).__name__}(form={self.form!r}): the {what} {name!r} is not "
+                f"numeric (it holds {example!r}); give a numeric column, or '~ 1{group}' "
+                "for positions 1..n in the data's row order within each group.")
+        return arr.astype(float)
 
     def check_times(self, times: ArrayLike) -> FloatArray:
         """Validate one group's covariate (overridden where nlme has rules)."""
@@ -205,6 +263,36 @@ def _per_group(method: Any, params: ArrayLike, times: Times) -> list[FloatArray]
     return out
 
 
+def _start_value(value: Any, who: str, sizes: Sequence[int] = (1,),
+                 what: str = "value") -> FloatArray | None:
+    """``value`` as finite floats of one of the allowed ``sizes`` (None stays None): an
+    ArgumentError naming the structure and the argument otherwise."""
+    if value is None:
+        return None
+    try:
+        v = np.atleast_1d(np.asarray(value, dtype=float)).ravel()
+    except (TypeError, ValueError) as exc:
+        raise ArgumentError(f"{who}: {what}= must be numbers; got {value!r:.60}.") from exc
+    if v.size not in sizes:
+        raise ArgumentError(f"{who}: {what}= takes {' or '.join(map(str, sizes))} number(s); "
+                            f"got {v.size}.")
+    if not np.all(np.isfinite(v)):
+        raise ArgumentError(f"{who}: {what}= must be finite; got {v.tolist()}.")
+    return v
+
+
+def _check_open_interval(v: FloatArray | None, low: float, high: float, who: str,
+                         what: str = "value=") -> None:
+    """Each starting value in the open interval (low, high), nlme's rule."""
+    if v is None:
+        return
+    bad = v[(v <= low) | (v >= high)]
+    if bad.size:
+        raise ArgumentError(f"{who}: {what} must lie strictly between {low:g} and {high:g} "
+                            f"(nlme's rule); got {bad[0]:g}. Give a starting value inside "
+                            "that range or leave it out for nlme's default.")
+
+
 # ---- serial structures with integer positions ----------------------------------------------
 
 def _integer_positions(times: ArrayLike, who: str) -> NDArray[np.intp]:
@@ -243,6 +331,10 @@ class CorAR1(CorrelationStructure):
     within a group (nlme falls back to ``corARMA(p = 1)`` for gaps: the same correlations).
     """
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_open_interval(_start_value(self.value, "CorAR1"), -1.0, 1.0, "CorAR1")
+
     def check_times(self, times: ArrayLike) -> FloatArray:
         return _integer_positions(times, "corAR1").astype(float)
 
@@ -278,6 +370,10 @@ class CorCAR1(CorrelationStructure):
 
     ``0 < phi < 1``; unconstrained: ``log(phi / (1 - phi))``.
     """
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_open_interval(_start_value(self.value, "CorCAR1"), 0.0, 1.0, "CorCAR1")
 
     def check_times(self, times: ArrayLike) -> FloatArray:
         t = np.asarray(times, dtype=float).ravel()
@@ -372,6 +468,11 @@ class CorARMA(CorrelationStructure):
         super().__post_init__()
         if self.p < 0 or self.q < 0 or self.p + self.q == 0:
             raise ArgumentError("corARMA needs p >= 0, q >= 0 and p + q > 0.")
+        v = _start_value(self.value, "CorARMA", (self.p + self.q,))
+        _check_open_interval(v, -1.0, 1.0, "CorARMA")
+        if v is not None:  # stationary AR part, invertible MA part
+            _arma_transform(v[:self.p], -1.0, "CorARMA: value=")
+            _arma_transform(v[self.p:], 1.0, "CorARMA: value=")
 
     def check_times(self, times: ArrayLike) -> FloatArray:
         return _integer_positions(times, "corARMA").astype(float)
@@ -404,6 +505,12 @@ class CorCompSymm(CorrelationStructure):
     ``-1 / (m - 1) < rho < 1`` with ``m`` the largest group; unconstrained:
     ``log((rho + 1 / (m - 1)) / (1 - rho))``.
     """
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # the lower limit -1 / (m - 1) needs the data: checked when initialized
+        _check_open_interval(_start_value(self.value, "CorCompSymm"), -1.0, 1.0,
+                             "CorCompSymm")
 
     @staticmethod
     def _inf(times: Times) -> float:
@@ -469,6 +576,19 @@ class CorSymm(CorrelationStructure):
     largest position). Unconstrained: nlme's spherical parametrization of the upper Cholesky
     factor's columns, angles ``a`` mapped to ``log(a / (pi - a))``.
     """
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.value is None:
+            return
+        k = np.atleast_1d(np.asarray(self.value, dtype=float)).size
+        v = _start_value(self.value, "CorSymm", (k,))
+        _check_open_interval(v, -1.0, 1.0, "CorSymm")
+        assert v is not None
+        r = self._matrix(v)  # k must be m(m-1)/2
+        if np.any(np.linalg.eigvalsh(r) <= 0):
+            raise ArgumentError("CorSymm: the correlations of value= are not positive "
+                                "definite (nlme's rule); give correlations of a valid matrix.")
 
     @staticmethod
     def _max_position(times: Times) -> int:
@@ -561,6 +681,14 @@ class CorSpatial(CorrelationStructure):
         if self.metric not in _METRICS:
             raise ArgumentError(f"metric {self.metric!r} is not one of nlme's "
                                 f"{', '.join(_METRICS)}.")
+        who = type(self).__name__
+        v = _start_value(self.value, who, (1, 2) if self.nugget else (1,))
+        if v is not None:
+            if v[0] <= 0:
+                raise ArgumentError(f"{who}: the range (value[0]) must be > 0 (nlme's rule); "
+                                    f"got {v[0]:g}. Give a positive range or leave value= "
+                                    "out for nlme's default.")
+            _check_open_interval(v[1:], 0.0, 1.0, who, "the nugget (value[1])")
 
     def check_times(self, times: ArrayLike) -> FloatArray:
         # two points at distance zero would correlate 1: nlme refuses them as well
