@@ -384,3 +384,20 @@ def test_nested_group_not_within_the_random_levels_is_refused():
     with pytest.raises(DataError, match="not nested in the random-effects factor 'Dog'"):
         ml.lme("pixel ~ day", load_data("Pixel"), random="~ 1 | Dog",
                correlation=ml.CorAR1(form="~ 1 | Side"))
+
+
+def test_nested_correlation_nlme_matches_nlme():
+    # nlme(uptake ~ SSasympOff(conc, Asym, lrc, c0), CO2, random = Asym ~ 1 | Type/Plant,
+    #      correlation = corAR1(form = ~ 1 | Type/Plant)); ML, nlme's default
+    ref = CASES["co2_ar1_nested_nlme"]
+    fit = ml.nlme("uptake ~ SSasympOff(conc, Asym, lrc, c0)", load_data("CO2"),
+                  fixed="Asym + lrc + c0 ~ 1", random="Asym ~ 1 | Type/Plant",
+                  correlation=ml.CorAR1(form="~ 1 | Type/Plant"),
+                  start={"Asym": 32, "lrc": -4.6, "c0": 49})
+    assert fit.loglik == pytest.approx(ref["logLik"], rel=1e-5)
+    assert fit.fixef.to_numpy() == pytest.approx(values(ref["fixef"]), rel=1e-4)
+    assert list(fit.correlation_parameters) == pytest.approx(values(ref["correlation"]),
+                                                             rel=1e-3)
+    assert fit.sigma == pytest.approx(ref["sigma"], rel=1e-3)
+    assert random_sds(fit) == pytest.approx(ref_random_sds(ref), rel=1e-3)
+    assert " Formula: ~1 | Type/Plant " in str(fit.summary()).splitlines()

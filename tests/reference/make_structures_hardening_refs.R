@@ -90,6 +90,13 @@ cases <- list(
   pixel_ar1_default_nested_lme = list(
     call = quote(lme(pixel ~ day + I(day^2), Pixel, random = ~ 1 | Dog/Side,
                      correlation = corAR1())),
+    intervals = FALSE),
+  # nlme with nested random effects and the AR(1) within the innermost level Type/Plant
+  co2_ar1_nested_nlme = list(
+    call = quote(nlme(uptake ~ SSasympOff(conc, Asym, lrc, c0), CO2,
+                      fixed = Asym + lrc + c0 ~ 1, random = Asym ~ 1 | Type/Plant,
+                      correlation = corAR1(form = ~ 1 | Type/Plant),
+                      start = c(Asym = 32, lrc = -4.6, c0 = 49))),
     intervals = FALSE)
 )
 
