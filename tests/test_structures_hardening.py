@@ -401,3 +401,14 @@ def test_nested_correlation_nlme_matches_nlme():
     assert fit.sigma == pytest.approx(ref["sigma"], rel=1e-3)
     assert random_sds(fit) == pytest.approx(ref_random_sds(ref), rel=1e-3)
     assert " Formula: ~1 | Type/Plant " in str(fit.summary()).splitlines()
+
+
+def test_default_group_of_an_interaction_random_level_is_its_combination():
+    # random = ~ 1 | Dog:Side groups as Dog/Side: the default correlation group is the same
+    data = load_data("PixelDogSide")
+    interaction = ml.lme("pixel ~ day", data, random="~ 1 | Dog:Side", correlation=ml.CorAR1())
+    column = ml.lme("pixel ~ day", data, random="~ 1 | DogSide",
+                    correlation=ml.CorAR1(form="~ 1 | DogSide"))
+    assert interaction.loglik == pytest.approx(column.loglik, rel=1e-9)
+    assert interaction.correlation_parameters == pytest.approx(column.correlation_parameters,
+                                                               rel=1e-6)

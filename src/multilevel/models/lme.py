@@ -191,8 +191,8 @@ def innermost_group(design: ModelDesign, random: str | None) -> str:
     """nlme's default correlation group, the innermost random-effects level, as a form's
     grouping: ``random``'s own ``a/b`` when given, else the factor with the most levels
     (a nested factor ``b:a``, lme4's expansion of ``a/b``, as ``a/b``)."""
-    if random is not None:
-        return random.split("|", 1)[1].strip()
+    if random is not None:  # an interaction a:b groups as a/b's innermost level
+        return random.split("|", 1)[1].strip().replace(":", "/")
     factor = max((t.factor for t in design.terms), key=lambda f: len(f.levels))
     return "/".join(reversed(factor.name.split(":")))
 
