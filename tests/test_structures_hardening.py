@@ -412,3 +412,22 @@ def test_default_group_of_an_interaction_random_level_is_its_combination():
     assert interaction.loglik == pytest.approx(column.loglik, rel=1e-9)
     assert interaction.correlation_parameters == pytest.approx(column.correlation_parameters,
                                                                rel=1e-6)
+
+
+@pytest.mark.parametrize("case", ["dialyzer_varcomb_gls", "orthodont_varcomb_lme"])
+def test_varcomb_printed_intervals_layout_matches_nlme(case):
+    ref = CASES[case]
+    if case.startswith("dialyzer"):
+        fit = ml.gls("rate ~ (pressure + I(pressure^2) + I(pressure^3) + I(pressure^4)) * QB",
+                     load_data("Dialyzer"),
+                     weights=ml.VarComb(ml.VarIdent(form="~ 1 | QB"),
+                                        ml.VarPower(form="~ pressure")))
+    else:
+        fit = ml.lme("distance ~ age", load_data("Orthodont"), random="~ 1 | Subject",
+                     weights=varcomb_orthodont())
+    ours = paragraph(str(fit.intervals()).splitlines(), " Variance function:")
+    theirs = paragraph(list(ref["printed_intervals"]), " Variance function:")
+    # the columns' widths follow the numbers' digits (R drops trailing zeros): compared
+    # with the numbers blanked and the spaces collapsed
+    assert [" ".join(NUMBER.sub("#", line).split()) for line in ours] == \
+        [" ".join(NUMBER.sub("#", line).split()) for line in theirs]
