@@ -424,7 +424,7 @@ BAD_CORRELATIONS = [
     ("CorAR1(1j)", "must be a number"),
     ("CorAR1(lambda: 0)", "only literal values are read"),
     ("CorAR1(0.2, '~ 1 | Subject', 3)", "at most 2 argument(s) by position"),
-    ("CorAR1(form='~ 1 | Subject / Sex')", "correlation form"),
+    ("CorAR1(form='~ 1 | Subject | Sex')", "correlation form"),
 ]
 
 

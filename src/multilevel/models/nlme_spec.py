@@ -504,13 +504,10 @@ def new_rows(spec: NlmeSpec, newdata: Any,
 
 
 def structure_columns(weights: Any, correlation: Any) -> list[str]:
-    """The data columns the residual structures' forms name."""
+    """The data columns the residual structures' forms name (a VarComb's components', a
+    nested correlation group's every column)."""
     cols: list[str] = []
-    if weights is not None:
-        parsed = getattr(weights, "parsed", None)
-        cov = getattr(parsed, "covariate", None)
-        cols += [c for c in [cov, *getattr(parsed, "strata", [])] if c and c != "fitted"]
-    if correlation is not None:
-        form = correlation.parsed
-        cols += [*form.covariates, *([form.group] if form.group else [])]
+    for structure in (weights, correlation):
+        if structure is not None and hasattr(structure, "column_names"):
+            cols += list(structure.column_names())
     return cols
