@@ -123,6 +123,9 @@ def lme_fit(formula: str, data: Any, random: str | None = None,
     model, opt, _ = inner(structures.start)
     n_theta = model.layout.n_theta
     layout, response, n_levels = model.layout, model.response, model.A.n_levels
+    # the engine's dense blocks: [X y] and every block after the first (glmm's measure)
+    dense_order = model.n_fixed + 1 + sum(nl * b.k for nl, b in zip(
+        model.predictor.n_levels[1:], model.blocks[1:], strict=True))
     lower = np.r_[model.layout.lower_bounds(), np.full(structures.start.size, -np.inf)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MultilevelWarning)
@@ -150,7 +153,7 @@ def lme_fit(formula: str, data: Any, random: str | None = None,
     def optimize(current: Whitening, start: np.ndarray) -> Optimum:
         nonlocal structures
         structures = current
-        return structures.optimize(joint, start, lower)
+        return structures.optimize(joint, start, lower, dense_order)
 
     def estimate(current: Whitening, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # nlme's lme: the fitted values of the innermost level, X beta + Z b, on the data's
