@@ -60,10 +60,13 @@ class LmeFit:
 def lme_fit(formula: str, data: Any, random: str | None = None,
             weights: VarianceFunction | VarComb | None = None,
             correlation: CorrelationStructure | None = None,
-            method: str = "REML", fitted: np.ndarray | None = None) -> LmeFit:
+            method: str = "REML", fitted: np.ndarray | None = None,
+            design: ModelDesign | None = None) -> LmeFit:
     """Estimate an ``lme`` model (see the module docstring); the public wrapper turns the
     result into a fitted model. ``fitted`` holds a fitted-value variance function's fitted
-    values fixed (nlme's LME step inside ``nlme``) instead of refreshing them from the fit."""
+    values fixed (nlme's LME step inside ``nlme``) instead of refreshing them from the fit;
+    ``design``, the formula's design on ``data`` already built (nlme's repeated LME steps on
+    new columns of the same structure), skips building it."""
     if method not in METHODS:
         raise ArgumentError(f"method must be 'REML' or 'ML', got {method!r:.60}")
     if random is not None:
@@ -73,7 +76,8 @@ def lme_fit(formula: str, data: Any, random: str | None = None,
         lhs, group = random.split("~", 1)[1].split("|")
         formula = f"{formula} + ({lhs.strip()} | {group.strip()})"
     frame = to_pandas(data)
-    design = build_design(formula, frame)
+    if design is None:
+        design = build_design(formula, frame)
     if design.offset is not None or design.weights is not None:
         raise ArgumentError("lme does not take offsets or prior weights yet")
     rows: Any = frame.iloc[design.row_index].reset_index(drop=True)

@@ -46,6 +46,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
+from multilevel.data.design import ModelDesign, build_design
 from multilevel.errors import ArgumentError, MultilevelWarning, NumericalError
 from multilevel.models.lme import LmeFit, lme_fit
 from multilevel.models.lmm import ModelStages
@@ -147,10 +148,11 @@ def _factors(model: ModelStages, theta: np.ndarray, spec: NlmeSpec) -> list[np.n
     return out
 
 
-def _theta(model: ModelStages, factors: list[np.ndarray], spec: NlmeSpec) -> np.ndarray:
-    """The LMM's theta for the levels' relative factors (the inverse of :func:`_factors`)."""
-    theta = np.zeros(model.layout.n_theta)
-    for term in model.layout.terms:
+def _theta(layout: Any, factors: list[np.ndarray], spec: NlmeSpec) -> np.ndarray:
+    """The LMM's theta (its ``layout``) for the levels' relative factors (the inverse of
+    :func:`_factors`)."""
+    theta = np.zeros(layout.n_theta)
+    for term in layout.terms:
         L = int(term.group.split(".")[0][len(_G):])
         names = [f"{_Z}{L}_{j}" for j in range(len(spec.levels[L].effects))]
         idx = [names.index(c) for c in term.columns]
@@ -235,22 +237,51 @@ class _Linearization:
         return base.assign(**cols)
 
 
-def _quiet_model(formula: str, frame: pd.DataFrame, reml: bool,
+def _quiet_model(design: ModelDesign, reml: bool,
                  start: np.ndarray | None = None) -> ModelStages:
     with warnings.catch_warnings():
         # the working columns' scales say nothing about the user's data
         warnings.simplefilter("ignore", MultilevelWarning)
-        return ModelStages(formula, frame, reml=reml, calc_derivs=False, start=start)
+        return ModelStages(design.formula, None, reml=reml, calc_derivs=False, start=start,
+                           design=design)
+
+
+class _Designs:
+    """The LME step's design, built once from the formula; each linearization only swaps
+    its columns in (the model matrix, grouping codes and term layout do not change)."""
+
+    def __init__(self, spec: NlmeSpec, formula: str, lin: _Linearization,
+                 base: pd.DataFrame) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MultilevelWarning)
+            self.template = build_design(formula, lin.frame(base))
+        if self.template.X.shape[1] != len(spec.fixed):
+            raise NumericalError("nlme: the fixed effects cannot be told apart at the starting "
+                                 "values; give start= values (ml.nls_list gives per-group "
+                                 "estimates to start from)")
+        self.layout = _quiet_model(self.template, reml=False).layout
+        # each random-effects term's columns: (level, effect) of the linearization's Z
+        self.columns = [[(int(c[len(_Z):].split("_")[0]), int(c.split("_")[-1]))
+                         for c in term.columns] for term in self.template.terms]
+
+    def at(self, lin: _Linearization, whiten: Any = None) -> ModelDesign:
+        """The design of the linearization ``lin`` (its rows whitened by ``whiten``)."""
+        zs = [np.column_stack([lin.Z[L][:, j] for L, j in cols]) for cols in self.columns]
+        arrays = [lin.X, lin.w, *zs]
+        if whiten is not None:
+            arrays = whiten(arrays)
+        X, y, *Z = arrays
+        terms = tuple(replace(t, Z=z) for t, z in zip(self.template.terms, Z, strict=True))
+        return replace(self.template, X=X, y=y, terms=terms)
 
 
 class _Pnls:
     """nlme's PNLS step at fixed structures (whitening ``whiten``)."""
 
-    def __init__(self, spec: NlmeSpec, base: pd.DataFrame, formula: str, whiten: Any,
+    def __init__(self, spec: NlmeSpec, designs: _Designs, whiten: Any,
                  control: NlmeControl) -> None:
         self.spec = spec
-        self.base = base
-        self.formula = formula
+        self.designs = designs
         self.whiten = whiten
         self.control = control
         self.sizes = [len(lv.labels) * len(lv.effects) for lv in spec.levels]
@@ -271,13 +302,9 @@ class _Pnls:
     def ml_factors(self, lin: _Linearization, factors: list[np.ndarray],
                    ) -> list[np.ndarray]:
         """T re-estimated by ML on the linearized model (structures fixed), from ``factors``."""
-        frame = lin.frame(self.base)
-        cols = [_W, *(c for c in frame.columns if c.startswith((_X, _Z)))]
-        (whitened,) = self.whiten([frame[cols].to_numpy(dtype=float)])
-        frame = frame.assign(**{c: whitened[:, i] for i, c in enumerate(cols)})
-        probe = _quiet_model(self.formula, frame, reml=False)
-        start = _theta(probe, factors, self.spec)
-        model = _quiet_model(self.formula, frame, reml=False, start=start)
+        design = self.designs.at(lin, self.whiten)
+        start = _theta(self.designs.layout, factors, self.spec)
+        model = _quiet_model(design, reml=False, start=start)
         opt = model.optimize()
         return _factors(model, np.asarray(opt.final, dtype=float), self.spec)
 
@@ -390,19 +417,21 @@ def lindstrom_bates(spec: NlmeSpec, beta: np.ndarray, reml: bool,
                   if weights is not None or correlation is not None else None)
     formula = _lme_formula(spec)
     method = "REML" if reml else "ML"
+    designs: _Designs | None = None
     b = [np.zeros((len(lv.labels), len(lv.effects))) for lv in spec.levels]
     factors: list[np.ndarray] | None = None
     lin = _Linearization(spec, beta, b)
     psi = structures.start if structures is not None else np.empty(0)
     lin.check(spec, beta, "at the starting values")
+    designs = _Designs(spec, formula, lin, base)
     for it in range(1, control.max_iter + 1):
         # LME step
         fitted = None
         if structures is not None and structures.uses_fitted:
             fitted = lin.f
             structures = structures.with_fitted(fitted)
-        fit: LmeFit = lme_fit(formula, lin.frame(base), None, weights, correlation, method,
-                              fitted=fitted)
+        fit: LmeFit = lme_fit(formula, base, None, weights, correlation, method,
+                              fitted=fitted, design=designs.at(lin))
         lme_factors = _factors(fit.model, np.asarray(fit.opt.final, dtype=float), spec)
         old_coefs = np.concatenate([
             _nlme_coefficients(spec, factors) if factors is not None else
@@ -416,7 +445,7 @@ def lindstrom_bates(spec: NlmeSpec, beta: np.ndarray, reml: bool,
             return structures.whiten(psi, [np.array(a, dtype=float) for a in arrays])[0]
 
         # PNLS step
-        pnls = _Pnls(spec, base, formula, whiten, control)
+        pnls = _Pnls(spec, designs, whiten, control)
         new_beta, b, factors, lin = pnls.run(beta, b, lme_factors)
         if not np.all(np.isfinite(new_beta)):
             raise NumericalError("nlme: the penalized nonlinear least-squares step diverged; "
@@ -428,8 +457,7 @@ def lindstrom_bates(spec: NlmeSpec, beta: np.ndarray, reml: bool,
         old_beta, beta = beta, new_beta
         lin.check(spec, beta, f"after {it} iteration(s)")
         if max(fixed_change, struct_change) <= control.tolerance:
-            return _wrap_up(spec, base, formula, structures, weights, correlation, psi,
-                            beta, b, factors, lin, reml, it)
+            return _wrap_up(spec, designs, structures, psi, beta, b, factors, lin, reml, it)
     worst = spec.fixed_names[int(np.argmax(np.abs(beta - old_beta)
                                            / (np.abs(beta) + 1e-8)))]
     raise NumericalError(f"nlme: the Lindstrom-Bates iterations did not converge in "
@@ -438,21 +466,27 @@ def lindstrom_bates(spec: NlmeSpec, beta: np.ndarray, reml: bool,
                          "per-group estimates) or raise NlmeControl(max_iter=...)")
 
 
-def _wrap_up(spec: NlmeSpec, base: pd.DataFrame, formula: str, structures: Whitening | None,
-             weights: Any, correlation: Any, psi: np.ndarray, beta: np.ndarray,
-             b: list[np.ndarray], factors: list[np.ndarray], lin: _Linearization, reml: bool,
+def _wrap_up(spec: NlmeSpec, designs: _Designs, structures: Whitening | None,
+             psi: np.ndarray, beta: np.ndarray, b: list[np.ndarray],
+             factors: list[np.ndarray], lin: _Linearization, reml: bool,
              iterations: int) -> NlmeFit:
     """nlme's final MEestimate: the LMM of the last linearization at the last T and
     structures (sigma, log-likelihood and the fixed effects' covariance come from it)."""
-    frame = lin.frame(base)
-    design = _quiet_model(formula, frame, reml).design
+    design = designs.at(lin)
     logdet = 0.0
+    whitened = design
     if structures is not None:
-        cols = [_W, *(c for c in frame.columns if c.startswith((_X, _Z)))]
-        (whitened,), logdet = structures.whiten(psi, [frame[cols].to_numpy(dtype=float)])
-        frame = frame.assign(**{c: whitened[:, i] for i, c in enumerate(cols)})
-    model = _quiet_model(formula, frame, reml=reml)
-    theta = _theta(model, factors, spec)
+        holder: list[float] = []
+
+        def whiten(arrays: list[np.ndarray]) -> list[np.ndarray]:
+            out, jacobian = structures.whiten(psi, [np.array(a, dtype=float) for a in arrays])
+            holder.append(jacobian)
+            return out
+
+        whitened = designs.at(lin, whiten)
+        logdet = holder[0]
+    model = _quiet_model(whitened, reml=reml)
+    theta = _theta(model.layout, factors, spec)
     criterion = float(model.objective(theta))
     opt = OptSummary(backend="nlme", initial=theta, final=theta,
                      lower=model.layout.lower_bounds(), fmin=criterion, feval=0,
