@@ -348,16 +348,18 @@ class _Pnls:
         return beta, b, pred
 
     def run(self, beta: np.ndarray, b: list[np.ndarray], factors: list[np.ndarray],
+            lin: _Linearization, ml_factors: bool,
             ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], _Linearization]:
-        """Up to ``pnls_max_iter`` increments; returns (beta, b, T, the linearization at the
-        returned point)."""
+        """Up to ``pnls_max_iter`` increments from (beta, b), linearized as ``lin``, with the
+        LME step's T (``ml_factors``: already the ML estimate on ``lin``); returns (beta, b,
+        T, the linearization at the returned point)."""
         c = self.control
         factor = 1.0
-        lin = _Linearization(self.spec, beta, b)
         # nlme's C code re-estimates no block-diagonal (pdBlocked) covariance in PNLS
         blocked = any(len(lv.blocks) > 1 for lv in self.spec.levels)
-        for _ in range(c.pnls_max_iter):
-            if not blocked:
+        for step in range(c.pnls_max_iter):
+            # the first increment's ML re-estimation is the ML LME step's own result
+            if not blocked and not (step == 0 and ml_factors):
                 factors = self.ml_factors(lin, factors)
             current = self.objective(beta, b, factors)
             new_beta, new_b, pred = self.linear_solution(lin, factors)
@@ -446,7 +448,7 @@ def lindstrom_bates(spec: NlmeSpec, beta: np.ndarray, reml: bool,
 
         # PNLS step
         pnls = _Pnls(spec, designs, whiten, control)
-        new_beta, b, factors, lin = pnls.run(beta, b, lme_factors)
+        new_beta, b, factors, lin = pnls.run(beta, b, lme_factors, lin, ml_factors=not reml)
         if not np.all(np.isfinite(new_beta)):
             raise NumericalError("nlme: the penalized nonlinear least-squares step diverged; "
                                  "give start= values (ml.nls_list gives per-group estimates)")

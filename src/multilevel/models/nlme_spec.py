@@ -250,9 +250,9 @@ def _level_codes(frame: pd.DataFrame, path: list[str]) -> tuple[np.ndarray, list
     combined = np.zeros(len(frame), dtype=np.int64)
     for k in keys:
         combined = combined * (int(k.max()) + 1 if k.size else 1) + k
-    uniq, codes = np.unique(combined, return_inverse=True)
-    first = np.array([np.flatnonzero(codes == i)[0] for i in range(uniq.size)])
-    labels = ["/".join(str(frame[col].iloc[r]) for col in path) for r in first]
+    _, first, codes = np.unique(combined, return_index=True, return_inverse=True)
+    columns = [frame[col].to_numpy()[first] for col in path]
+    labels = ["/".join(str(v) for v in values) for values in zip(*columns, strict=True)]
     return codes.astype(np.int64), labels
 
 
