@@ -368,13 +368,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 MARKER = "<!-- glmm-benchmarks -->"
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace (or append) the GLMM section of BENCHMARKS.md: everything from MARKER on."""
-    old = path.read_text() if path.exists() else ""
-    head = old[: old.index(MARKER)].rstrip("\n") if MARKER in old else old.rstrip("\n")
-    path.write_text(head + "\n\n" + MARKER + "\n\n" + text + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the GLMM benchmarks, print the report and write the raw results."""
     args = parse_args(argv)
@@ -412,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         args.markdown.write_text(text + "\n")
         print(f"wrote {args.markdown}", flush=True)
     if not args.no_write and set(case_ids) == set(glmm_cases.CASES):
-        write_section(glmm_cases.REPO_ROOT / "BENCHMARKS.md", text)
+        run.replace_section(glmm_cases.REPO_ROOT / "BENCHMARKS.md", MARKER, text)
         print("wrote the GLMM section of BENCHMARKS.md", flush=True)
     print(f"total {report['elapsed_s']:.0f} s; raw results in {args.json}", flush=True)
     return 0

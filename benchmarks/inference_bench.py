@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import run
+
 import multilevel as ml
 
 MARKER = "<!-- inference-benchmarks -->"
@@ -56,15 +58,8 @@ def main() -> None:
              "default threads).", "",
              "| procedure | target | median |", "| --- | --- | ---: |"]
     lines += [f"| {name} | {target} | {seconds:.3f} s |" for name, target, seconds in rows]
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text()
-    # keep the GLMM section (glmm_bench.py's, after its marker) below this one
-    glmm = "<!-- glmm-benchmarks -->"
-    tail = "\n" + text[text.index(glmm):] if glmm in text else ""
-    head_end = text.index(MARKER) if MARKER in text else (
-        text.index(glmm) if glmm in text else len(text))
-    head = text[:head_end].rstrip("\n")
-    path.write_text(head + "\n\n" + "\n".join(lines) + "\n" + tail)
+    # this section only: the GLMM and nlme sections below it are kept
+    run.replace_section(ROOT / "BENCHMARKS.md", MARKER, "\n".join(lines[2:]))
     print("\n".join(lines))
 
 

@@ -354,13 +354,6 @@ def report_lines(report: Record) -> list[str]:
     return lines
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace (or append) this section of BENCHMARKS.md: everything from MARKER on."""
-    old = path.read_text() if path.exists() else ""
-    head = old[: old.index(MARKER)].rstrip("\n") if MARKER in old else old.rstrip("\n")
-    path.write_text(head + "\n\n" + MARKER + "\n\n" + text + "\n")
-
-
 # ----------------------------------------------------------------------------- main
 
 
@@ -429,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         args.markdown.write_text(text + "\n")
         print(f"wrote {args.markdown}", flush=True)
     if not args.no_write and set(case_ids) == set(nlme_cases.CASES):
-        write_section(nlme_cases.REPO_ROOT / "BENCHMARKS.md", text)
+        run.replace_section(nlme_cases.REPO_ROOT / "BENCHMARKS.md", MARKER, text)
         print("wrote the nlme section of BENCHMARKS.md", flush=True)
     print(f"total {report['elapsed_s']:.0f} s; raw results in {args.json}", flush=True)
     return 0

@@ -25,6 +25,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -57,6 +58,20 @@ def _read(path: str) -> str:
         return Path(path).read_text()
     except OSError:
         return ""
+
+
+def replace_section(path: Path, marker: str, text: str) -> None:
+    """Replace (or append) one script's section of BENCHMARKS.md: from ``marker`` up to the
+    next section marker (``<!-- ...-benchmarks -->``) or the end, the other sections kept."""
+    old = path.read_text() if path.exists() else ""
+    head, tail = old, ""
+    if marker in old:
+        at = old.index(marker)
+        head, rest = old[:at], old[at + len(marker):]
+        later = re.search(r"<!-- [\w-]+-benchmarks -->", rest)
+        tail = rest[later.start():] if later else ""
+    body = head.rstrip("\n") + "\n\n" + marker + "\n\n" + text.rstrip("\n") + "\n"
+    path.write_text(body + ("\n" + tail if tail else ""))
 
 
 def machine_info() -> dict[str, Any]:
