@@ -73,8 +73,12 @@ def test_bad_specifications_fail_before_fitting():
     with pytest.raises(FormulaError, match="not known"):
         ml.nlme("circumference ~ logistic(age, Asym)", d, fixed="Asym ~ 1",
                 random="Asym ~ 1 | Tree", start={"Asym": 1})
-    with pytest.raises(FormulaError, match="not allowed"):
+    # a dotted name is an R name, never an attribute: age.__class__ is a (missing) column
+    with pytest.raises(DataError, match="'age.__class__' not in the data"):
         ml.nlme("circumference ~ Asym * age.__class__", d, fixed="Asym ~ 1",
+                random="Asym ~ 1 | Tree", start={"Asym": 1})
+    with pytest.raises(FormulaError, match="not allowed"):
+        ml.nlme("circumference ~ Asym * age[0]", d, fixed="Asym ~ 1",
                 random="Asym ~ 1 | Tree", start={"Asym": 1})
     with pytest.raises(ArgumentError, match="do not appear"):
         ml.nlme(model, d, random="Asym ~ 1 | Tree", fixed="Asym + xmid + scal + K ~ 1")
@@ -107,3 +111,23 @@ def test_specification_errors_before_fitting():
                 start={"Asym": 192, "xmid": 728})
     with pytest.raises(ArgumentError, match="needs 3 finite values"):
         ml.nlme(model, d, random="Asym ~ 1 | Tree", start=[192, 728])
+
+
+def test_r_names_with_dots_in_the_model_and_the_grouping():
+    """R's dotted names (age.days, tree.id, A.sym) are names, as in R, in the model, fixed,
+    random and predict."""
+    d = load_data("Orange")
+    base = ml.nlme("circumference ~ SSlogis(age, Asym, xmid, scal)", d, random="Asym ~ 1 | Tree")
+    dotted = d.rename(columns={"Tree": "tree.id", "age": "age.days"})
+    fit = ml.nlme("circumference ~ SSlogis(age.days, A.sym, xmid, scal)", dotted,
+                  random="A.sym ~ 1 | tree.id")
+    assert fit.loglik == pytest.approx(base.loglik, rel=1e-12)
+    assert list(fit.fixef.index) == ["A.sym", "xmid", "scal"]
+    assert fit.predict(dotted.head(3)).to_numpy() == pytest.approx(
+        base.predict(d.head(3)).to_numpy())
+    with pytest.raises(FormulaError, match="'age.days.real' is not known"):
+        ml.nlme("circumference ~ A.sym * age.days.real()", dotted, fixed="A.sym ~ 1",
+                random="A.sym ~ 1 | tree.id", start={"A.sym": 1})
+    with pytest.raises(FormulaError, match="'age.days\\[0\\]' is not allowed"):
+        ml.nlme("circumference ~ A.sym * age.days[0]", dotted, fixed="A.sym ~ 1",
+                random="A.sym ~ 1 | tree.id", start={"A.sym": 1})

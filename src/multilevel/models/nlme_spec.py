@@ -41,6 +41,7 @@ from multilevel.nonlinear.expression import (
     UserFunction,
     names_in,
     parse_expression,
+    unmangle,
     user_functions,
 )
 from multilevel.nonlinear.selfstart import SELF_STARTING
@@ -135,12 +136,12 @@ class NlmeSpec:
         model = SELF_STARTING[node.func.id]
         pargs = node.args[model.covariates:]
         if len(node.args) != model.covariates + len(model.parameters) or not all(
-                isinstance(a, ast.Name) and a.id in self.parameters for a in pargs):
+                isinstance(a, ast.Name) and unmangle(a.id) in self.parameters for a in pargs):
             return None
         covs = [np.broadcast_to(self.evaluator.run(a, self.columns, {}).v,
                                 self.y.shape).astype(float)
                 for a in node.args[:model.covariates]]
-        names = [a.id for a in pargs if isinstance(a, ast.Name)]
+        names = [unmangle(a.id) for a in pargs if isinstance(a, ast.Name)]
         if len(self.levels) == 1:
             level = self.levels[0]
             coef = per_group_fits(model, covs, self.y, level.codes, level.labels, level.name,
@@ -280,7 +281,7 @@ def parse_spec(model: str, data: Any, fixed: str | list[str] | None, random: Any
         if (isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name)
                 and tree.func.id in SELF_STARTING):
             ss = SELF_STARTING[tree.func.id]
-            pnames = [ast.unparse(a) for a in tree.args[ss.covariates:]]
+            pnames = [unmangle(ast.unparse(a)) for a in tree.args[ss.covariates:]]
             fixed_specs = [f"{' + '.join(pnames)} ~ 1"]
         elif start is not None and isinstance(start, Mapping):
             fixed_specs = [f"{' + '.join(map(str, start))} ~ 1"]

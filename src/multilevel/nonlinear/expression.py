@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,10 +120,31 @@ def user_functions(functions: Mapping[str, Any] | None) -> dict[str, UserFunctio
     return out
 
 
+# R names may hold dots (``age.days``, ``.x``): they are written as Python identifiers for the
+# parser (``.`` -> DOT) and read back wherever a name is looked up
+DOT = "_dot_"
+_R_NAME = re.compile(r"(?<![\w.])([A-Za-z.][\w.]*)")
+
+
+def _mangle(text: str) -> str:
+    def one(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if "." not in name or re.fullmatch(r"\.\d.*", name):
+            return name  # no dot, or a number such as .5
+        return name.replace(".", DOT)
+    return _R_NAME.sub(one, text)
+
+
+def unmangle(name: str) -> str:
+    """An R name as written, from its parsed form."""
+    return name.replace(DOT, ".")
+
+
 def parse_expression(text: str, formula: str) -> ast.expr:
-    """The allow-listed tree of one R expression (``^`` read as a power)."""
+    """The allow-listed tree of one R expression (``^`` read as a power; names may hold
+    dots, as R's)."""
     try:
-        tree = ast.parse(text.replace("^", "**").strip(), mode="eval")
+        tree = ast.parse(_mangle(text.replace("^", "**").strip()), mode="eval")
     except SyntaxError as exc:
         raise FormulaError(f"cannot read {text.strip()!r} as an expression ({exc.msg})",
                            formula) from None
@@ -145,7 +167,8 @@ def parse_expression(text: str, formula: str) -> ast.expr:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not \
                 node.keywords:
             continue
-        raise FormulaError(f"{ast.unparse(node)!r} is not allowed in a nonlinear model: it "
+        piece = unmangle(ast.unparse(node))
+        raise FormulaError(f"{piece!r} is not allowed in a nonlinear model: it "
                            "may use numbers, data columns, parameters, + - * / ^ and calls "
                            f"of {', '.join(sorted(_ELEMENTARY))}, R's self-starting models "
                            "or functions passed in functions=", formula)
@@ -160,8 +183,8 @@ def names_in(tree: ast.expr) -> tuple[list[str], list[str]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             target = calls if id(node) in callee else names
-            if node.id not in target:
-                target.append(node.id)
+            if unmangle(node.id) not in target:
+                target.append(unmangle(node.id))
     return names, calls
 
 
@@ -184,14 +207,15 @@ class Evaluator:
             assert isinstance(node.value, int | float)
             return Value(np.asarray(float(node.value)))
         if isinstance(node, ast.Name):
-            if node.id in phi:
-                return Value(phi[node.id], {self.parameters.index(node.id): np.ones_like(
-                    phi[node.id])})
-            if node.id in columns:
-                return Value(columns[node.id])
-            if node.id in _CONSTANTS:
-                return Value(np.asarray(_CONSTANTS[node.id]))
-            raise FormulaError(f"{node.id!r} is neither a data column nor a parameter "
+            name = unmangle(node.id)
+            if name in phi:
+                return Value(phi[name], {self.parameters.index(name): np.ones_like(
+                    phi[name])})
+            if name in columns:
+                return Value(columns[name])
+            if name in _CONSTANTS:
+                return Value(np.asarray(_CONSTANTS[name]))
+            raise FormulaError(f"{name!r} is neither a data column nor a parameter "
                                f"({', '.join(self.parameters)})", self.formula)
         if isinstance(node, ast.UnaryOp):
             inner = self._eval(node.operand, columns, phi)
@@ -203,7 +227,7 @@ class Evaluator:
                            self._eval(node.right, columns, phi))
         assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
         args = [self._eval(a, columns, phi) for a in node.args]
-        name = node.func.id
+        name = unmangle(node.func.id)
         if name in _ELEMENTARY:
             if len(args) != 1:
                 raise FormulaError(f"{name}() takes one argument, got {len(args)}",
