@@ -492,3 +492,39 @@ def test_json_has_no_nan(capsys):
     payload = fit_json(capsys, "lme", "distance ~ age", "--data", ORTHODONT,
                        "--random", "~ 1 | Subject")
     assert np.isfinite(payload["loglik"])
+
+
+THEOPH = str(REF / "data" / "Theoph.csv")
+THEOPH_R = json.loads((REF / "nlme" / "classic_theoph.json").read_text())["cases"]["fol_diag"]
+
+
+def test_nlme_random_covariance_structures_on_the_command_line(capsys):
+    """--random takes PdDiag / PdBlocked specs (read as data) with --groups: Theoph's
+    pdDiag fit of nlme."""
+    payload = fit_json(capsys, "nlme", "conc ~ SSfol(Dose, Time, lKe, lKa, lCl)", "--data",
+                       THEOPH, "--random", "PdDiag('lKa + lCl ~ 1')", "--groups", "Subject",
+                       "--start", "lKe=-2.43,lKa=0.48,lCl=-3.21")
+    assert payload["loglik"] == pytest.approx(THEOPH_R["logLik"], rel=1e-5)
+    assert payload["fixef"] == pytest.approx(THEOPH_R["fixef"], rel=1e-4)
+    blocked = fit_json(capsys, "nlme", LOGIS, "--data", ORANGE, "--groups", "Tree",
+                       "--random", "PdBlocked(['Asym ~ 1', PdDiag('xmid ~ 1')])")
+    api = ml.nlme(LOGIS, pd.read_csv(ORANGE), groups="~ Tree",
+                  random=ml.PdBlocked(["Asym ~ 1", ml.PdDiag("xmid ~ 1")]))
+    assert blocked["loglik"] == pytest.approx(api.loglik, rel=1e-9)
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("PdDiag(form='Asym ~ 1')", "not a random-effects structure"),
+    ("PdDiag(Asym ~ 1)", "not a structure's call"),
+    ("PdBlocked('Asym ~ 1')", "takes a list of blocks"),
+    ("PdFoo('Asym ~ 1')", "not a random-effects structure"),
+    ("PdDiag('Asym ~ 1 | Tree')", "groups"),
+    ("PdDiag(__import__('os'))", "must be text in quotes"),
+])
+def test_bad_random_structure_specs_are_one_line_errors(capsys, spec, message):
+    code, out, err = run(capsys, "nlme", LOGIS, "--data", ORANGE, "--groups", "Tree",
+                         "--random", spec)
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert message in err

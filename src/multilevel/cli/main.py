@@ -21,7 +21,7 @@ import multilevel
 from multilevel import LinearMixedModelResult, anova, compare, datasets, gls, lme, nlme, power
 from multilevel.api import glmer, lmer
 from multilevel.cli.fit_report import fit_dict, summary_text
-from multilevel.cli.structure_spec import parse_correlation, parse_weights
+from multilevel.cli.structure_spec import parse_correlation, parse_random, parse_weights
 from multilevel.errors import (
     MAX_QUOTED,
     DataError,
@@ -327,7 +327,7 @@ def _cmd_lme(args: argparse.Namespace) -> int:
 def _cmd_nlme(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"method": args.method, **_structures(args)}
     if args.random is not None:
-        options["random"] = args.random
+        options["random"] = parse_random(args.random)
     if args.groups is not None:  # nlme's groups = ~ g; the bare name is taken too
         groups = args.groups.strip()
         options["groups"] = groups if groups.startswith("~") else f"~ {groups}"
@@ -423,8 +423,10 @@ def _add_nlme_commands(sub: Any) -> None:
                         "~ 1); repeat it for a list of formulas, as nlme's list(...)")
     n.add_argument("--random",
                    help="parameters with random effects and their grouping factor, e.g. "
-                        "'Asym ~ 1 | Tree', 'Asym ~ 1 | g1/g2' (default: every parameter, "
-                        "by --groups)")
+                        "'Asym ~ 1 | Tree', 'Asym ~ 1 | g1/g2', or a covariance structure "
+                        "with --groups: \"PdDiag('lKa + lCl ~ 1')\", "
+                        "\"PdBlocked(['Asym ~ 1', 'xmid + scal ~ 1'])\" (default: every "
+                        "parameter, by --groups)")
     n.add_argument("--groups", help="the grouping factor(s) when --random names none, as "
                                     "nlme's groups: '~ Tree' or Tree, '~ g1/g2'")
     n.add_argument("--start", action="append", type=_start_values, metavar="NAME=VALUE,...",

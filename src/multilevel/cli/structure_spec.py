@@ -29,6 +29,9 @@ from multilevel import (
     CorRatio,
     CorSpher,
     CorSymm,
+    PdBlocked,
+    PdDiag,
+    PdSymm,
     VarComb,
     VarConstPower,
     VarExp,
@@ -48,7 +51,8 @@ MAX_SPEC_LENGTH = 1000
 MAX_ARMA_ORDER = 100
 
 EXAMPLES = {"--weights": "VarIdent(form='~ 1 | Sex')",
-            "--correlation": "CorAR1(form='~ 1 | Subject')"}
+            "--correlation": "CorAR1(form='~ 1 | Subject')",
+            "--random": "PdDiag('lKa + lCl ~ 1')"}
 
 # The arguments each class takes from a spec: its constructor's, less those that are set by
 # fitting (``levels``) or that the class does not use (``value`` of VarConstPower / VarFixed).
@@ -95,6 +99,36 @@ def parse_correlation(spec: str) -> CorrelationStructure:
         return _correlation(tree)
     except _Bad as exc:
         raise _error("--correlation", spec, str(exc)) from None
+
+
+def parse_random(spec: str) -> Any:
+    """``--random``: nlme's formula text as it is (``'Asym ~ 1 | Tree'``), or a covariance
+    structure's call, ``PdDiag('lKa + lCl ~ 1')``, ``PdSymm('Asym + xmid ~ 1')`` or
+    ``PdBlocked(['Asym ~ 1', PdDiag('xmid + scal ~ 1')])`` (read as data, as the other
+    specs)."""
+    if not spec.strip().startswith("Pd"):
+        return spec
+    call = _parse(spec, "--random")
+    try:
+        return _pd(call)
+    except _Bad as exc:
+        raise _error("--random", spec, str(exc)) from None
+
+
+def _pd(call: ast.Call) -> PdDiag | PdSymm | PdBlocked:
+    name = _class_name(call)
+    if name not in ("PdDiag", "PdSymm", "PdBlocked") or call.keywords or len(call.args) != 1:
+        raise _Bad(f"{name} is not a random-effects structure: write PdDiag('a + b ~ 1'), "
+                   "PdSymm('a + b ~ 1') or PdBlocked(['a ~ 1', 'b + c ~ 1'])")
+    (arg,) = call.args
+    if name == "PdBlocked":
+        if not isinstance(arg, ast.List) or not arg.elts:
+            raise _Bad("PdBlocked takes a list of blocks, e.g. PdBlocked(['a ~ 1', 'b ~ 1'])")
+        blocks = [_pd(b) if isinstance(b, ast.Call) else _text(b, "a PdBlocked block")
+                  for b in arg.elts]
+        return _build(lambda: PdBlocked(blocks))  # type: ignore[arg-type]
+    text = _text(arg, name)
+    return _build(lambda: (PdDiag if name == "PdDiag" else PdSymm)(text))
 
 
 def _error(option: str, spec: str, message: str) -> ArgumentError:
