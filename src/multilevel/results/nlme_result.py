@@ -71,35 +71,29 @@ class NlmeResult:
     ranef : dict of str to pandas.DataFrame
         Per grouping level (outermost first): groups x random effects, the conditional modes
         (the last PNLS solution). Nested levels' groups are named ``outer/inner`` as nlme.
-    lme : LinearMixedModelResult
-        The last LME step's linear mixed model (on the linearized, whitened model): sigma, the
-        random effects' covariance and the fixed effects' covariance are its, as nlme reports
-        them.
-    deviance : float
-        -2 log-likelihood (ML) or the REML criterion of the last LME step, with the residual
-        structures' Jacobian.
-    variance_parameters, correlation_parameters : numpy.ndarray
-        The residual structures' parameters on nlme's natural scale (empty without them).
+    linear : LmeResult
+        The linear mixed model of the last linearization at nlme's final relative factors and
+        structures (nlme's final ``MEestimate``): sigma, the log-likelihood, the random
+        effects' and the fixed effects' covariance, the structures' parameters and their
+        approximate intervals are its, as nlme reports them.
     method : str
     iterations : int
         Lindstrom-Bates alternations.
+    spec : NlmeSpec
+        The model and its data.
+    X : numpy.ndarray
+        The last linearization's fixed-effects columns (nlme's denominator df).
+    call : dict
+        The arguments of the fit, for refits.
     """
 
     fixef: pd.Series
     ranef: dict[str, pd.DataFrame]
-    lme: LinearMixedModelResult = field(repr=False)
-    deviance: float
-    variance_parameters: np.ndarray
-    correlation_parameters: np.ndarray
+    linear: LmeResult = field(repr=False)
     method: str
     iterations: int
     spec: NlmeSpec = field(repr=False)
-    structures: Whitening | None = field(repr=False)
-    psi: np.ndarray = field(repr=False)
-    X: np.ndarray = field(repr=False, default_factory=lambda: np.empty((0, 0)))
-    weights: Any = field(repr=False, default=None)
-    correlation: Any = field(repr=False, default=None)
-    linear: LmeResult | None = field(repr=False, default=None)
+    X: np.ndarray = field(repr=False)
     call: dict[str, Any] = field(repr=False, default_factory=dict)
 
     @classmethod
@@ -107,23 +101,84 @@ class NlmeResult:
         """The result of :func:`multilevel.models.nlme_fit.nlme_estimate`'s estimates;
         ``call`` holds the arguments, for refits."""
         method = call.get("method", "ML")
-        inner = LinearMixedModelResult.from_model(fit.model, fit.opt)
-        linear = LmeResult(fit=inner, deviance=fit.deviance,
+        linear = LmeResult(fit=LinearMixedModelResult.from_model(fit.model, fit.opt),
+                           deviance=fit.deviance,
                            variance_parameters=fit.variance_parameters,
                            correlation_parameters=fit.correlation_parameters, method=method,
                            design=fit.design, whitening=fit.structures, psi=fit.psi)
         return cls(fixef=pd.Series(fit.beta, index=spec.fixed_names, name="estimate"),
-                   ranef=ranef_frames(spec, fit.b), lme=inner, deviance=fit.deviance,
-                   variance_parameters=fit.variance_parameters,
-                   correlation_parameters=fit.correlation_parameters, method=method,
-                   iterations=fit.iterations, spec=spec, structures=fit.structures,
-                   psi=fit.psi, X=fit.X, weights=call.get("weights"),
-                   correlation=call.get("correlation"), linear=linear, call=dict(call))
+                   ranef=ranef_frames(spec, fit.b), linear=linear, method=method,
+                   iterations=fit.iterations, spec=spec, X=fit.X, call=dict(call))
+
+    # -- what the last linearization's linear mixed model reports ----------------------------
+    @property
+    def lme(self) -> LinearMixedModelResult:
+        """The last linearization's linear mixed model (on the whitened rows)."""
+        return self.linear.fit
+
+    @property
+    def deviance(self) -> float:
+        """-2 log-likelihood (ML) or the REML criterion of the last linearization, with the
+        residual structures' Jacobian."""
+        return self.linear.deviance
+
+    @property
+    def variance_parameters(self) -> np.ndarray:
+        """The variance function's parameters on nlme's natural scale (empty without one)."""
+        return self.linear.variance_parameters
+
+    @property
+    def correlation_parameters(self) -> np.ndarray:
+        """The correlation structure's parameters on nlme's natural scale (empty without
+        one)."""
+        return self.linear.correlation_parameters
+
+    @property
+    def structures(self) -> Whitening | None:
+        """The residual structures on the model's rows."""
+        whitening: Whitening | None = self.linear.whitening
+        return whitening
+
+    @property
+    def psi(self) -> np.ndarray:
+        """The structures' unconstrained parameters."""
+        return self.linear.psi if self.linear.psi is not None else np.empty(0)
+
+    @property
+    def weights(self) -> Any:
+        """The variance function as given."""
+        return self.call.get("weights")
+
+    @property
+    def correlation(self) -> Any:
+        """The correlation structure as given."""
+        return self.call.get("correlation")
 
     @property
     def sigma(self) -> float:
         """Residual standard deviation (at variance-function multiplier 1)."""
-        return self.lme.sigma
+        return self.linear.sigma
+
+    @property
+    def loglik(self) -> float:
+        """The log-likelihood (restricted for REML), as nlme's logLik."""
+        return self.linear.loglik
+
+    @property
+    def n_params(self) -> int:
+        """Fixed effects, the random effects' covariance parameters, sigma and the residual
+        structures' parameters."""
+        return self.linear.n_params
+
+    @property
+    def aic(self) -> float:
+        """-2 logLik + 2 n_params."""
+        return self.linear.aic
+
+    @property
+    def bic(self) -> float:
+        """-2 logLik + log(N for ML, N - p for REML) n_params, as nlme."""
+        return self.linear.bic
 
     @property
     def response(self) -> np.ndarray:
@@ -136,32 +191,9 @@ class NlmeResult:
         return self.method == "REML"
 
     @property
-    def loglik(self) -> float:
-        """The log-likelihood (restricted for REML) of the last LME step, as nlme's logLik."""
-        return -0.5 * self.deviance
-
-    @property
     def nobs(self) -> int:
         """Number of observations used."""
         return int(self.spec.y.size)
-
-    @property
-    def n_params(self) -> int:
-        """Fixed effects, the random effects' covariance parameters, sigma and the residual
-        structures' parameters."""
-        return (self.lme.n_params + self.variance_parameters.size
-                + self.correlation_parameters.size)
-
-    @property
-    def aic(self) -> float:
-        """-2 logLik + 2 n_params."""
-        return self.deviance + 2.0 * self.n_params
-
-    @property
-    def bic(self) -> float:
-        """-2 logLik + log(N for ML, N - p for REML) n_params, as nlme."""
-        n = self.nobs - (len(self.fixef) if self.method == "REML" else 0)
-        return self.deviance + math.log(n) * self.n_params
 
     @property
     def vcov(self) -> pd.DataFrame:
@@ -243,18 +275,17 @@ class NlmeResult:
             phi[:, e.parameter] += A[:, j] * self.fixef.iloc[j]
         for L in range(levels):
             lv = spec.levels[L]
-            path = [*(spec.levels[i].name for i in range(L))]
-            labels = self._labels(rows, lv, L, path)
+            labels = self._labels(rows, L)
             frame = self.ranef[lv.name]
             b = frame.reindex(labels).to_numpy()  # NaN for groups the fit did not see
             for j, e in enumerate(lv.effects):
                 phi[:, e.parameter] += random_cols[L][:, j] * b[:, j]
         return phi
 
-    def _labels(self, rows: pd.DataFrame, lv: Any, L: int, outer: list[str]) -> list[str]:
-        cols = [*self._group_columns(L)]
+    def _labels(self, rows: pd.DataFrame, L: int) -> list[str]:
+        """Each row's group at level L, named as the fit names them (``outer/inner``)."""
         return ["/".join(str(v) for v in vals) for vals in zip(
-            *(rows[c].to_numpy() for c in cols), strict=True)]
+            *(rows[c].to_numpy() for c in self._group_columns(L)), strict=True)]
 
     def _group_columns(self, L: int) -> list[str]:
         """The data columns that identify level L's groups (nlme's nested path)."""
