@@ -33,6 +33,7 @@ from scipy.linalg import solve_triangular
 from scipy.spatial.distance import pdist, squareform
 
 from multilevel.errors import ArgumentError, DataError, NumericalError
+from multilevel.structures.columns import numeric_column
 
 FloatArray = NDArray[np.float64]
 Times = Sequence[ArrayLike]
@@ -164,18 +165,12 @@ class CorrelationStructure:
 
     def _numeric_covariate(self, data: Mapping[str, Any], name: str) -> FloatArray:
         # a text or factor column cannot be a time or a coordinate: say so before fitting
-        column = data[name]
-        arr = np.asarray(column)
-        if isinstance(getattr(column, "dtype", None), pd.CategoricalDtype) or \
-                arr.dtype.kind not in "biuf":
-            example = next((v for v in arr.ravel() if v is not None), None)
-            what = "coordinate" if isinstance(self, CorSpatial) else "time covariate"
-            group = f" | {self.parsed.group_text}" if self.parsed.groups else ""
-            raise DataError(
-                f"{type(self).__name__}(form={self.form!r}): the {what} {name!r} is not "
-                f"numeric (it holds {example!r}); give a numeric column, or '~ 1{group}' "
-                "for positions 1..n in the data's row order within each group.")
-        return arr.astype(float)
+        what = "coordinate" if isinstance(self, CorSpatial) else "time covariate"
+        group = f" | {self.parsed.group_text}" if self.parsed.groups else ""
+        return numeric_column(data, name, lambda example: (
+            f"{type(self).__name__}(form={self.form!r}): the {what} {name!r} is not "
+            f"numeric (it holds {example!r}); give a numeric column, or '~ 1{group}' "
+            "for positions 1..n in the data's row order within each group."))
 
     def check_times(self, times: ArrayLike) -> FloatArray:
         """Validate one group's covariate (overridden where nlme has rules)."""

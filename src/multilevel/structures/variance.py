@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from multilevel.errors import ArgumentError, DataError
+from multilevel.structures.columns import numeric_column
 
 FloatArray = NDArray[np.float64]
 Value = float | Sequence[float] | Mapping[str, float] | None
@@ -259,16 +259,10 @@ class VarianceFunction:
 
     def _numeric_covariate(self, data: Mapping[str, Any], name: str) -> FloatArray:
         # a text or factor column has no powers or exponentials: say so before fitting
-        column = data[name]
-        arr = np.asarray(column)
-        if isinstance(getattr(column, "dtype", None), pd.CategoricalDtype) or \
-                arr.dtype.kind not in "biuf":
-            example = next((v for v in arr.ravel() if v is not None), None)
-            raise DataError(
-                f"{type(self).__name__}(form={self.form!r}): the variance covariate {name!r} "
-                f"is not numeric (it holds {example!r}); give a numeric column, or "
-                f"VarIdent(form='~ 1 | {name}') for one variance per level of {name!r}.")
-        return arr.astype(float)
+        return numeric_column(data, name, lambda example: (
+            f"{type(self).__name__}(form={self.form!r}): the variance covariate {name!r} "
+            f"is not numeric (it holds {example!r}); give a numeric column, or "
+            f"VarIdent(form='~ 1 | {name}') for one variance per level of {name!r}."))
 
     def weights_from_data(self, theta: ArrayLike, data: Mapping[str, Any],
                           fitted: ArrayLike | None = None) -> FloatArray:
