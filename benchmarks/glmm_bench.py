@@ -347,20 +347,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=None, help="fits per case (default: per case)")
     p.add_argument("--budget", type=float, default=60.0,
                    help="stop repeating a library's fits of a case after this many s (60)")
-    p.add_argument("--threads", default="0,1",
-                   help="thread settings in order, 0 = library defaults (default '0,1')")
     p.add_argument("--lme4-every-setting", action="store_true",
                    help="measure lme4 under every thread setting, not only the first")
-    p.add_argument("--json", type=Path, default=DEFAULT_JSON, help="raw results")
-    p.add_argument("--markdown", type=Path, default=None, help="also write the report here")
-    p.add_argument("--no-write", action="store_true",
-                   help="do not write the GLMM section of BENCHMARKS.md")
-    run.add_interpreter_options(p)
-    args = p.parse_args(argv)
-    args.thread_settings = [int(t) for t in args.threads.split(",") if t.strip()]
-    if not args.thread_settings or min(args.thread_settings) < 0:
-        p.error("--threads needs one or more non-negative integers")
-    return args
+    run.add_report_options(p, DEFAULT_JSON, "GLMM")
+    return run.parse_report_args(p, argv)
 
 
 # BENCHMARKS.md keeps this script's report from this marker to the end of the file; run.py

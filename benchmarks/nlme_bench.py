@@ -369,20 +369,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "per large one)")
     p.add_argument("--budget", type=float, default=30.0,
                    help="stop repeating a library's fits of a case after this many s (30)")
-    p.add_argument("--threads", default="0,1",
-                   help="thread settings in order, 0 = library defaults (default '0,1')")
     p.add_argument("--nlme-every-setting", action="store_true",
                    help="measure nlme under every thread setting, not only the first")
-    p.add_argument("--json", type=Path, default=DEFAULT_JSON, help="raw results")
-    p.add_argument("--markdown", type=Path, default=None, help="also write the report here")
-    p.add_argument("--no-write", action="store_true",
-                   help="do not write the nlme section of BENCHMARKS.md")
-    run.add_interpreter_options(p)
-    args = p.parse_args(argv)
-    args.thread_settings = [int(t) for t in args.threads.split(",") if t.strip()]
-    if not args.thread_settings or min(args.thread_settings) < 0:
-        p.error("--threads needs one or more non-negative integers")
-    return args
+    run.add_report_options(p, DEFAULT_JSON, "nlme")
+    return run.parse_report_args(p, argv)
 
 
 def main(argv: list[str] | None = None) -> int:

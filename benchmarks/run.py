@@ -502,6 +502,27 @@ def library_list(text: str) -> list[str]:
     return libs
 
 
+def add_report_options(p: argparse.ArgumentParser, default_json: Path, section: str) -> None:
+    """The options every side-by-side benchmark shares after its own: ``--threads``,
+    ``--json``, ``--markdown``, ``--no-write`` and the workers' interpreters."""
+    p.add_argument("--threads", default="0,1",
+                   help="thread settings in order, 0 = library defaults (default '0,1')")
+    p.add_argument("--json", type=Path, default=default_json, help="raw results")
+    p.add_argument("--markdown", type=Path, default=None, help="also write the report here")
+    p.add_argument("--no-write", action="store_true",
+                   help=f"do not write the {section} section of BENCHMARKS.md")
+    add_interpreter_options(p)
+
+
+def parse_report_args(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse, and read ``--threads`` into ``thread_settings`` (non-negative integers)."""
+    args = p.parse_args(argv)
+    args.thread_settings = [int(t) for t in args.threads.split(",") if t.strip()]
+    if not args.thread_settings or min(args.thread_settings) < 0:
+        p.error("--threads needs one or more non-negative integers")
+    return args
+
+
 def add_interpreter_options(p: argparse.ArgumentParser) -> None:
     """``--python-multilevel`` and ``--python-peers``: the interpreters of the workers."""
     p.add_argument(
