@@ -39,7 +39,12 @@ from multilevel.errors import (
 from multilevel.inference.arguments import check_fit, check_flag, model_kind
 from multilevel.inference.f_tests import f_table
 from multilevel.inference.refit import fit_like
-from multilevel.inference.structured_comparison import is_nlme_kind, nlme_anova, nlme_compare
+from multilevel.inference.structured_comparison import (
+    is_nlme_kind,
+    nlme_anova,
+    nlme_compare,
+    ranking_table,
+)
 from multilevel.results.base import MixedModelResult
 from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
 from multilevel.results.lmm_result import LinearMixedModelResult
@@ -266,17 +271,4 @@ def compare(*fits: Any, refit: bool = True,
     if any(is_nlme_kind(f) for f in fits):
         return nlme_compare(fits, names)
     models, labels, refitted = _prepare(fits, names, refit, same_family=False)
-    aic = np.array([m.aic for m in models])
-    bic = np.array([m.bic for m in models])
-
-    def weights(ic: np.ndarray) -> np.ndarray:
-        rel = np.exp(-0.5 * (ic - ic.min()))
-        return rel / rel.sum()
-
-    table = pd.DataFrame({
-        "npar": [m.n_params for m in models], "loglik": [m.loglik for m in models],
-        "aic": aic, "delta_aic": aic - aic.min(), "aic_weight": weights(aic),
-        "bic": bic, "delta_bic": bic - bic.min(), "bic_weight": weights(bic),
-    }, index=pd.Index(labels, name="model")).sort_values("aic", kind="stable")
-    table.attrs["refitted_ml"] = refitted
-    return table
+    return ranking_table(models, labels, np.array([m.bic for m in models]), refitted)

@@ -151,8 +151,15 @@ def nlme_compare(fits: Sequence[Any], names: Sequence[str] | None = None) -> pd.
     """AIC / BIC ranking with Akaike and Schwarz weights of comparable fits (no refit)."""
     labels = labels_for(fits, names)
     check_comparable(fits, labels)
+    return ranking_table(fits, labels, np.array([_bic(m) for m in fits]), [])
+
+
+def ranking_table(fits: Sequence[Any], labels: Sequence[str], bic: np.ndarray,
+                  refitted: list[str]) -> pd.DataFrame:
+    """The AIC / BIC ranking of ``fits`` (their own ``bic`` given: nlme's and lme4's count
+    the observations differently for REML fits) with Akaike and Schwarz weights, best AIC
+    first; ``refitted`` names the fits refitted by ML for it."""
     aic = np.array([m.aic for m in fits])
-    bic = np.array([_bic(m) for m in fits])
 
     def weights(ic: np.ndarray) -> np.ndarray:
         rel = np.exp(-0.5 * (ic - ic.min()))
@@ -163,5 +170,5 @@ def nlme_compare(fits: Sequence[Any], names: Sequence[str] | None = None) -> pd.
         "aic": aic, "delta_aic": aic - aic.min(), "aic_weight": weights(aic),
         "bic": bic, "delta_bic": bic - bic.min(), "bic_weight": weights(bic),
     }, index=pd.Index(labels, name="model")).sort_values("aic", kind="stable")
-    table.attrs["refitted_ml"] = []
+    table.attrs["refitted_ml"] = refitted
     return table
