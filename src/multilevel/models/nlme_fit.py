@@ -292,10 +292,11 @@ class _Pnls:
         # nlme's P: every random effect of every group and the fixed effects
         self.n_par = self.n_random + len(spec.fixed)
 
-    def objective(self, beta: np.ndarray, b: list[np.ndarray],
+    def objective(self, lin: _Linearization, b: list[np.ndarray],
                   factors: list[np.ndarray]) -> float:
-        f, _ = self.spec.evaluate(self.spec.phi(beta, b))
-        (r,) = self.whiten([self.spec.y - f])
+        """The penalized residual sum of squares at the point ``lin`` was linearized at (its
+        random effects ``b``)."""
+        (r,) = self.whiten([self.spec.y - lin.f])
         return float(r @ r + sum(float(np.sum(_u(bl, T) ** 2))
                                  for bl, T in zip(b, factors, strict=True)))
 
@@ -361,7 +362,7 @@ class _Pnls:
             # the first increment's ML re-estimation is the ML LME step's own result
             if not blocked and not (step == 0 and ml_factors):
                 factors = self.ml_factors(lin, factors)
-            current = self.objective(beta, b, factors)
+            current = self.objective(lin, b, factors)
             new_beta, new_b, pred = self.linear_solution(lin, factors)
             nrdof = self.spec.y.size - self.n_par
             criterion = (math.sqrt(max(nrdof * (current - pred), 0.0) / (self.n_par * pred))
@@ -381,13 +382,15 @@ class _Pnls:
                     return beta, b, factors, lin
                 trial_beta = beta + factor * dbeta
                 trial_b = [ob + factor * d for ob, d in zip(b, db, strict=True)]
-                value = self.objective(trial_beta, trial_b, factors)
+                # the model and its derivatives come together: an accepted trial point is
+                # the next linearization
+                trial = _Linearization(self.spec, trial_beta, trial_b)
+                value = self.objective(trial, trial_b, factors)
                 factor /= 2.0
                 if np.isfinite(value) and value < current:
                     break
             factor = min(1.0, factor * 4.0)
-            beta, b = trial_beta, trial_b
-            lin = _Linearization(self.spec, beta, b)
+            beta, b, lin = trial_beta, trial_b, trial
         return beta, b, factors, lin
 
 
