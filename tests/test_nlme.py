@@ -131,3 +131,18 @@ def test_r_names_with_dots_in_the_model_and_the_grouping():
     with pytest.raises(FormulaError, match="'age.days\\[0\\]' is not allowed"):
         ml.nlme("circumference ~ A.sym * age.days[0]", dotted, fixed="A.sym ~ 1",
                 random="A.sym ~ 1 | tree.id", start={"A.sym": 1})
+
+
+def test_integer_grouping_columns_are_ordered_as_r_orders_them():
+    """R's factor() orders integer codes numerically (1, 2, 3, 10, 20), not as text."""
+    d = load_data("Orange")
+    codes = {"1": 2, "2": 10, "3": 3, "4": 1, "5": 20}
+    d = d.assign(Tree=d["Tree"].astype(str).map(codes).astype(int))
+    expected = ["1", "2", "3", "10", "20"]
+    fit = ml.nlme("circumference ~ SSlogis(age, Asym, xmid, scal)", d, random="Asym ~ 1 | Tree")
+    assert list(fit.ranef["Tree"].index) == expected
+    assert list(fit.coef().index) == expected
+    per_group = ml.nls_list("circumference ~ SSlogis(age, Asym, xmid, scal) | Tree", d)
+    assert per_group.groups == expected
+    # predictions find each row's group by its label
+    assert fit.predict(d, level=1).to_numpy() == pytest.approx(fit.fitted(level=1).to_numpy())

@@ -68,7 +68,7 @@ def level_labels(series: pd.Series) -> np.ndarray:
     return labels[codes]  # code -1 (missing) picks the trailing None
 
 
-def _factor_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
+def factor_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
     """Codes and labels of one column, in R's level order (categories, else sorted values).
 
     Grouping factors are labels: a column mixing numbers and text (which R would hold as
@@ -87,16 +87,18 @@ def _factor_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
     return codes.astype(np.int64), _labels(pd.Index(uniques))
 
 
-def grouping_factor(frame: pd.DataFrame, factors: tuple[str, ...], name: str) -> GroupingFactor:
+def grouping_factor(frame: pd.DataFrame, factors: tuple[str, ...], name: str,
+                    sep: str = ":") -> GroupingFactor:
     """Build the grouping factor for ``factors`` (one column, or their interaction).
 
     The interaction of several factors has the levels that occur, ordered with the first
-    factor varying slowest, labelled ``"a:b"`` as R's ``:`` operator on factors does.
+    factor varying slowest, labelled ``"a:b"`` as R's ``:`` operator on factors does (``sep``
+    "/" gives nlme's names of nested groups, ``"a/b"``).
     """
-    codes, labels = _factor_codes(frame[factors[0]])
+    codes, labels = factor_codes(frame[factors[0]])
     for col in factors[1:]:
-        c2, l2 = _factor_codes(frame[col])
+        c2, l2 = factor_codes(frame[col])
         combined = codes * len(l2) + c2
         used, codes = np.unique(combined, return_inverse=True)
-        labels = [f"{labels[u // len(l2)]}:{l2[u % len(l2)]}" for u in used]
+        labels = [f"{labels[u // len(l2)]}{sep}{l2[u % len(l2)]}" for u in used]
     return GroupingFactor(name=name, codes=codes.astype(np.int64), levels=tuple(labels))

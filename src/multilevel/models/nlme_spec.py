@@ -31,6 +31,7 @@ from formulaic import model_matrix
 from multilevel.covariance.pdmat import PdBlocked, PdDiag, PdSymm
 from multilevel.data.design import r_contrasts
 from multilevel.data.frame import logical_as_factor, to_pandas
+from multilevel.data.grouping import grouping_factor
 from multilevel.errors import ArgumentError, DataError, FormulaError
 from multilevel.formula.expressions import EVALUATION_CONTEXT, check_tokens
 from multilevel.formula.identifiers import to_formulaic
@@ -240,21 +241,10 @@ def _random_levels(random: Any, groups: str | None, parameters: tuple[str, ...],
 
 
 def _level_codes(frame: pd.DataFrame, path: list[str]) -> tuple[np.ndarray, list[str]]:
-    """Codes of the (nested) groups: levels ordered as R's factor() orders each column (a
-    categorical's categories, else sorted), outer first."""
-    keys = []
-    for col in path:
-        values = frame[col]
-        order = (list(values.cat.categories) if isinstance(values.dtype, pd.CategoricalDtype)
-                 else sorted(values.unique(), key=str))
-        keys.append(pd.Categorical(values, categories=order).codes)
-    combined = np.zeros(len(frame), dtype=np.int64)
-    for k in keys:
-        combined = combined * (int(k.max()) + 1 if k.size else 1) + k
-    _, first, codes = np.unique(combined, return_index=True, return_inverse=True)
-    columns = [frame[col].to_numpy()[first] for col in path]
-    labels = ["/".join(str(v) for v in values) for values in zip(*columns, strict=True)]
-    return codes.astype(np.int64), labels
+    """Codes of the (nested) groups, levels in R's factor() order (outer first), named
+    ``outer/inner`` as nlme names nested groups."""
+    factor = grouping_factor(frame, tuple(path), path[-1], sep="/")
+    return factor.codes, list(factor.levels)
 
 
 def parse_spec(model: str, data: Any, fixed: str | list[str] | None, random: Any,

@@ -19,6 +19,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from multilevel.data.frame import to_pandas
+from multilevel.data.grouping import factor_codes
 from multilevel.errors import (
     ArgumentError,
     DataError,
@@ -133,14 +134,10 @@ def grouped_columns(data: Any, response: str, covariates: list[str], group: str,
         if not pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(
                 frame[col]):
             raise DataError(f"{who}: column {col!r} must be numeric")
-    groups = frame[group]
-    levels = (list(groups.cat.categories) if isinstance(groups.dtype, pd.CategoricalDtype)
-              else sorted(groups.unique(), key=str))
-    levels = [lv for lv in levels if (groups == lv).any()]
-    codes = pd.Categorical(groups, categories=levels).codes.astype(np.int64)
+    codes, levels = factor_codes(frame[group])
     return GroupedColumns(x=[frame[c].to_numpy(dtype=float) for c in covariates],
                           y=frame[response].to_numpy(dtype=float), codes=codes,
-                          levels=[str(lv) for lv in levels])
+                          levels=levels)
 
 
 def per_group_fits(model: SelfStartModel, x: list[np.ndarray], y: np.ndarray,

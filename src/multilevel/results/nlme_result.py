@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from multilevel.data.grouping import level_labels
 from multilevel.errors import ArgumentError, public_methods
 from multilevel.models.nlme_fit import NlmeFit, fixed_df, nlme_estimate, ranef_frames
 from multilevel.models.nlme_spec import NlmeSpec, new_rows
@@ -284,8 +285,8 @@ class NlmeResult:
 
     def _labels(self, rows: pd.DataFrame, L: int) -> list[str]:
         """Each row's group at level L, named as the fit names them (``outer/inner``)."""
-        return ["/".join(str(v) for v in vals) for vals in zip(
-            *(rows[c].to_numpy() for c in self._group_columns(L)), strict=True)]
+        return ["/".join(map(str, vals)) for vals in zip(
+            *(level_labels(rows[c]) for c in self._group_columns(L)), strict=True)]
 
     def _group_columns(self, L: int) -> list[str]:
         """The data columns that identify level L's groups (nlme's nested path)."""
