@@ -81,7 +81,7 @@ def _asymp(x: jax.Array, asym: jax.Array, r0: jax.Array, lrc: jax.Array) -> jax.
 
 
 def _asymp_off(x: jax.Array, asym: jax.Array, lrc: jax.Array, c0: jax.Array) -> jax.Array:
-    # 1 - exp(-t) as -expm1(-t): exact near the offset c0 where t is small
+    # 1 - exp(-t) as -expm1(-t): no cancellation near the offset c0, where t is small
     return -asym * jnp.expm1(-jnp.exp(lrc) * (x - c0))
 
 
