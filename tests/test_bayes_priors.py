@@ -160,7 +160,7 @@ def test_prior_builds_what_the_user_writes() -> None:
     (("normal(0, 1)", "beta"), "prior class 'beta' is not one multilevel knows"),
     (("normal(0, 1)", "sigma", "x"), "class 'sigma' takes none of coef, group, nlpar"),
     (("normal(0, 1)", "b", "", "Subject"), "class 'b' takes coef and nlpar, so group='Subject'"),
-    (("lkj(2)", "cor", "Days"), "class 'cor' takes group, so coef='Days'"),
+    (("lkj(2)", "cor", "Days"), "class 'cor' takes group and nlpar, so coef='Days'"),
     (("normal(0, 1)", "Intercept", "", "", "Asym"), "class 'Intercept' takes none"),
     (("normal(0, 1)", 3), "class_ must be text"),
     (("normal(0, 1)", "b", 3), "coef must be text"),
@@ -204,10 +204,12 @@ def test_defaults_equal_brms_get_prior(name: str) -> None:
     model = DEFAULTS[name]
     expected = _slots_and_expected(model["prior"])
     slots = list(expected)
+    y = _floats(model["y"])
+    trials = _floats(model["trials"]) if "trials" in model else None
+    if trials is not None:
+        y = y / trials  # a binomial response goes in as proportions with its trials
     got = default_priors(
-        slots, model["family"], model["link"], _floats(model["y"]),
-        trials=_floats(model["trials"]) if "trials" in model else None,
-        nonlinear=model["nonlinear"],
+        slots, model["family"], model["link"], y, trials=trials, nonlinear=model["nonlinear"],
         offset=_floats(model["offset"]) if "offset" in model else None)
     assert {s: got[s].text() for s in slots} == {s: e[0] for s, e in expected.items()}
     # The lower bounds brms gives (lb = 0 on sd, sigma, shape, phi) are resolve_priors' lower.
@@ -252,6 +254,18 @@ def test_defaults_factor_like_response_and_names() -> None:
     a = default_priors([Slot("shape"), Slot("Intercept")], "negative.binomial", "log", y)
     b = default_priors([Slot("shape"), Slot("Intercept")], "negbinomial", "log", y)
     assert a == b
+
+
+def test_binomial_counts_or_proportions() -> None:
+    """binomial(log) on cbpp: brms reads the counts (median of log counts 0, MAD 2.2 -> 2.5);
+    the proportions with their trials give the same, the proportions alone would not."""
+    model = DEFAULTS["cbpp_binomial_log"]
+    counts, size = _floats(model["y"]), _floats(model["trials"])
+    slots = [Slot("Intercept")]
+    by_counts = default_priors(slots, "binomial", "log", counts)
+    assert by_counts == default_priors(slots, "binomial", "log", counts / size, trials=size)
+    assert by_counts[slots[0]].text() == "student_t(3, 0, 2.5)"
+    assert default_priors(slots, "binomial", "log", counts / size) != by_counts
 
 
 def test_defaults_errors() -> None:
@@ -372,6 +386,12 @@ def test_resolve_errors() -> None:
         resolve_priors(SLEEP_SLOTS, [Prior(Distribution("lkj", (2,)), "b")], defaults)
     with pytest.raises(ArgumentError, match="support lies below 0, the lower bound of sigma"):
         resolve_priors(SLEEP_SLOTS, [prior("uniform(-2, -1)", class_="sigma")], defaults)
+    with pytest.raises(ArgumentError, match=r"b\(Days\) is unbounded but gamma only has mass "
+                                            r"on \[0, Inf\]; use normal, student_t"):
+        resolve_priors(SLEEP_SLOTS, [prior("gamma(2, 1)", coef="Days")], defaults)
+    with pytest.raises(ArgumentError, match=r"Intercept is unbounded but uniform only has mass "
+                                            r"on \[0, 500\]"):
+        resolve_priors(SLEEP_SLOTS, [prior("uniform(0, 500)", class_="Intercept")], defaults)
     with pytest.raises(ArgumentError, match="given with multilevel.prior"):
         resolve_priors(SLEEP_SLOTS, ["normal(0, 1)"], defaults)  # type: ignore[list-item]
     with pytest.raises(ArgumentError, match=r"no default prior for b\(Days\)"):

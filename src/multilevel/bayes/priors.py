@@ -224,7 +224,8 @@ PRIOR_CLASSES = ("b", "Intercept", "sd", "cor", "sigma", "shape", "phi")
 
 # Which of coef / group / nlpar a prior of each class may name (brms's get_prior rows).
 _CLASS_FIELDS: dict[str, tuple[str, ...]] = {
-    "b": ("coef", "nlpar"), "Intercept": (), "sd": ("coef", "group", "nlpar"), "cor": ("group",),
+    "b": ("coef", "nlpar"), "Intercept": (), "sd": ("coef", "group", "nlpar"),
+    "cor": ("group", "nlpar"),
     "sigma": (), "shape": (), "phi": (),
 }
 
@@ -456,11 +457,13 @@ def default_priors(slots: Sequence[Slot], family: str, link: str, y: np.ndarray,
         ``"negbinomial"``, ``"Gamma"``, ``"beta"``, ``"lognormal"``; ``"identity"``, ``"log"``,
         ``"logit"``, ``"inverse"``, ...).
     y : ndarray
-        The response as brms sees it: for binomial the counts of successes (brms does not
-        divide by the trials), for bernoulli 0/1 or booleans.
+        The response. For binomial: the proportions of successes when ``trials`` is given,
+        the counts of successes when it is not (brms reads the counts, ``y | trials(n)``).
+        For bernoulli 0/1 or booleans.
     trials : ndarray, optional
-        The binomial trials. brms's defaults do not use them (checked against ``get_prior``);
-        accepted so that callers pass the response as a whole.
+        The binomial trials: with them, the counts ``y * trials`` are what the defaults read
+        (only the identity, log, sqrt, ... links read the response at all; logit gives
+        ``student_t(3, 0, 2.5)`` whatever the data).
     nonlinear : bool
         A nonlinear model: there is no centred ``Intercept`` class.
     offset : ndarray, optional
@@ -474,6 +477,12 @@ def default_priors(slots: Sequence[Slot], family: str, link: str, y: np.ndarray,
     """
     fam = _FAMILY_ALIASES.get(family.lower(), family.lower())
     y_arr = np.asarray(y)
+    if fam == "binomial" and trials is not None and not _is_factor_like(y_arr):
+        counts = np.asarray(y_arr, dtype=float) * np.asarray(trials, dtype=float)
+        # proportions times trials land a rounding error off the counts brms reads
+        rounded = np.rint(counts)
+        y_arr = np.where(np.abs(counts - rounded) < 1e-8 * np.maximum(1.0, rounded), rounded,
+                         counts)
     off = None if offset is None else np.asarray(offset, dtype=float).ravel()
     mean_link = "log" if fam in _LOG_SCALE_FAMILIES else link
     response_link = "log" if fam in _LOG_SCALE_FAMILIES else "identity"
@@ -542,9 +551,19 @@ def _specificity(p: Prior) -> tuple[bool, bool, bool]:
 
 def _check_support(p: Prior, slot: Slot, lower: float | None) -> None:
     # lkj <-> cor is already enforced on the prior itself (_check_prior); what is left is a
-    # prior with no mass above a lower-bounded parameter's bound (uniform(-2, -1) on an sd).
+    # bounded prior on an unbounded coefficient, and a prior with no mass above a
+    # lower-bounded parameter's bound (uniform(-2, -1) on an sd).
     name = p.distribution.name
-    if lower is None or name in ("flat", "lkj"):
+    if name in ("flat", "lkj"):
+        return
+    if lower is None:
+        low, high = _FORMS[name].support if name != "uniform" else p.distribution.args
+        if math.isfinite(low) or math.isfinite(high):
+            # Stan (and our sampler) would start the unbounded coefficient outside the
+            # support, where the density is 0; brms needs an lb/ub there, which we do not take.
+            raise ArgumentError(
+                f"{p.describe()}: {slot.label} is unbounded but {name} only has mass on "
+                f"[{r_number(low)}, {r_number(high)}]; use normal, student_t, cauchy or flat")
         return
     top = p.distribution.args[1] if name == "uniform" else _FORMS[name].support[1]
     if top <= lower:
