@@ -6,7 +6,8 @@
   log / inverse, lognormal, beta, two nonlinear models): every parameter's default must be
   brms's string exactly. The R calls, the responses and R's outputs are in
   tests/reference/brms/default_priors.json, with the script that wrote it (its ``_script``).
-- brms's precedence among user priors, and the errors for priors that fit no parameter.
+- brms's precedence among user priors, against brms's validate_prior on 4 models, and the
+  errors for priors that fit no parameter.
 - Densities: numpyro's ``log_prob`` == our numpy ``log_density`` == scipy.stats (1e-10
   relative), with and without the truncation at 0 of a lower-bounded parameter.
 """
@@ -175,23 +176,24 @@ def test_prior_errors(args: tuple[Any, ...], says: str) -> None:
 # Defaults against brms's get_prior
 
 
-def _slots_and_expected(rows: list[dict[str, str]]) -> dict[Slot, tuple[str, str]]:
+def _slots_and_expected(model: dict[str, Any]) -> dict[Slot, tuple[str, str, str]]:
     """The model's parameters as get_prior lists them (the rows naming one coefficient, one
-    correlation block, one dispersion) with the prior each gets by brms's inheritance: its own
-    row's prior, else its group's, else its nlpar's class-wide one, else the class-wide one
-    (empty = flat); and the lb of that inherited row."""
-    by_key = {(r["class"], r["coef"], r["group"], r["nlpar"]): r for r in rows}
+    correlation block, one dispersion), each with its prior after brms's own inheritance
+    (brms:::prepare_print_prior, the table print() shows), its lb, and where it came from
+    ("user" or "default": the source of the row it was inherited from)."""
+    printed = model["printed"]
+    by_key = {(r["class"], r["coef"], r["group"], r["nlpar"]): r for r in printed}
     out = {}
-    for r in rows:
+    for r in printed:
         cls = r["class"]
         if (cls in ("b", "sd") and not r["coef"]) or (cls == "cor" and not r["group"]):
             continue  # a row that only carries a prior down to the parameters
         chain = [(cls, r["coef"], r["group"], r["nlpar"]), (cls, "", r["group"], r["nlpar"]),
                  (cls, "", "", r["nlpar"]), (cls, "", "", "")]
-        found = [by_key[k] for k in chain if k in by_key and by_key[k]["prior"]]
-        text = found[0]["prior"] if found else "(flat)"
-        lb = found[0]["lb"] if found else ""
-        out[Slot(cls, r["coef"], r["group"], r["nlpar"])] = (text, lb)
+        origin = next(by_key[k] for k in chain
+                      if k in by_key and by_key[k]["source"] != "(vectorized)")
+        out[Slot(cls, r["coef"], r["group"], r["nlpar"])] = (r["prior"], r["lb"],
+                                                             origin["source"])
     return out
 
 
@@ -199,31 +201,53 @@ def _floats(values: list[str]) -> np.ndarray:
     return np.array([float(v) for v in values])
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_defaults_equal_brms_get_prior(name: str) -> None:
-    model = DEFAULTS[name]
-    expected = _slots_and_expected(model["prior"])
+def _resolve_like_brms(model: dict[str, Any]) -> tuple[list[Slot], list[ResolvedPrior]]:
+    expected = _slots_and_expected(model)
     slots = list(expected)
     y = _floats(model["y"])
     trials = _floats(model["trials"]) if "trials" in model else None
     if trials is not None:
         y = y / trials  # a binomial response goes in as proportions with its trials
-    got = default_priors(
+    defaults = default_priors(
         slots, model["family"], model["link"], y, trials=trials, nonlinear=model["nonlinear"],
         offset=_floats(model["offset"]) if "offset" in model else None)
-    assert {s: got[s].text() for s in slots} == {s: e[0] for s, e in expected.items()}
-    # The lower bounds brms gives (lb = 0 on sd, sigma, shape, phi) are resolve_priors' lower.
-    resolved = resolve_priors(slots, [], got)
+    user = [prior(r["prior"], r["class"], r["coef"], r["group"], r["nlpar"])
+            for r in model["prior"] if r["source"] == "user"]
+    return slots, resolve_priors(slots, user, defaults)
+
+
+@pytest.mark.parametrize("name", [m for m in MODELS if not m.endswith("_user")])
+def test_defaults_equal_brms_get_prior(name: str) -> None:
+    """Every parameter's default prior, lower bound and source as brms prints them."""
+    model = DEFAULTS[name]
+    assert model["call"].startswith("get_prior(")
+    slots, resolved = _resolve_like_brms(model)
+    expected = _slots_and_expected(model)
     table = prior_summary_table(resolved)
-    assert list(table["lb"]) == [expected[s][1] for s in slots]
+    assert list(zip(table["prior"], table["lb"], table["source"], strict=True)) == [
+        expected[s] for s in slots]
     assert set(table["source"]) == {"default"}
+
+
+@pytest.mark.parametrize("name", [m for m in MODELS if m.endswith("_user")])
+def test_precedence_equals_brms_validate_prior(name: str) -> None:
+    """User priors at class, group, coef and nlpar level over the defaults, resolved as brms's
+    validate_prior() resolves them (sleepstudy, Orthodont, cbpp binomial, Orange nonlinear)."""
+    model = DEFAULTS[name]
+    assert model["call"].startswith("validate_prior(")
+    slots, resolved = _resolve_like_brms(model)
+    expected = _slots_and_expected(model)
+    table = prior_summary_table(resolved)
+    assert list(zip(table["prior"], table["lb"], table["source"], strict=True)) == [
+        expected[s] for s in slots]
+    assert "user" in set(table["source"])
 
 
 def test_defaults_cover_the_classes_the_brief_names() -> None:
     """The reference set holds what the defaults depend on: a centred Intercept with a
     data-dependent location, a log-link location, the 2.5 floor, an offset, shape, phi, cor,
     nonlinear parameters."""
-    texts = {name: {r["prior"] for r in DEFAULTS[name]["prior"]} for name in MODELS}
+    texts = {name: {r["prior"] for r in DEFAULTS[name]["printed"]} for name in MODELS}
     assert "student_t(3, 288.7, 59.3)" in texts["sleepstudy_gaussian"]
     assert "student_t(3, 5.7, 2.5)" in texts["sleepstudy_gamma_log"]
     assert "student_t(3, 0, 2.5)" in texts["cbpp_binomial"]
