@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-import multilevel.bayes.priors as priors_module
+from multilevel.bayes import priors as priors_module
 from multilevel.bayes.priors import (
     Distribution,
     Prior,
@@ -321,7 +321,7 @@ def _sleep_defaults() -> dict[Slot, Distribution]:
 
 
 def _by_label(resolved: list[ResolvedPrior]) -> dict[str, tuple[str, str]]:
-    return {r.slot.label: (r.distribution.text(), r.source) for r in resolved}
+    return {r.slot.label(): (r.distribution.text(), r.source) for r in resolved}
 
 
 def test_precedence_class_group_coef() -> None:
@@ -423,7 +423,7 @@ def test_resolve_errors() -> None:
     # positive distributions fit lower-bounded parameters: beta on sigma lives in (0, 1)
     ok = resolve_priors(SLEEP_SLOTS, [prior("beta(2, 2)", class_="sigma"),
                                       prior("uniform(-1, 100)", class_="sd")], defaults)
-    assert {r.slot.label: r.distribution.name for r in ok}["sigma"] == "beta"
+    assert {r.slot.label(): r.distribution.name for r in ok}["sigma"] == "beta"
 
 
 # --------------------------------------------------------------------------------------------

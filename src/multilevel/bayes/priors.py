@@ -265,7 +265,10 @@ class Prior:
 
 
 def _check_prior(p: Prior) -> None:
-    if p.class_ not in _CLASS_FIELDS:
+    if not isinstance(p.distribution, Distribution):
+        raise ArgumentError("a Prior's distribution is a Distribution; build priors with "
+                            "multilevel.prior('normal(0, 10)', class_='b')")
+    if not isinstance(p.class_, str) or p.class_ not in _CLASS_FIELDS:
         raise ArgumentError(f"prior class {p.class_!r} is not one multilevel knows; use one of "
                             f"{', '.join(repr(c) for c in PRIOR_CLASSES)}")
     for field in ("coef", "group", "nlpar"):
@@ -343,18 +346,17 @@ class Slot:
     group: str = ""
     nlpar: str = ""
 
-    @property
     def label(self) -> str:
         """A short name for messages and tables: ``b(Days)``, ``sd(Intercept | Subject)``,
-        ``cor(Subject)``, ``b(Asym_Intercept)``, ``sigma``."""
+        ``cor(Subject)``, ``b(Asym_Intercept)``, ``sd(Asym_Intercept | Tree)``, ``sigma``."""
         coef = f"{self.nlpar}_{self.coef}" if self.nlpar else self.coef
         if self.class_ == "b":
             return f"b({coef})"
         if self.class_ == "sd":
             return f"sd({coef} | {self.group})"
         if self.class_ == "cor":
-            return f"cor({self.group})"
-        return self.class_
+            return f"cor({self.nlpar}_* | {self.group})" if self.nlpar else f"cor({self.group})"
+        return f"{self.class_}({self.nlpar})" if self.nlpar else self.class_
 
 
 # ---------------------------------------------------------------------------------------------
@@ -562,23 +564,23 @@ def _check_support(p: Prior, slot: Slot, lower: float | None) -> None:
             # Stan (and our sampler) would start the unbounded coefficient outside the
             # support, where the density is 0; brms needs an lb/ub there, which we do not take.
             raise ArgumentError(
-                f"{p.describe()}: {slot.label} is unbounded but {name} only has mass on "
+                f"{p.describe()}: {slot.label()} is unbounded but {name} only has mass on "
                 f"[{r_number(low)}, {r_number(high)}]; use normal, student_t, cauchy or flat")
         return
     top = p.distribution.args[1] if name == "uniform" else _FORMS[name].support[1]
     if top <= lower:
         raise ArgumentError(
             f"{p.describe()}: its support lies below {r_number(lower)}, the lower bound of "
-            f"{slot.label}; choose a distribution with mass above {r_number(lower)}")
+            f"{slot.label()}; choose a distribution with mass above {r_number(lower)}")
 
 
 def _unmatched_message(p: Prior, slots: Sequence[Slot]) -> str:
-    same = [s.label for s in slots if s.class_ == p.class_]
+    same = [s.label() for s in slots if s.class_ == p.class_]
     if same:
         return (f"{p.describe()} matches no parameter; the model's {p.class_} parameters are: "
                 f"{', '.join(same)}")
     return (f"{p.describe()} matches no parameter: the model has no {p.class_} parameters; "
-            f"its parameters are: {', '.join(s.label for s in slots)}")
+            f"its parameters are: {', '.join(s.label() for s in slots)}")
 
 
 def resolve_priors(slots: Sequence[Slot], user: Sequence[Prior],
@@ -630,7 +632,7 @@ def resolve_priors(slots: Sequence[Slot], user: Sequence[Prior],
             out.append(ResolvedPrior(slot, best.distribution, "user", lower))
             continue
         if slot not in defaults:
-            raise ArgumentError(f"no default prior for {slot.label}; pass the defaults of "
+            raise ArgumentError(f"no default prior for {slot.label()}; pass the defaults of "
                                 "every slot (default_priors)")
         out.append(ResolvedPrior(slot, defaults[slot], "default", lower))
     for p in priors:
