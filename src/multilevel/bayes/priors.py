@@ -421,10 +421,10 @@ def _scale_location(y: Any, link: str, offset: np.ndarray | None) -> tuple[float
     location_y = r_round1(center)
     if math.isfinite(location_y):
         location = location_y
-        if offset is not None and offset.size:
-            mean_offset = math.fsum(offset.tolist()) / offset.size
-            if math.isfinite(mean_offset):
-                location -= mean_offset
+    if offset is not None and offset.size:  # also when the median was not finite, as brms
+        mean_offset = math.fsum(offset.tolist()) / offset.size
+        if math.isfinite(mean_offset):
+            location -= mean_offset
     return scale, location
 
 
