@@ -4,8 +4,9 @@
 - Default priors against brms 2.18's ``get_prior`` on 18 models (gaussian identity / log,
   binomial logit / log, bernoulli, poisson log / sqrt / with an offset, negative binomial, Gamma
   log / inverse, lognormal, beta, two nonlinear models, a log link with NaNs and an offset):
-  every parameter's default must be brms's string exactly. The R calls, the responses and R's outputs are in
-  tests/reference/brms/default_priors.json, with the script that wrote it (its ``_script``).
+  every parameter's default must be brms's string exactly. The R calls, the responses and
+  R's outputs are in tests/reference/brms/default_priors.json, with the script that wrote it
+  (its ``_script``).
 - brms's precedence among user priors, against brms's validate_prior on 4 models, and the
   errors for priors that fit no parameter.
 - Densities: numpyro's ``log_prob`` == our numpy ``log_density`` == scipy.stats (1e-10
