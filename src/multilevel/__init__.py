@@ -4,10 +4,15 @@
 >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
 """
 
+# the bayes subpackage (light: no jax until a fit) is imported before ``bayes`` the function is
+# bound below, so that importing its modules later does not rebind ``multilevel.bayes``
+from multilevel import bayes as _bayes_package  # noqa: F401
 from multilevel import datasets, errors, families
 from multilevel.api import (
     GeneralizedLinearMixedModel,
     LinearMixedModel,
+    bayes,
+    bayes_nlme,
     glmer,
     gls,
     lme,
@@ -63,6 +68,7 @@ __all__ = ["CorAR1", "CorARMA", "CorCAR1", "CorCompSymm", "CorExp", "CorGaus", "
            "LinearMixedModelResult", "LmListResult", "NlmeControl", "NlsListResult",
            "PdBlocked", "PdDiag", "PdSymm", "VarComb",
            "VarConstPower", "VarExp", "VarFixed", "VarIdent", "VarPower", "__version__",
-           "anova", "bootstrap", "center", "compare", "datasets", "design_effect", "errors",
+           "anova", "bayes", "bayes_nlme", "bootstrap", "center", "compare", "datasets",
+           "design_effect", "errors",
            "families", "glmer", "gls", "hausman", "icc", "lm_list", "lme", "lmer", "mundlak",
            "nlme", "nls_list", "overdispersion", "power", "power_curve", "r2", "step"]

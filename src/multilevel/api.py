@@ -290,3 +290,104 @@ def nlme(model: str, data: Any, fixed: str | list[str] | None = None, random: An
                 functions=functions, control=control)
     spec, fit = nlme_estimate(**call)
     return NlmeResult.from_fit(spec, fit, call)
+
+
+def _bayes_settings(chains: Any, draws: Any, warmup: Any, seed: Any, target_accept: Any,
+                    max_tree_depth: Any, thin: Any, progress: Any) -> Any:
+    from multilevel.bayes import require
+    require()
+    from multilevel.bayes.sampler import check_settings
+    return check_settings(chains, draws, warmup, seed, target_accept, max_tree_depth, thin,
+                          progress)
+
+
+@public_api
+def bayes(formula: str, data: Any, family: Any = "gaussian", priors: Any = None,
+          chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int | None = 1,
+          target_accept: float = 0.8, max_tree_depth: int = 10, thin: int = 1,
+          weights: Any = None, offset: Any = None, progress: bool = True) -> Any:
+    """Fit a Bayesian (generalized) linear mixed model by NUTS, as brms's ``brm``.
+
+    Parameters
+    ----------
+    formula : str
+        lme4's formula (``"Reaction ~ Days + (Days | Subject)"``); binomial responses as for
+        ``glmer`` (``cbind(incidence, size - incidence)``, 0/1, a two-level factor, a
+        proportion with ``weights`` giving the trials).
+    data : pandas.DataFrame or polars.DataFrame
+    family : str or Family, default "gaussian"
+        Every family of ``glmer``: gaussian, binomial, poisson, gamma, inverse_gaussian,
+        negative_binomial (its size sampled as brms's ``shape``), with their links.
+    priors : ml.prior(...) or list of them, optional
+        brms-style priors (``ml.prior("normal(0, 10)", class_="b")``); every parameter without
+        one gets brms's default (see ``fit.prior_summary()``).
+    chains, draws, warmup : int
+        brms's defaults: 4 chains of 1000 warmup and 1000 kept iterations.
+    seed : int
+        Reproduces the draws.
+    target_accept : float
+        brms's ``adapt_delta`` (raise it, e.g. to 0.95, when there are divergences).
+    max_tree_depth : int
+        brms's ``max_treedepth``.
+    thin : int
+    weights, offset : optional
+        As for ``lmer`` / ``glmer``: trials of a binomial proportion, frequency weights for
+        counts, precision weights for Gaussian, Gamma and inverse Gaussian.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    multilevel.bayes.result.BayesResult
+    """
+    settings = _bayes_settings(chains, draws, warmup, seed, target_accept, max_tree_depth,
+                               thin, progress)
+    from multilevel.bayes.fit import data_name, fit_model, response_family
+    from multilevel.bayes.model_spec import linear_model
+    model = linear_model(formula, data, response_family(family), weights=weights,
+                         offset=offset)
+    return fit_model(model, priors, settings, data_name=data_name(data))
+
+
+@public_api
+def bayes_nlme(model: str, data: Any, params: dict[str, str] | None = None,
+               family: Any = "gaussian", priors: Any = None,
+               functions: dict[str, Any] | None = None, chains: int = 4, draws: int = 1000,
+               warmup: int = 1000, seed: int | None = 1, target_accept: float = 0.8,
+               max_tree_depth: int = 10, thin: int = 1, progress: bool = True) -> Any:
+    """Fit the three-stage Bayesian nonlinear mixed model by NUTS, as brms's non-linear
+    formulas (``bf(y ~ f(x, a, b), a ~ 1 + (1 | g), b ~ 1, nl = TRUE)``).
+
+    Stage 1: y_ij = f(x_ij; phi_ij) + e_ij (or the family's distribution around f); stage 2:
+    each nonlinear parameter phi = A beta + B b, a linear model of covariates with group
+    effects b ~ N(0, Omega) (``params``); stage 3: priors on beta, the SDs and correlations in
+    Omega, and sigma (``priors``).
+
+    Parameters
+    ----------
+    model : str
+        ``"circumference ~ Asym / (1 + exp((xmid - age) / scal))"``, or with R's
+        self-starting models: ``"circumference ~ SSlogis(age, Asym, xmid, scal)"``.
+    data : pandas.DataFrame or polars.DataFrame
+    params : dict
+        Each nonlinear parameter's formula: ``{"Asym": "1 + (1 | Tree)", "xmid": "1",
+        "scal": "1"}``; covariates as ``"1 + Treatment + (1 | Tree)"``. For a self-starting
+        model, parameters left out get ``"1"``.
+    family, priors, chains, draws, warmup, seed, target_accept, max_tree_depth, thin, progress
+        As for :func:`bayes`. The coefficients of nonlinear parameters have brms's flat
+        default prior: give them priors (``ml.prior("normal(200, 50)", nlpar="Asym")``),
+        as brms advises.
+    functions : dict, optional
+        Python functions the model calls by name, written with ``jax.numpy``.
+
+    Returns
+    -------
+    multilevel.bayes.result.BayesResult
+    """
+    settings = _bayes_settings(chains, draws, warmup, seed, target_accept, max_tree_depth,
+                               thin, progress)
+    from multilevel.bayes.fit import data_name, fit_model, response_family
+    from multilevel.bayes.model_spec import complete_params, nonlinear_model
+    spec = nonlinear_model(model, data, complete_params(model, params), response_family(family),
+                           functions=functions)
+    return fit_model(spec, priors, settings, data_name=data_name(data))

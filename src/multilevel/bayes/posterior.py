@@ -1,0 +1,115 @@
+"""From the sampler's unconstrained draws to the model's parameters under brms's names, and to
+ArviZ's ``InferenceData`` (posterior, sample_stats, log_likelihood, observed_data).
+
+Names (as brms's ``variables(fit)``): ``b_Intercept``, ``b_Days``, ``b_Asym_Intercept``;
+``sd_Subject__Intercept``, ``sd_Tree__Asym_Intercept``; ``cor_Subject__Intercept__Days``;
+``sigma`` / ``shape``; ``Intercept`` (the centred design's intercept); and the random effects
+``r_Subject`` / ``r_Tree__Asym`` as arrays (chain, draw, level, term).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import jax
+import numpy as np
+
+from multilevel.bayes.density import Density
+from multilevel.bayes.sampler import Draws
+
+# draws per vectorised call when evaluating functions of the posterior (memory: n rows each)
+_BATCH = 256
+
+
+def map_draws(f: Any, z: dict[str, np.ndarray], batch: int = _BATCH) -> Any:
+    """``f`` (a jax function of one unconstrained draw) over every draw, in batches;
+    returns its outputs with leading (chains, draws) axes."""
+    chains, draws = next(iter(z.values())).shape[:2]
+    flat = {k: v.reshape(chains * draws, *v.shape[2:]) for k, v in z.items()}
+    g = jax.jit(jax.vmap(f))
+    pieces = []
+    for start in range(0, chains * draws, batch):
+        pieces.append(jax.tree_util.tree_map(
+            np.asarray, g({k: v[start:start + batch] for k, v in flat.items()})))
+    joined = jax.tree_util.tree_map(lambda *a: np.concatenate(a, axis=0), *pieces)
+    return jax.tree_util.tree_map(lambda a: a.reshape(chains, draws, *a.shape[1:]), joined)
+
+
+def named_parameters(density: Density, z: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The posterior draws of every model parameter under brms's names."""
+    model = density.model
+
+    def one(u: dict[str, Any]) -> dict[str, Any]:
+        c = density.constrain(u)
+        return {"c": c, "r": density.random_effects(c)}
+
+    mapped = map_draws(one, z)
+    c, r = mapped["c"], mapped["r"]
+    out: dict[str, np.ndarray] = {}
+    for i, part in enumerate(model.parts):
+        b = c[f"b{i}"]
+        if part.centred:
+            intercept = c[f"Intercept{i}"]
+            out[part.variable("Intercept")] = intercept - b @ part.means
+        for j, name in enumerate(part.b_names):
+            out[part.variable(name)] = b[..., j]
+    for j, block in enumerate(model.blocks):
+        for t in range(block.k):
+            out[f"sd_{block.prefix}{block.terms[t]}"] = c[f"sd{j}"][..., t]
+    for j, block in enumerate(model.blocks):
+        if block.k > 1:
+            L = c[f"L{j}"]
+            R = np.einsum("...ik,...jk->...ij", L, L)
+            for a in range(block.k):
+                for b_ in range(a + 1, block.k):
+                    out[f"cor_{block.prefix}{block.terms[a]}__{block.terms[b_]}"] = \
+                        R[..., b_, a]
+    if model.family.extra is not None:
+        out[model.family.extra] = c["extra"]
+    for i, part in enumerate(model.parts):
+        if part.centred:
+            out["Intercept" if not part.nlpar else f"{part.nlpar}_Intercept"] = \
+                c[f"Intercept{i}"]
+    for j, block in enumerate(model.blocks):
+        out[f"r_{block.prefix.rstrip('_')}"] = r[j]
+    return out
+
+
+def pointwise_loglik(density: Density, z: dict[str, np.ndarray]) -> np.ndarray:
+    """Log density of each observation at each draw, shape (chains, draws, n)."""
+    return np.asarray(map_draws(lambda u: density.pointwise_loglik(density.constrain(u)), z))
+
+
+def inference_data(density: Density, draws: Draws, named: dict[str, np.ndarray],
+                   loglik: np.ndarray) -> Any:
+    """ArviZ ``InferenceData`` of a run."""
+    import arviz as az
+
+    model = density.model
+    coords: dict[str, Any] = {"obs": np.arange(model.nobs)}
+    dims: dict[str, list[str]] = {"y": ["obs"]}
+    for block in model.blocks:
+        name = f"r_{block.prefix.rstrip('_')}"
+        level_dim, term_dim = f"{block.group}_level", f"{name}_term"
+        coords[level_dim] = list(block.levels)
+        coords[term_dim] = list(block.terms)
+        dims[name] = [level_dim, term_dim]
+    stats = {
+        "diverging": draws.stats["diverging"].astype(bool),
+        "n_steps": draws.stats["n_steps"],
+        "tree_depth": draws.stats["tree_depth"],
+        "acceptance_rate": draws.stats["acceptance_rate"],
+        "energy": draws.stats["energy"],
+        "lp": draws.stats["lp"],
+        "step_size": draws.stats["step_size"],
+    }
+    with warnings.catch_warnings():
+        # ArviZ warns about conventions we follow on purpose (e.g. few chains in tests)
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        return az.from_dict(
+            posterior=named, sample_stats=stats, log_likelihood={"y": loglik},
+            observed_data={"y": model.y}, coords=coords, dims=dims,
+            attrs={"inference_library": "numpyro", "creator": "multilevel"})
+
