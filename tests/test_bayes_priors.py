@@ -129,6 +129,8 @@ def test_distribution_checks_itself_when_built_directly() -> None:
         Distribution("laplace", (0.0, 1.0))
     with pytest.raises(ArgumentError, match="must be numbers"):
         Distribution("normal", ("a", 1.0))  # type: ignore[arg-type]
+    with pytest.raises(ArgumentError, match="the name must be text"):
+        Distribution(["normal"], (0.0, 1.0))  # type: ignore[arg-type]
     assert Distribution("normal", (0, 1)).args == (0.0, 1.0)  # ints become floats
 
 

@@ -147,6 +147,8 @@ class Distribution:
     args: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise _distribution_error(repr(self.name), "the name must be text")
         try:
             args = tuple(float(a) for a in self.args)
         except (TypeError, ValueError):
