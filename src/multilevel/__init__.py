@@ -19,6 +19,7 @@ from multilevel.api import (
     lmer,
     nlme,
 )
+from multilevel.bayes.priors import prior
 from multilevel.covariance.pdmat import PdBlocked, PdDiag, PdSymm
 from multilevel.inference import (
     anova,
@@ -71,4 +72,4 @@ __all__ = ["CorAR1", "CorARMA", "CorCAR1", "CorCompSymm", "CorExp", "CorGaus", "
            "anova", "bayes", "bayes_nlme", "bootstrap", "center", "compare", "datasets",
            "design_effect", "errors",
            "families", "glmer", "gls", "hausman", "icc", "lm_list", "lme", "lmer", "mundlak",
-           "nlme", "nls_list", "overdispersion", "power", "power_curve", "r2", "step"]
+           "nlme", "nls_list", "overdispersion", "power", "power_curve", "prior", "r2", "step"]

@@ -65,6 +65,24 @@ class Density:
     data: dict[str, Any]
     expression: Callable[..., jax.Array] | None
 
+    def structure_key(self) -> tuple[Any, ...]:
+        """Everything the log density depends on apart from :attr:`data`'s values: equal keys
+        mean the compiled sampler of one serves the other."""
+        m = self.model
+        fam = m.family
+        parts = tuple((p.nlpar, p.centred, p.b_columns.shape, len(p.blocks)) for p in m.parts)
+        blocks = tuple((b.k, len(b.levels)) for b in m.blocks)
+        priors = tuple((r.slot, r.distribution.name, r.distribution.args, r.lower)
+                       for r in self.priors)
+        nl = None
+        if m.nonlinear is not None:
+            import ast
+            nl = (ast.dump(m.nonlinear.tree), m.nonlinear.parameters,
+                  tuple(sorted(m.nonlinear.columns)),
+                  tuple(sorted((k, id(v)) for k, v in m.nonlinear.functions.items())))
+        return (fam.name, fam.link, fam.extra, fam.fixed_shape, m.y.shape,
+                m.offset is not None, parts, blocks, priors, nl)
+
     # -- the maps -----------------------------------------------------------------------------
     def constrain(self, u: Params) -> Params:
         """The model's parameters from the unconstrained ones: sd / extra > 0, L a correlation

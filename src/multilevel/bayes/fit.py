@@ -73,7 +73,8 @@ def fit_model(model: BayesModel, priors: Any, settings: NutsSettings,
         check_improper(resolved, "sampling from the prior")
     density = build_density(model, resolved)
     draws = run_nuts(partial(density.potential_for, prior_only=sample_prior), density.data,
-                     density.shapes, settings)
+                     density.shapes, settings,
+                     key=(density.structure_key(), sample_prior))
     named = named_parameters(density, draws.z)
     loglik = pointwise_loglik(density, draws.z)
     idata = inference_data(density, draws, named, loglik)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -132,11 +133,9 @@ class Draws:
     interrupted: bool
 
 
-def _initial_values(potential_gen: Callable[..., Any], data: Any,
+def _initial_values(f: Callable[..., Any], data: Any,
                     shapes: dict[str, tuple[int, ...]], chains: int, rng: np.random.Generator,
                     ) -> dict[str, np.ndarray]:
-    import jax
-    f = jax.jit(lambda u, d: potential_gen(d)(u))
     out: dict[str, list[np.ndarray]] = {k: [] for k in shapes}
     for _ in range(chains):
         for _attempt in range(100):
@@ -153,19 +152,26 @@ def _initial_values(potential_gen: Callable[..., Any], data: Any,
     return {k: np.stack(v) for k, v in out.items()}
 
 
-def run_nuts(potential_gen: Callable[..., Any], data: Any, shapes: dict[str, tuple[int, ...]],
-             settings: NutsSettings) -> Draws:
-    """Sample the density ``exp(-potential_gen(data)(u))`` with NUTS (see the module
-    docstring). The data travel as arguments of the compiled code, not as constants in it:
-    compilation then does not grow with the data, and the compiled code is reused (and
-    cached on disk) for any data of the same shapes."""
+# Compiled samplers by model structure (see ``run_nuts``'s ``key``): refits of a model of the
+# same structure and shapes (bootstrap-like loops, simulation-based calibration, the research
+# cycle) reuse them without tracing or compiling again. Small: each holds compiled code only.
+_COMPILED: OrderedDict[Any, tuple[Any, Any, Any]] = OrderedDict()
+_COMPILED_MAX = 8
+
+
+def _compiled(potential_gen: Callable[..., Any], settings: NutsSettings, key: Any,
+              ) -> tuple[Any, Any, Any]:
+    """(jitted potential, chain initialiser, chunk runner) for this model and settings."""
     import jax
-    import jax.numpy as jnp
     from numpyro.infer.hmc import hmc
 
     s = settings
-    rng = np.random.default_rng(s.seed)
-    init = _initial_values(potential_gen, data, shapes, s.chains, rng)
+    parallel = jax.local_device_count() >= s.chains and s.chains > 1
+    full_key = None if key is None else (key, s.chains, s.warmup, s.target_accept,
+                                         s.max_tree_depth, s.chunk, parallel)
+    if full_key is not None and full_key in _COMPILED:
+        _COMPILED.move_to_end(full_key)
+        return _COMPILED[full_key]
     init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
 
     def start(key: Any, params: Any, data: Any) -> Any:
@@ -179,13 +185,36 @@ def run_nuts(potential_gen: Callable[..., Any], data: Any, shapes: dict[str, tup
                         st.potential_energy, st.adapt_state.step_size)
         return jax.lax.scan(step, state, None, length=n)
 
-    parallel = jax.local_device_count() >= s.chains and s.chains > 1
     if parallel:
         start_fn = jax.pmap(start, in_axes=(0, 0, None))
         step_fn = jax.pmap(partial(advance, n=s.chunk), in_axes=(0, None))
     else:
         start_fn = jax.jit(jax.vmap(start, in_axes=(0, 0, None)))
         step_fn = jax.jit(jax.vmap(partial(advance, n=s.chunk), in_axes=(0, None)))
+    potential = jax.jit(lambda u, d: potential_gen(d)(u))
+    out = (potential, start_fn, step_fn)
+    if full_key is not None:
+        _COMPILED[full_key] = out
+        while len(_COMPILED) > _COMPILED_MAX:
+            _COMPILED.popitem(last=False)
+    return out
+
+
+def run_nuts(potential_gen: Callable[..., Any], data: Any, shapes: dict[str, tuple[int, ...]],
+             settings: NutsSettings, key: Any = None) -> Draws:
+    """Sample the density ``exp(-potential_gen(data)(u))`` with NUTS (see the module
+    docstring). The data travel as arguments of the compiled code, not as constants in it:
+    compilation then does not grow with the data, and the compiled code is reused (and
+    cached on disk) for any data of the same shapes. ``key``, hashable, names the model's
+    structure (everything but the data that ``potential_gen`` depends on): runs with an equal
+    key reuse the compiled sampler."""
+    import jax
+    import jax.numpy as jnp
+
+    s = settings
+    rng = np.random.default_rng(s.seed)
+    potential, start_fn, step_fn = _compiled(potential_gen, s, key)
+    init = _initial_values(potential, data, shapes, s.chains, rng)
     keys = jax.random.split(jax.random.PRNGKey(s.seed), s.chains)
     total = s.warmup + s.draws * s.thin
     n_chunks = -(-total // s.chunk)
