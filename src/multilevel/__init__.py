@@ -17,7 +17,12 @@ from multilevel.api import (
     gls,
     lme,
     lmer,
+    loo,
     nlme,
+    posterior_mode,
+    prior_predictive,
+    priors_from_posterior,
+    waic,
 )
 from multilevel.bayes.priors import prior
 from multilevel.covariance.pdmat import PdBlocked, PdDiag, PdSymm
@@ -71,5 +76,6 @@ __all__ = ["CorAR1", "CorARMA", "CorCAR1", "CorCompSymm", "CorExp", "CorGaus", "
            "VarConstPower", "VarExp", "VarFixed", "VarIdent", "VarPower", "__version__",
            "anova", "bayes", "bayes_nlme", "bootstrap", "center", "compare", "datasets",
            "design_effect", "errors",
-           "families", "glmer", "gls", "hausman", "icc", "lm_list", "lme", "lmer", "mundlak",
-           "nlme", "nls_list", "overdispersion", "power", "power_curve", "prior", "r2", "step"]
+           "families", "glmer", "gls", "hausman", "icc", "lm_list", "lme", "lmer", "loo", "mundlak",
+           "nlme", "nls_list", "overdispersion", "posterior_mode", "power", "power_curve", "prior",
+           "prior_predictive", "priors_from_posterior", "r2", "step", "waic"]

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from multilevel.errors import (
+    ArgumentError,
     ConvergenceWarning,
     SingularFitWarning,
     public_api,
@@ -292,6 +293,38 @@ def nlme(model: str, data: Any, fixed: str | list[str] | None = None, random: An
     return NlmeResult.from_fit(spec, fit, call)
 
 
+@public_api
+def loo(fit: Any) -> Any:
+    """PSIS-LOO of a Bayesian fit, as R's ``loo(fit)``: elpd_loo, p_loo and looic with their
+    standard errors, the Pareto k of each observation (a ``LooWarning`` when some exceed 0.7)
+    and the pointwise elpd.
+
+    Parameters
+    ----------
+    fit : BayesResult
+        A fit of :func:`bayes` or :func:`bayes_nlme`.
+
+    Returns
+    -------
+    multilevel.bayes.loo.LooResult
+    """
+    from multilevel.bayes.loo import loo as psis_loo
+    return psis_loo(fit, stacklevel=5)  # the warning points at the caller
+
+
+@public_api
+def waic(fit: Any) -> Any:
+    """WAIC of a Bayesian fit, as R's ``waic(fit)``: elpd_waic, p_waic and waic with their
+    standard errors (a ``LooWarning`` when some p_waic_i exceed 0.4: prefer :func:`loo`).
+
+    Returns
+    -------
+    multilevel.bayes.loo.WaicResult
+    """
+    from multilevel.bayes.loo import waic as waic_of
+    return waic_of(fit, stacklevel=4)
+
+
 def _bayes_settings(chains: Any, draws: Any, warmup: Any, seed: Any, target_accept: Any,
                     max_tree_depth: Any, thin: Any, progress: Any) -> Any:
     from multilevel.bayes import require
@@ -391,3 +424,127 @@ def bayes_nlme(model: str, data: Any, params: dict[str, str] | None = None,
     spec = nonlinear_model(model, data, complete_params(model, params), response_family(family),
                            functions=functions)
     return fit_model(spec, priors, settings, data_name=data_name(data))
+
+
+@public_api
+def priors_from_posterior(fit: Any, newdata: Any = None) -> list[Any]:
+    """Priors for the next study from a Bayesian fit's posterior, matched moment by moment:
+    normal for coefficients and the centred intercept, lognormal for SDs and sigma / shape,
+    LKJ for correlations (see :func:`multilevel.bayes.research_cycle.priors_from_posterior`).
+
+    Parameters
+    ----------
+    fit : BayesResult
+        A fit of :func:`bayes` or :func:`bayes_nlme`.
+    newdata : DataFrame, optional
+        The next study's rows, for its centred intercept; without them the fit's own centred
+        intercept is carried (right when the covariate means are similar).
+
+    Returns
+    -------
+    list of Prior
+        To pass as ``priors=`` to the next fit of the same model.
+    """
+    from multilevel.bayes import require
+    require()
+    from multilevel.bayes.research_cycle import priors_from_posterior as from_posterior
+    return from_posterior(fit, newdata)
+
+
+@public_api
+def prior_predictive(formula: str | None = None, data: Any = None, family: Any = "gaussian",
+                     priors: Any = None, draws: int = 500, seed: int | None = 1,
+                     params: dict[str, str] | None = None, model: str | None = None,
+                     functions: dict[str, Any] | None = None, chains: int = 2,
+                     warmup: int = 500, target_accept: float = 0.8, max_tree_depth: int = 10,
+                     weights: Any = None, offset: Any = None, progress: bool = False) -> Any:
+    """Prior predictive check: sample the model's prior and the responses it predicts for the
+    data's design, as brms's ``brm(..., sample_prior = "only")`` then ``posterior_predict``.
+
+    Give ``formula`` (a model of :func:`bayes`) or ``model`` with ``params`` (a nonlinear
+    model of :func:`bayes_nlme`), not both.
+
+    Parameters
+    ----------
+    formula : str
+        lme4's formula, as for :func:`bayes`.
+    data : pandas.DataFrame or polars.DataFrame
+        The design (covariates and groups) to predict for; its response is the observed one
+        that ``summary()`` compares with.
+    family : str or Family, default "gaussian"
+    priors : ml.prior(...) or list of them
+        Every parameter needs a proper prior: brms's flat default on ``b`` (and on nonlinear
+        parameters) is refused with an ArgumentError naming the parameters.
+    draws : int, default 500
+        Prior draws in all, split evenly over ``chains``.
+    seed : int
+    params : dict, optional
+        With ``model``: each nonlinear parameter's formula, as for :func:`bayes_nlme`.
+    model : str, optional
+        A nonlinear model, as :func:`bayes_nlme`'s ``model``
+        (``"circumference ~ SSlogis(age, Asym, xmid, scal)"``).
+    functions : dict, optional
+        With ``model``: Python functions the model calls, as for :func:`bayes_nlme`.
+    chains, warmup, target_accept, max_tree_depth, progress
+        NUTS's settings for sampling the prior (2 chains of 500 warmup iterations).
+    weights, offset : optional
+        With ``formula``: as for :func:`bayes`.
+
+    Returns
+    -------
+    multilevel.bayes.research_cycle.PriorPredictive
+        ``.fit`` (the prior as a BayesResult), ``.y`` (replicated responses, draws x rows),
+        ``.summary()`` (the observed response among them).
+    """
+    if (formula is None) == (model is None):
+        raise ArgumentError("prior_predictive takes formula= (a model of ml.bayes) or model= "
+                            "with params= (a nonlinear model of ml.bayes_nlme), one of them")
+    if formula is not None and (params is not None or functions is not None):
+        raise ArgumentError("params= and functions= belong to nonlinear models: pass the model "
+                            "expression as model=, e.g. ml.prior_predictive(model='y ~ "
+                            "SSlogis(x, Asym, xmid, scal)', data=d, params={...}, priors=[...])")
+    if model is not None and (weights is not None or offset is not None):
+        raise ArgumentError("weights= and offset= are not taken by nonlinear models")
+    if data is None:
+        raise ArgumentError("prior_predictive needs data= (the design to predict for)")
+    from multilevel.bayes import require
+    require()
+    from multilevel.bayes.fit import response_family
+    from multilevel.bayes.model_spec import complete_params, linear_model, nonlinear_model
+    from multilevel.bayes.research_cycle import sample_prior_predictive
+    if formula is not None:
+        spec = linear_model(formula, data, response_family(family), weights=weights,
+                            offset=offset)
+    else:
+        assert model is not None
+        spec = nonlinear_model(model, data, complete_params(model, params),
+                               response_family(family), functions=functions)
+    if seed is None:
+        seed = int(np.random.default_rng().integers(2**31))
+    return sample_prior_predictive(spec, priors, draws, chains, warmup, seed, target_accept,
+                                   max_tree_depth, progress)
+
+
+@public_api
+def posterior_mode(formula: str, data: Any, family: Any = "gaussian", priors: Any = None,
+                   weights: Any = None, offset: Any = None) -> Any:
+    """The marginal posterior mode of a Bayesian (generalized) linear mixed model: fixed
+    effects, SDs, correlations and sigma maximising their posterior density with the group
+    effects integrated out (Laplace; exact for the Gaussian family) — blme's estimate. With
+    flat priors on every parameter (``ml.prior("flat", class_="sd")``, ``"sigma"``,
+    ``"Intercept"``; ``lkj(1)`` on correlations) it is the maximum-likelihood fit.
+
+    Parameters are those of :func:`bayes`. Returns a
+    :class:`multilevel.bayes.mode.PosteriorMode`.
+    """
+    from multilevel.bayes import require
+    require()
+    from multilevel.bayes.density import build_density
+    from multilevel.bayes.fit import model_priors, response_family
+    from multilevel.bayes.mode import posterior_mode as mode
+    from multilevel.bayes.model_spec import linear_model
+    from multilevel.bayes.sampler import prepare_jax
+    prepare_jax()
+    model = linear_model(formula, data, response_family(family), weights=weights,
+                         offset=offset)
+    return mode(build_density(model, model_priors(model, priors)))

@@ -292,7 +292,10 @@ def nonlinear_model(model: str, data: Any, params: dict[str, str], family: Respo
     covariates = [n for n in names if n not in parameters and n != "pi"]
     for col in covariates:
         if col not in frame.columns:
-            raise ColumnNotFoundError(col, [str(c) for c in frame.columns], "model expression")
+            raise FormulaError(
+                f"{col!r} in the model expression is neither a data column nor a nonlinear "
+                f"parameter: add it to params (e.g. params={{{col!r}: '1', ...}}) or correct "
+                f"the column name (the data have {', '.join(map(str, frame.columns))})", model)
     used = set(covariates)
     for text in params.values():
         used.update(n for n in _IDENT.findall(text) if n in frame.columns)

@@ -140,11 +140,16 @@ def _initial_values(f: Callable[..., Any], data: Any,
     for _ in range(chains):
         for _attempt in range(100):
             u = {k: rng.uniform(-2.0, 2.0, size=s) for k, s in shapes.items()}
-            if np.isfinite(float(f(u, data))):
+            value, grad = f(u, data)
+            # a finite gradient too, as Stan asks: a start where exp() overflows may have a
+            # finite density and a NaN gradient, and its chain never moves
+            if np.isfinite(float(value)) and all(np.isfinite(np.asarray(g)).all()
+                                                 for g in grad.values()):
                 break
         else:
             raise NumericalError(
-                "no starting point with a finite log posterior was found in 100 random draws "
+                "no starting point with a finite log posterior and gradient was found in 100 "
+                "random draws "
                 "(uniform(-2, 2) on the unconstrained scale, as Stan): check the model "
                 "expression and the priors' supports")
         for k in shapes:
@@ -191,7 +196,7 @@ def _compiled(potential_gen: Callable[..., Any], settings: NutsSettings, key: An
     else:
         start_fn = jax.jit(jax.vmap(start, in_axes=(0, 0, None)))
         step_fn = jax.jit(jax.vmap(partial(advance, n=s.chunk), in_axes=(0, None)))
-    potential = jax.jit(lambda u, d: potential_gen(d)(u))
+    potential = jax.jit(jax.value_and_grad(lambda u, d: potential_gen(d)(u)))
     out = (potential, start_fn, step_fn)
     if full_key is not None:
         _COMPILED[full_key] = out
