@@ -35,8 +35,9 @@ def _mean_tolerance(ess_ours: float, ess_ref: float) -> float:
     return max(0.1, 3.5 * np.sqrt(1.0 / ess_ours + 1.0 / ess_ref))
 
 
-def _check(fit, name: str) -> None:
-    ref = _reference(name)["summary"]
+def _check(fit, name: str, run: str | None = None) -> None:
+    record = _reference(name)
+    ref = (record if run is None else record[run])["summary"]
     ours = fit.posterior_summary()
     scalars = [k for k in ref if not k.startswith("r_")]
     assert scalars and set(scalars) <= set(ours.index), (scalars, list(ours.index))
@@ -108,3 +109,33 @@ def test_binomial_glmm_default_priors_matches_brms():
                    ml.datasets.load("cbpp"), family="binomial", chains=4, draws=1000,
                    warmup=1000, seed=1, progress=False)
     _check(fit, "cbpp_binomial")
+
+
+@pytest.mark.slow
+def test_lkj_prior_model_matches_brms():
+    """Orthodont's random slope for age is near zero: a funnel where both samplers report
+    divergences at adapt_delta 0.8 (brms 66); brms's run at 0.95 (49 divergences) is the
+    reference, ours at target_accept 0.95 had 6. Slow: ~2 minutes here."""
+    priors = [ml.prior("normal(0, 5)", class_="b"), ml.prior("lkj(2)", class_="cor"),
+              ml.prior("student_t(3, 0, 5)", class_="sd"),
+              ml.prior("exponential(1)", class_="sigma")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ml.errors.MultilevelWarning)
+        fit = ml.bayes("distance ~ age + Sex + (age | Subject)", ml.datasets.load("Orthodont"),
+                       priors=priors, chains=4, draws=2000, warmup=1000, seed=1,
+                       target_accept=0.95, progress=False)
+    _check(fit, "orthodont_lkj", run="higher_adapt_delta_run")
+
+
+@pytest.mark.slow
+def test_coefficient_and_group_level_priors_take_precedence_as_in_brms():
+    fit = ml.bayes("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                   ml.datasets.load("cbpp"), family="binomial",
+                   priors=[ml.prior("normal(0, 1)", class_="b", coef="period2"),
+                           ml.prior("student_t(3, 0, 1)", class_="sd", group="herd")],
+                   chains=4, draws=1000, warmup=1000, seed=1, progress=False)
+    _check(fit, "cbpp_binomial_prior")
+    ps = fit.prior_summary().set_index(["class", "coef"])
+    assert ps.loc[("b", "period2"), "prior"] == "normal(0, 1)"
+    assert ps.loc[("b", "period3"), "prior"] == "(flat)"
+    assert ps.loc[("sd", "Intercept"), "prior"] == "student_t(3, 0, 1)"
