@@ -19,7 +19,14 @@ import pandas as pd
 
 import multilevel
 from multilevel import LinearMixedModelResult, anova, compare, datasets, gls, lme, nlme, power
-from multilevel.api import glmer, lmer
+from multilevel.api import bayes, bayes_nlme, glmer, lmer
+from multilevel.cli.bayes_command import (
+    add_bayes_options,
+    params_dict,
+    parse_param,
+    report,
+    sampler_options,
+)
 from multilevel.cli.fit_report import fit_dict, summary_text
 from multilevel.cli.structure_spec import parse_correlation, parse_random, parse_weights
 from multilevel.errors import (
@@ -346,6 +353,54 @@ def _cmd_nlme(args: argparse.Namespace) -> int:
     return _print_fit(fit, args, notes)
 
 
+def _print_bayes(fit: Any, args: argparse.Namespace, notes: list[str]) -> int:
+    out, loo_notes = report(fit, args)
+    if isinstance(out, dict):
+        print(json.dumps(out, indent=2, allow_nan=False))
+    else:
+        print(out, end="")
+    for line in notes + loo_notes:
+        print(line, file=sys.stderr)
+    return 0
+
+
+def _cmd_bayes(args: argparse.Namespace) -> int:
+    options = sampler_options(args)  # a bad family or link fails before the data are read
+    data = _read_data(args.data, args.encoding)
+    fit, notes = _quietly(lambda: bayes(args.formula, data, **options))
+    return _print_bayes(fit, args, notes)
+
+
+def _cmd_bayes_nlme(args: argparse.Namespace) -> int:
+    options = sampler_options(args)
+    params = params_dict(args.param)
+    data = _read_data(args.data, args.encoding)
+    fit, notes = _quietly(lambda: bayes_nlme(args.model, data, params=params or None,
+                                             **options))
+    return _print_bayes(fit, args, notes)
+
+
+def _add_bayes_commands(sub: Any) -> None:
+    """The subcommands of brms-style Bayesian fits (the ``bayes`` extra)."""
+    b = sub.add_parser("bayes", help="fit a Bayesian (generalized) linear mixed model by NUTS "
+                                     "(as brms's brm) and print its summary")
+    b.add_argument("formula", help="lme4 formula, e.g. 'Reaction ~ Days + (Days | Subject)'")
+    _add_data_options(b)
+    add_bayes_options(b)
+    b.set_defaults(func=_cmd_bayes)
+    n = sub.add_parser("bayes-nlme", help="fit a Bayesian nonlinear mixed model by NUTS (as "
+                                          "brms's nl = TRUE formulas)")
+    n.add_argument("model", help="'response ~ expression', e.g. 'circumference ~ Asym / (1 + "
+                                 "exp((xmid - age) / scal))' or with SSlogis(age, Asym, xmid, "
+                                 "scal)")
+    _add_data_options(n)
+    n.add_argument("--param", action="append", type=parse_param, metavar="NAME=FORMULA",
+                   help="a nonlinear parameter's formula, repeatable: 'Asym=1 + (1 | Tree)', "
+                        "'xmid=1' (a self-starting model's parameters left out get '1')")
+    add_bayes_options(n)
+    n.set_defaults(func=_cmd_bayes_nlme)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     print(f">>> ml.lmer({DEMO_FORMULA!r}, ml.datasets.load('sleepstudy'))\n")
     fit = lmer(DEMO_FORMULA, datasets.load("sleepstudy"))
@@ -490,6 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
     pw.add_argument("--optimizer", default="bobyqa", help=argparse.SUPPRESS)
     pw.set_defaults(func=_cmd_power)
     _add_nlme_commands(sub)
+    _add_bayes_commands(sub)
     demo = sub.add_parser("demo", help="fit the sleepstudy (linear), cbpp (binomial) and "
                                        "Orange (nonlinear growth curve) examples and print "
                                        "their summaries")

@@ -209,6 +209,11 @@ def anova(*fits: Any, refit: bool = True,
     if not fits:
         raise ArgumentError("anova() needs one fitted model (F tests of its terms) or two or "
                             "more (likelihood-ratio tests)")
+    if any(getattr(f, "kind", None) == "bayes" for f in fits):
+        raise ModelComparisonError(
+            "anova() tests maximum-likelihood fits; Bayesian fits have no likelihood-ratio "
+            "test: rank them by PSIS-LOO with multilevel.compare(fit1, fit2), or see one "
+            "model's with multilevel.loo(fit)")
     if len(fits) == 1:
         if is_nlme_kind(fits[0]):
             raise NotApplicableError(
@@ -255,7 +260,10 @@ def anova(*fits: Any, refit: bool = True,
 @public_api
 def compare(*fits: Any, refit: bool = True,
             names: Sequence[str] | None = None) -> pd.DataFrame:
-    """Rank models (nested or not) by AIC, with BIC and Akaike / Schwarz weights.
+    """Rank models (nested or not) by AIC, with BIC and Akaike / Schwarz weights; Bayesian
+    fits (``ml.bayes``) by PSIS-LOO instead, as R's ``loo_compare`` (see
+    :func:`multilevel.bayes.loo.compare_fits`: columns elpd_diff, se_diff, elpd_loo,
+    se_elpd_loo, p_loo, se_p_loo, looic, se_looic, best first).
 
     REML fits are refitted by maximum likelihood first unless ``refit=False`` (then all must be
     REML fits with the same fixed effects). The models must be of one kind (linear, or
@@ -268,6 +276,10 @@ def compare(*fits: Any, refit: bool = True,
         Indexed by model name, sorted by AIC, with columns npar, loglik, aic, delta_aic,
         aic_weight, bic, delta_bic, bic_weight.
     """
+    if any(getattr(f, "kind", None) == "bayes" for f in fits):
+        # Bayesian fits are ranked by PSIS-LOO (R's loo_compare); mixing kinds is refused there
+        from multilevel.bayes.loo import compare_fits
+        return compare_fits(fits, names)
     if any(is_nlme_kind(f) for f in fits):
         return nlme_compare(fits, names)
     models, labels, refitted = _prepare(fits, names, refit, same_family=False)
