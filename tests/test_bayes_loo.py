@@ -28,7 +28,7 @@ from scipy import stats
 from scipy.special import logsumexp
 
 import multilevel as ml
-from multilevel.errors import ArgumentError, ModelComparisonError
+from multilevel.errors import ArgumentError, ModelComparisonError, NumericalError
 
 az = pytest.importorskip("arviz")
 pytest.importorskip("numpyro")
@@ -128,6 +128,8 @@ def test_loo_print_and_dict():
     assert d["elpd_loo"] == pytest.approx(res.elpd) and d["n_bad"] == 1
     assert len(d["pareto_k"]) == 30
     assert "<table>" in res._repr_html_()
+    with pytest.raises(ValueError, match="read-only"):
+        res.pareto_k[0] = 0.0  # the result is immutable, its arrays too
     w = waic_of(_idata("A"))
     assert "p_waic estimates greater than 0.4" in str(w)
     assert json.loads(json.dumps(w.to_dict()))["criterion"] == "waic"
@@ -162,6 +164,10 @@ def test_compare_refuses_mixed_kinds_and_different_data():
         ml.loo(lmm)
     with pytest.raises(ArgumentError, match="Bayesian fit"):
         ml.waic(lmm)
+    bad = _fake_fit("A")
+    bad.posterior.log_likelihood["y"][0, 3, 5] = -np.inf
+    with pytest.raises(NumericalError, match="not finite for observations 5 "):
+        ml.loo(bad)
 
 
 # -- real fits ---------------------------------------------------------------------------------

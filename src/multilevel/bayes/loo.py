@@ -29,7 +29,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from multilevel.errors import ArgumentError, ModelComparisonError, MultilevelWarning
+from multilevel.errors import (
+    ArgumentError,
+    ModelComparisonError,
+    MultilevelWarning,
+    NumericalError,
+)
 
 # Pareto k limits of the diagnostic table (Vehtari et al. 2017; R's loo 2.5)
 K_OK = 0.5
@@ -48,6 +53,13 @@ class LooWarning(MultilevelWarning):
 def _shown_rows(rows: np.ndarray) -> str:
     listed = ", ".join(str(int(i)) for i in rows[:_SHOWN])
     return listed + (", ..." if rows.size > _SHOWN else "")
+
+
+def _frozen(values: np.ndarray) -> np.ndarray:
+    """A read-only copy: the results are immutable, their arrays included."""
+    out = np.array(values, dtype=float)
+    out.setflags(write=False)
+    return out
 
 
 def _se(pointwise: np.ndarray) -> float:
@@ -287,7 +299,7 @@ def _loglik_matrix(idata: Any) -> np.ndarray:
     ll = np.asarray(idata.log_likelihood["y"].values, dtype=float)
     if not np.all(np.isfinite(ll)):
         bad = np.flatnonzero(~np.all(np.isfinite(ll), axis=(0, 1)))
-        raise ArgumentError(f"the log-likelihood is not finite for observations "
+        raise NumericalError(f"the log-likelihood is not finite for observations "
                             f"{_shown_rows(bad)} (from 0) at some draws: PSIS-LOO and WAIC "
                             "need finite values; check the model and data for those rows")
     return ll
@@ -311,8 +323,8 @@ def psis_loo(idata: Any, reff: float | None = None) -> LooResult:
     elpd = float(pointwise.sum())
     p_i = lpd - pointwise
     return LooResult(elpd=elpd, se=_se(pointwise), p=float(p_i.sum()), p_se=_se(p_i),
-                     ic=-2.0 * elpd, ic_se=2.0 * _se(pointwise), pointwise=pointwise,
-                     pareto_k=k, n_draws=int(res.n_samples), n_obs=int(res.n_data_points),
+                     ic=-2.0 * elpd, ic_se=2.0 * _se(pointwise), pointwise=_frozen(pointwise),
+                     pareto_k=_frozen(k), n_draws=int(res.n_samples), n_obs=int(res.n_data_points),
                      good_k=float(getattr(res, "good_k", K_BAD)))
 
 
@@ -328,8 +340,9 @@ def waic_of(idata: Any) -> WaicResult:
     pointwise = log_lpd(ll) - p_i
     elpd = float(pointwise.sum())
     return WaicResult(elpd=elpd, se=_se(pointwise), p=float(p_i.sum()), p_se=_se(p_i),
-                      ic=-2.0 * elpd, ic_se=2.0 * _se(pointwise), pointwise=pointwise,
-                      p_pointwise=p_i, n_draws=int(flat.shape[0]), n_obs=int(flat.shape[1]))
+                      ic=-2.0 * elpd, ic_se=2.0 * _se(pointwise), pointwise=_frozen(pointwise),
+                      p_pointwise=_frozen(p_i), n_draws=int(flat.shape[0]),
+                      n_obs=int(flat.shape[1]))
 
 
 def warn_loo(result: LooResult, stacklevel: int = 3, label: str = "") -> None:
