@@ -8,7 +8,8 @@ Provenance of the numbers:
   draws, 30 observations) that the tests rebuild exactly from the draws stored there.
 - tests/reference/loo/sleepstudy_compare.json: the same script, brms 2.18 with its default
   priors, 4 chains x 1000 draws, seed 1: ``loo_compare`` of Reaction ~ Days + (Days | Subject)
-  against Reaction ~ Days + (1 | Subject).
+  against Reaction ~ Days + (1 | Subject); cbpp_binomial.json: brms's loo and waic of
+  incidence | trials(size) ~ period + (1 | herd), binomial, same settings.
 
 Our fits are small (2 chains x 300 draws), so they are compared with brms's within Monte-Carlo
 error, and with ArviZ's own loo / waic on the same draws exactly.
@@ -45,6 +46,7 @@ from multilevel.bayes.loo import (  # noqa: E402  (after the extra's import chec
 REF = Path(__file__).parent / "reference" / "loo"
 MATRICES = json.loads((REF / "matrices.json").read_text())
 SLEEP = json.loads((REF / "sleepstudy_compare.json").read_text())
+CBPP = json.loads((REF / "cbpp_binomial.json").read_text())
 SLOPE = "Reaction ~ Days + (Days | Subject)"
 INTERCEPT = "Reaction ~ Days + (1 | Subject)"
 
@@ -257,3 +259,21 @@ def test_compare_sleepstudy_as_brms(fits):
         brms = SLEEP[name]["loo"]
         assert table.loc[name, "elpd_loo"] == pytest.approx(brms["elpd_loo"]["estimate"], abs=4.0)
         assert table.loc[name, "p_loo"] == pytest.approx(brms["p_loo"]["estimate"], abs=4.0)
+
+
+def test_binomial_loo_and_waic_as_brms():
+    """brms's binomial log-likelihood includes log choose(size, incidence); ours must too for
+    WAIC (which has no Pareto tail to make it noisy) to agree within Monte-Carlo error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = ml.bayes("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                       ml.datasets.load("cbpp"), family="binomial", chains=2, draws=300,
+                       warmup=300, seed=1, progress=False)
+        w = ml.waic(fit)
+        res = ml.loo(fit)
+    assert w.elpd == pytest.approx(CBPP["waic"]["elpd_waic"]["estimate"], abs=1.5)  # -97.3
+    assert w.p == pytest.approx(CBPP["waic"]["p_waic"]["estimate"], abs=1.5)  # 19.5
+    assert w.se == pytest.approx(CBPP["waic"]["elpd_waic"]["se"], rel=0.1)
+    # PSIS-LOO with several k > 0.7 (brms: 6 of 56) is noisier
+    assert res.elpd == pytest.approx(CBPP["loo"]["elpd_loo"]["estimate"], abs=4.0)  # -100.0
+    assert res.n_bad >= 1
