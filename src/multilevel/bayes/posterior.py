@@ -19,19 +19,25 @@ from multilevel.bayes.density import Density
 from multilevel.bayes.sampler import Draws
 
 # draws per vectorised call when evaluating functions of the posterior (memory: n rows each)
-_BATCH = 256
+_BATCH = 500
 
 
 def map_draws(f: Any, z: dict[str, np.ndarray], batch: int = _BATCH) -> Any:
     """``f`` (a jax function of one unconstrained draw) over every draw, in batches;
     returns its outputs with leading (chains, draws) axes."""
     chains, draws = next(iter(z.values())).shape[:2]
-    flat = {k: v.reshape(chains * draws, *v.shape[2:]) for k, v in z.items()}
+    total = chains * draws
+    flat = {k: v.reshape(total, *v.shape[2:]) for k, v in z.items()}
     g = jax.jit(jax.vmap(f))
+    batch = min(batch, total)
     pieces = []
-    for start in range(0, chains * draws, batch):
-        pieces.append(jax.tree_util.tree_map(
-            np.asarray, g({k: v[start:start + batch] for k, v in flat.items()})))
+    for start in range(0, total, batch):
+        part = {k: v[start:start + batch] for k, v in flat.items()}
+        n = next(iter(part.values())).shape[0]
+        if n < batch:  # pad the last batch: one compiled shape for every batch
+            part = {k: np.concatenate([v, np.repeat(v[-1:], batch - n, axis=0)])
+                    for k, v in part.items()}
+        pieces.append(jax.tree_util.tree_map(lambda a, n=n: np.asarray(a)[:n], g(part)))
     joined = jax.tree_util.tree_map(lambda *a: np.concatenate(a, axis=0), *pieces)
     return jax.tree_util.tree_map(lambda a: a.reshape(chains, draws, *a.shape[1:]), joined)
 
