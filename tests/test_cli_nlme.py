@@ -328,7 +328,7 @@ def test_nlme_passes_fixed_lists_start_and_structures(capsys, monkeypatch, orang
 # -- the demo -------------------------------------------------------------------------------
 
 def test_demo_ends_with_the_growth_curve(capsys):
-    code, out, _ = run(capsys, "demo")
+    code, out, _ = run(capsys, "demo", "--skip-bayes")
     assert code == 0
     line = (">>> ml.nlme('circumference ~ SSlogis(age, Asym, xmid, scal)', "
             "ml.datasets.load('Orange'), random='Asym ~ 1 | Tree')")

@@ -33,6 +33,7 @@ from multilevel.errors import (
     MAX_QUOTED,
     DataError,
     InternalError,
+    MissingExtraError,
     ModelComparisonError,
     MultilevelError,
     MultilevelWarning,
@@ -414,6 +415,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
           f"random={DEMO_NLME_RANDOM!r})\n")
     growth = nlme(DEMO_NLME_FORMULA, datasets.load("Orange"), random=DEMO_NLME_RANDOM)
     print(summary_text(growth), end="")
+    if args.skip_bayes:
+        return 0
+    # the same linear model, Bayesian: brms's default priors, 4 chains by NUTS
+    print(f"\n>>> ml.bayes({DEMO_FORMULA!r}, ml.datasets.load('sleepstudy'), seed=1)\n")
+    try:
+        posterior = bayes(DEMO_FORMULA, datasets.load("sleepstudy"), seed=1,
+                          progress=sys.stderr.isatty())
+    except MissingExtraError as exc:
+        print(f"(skipped: {exc})")
+        return 0
+    print(posterior.summary())
+    print(f"(compiled in {posterior.compile_s:.1f} s, sampled in {posterior.sampling_s:.1f} s)")
     return 0
 
 
@@ -547,8 +560,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_nlme_commands(sub)
     _add_bayes_commands(sub)
     demo = sub.add_parser("demo", help="fit the sleepstudy (linear), cbpp (binomial) and "
-                                       "Orange (nonlinear growth curve) examples and print "
+                                       "Orange (nonlinear growth curve) examples, then "
+                                       "sleepstudy again as a Bayesian model, and print "
                                        "their summaries")
+    demo.add_argument("--skip-bayes", action="store_true",
+                      help="leave out the Bayesian example (its sampler compiles for "
+                           "10-30 s on first use)")
     demo.set_defaults(func=_cmd_demo)
     ds = sub.add_parser("datasets", help="list the built-in data sets (or describe one)")
     ds.add_argument("name", nargs="?", help="describe this data set")
