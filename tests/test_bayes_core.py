@@ -211,3 +211,16 @@ def test_self_starting_model_parameters_default_to_population_values():
     growth = fit.predict(pd.DataFrame({"age": [118.0, 1582.0], "Tree": ["1", "9"]}),
                          allow_new_levels=True)
     assert growth[0] < 60 and growth[1] > 150
+
+
+def test_uncorrelated_terms_share_the_group_effects_variable(sleep):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ml.errors.MultilevelWarning)
+        fit = ml.bayes("Reaction ~ Days + (Days || Subject)", sleep, **SMALL)
+    post = fit.posterior.posterior
+    assert post["r_Subject"].shape[2:] == (18, 2)
+    assert "cor_Subject__Intercept__Days" not in post
+    assert list(fit.ranef["Subject"].columns) == ["Intercept", "Days"]
+    assert "sd(Days)" in fit.summary() and "cor(" not in fit.summary()
+    with pytest.raises(FormulaError, match="both have 'Intercept'"):
+        ml.bayes("Reaction ~ Days + (Days | Subject) + (1 | Subject)", sleep, **SMALL)

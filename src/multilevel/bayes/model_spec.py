@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -69,6 +69,19 @@ class RandomBlock:
     levels: tuple[str, ...]
     term: RandomEffectTerm
     group_factors: tuple[str, ...]
+    offset: int = 0
+
+    @property
+    def r_variable(self) -> str:
+        """``r_Subject`` / ``r_Tree__Asym``: the posterior variable of the group effects; the
+        terms of every block on one grouping factor (and nonlinear parameter) share it, as in
+        brms (``(1 | g) + (0 + x | g)`` gives ``r_g[level, Intercept]`` and ``r_g[level, x]``)."""
+        return f"r_{self.prefix.rstrip('_')}"
+
+    @property
+    def columns(self) -> slice:
+        """This block's columns in :attr:`r_variable`'s term axis."""
+        return slice(self.offset, self.offset + self.k)
 
     @property
     def k(self) -> int:
@@ -195,6 +208,13 @@ class BayesModel:
         """Every random-effects block, part by part."""
         return tuple(b for part in self.parts for b in part.blocks)
 
+    def group_variables(self) -> dict[str, tuple[str, list[str]]]:
+        """Each group-effects variable: its grouping factor and every term it holds."""
+        out: dict[str, tuple[str, list[str]]] = {}
+        for b in self.blocks:
+            out.setdefault(b.r_variable, (b.group, []))[1].extend(b.terms)
+        return out
+
     def slots(self) -> list[Slot]:
         """Every parameter (or block of parameters) a prior can be put on, as brms lists them."""
         out: list[Slot] = []
@@ -221,16 +241,21 @@ def _blocks(design: ModelDesign, nlpar: str) -> tuple[RandomBlock, ...]:
             group=term.factor.name, nlpar=nlpar, terms=tuple(brms_name(c) for c in term.columns),
             Z=np.asarray(term.Z, dtype=float), codes=np.asarray(term.factor.codes),
             levels=term.factor.levels, term=term, group_factors=spec.group_factors))
-    groups = [(b.group, b.nlpar) for b in out]
-    if len(set(groups)) < len(groups):
-        # brms would give both terms the same names (sd_g__Intercept twice)
-        dup = next(g for g in groups if groups.count(g) > 1)
-        raise FormulaError(f"two random-effects terms on the grouping factor {dup[0]!r} "
-                           "would share their parameter names; write them as one term, "
-                           f"e.g. (1 + x | {dup[0]}), or (1 + x || {dup[0]}) for "
-                           "uncorrelated effects is not yet supported in Bayesian fits",
-                           design.formula.text)
-    return tuple(out)
+    # blocks on one grouping factor share the group-effects variable: each its own columns
+    seen: dict[str, list[str]] = {}
+    placed = []
+    for b in out:
+        names = seen.setdefault(b.group, [])
+        twice = [t for t in b.terms if t in names]
+        if twice:
+            raise FormulaError(f"two random-effects terms on the grouping factor {b.group!r} "
+                               f"both have {twice[0]!r}: their SDs would share one name "
+                               f"(sd_{b.group}__{twice[0]}); write them as one term, e.g. "
+                               f"(1 + x | {b.group}), or (1 + x || {b.group}) for "
+                               "uncorrelated effects", design.formula.text)
+        placed.append(replace(b, offset=len(names)))
+        names.extend(b.terms)
+    return tuple(placed)
 
 
 def _part(design: ModelDesign, nlpar: str, formula: str, centre: bool) -> LinearPart:

@@ -77,8 +77,9 @@ def named_parameters(density: Density, z: dict[str, np.ndarray]) -> dict[str, np
         if part.centred:
             out["Intercept" if not part.nlpar else f"{part.nlpar}_Intercept"] = \
                 c[f"Intercept{i}"]
-    for j, block in enumerate(model.blocks):
-        out[f"r_{block.prefix.rstrip('_')}"] = r[j]
+    for name in model.group_variables():
+        out[name] = np.concatenate([r[j] for j, b in enumerate(model.blocks)
+                                    if b.r_variable == name], axis=-1)
     return out
 
 
@@ -95,11 +96,11 @@ def inference_data(density: Density, draws: Draws, named: dict[str, np.ndarray],
     model = density.model
     coords: dict[str, Any] = {"obs": np.arange(model.nobs)}
     dims: dict[str, list[str]] = {"y": ["obs"]}
-    for block in model.blocks:
-        name = f"r_{block.prefix.rstrip('_')}"
-        level_dim, term_dim = f"{block.group}_level", f"{name}_term"
+    for name, (group, terms) in model.group_variables().items():
+        block = next(b for b in model.blocks if b.r_variable == name)
+        level_dim, term_dim = f"{group}_level", f"{name}_term"
         coords[level_dim] = list(block.levels)
-        coords[term_dim] = list(block.terms)
+        coords[term_dim] = list(terms)
         dims[name] = [level_dim, term_dim]
     stats = {
         "diverging": draws.stats["diverging"].astype(bool),

@@ -42,7 +42,7 @@ def _group_draws(result: BayesResult, block: RandomBlock, codes: np.ndarray,
                  rng: np.random.Generator) -> np.ndarray:
     """Effects of each row's level at each draw, shape (D, n, k); rows of new levels (code
     -1) get effects drawn from the population model."""
-    r = result.draws(f"r_{block.prefix.rstrip('_')}")
+    r = result.draws(block.r_variable)[..., block.columns]
     r = r.reshape(-1, *r.shape[2:])  # (D, levels, k)
     out = r[:, np.maximum(codes, 0), :]
     new = codes < 0

@@ -176,7 +176,7 @@ class BayesResult:
         """Posterior means of the group effects: group -> DataFrame (levels x terms)."""
         out: dict[str, pd.DataFrame] = {}
         for block in self.model.blocks:
-            r = self.draws(f"r_{block.prefix.rstrip('_')}").mean(axis=(0, 1))
+            r = self.draws(block.r_variable)[..., block.columns].mean(axis=(0, 1))
             frame = pd.DataFrame(r, index=pd.Index(block.levels, name=block.group),
                                  columns=[block.term_label(t) for t in range(block.k)])
             out[block.group] = frame if block.group not in out else \
@@ -189,7 +189,7 @@ class BayesResult:
         conditional variances), laid out as :attr:`ranef`."""
         out: dict[str, pd.DataFrame] = {}
         for block in self.model.blocks:
-            r = self.draws(f"r_{block.prefix.rstrip('_')}")
+            r = self.draws(block.r_variable)[..., block.columns]
             v = r.reshape(-1, *r.shape[2:]).var(axis=0, ddof=1)
             frame = pd.DataFrame(v, index=pd.Index(block.levels, name=block.group),
                                  columns=[block.term_label(t) for t in range(block.k)])
