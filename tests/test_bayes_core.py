@@ -224,3 +224,29 @@ def test_uncorrelated_terms_share_the_group_effects_variable(sleep):
     assert "sd(Days)" in fit.summary() and "cor(" not in fit.summary()
     with pytest.raises(FormulaError, match="both have 'Intercept'"):
         ml.bayes("Reaction ~ Days + (Days | Subject) + (1 | Subject)", sleep, **SMALL)
+
+
+def test_progress_bar_and_ctrl_c_keep_the_draws_so_far(sleep, monkeypatch, capsys):
+    import importlib
+    sampler = importlib.import_module("multilevel.bayes.sampler")
+    real = sampler._ahead_of_time
+    calls = {"n": 0}
+
+    def interrupted_after_five_chunks(*args, **kwargs):
+        run = real(*args, **kwargs)
+
+        def chunk(state, data):
+            calls["n"] += 1
+            if calls["n"] > 5:  # 3 warmup chunks of 100, then 2 of draws
+                raise KeyboardInterrupt
+            return run(state, data)
+        return chunk
+
+    monkeypatch.setattr(sampler, "_ahead_of_time", interrupted_after_five_chunks)
+    with pytest.warns(ml.errors.MultilevelWarning, match="interrupted"):
+        fit = ml.bayes("Reaction ~ Days + (1 | Subject)", sleep, chains=2, draws=300,
+                       warmup=300, seed=1, progress=True)
+    assert fit.draws("b_Days").shape == (2, 200)
+    assert fit.interrupted and "interrupted" in fit.summary()
+    err = capsys.readouterr().err
+    assert "warmup" in err and "sampling" in err

@@ -265,7 +265,7 @@ class BayesResult:
     def warn(self) -> None:
         """Emit the diagnostics' messages as :class:`SamplingWarning`."""
         for m in self.diagnostics.messages:
-            warnings.warn(m, SamplingWarning, stacklevel=3)
+            warnings.warn(m, SamplingWarning, stacklevel=5)  # the user's call of ml.bayes
 
     # -- priors ------------------------------------------------------------------------------
     def prior_summary(self) -> pd.DataFrame:
