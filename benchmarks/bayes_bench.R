@@ -31,7 +31,7 @@ versions <- list(brms = as.character(packageVersion("brms")),
                  posterior = as.character(packageVersion("posterior")),
                  r = R.version.string)
 if (length(args) && args[1] == "--check") {
-    cat(toJSON(c(list(available = TRUE), versions), auto_unbox = TRUE), "\n")
+    cat(toJSON(list(available = TRUE, versions = versions), auto_unbox = TRUE), "\n")
     quit(status = 0)
 }
 

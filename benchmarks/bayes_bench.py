@@ -437,7 +437,9 @@ def report_lines(report: Record) -> list[str]:
         "multilevel (bambi: its own default priors, and its `(Days | Subject)` has no "
         "correlation between the group effects), each in a fresh process with no thread "
         "variables set (the default thread environment: "
-        f"{thread_text(results)}). brms samples its 4 chains on 2 cores (`cores = 2`), bambi "
+        f"{thread_text(results)}; multilevel itself sets XLA's host device count to "
+        "max(4, cores) when it first imports jax, so that its chains run as CPU devices). "
+        "brms samples its 4 chains on 2 cores (`cores = 2`), bambi "
         "with `cores=2`; multilevel runs its chains in one process as it does by default.",
         "",
         "- **total**: multilevel and bambi: from before `import multilevel` / `import bambi` "
@@ -589,8 +591,7 @@ def main(argv: list[str] | None = None) -> int:
     checks = check_libraries(libs, args)
     for lib, chk in checks.items():
         if chk.get("available"):
-            report["versions"][lib] = chk.get("versions") or {
-                k: chk.get(k) for k in ("brms", "rstan", "posterior", "r")}
+            report["versions"][lib] = chk.get("versions")
     active = [lib for lib in libs if checks[lib].get("available")]
     for lib in libs:
         if lib not in active:
