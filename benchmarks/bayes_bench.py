@@ -94,7 +94,7 @@ VARIANT_LABELS: dict[str, str] = {
 # that every library runs as a user's fresh session would (the report says so)
 CLEARED_ENV = (*run.THREAD_VARIABLES, "XLA_FLAGS", "MULTILEVEL_JAX_CACHE", "PYTENSOR_FLAGS",
                "JAX_PLATFORMS", "JAX_ENABLE_X64")
-REQUIRED_GAP_S = 45.0  # a repeat is not started when --stop-by is closer than this
+REQUIRED_GAP_S = 70.0  # a repeat is not started when --stop-by is closer than this
 
 Record = dict[str, Any]
 
