@@ -206,7 +206,7 @@ def priors_from_posterior(fit: BayesResult, newdata: Any = None) -> list[Prior]:
 # Prior predictive checks
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays inside: identity, not elementwise, equality
 class PriorPredictive:
     """Draws of the prior and of the responses it predicts for the data's design.
 
