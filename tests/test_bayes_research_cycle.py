@@ -1,5 +1,5 @@
 """The research cycle of Bayesian models: prior predictive checks and priors carried from one
-study's posterior to the next (multilevel.bayes.research_cycle).
+study's posterior to the next (multilevel.bayesian.research_cycle).
 
 - ``ml.prior_predictive`` samples the prior by NUTS: its draws must follow the priors given
   (means and SDs within Monte-Carlo error, E[r^2] of an LKJ(2) correlation = 1/5), and its
@@ -7,7 +7,7 @@ study's posterior to the next (multilevel.bayes.research_cycle).
 - ``ml.priors_from_posterior`` applied to a sample of the prior must give back the priors
   (normal -> normal, lognormal -> lognormal, lkj(2) -> lkj(~2)), with the draws' moments to
   the last digit; the centred intercept for new data is b_Intercept + mean_new(x) b_x.
-- The research cycle (slow): two studies simulated from one model; study 1's posterior as the
+- The research cycle: two studies simulated from one model; study 1's posterior as the
   prior of study 2 lands where the fit of both studies together lands.
 
 All data are simulated here with numpy's default_rng and the seed beside them.
@@ -26,8 +26,8 @@ from multilevel.errors import ArgumentError, DataError
 
 pytest.importorskip("numpyro")
 
-from multilevel.bayes.fit import model_priors  # noqa: E402  (needs the extra)
-from multilevel.bayes.research_cycle import MIN_LKJ_ETA, PriorPredictive, lkj_eta  # noqa: E402
+from multilevel.bayesian.fit import model_priors  # noqa: E402  (needs the extra)
+from multilevel.bayesian.research_cycle import MIN_LKJ_ETA, PriorPredictive, lkj_eta  # noqa: E402
 
 FORMULA = "y ~ x + (x | g)"
 
@@ -270,16 +270,15 @@ WEAK = [ml.prior("normal(0, 10)", class_="b"), ml.prior("normal(0, 10)", class_=
 CYCLE_SEED = 2026
 
 
-@pytest.mark.slow
 def test_sequential_updating_lands_on_the_pooled_fit() -> None:
     """Study 1's posterior, carried as priors into study 2, against both studies fitted
     together (groups kept distinct) with the original weakly-informative priors.
 
-    Measured with this code (2 chains x 1000 draws, 500 warmup; 3 minutes with a cold
-    compilation cache on the 2-core development machine, 35 s warm; a new prior set compiles
-    anew), the seeds other than 2026 by a script calling ``_study`` and these fits: distance
-    of the sequential posterior mean from the pooled one, in pooled posterior SDs, for
-    (b_Intercept, b_x, sigma), and of study 2 fitted alone:
+    Measured with this code (2 chains x 1000 draws, 500 warmup; 57 s with a cold compilation
+    cache on the 2-core development machine, 33 s warm, so not marked slow; a new prior set
+    compiles anew), the seeds other than 2026 by a script calling ``_study`` and these fits:
+    distance of the sequential posterior mean from the pooled one, in pooled posterior SDs,
+    for (b_Intercept, b_x, sigma), and of study 2 fitted alone:
 
     ====  ===================  ===================
     seed  sequential           study 2 alone
