@@ -179,9 +179,8 @@ def test_typed_errors(sleep):
 
 def test_missing_extra_names_the_install(monkeypatch):
     import builtins
-    import importlib
 
-    bayes_package = importlib.import_module("multilevel.bayes")
+    from multilevel import bayesian as bayes_package
     real = builtins.__import__
 
     def no_numpyro(name, *args, **kwargs):
@@ -227,8 +226,7 @@ def test_uncorrelated_terms_share_the_group_effects_variable(sleep):
 
 
 def test_progress_bar_and_ctrl_c_keep_the_draws_so_far(sleep, monkeypatch, capsys):
-    import importlib
-    sampler = importlib.import_module("multilevel.bayes.sampler")
+    from multilevel.bayesian import sampler
     real = sampler._ahead_of_time
     calls = {"n": 0}
 

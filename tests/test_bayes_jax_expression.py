@@ -1,4 +1,4 @@
-"""Nonlinear model expressions in jax.numpy (multilevel.bayes.jax_expression).
+"""Nonlinear model expressions in jax.numpy (multilevel.bayesian.jax_expression).
 
 The reference is our own numpy code, which the nlme tests check against R: every value here
 must equal the numpy Evaluator's (nonlinear/expression.py) or selfstart.py's to 1e-12
@@ -17,8 +17,8 @@ import pytest
 jax = pytest.importorskip("jax")
 jnp = pytest.importorskip("jax.numpy")
 
-from multilevel.bayes import jax_expression  # noqa: E402
-from multilevel.bayes.jax_expression import jax_function, jax_self_start  # noqa: E402
+from multilevel.bayesian import jax_expression  # noqa: E402
+from multilevel.bayesian.jax_expression import jax_function, jax_self_start  # noqa: E402
 from multilevel.errors import ArgumentError, FormulaError  # noqa: E402
 from multilevel.nonlinear import expression  # noqa: E402
 from multilevel.nonlinear.expression import (  # noqa: E402
@@ -381,7 +381,7 @@ def test_module_does_not_load_with_multilevel() -> None:
     import sys
 
     code = ("import sys, multilevel; "
-            "print('jax' in sys.modules, 'multilevel.bayes.jax_expression' in sys.modules)")
+            "print('jax' in sys.modules, 'multilevel.bayesian.jax_expression' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "False"]

@@ -34,7 +34,7 @@ from multilevel.errors import ArgumentError, ModelComparisonError, NumericalErro
 az = pytest.importorskip("arviz")
 pytest.importorskip("numpyro")
 
-from multilevel.bayes.loo import (  # noqa: E402  (after the extra's import check)
+from multilevel.bayesian.loo import (  # noqa: E402  (after the extra's import check)
     LooResult,
     LooWarning,
     WaicResult,

@@ -1,4 +1,4 @@
-"""The prior layer of the Bayesian models (multilevel.bayes.priors).
+"""The prior layer of the Bayesian models (multilevel.bayesian.priors).
 
 - Parsing brms's prior texts (allow-listed ``ast``; never evaluated).
 - Default priors against brms 2.18's ``get_prior`` on 18 models (gaussian identity / log,
@@ -25,8 +25,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from multilevel.bayes import priors as priors_module
-from multilevel.bayes.priors import (
+from multilevel.bayesian import priors as priors_module
+from multilevel.bayesian.priors import (
     Distribution,
     Prior,
     ResolvedPrior,
@@ -564,7 +564,7 @@ def test_numpyro_shapes_and_truncation_types(x64: None) -> None:
 def test_import_multilevel_does_not_import_jax() -> None:
     import subprocess
     import sys
-    code = ("import sys, multilevel, multilevel.bayes.priors; "
+    code = ("import sys, multilevel, multilevel.bayesian.priors; "
             "print('jax' in sys.modules, 'numpyro' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)

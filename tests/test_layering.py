@@ -8,7 +8,7 @@ Layers, bottom to top (a module may import from its own layer or lower ones):
     2  optim                               optimizer backends and record
     3  models                              objectives
     4  results                             immutable fit results, reports
-    5  inference, bayes, distributed       consume results
+    5  inference, bayesian, distributed    consume results
     6  cli, plotting                       presentation
     7  api.py, __init__.py, __main__.py    the top: may import anything
 
@@ -45,7 +45,7 @@ LAYERS: list[set[str]] = [
     {"optim"},
     {"models"},
     {"results"},
-    {"inference", "bayes", "distributed"},
+    {"inference", "bayesian", "distributed"},
     {"cli", "plotting"},
 ]
 TOP = len(LAYERS)  # api.py, __init__.py, __main__.py

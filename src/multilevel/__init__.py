@@ -4,9 +4,6 @@
 >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
 """
 
-# the bayes subpackage (light: no jax until a fit) is imported before ``bayes`` the function is
-# bound below, so that importing its modules later does not rebind ``multilevel.bayes``
-from multilevel import bayes as _bayes_package  # noqa: F401
 from multilevel import datasets, errors, families
 from multilevel.api import (
     GeneralizedLinearMixedModel,
@@ -24,7 +21,7 @@ from multilevel.api import (
     priors_from_posterior,
     waic,
 )
-from multilevel.bayes.priors import prior
+from multilevel.bayesian.priors import prior
 from multilevel.covariance.pdmat import PdBlocked, PdDiag, PdSymm
 from multilevel.inference import (
     anova,

@@ -306,9 +306,9 @@ def loo(fit: Any) -> Any:
 
     Returns
     -------
-    multilevel.bayes.loo.LooResult
+    multilevel.bayesian.loo.LooResult
     """
-    from multilevel.bayes.loo import loo as psis_loo
+    from multilevel.bayesian.loo import loo as psis_loo
     return psis_loo(fit, stacklevel=5)  # the warning points at the caller
 
 
@@ -319,17 +319,17 @@ def waic(fit: Any) -> Any:
 
     Returns
     -------
-    multilevel.bayes.loo.WaicResult
+    multilevel.bayesian.loo.WaicResult
     """
-    from multilevel.bayes.loo import waic as waic_of
+    from multilevel.bayesian.loo import waic as waic_of
     return waic_of(fit, stacklevel=4)
 
 
 def _bayes_settings(chains: Any, draws: Any, warmup: Any, seed: Any, target_accept: Any,
                     max_tree_depth: Any, thin: Any, progress: Any) -> Any:
-    from multilevel.bayes import require
+    from multilevel.bayesian import require
     require()
-    from multilevel.bayes.sampler import check_settings
+    from multilevel.bayesian.sampler import check_settings
     return check_settings(chains, draws, warmup, seed, target_accept, max_tree_depth, thin,
                           progress)
 
@@ -371,12 +371,12 @@ def bayes(formula: str, data: Any, family: Any = "gaussian", priors: Any = None,
 
     Returns
     -------
-    multilevel.bayes.result.BayesResult
+    multilevel.bayesian.result.BayesResult
     """
     settings = _bayes_settings(chains, draws, warmup, seed, target_accept, max_tree_depth,
                                thin, progress)
-    from multilevel.bayes.fit import data_name, fit_model, response_family
-    from multilevel.bayes.model_spec import linear_model
+    from multilevel.bayesian.fit import data_name, fit_model, response_family
+    from multilevel.bayesian.model_spec import linear_model
     model = linear_model(formula, data, response_family(family), weights=weights,
                          offset=offset)
     return fit_model(model, priors, settings, data_name=data_name(data))
@@ -415,12 +415,12 @@ def bayes_nlme(model: str, data: Any, params: dict[str, str] | None = None,
 
     Returns
     -------
-    multilevel.bayes.result.BayesResult
+    multilevel.bayesian.result.BayesResult
     """
     settings = _bayes_settings(chains, draws, warmup, seed, target_accept, max_tree_depth,
                                thin, progress)
-    from multilevel.bayes.fit import data_name, fit_model, response_family
-    from multilevel.bayes.model_spec import complete_params, nonlinear_model
+    from multilevel.bayesian.fit import data_name, fit_model, response_family
+    from multilevel.bayesian.model_spec import complete_params, nonlinear_model
     spec = nonlinear_model(model, data, complete_params(model, params), response_family(family),
                            functions=functions)
     return fit_model(spec, priors, settings, data_name=data_name(data))
@@ -430,7 +430,7 @@ def bayes_nlme(model: str, data: Any, params: dict[str, str] | None = None,
 def priors_from_posterior(fit: Any, newdata: Any = None) -> list[Any]:
     """Priors for the next study from a Bayesian fit's posterior, matched moment by moment:
     normal for coefficients and the centred intercept, lognormal for SDs and sigma / shape,
-    LKJ for correlations (see :func:`multilevel.bayes.research_cycle.priors_from_posterior`).
+    LKJ for correlations (see :func:`multilevel.bayesian.research_cycle.priors_from_posterior`).
 
     Parameters
     ----------
@@ -445,9 +445,9 @@ def priors_from_posterior(fit: Any, newdata: Any = None) -> list[Any]:
     list of Prior
         To pass as ``priors=`` to the next fit of the same model.
     """
-    from multilevel.bayes import require
+    from multilevel.bayesian import require
     require()
-    from multilevel.bayes.research_cycle import priors_from_posterior as from_posterior
+    from multilevel.bayesian.research_cycle import priors_from_posterior as from_posterior
     return from_posterior(fit, newdata)
 
 
@@ -492,7 +492,7 @@ def prior_predictive(formula: str | None = None, data: Any = None, family: Any =
 
     Returns
     -------
-    multilevel.bayes.research_cycle.PriorPredictive
+    multilevel.bayesian.research_cycle.PriorPredictive
         ``.fit`` (the prior as a BayesResult), ``.y`` (replicated responses, draws x rows),
         ``.summary()`` (the observed response among them).
     """
@@ -507,11 +507,11 @@ def prior_predictive(formula: str | None = None, data: Any = None, family: Any =
         raise ArgumentError("weights= and offset= are not taken by nonlinear models")
     if data is None:
         raise ArgumentError("prior_predictive needs data= (the design to predict for)")
-    from multilevel.bayes import require
+    from multilevel.bayesian import require
     require()
-    from multilevel.bayes.fit import response_family
-    from multilevel.bayes.model_spec import complete_params, linear_model, nonlinear_model
-    from multilevel.bayes.research_cycle import sample_prior_predictive
+    from multilevel.bayesian.fit import response_family
+    from multilevel.bayesian.model_spec import complete_params, linear_model, nonlinear_model
+    from multilevel.bayesian.research_cycle import sample_prior_predictive
     if formula is not None:
         spec = linear_model(formula, data, response_family(family), weights=weights,
                             offset=offset)
@@ -535,15 +535,15 @@ def posterior_mode(formula: str, data: Any, family: Any = "gaussian", priors: An
     ``"Intercept"``; ``lkj(1)`` on correlations) it is the maximum-likelihood fit.
 
     Parameters are those of :func:`bayes`. Returns a
-    :class:`multilevel.bayes.mode.PosteriorMode`.
+    :class:`multilevel.bayesian.mode.PosteriorMode`.
     """
-    from multilevel.bayes import require
+    from multilevel.bayesian import require
     require()
-    from multilevel.bayes.density import build_density
-    from multilevel.bayes.fit import model_priors, response_family
-    from multilevel.bayes.mode import posterior_mode as mode
-    from multilevel.bayes.model_spec import linear_model
-    from multilevel.bayes.sampler import prepare_jax
+    from multilevel.bayesian.density import build_density
+    from multilevel.bayesian.fit import model_priors, response_family
+    from multilevel.bayesian.mode import posterior_mode as mode
+    from multilevel.bayesian.model_spec import linear_model
+    from multilevel.bayesian.sampler import prepare_jax
     prepare_jax()
     model = linear_model(formula, data, response_family(family), weights=weights,
                          offset=offset)

@@ -262,7 +262,7 @@ def compare(*fits: Any, refit: bool = True,
             names: Sequence[str] | None = None) -> pd.DataFrame:
     """Rank models (nested or not) by AIC, with BIC and Akaike / Schwarz weights; Bayesian
     fits (``ml.bayes``) by PSIS-LOO instead, as R's ``loo_compare`` (see
-    :func:`multilevel.bayes.loo.compare_fits`: columns elpd_diff, se_diff, elpd_loo,
+    :func:`multilevel.bayesian.loo.compare_fits`: columns elpd_diff, se_diff, elpd_loo,
     se_elpd_loo, p_loo, se_p_loo, looic, se_looic, best first).
 
     REML fits are refitted by maximum likelihood first unless ``refit=False`` (then all must be
@@ -278,7 +278,7 @@ def compare(*fits: Any, refit: bool = True,
     """
     if any(getattr(f, "kind", None) == "bayes" for f in fits):
         # Bayesian fits are ranked by PSIS-LOO (R's loo_compare); mixing kinds is refused there
-        from multilevel.bayes.loo import compare_fits
+        from multilevel.bayesian.loo import compare_fits
         return compare_fits(fits, names)
     if any(is_nlme_kind(f) for f in fits):
         return nlme_compare(fits, names)

@@ -15,8 +15,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from multilevel.bayes.density import Density
-from multilevel.bayes.sampler import Draws
+from multilevel.bayesian.density import Density
+from multilevel.bayesian.sampler import Draws
 
 # draws per vectorised call when evaluating functions of the posterior (memory: n rows each)
 _BATCH = 500

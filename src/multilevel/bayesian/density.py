@@ -28,9 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.distributions.transforms import CorrCholeskyTransform
 
-from multilevel.bayes.jax_expression import jax_function
-from multilevel.bayes.model_spec import BayesModel
-from multilevel.bayes.priors import ResolvedPrior, Slot, numpyro_distribution
+from multilevel.bayesian.jax_expression import jax_function
+from multilevel.bayesian.model_spec import BayesModel
+from multilevel.bayesian.priors import ResolvedPrior, Slot, numpyro_distribution
 
 Params = dict[str, jax.Array]
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from multilevel.bayes.result import BayesResult
+    from multilevel.bayesian.result import BayesResult
 
 _COLUMNS = ["Estimate", "Est.Error", "l-95% CI", "u-95% CI", "Rhat", "Bulk_ESS", "Tail_ESS"]
 _FOOTER = ("Draws were sampled using NUTS (numpyro). For each parameter, Bulk_ESS\n"

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from multilevel.bayes.likelihood import ResponseFamily
-from multilevel.bayes.priors import Slot
+from multilevel.bayesian.likelihood import ResponseFamily
+from multilevel.bayesian.priors import Slot
 from multilevel.data.design import ModelDesign, RandomEffectTerm, _fixed_matrix, build_design
 from multilevel.data.frame import to_pandas
 from multilevel.errors import ArgumentError, ColumnNotFoundError, FormulaError, InternalError
@@ -289,7 +289,7 @@ def nonlinear_model(model: str, data: Any, params: dict[str, str], family: Respo
                     functions: dict[str, Any] | None = None) -> BayesModel:
     """The model of ``ml.bayes_nlme``: ``response ~ expression`` and one linear part per
     nonlinear parameter (``{"Asym": "1 + Treatment + (1 | Tree)", "xmid": "1"}``)."""
-    from multilevel.bayes.jax_expression import jax_function
+    from multilevel.bayesian.jax_expression import jax_function
     from multilevel.nonlinear.expression import names_in, parse_expression, user_functions
 
     if "~" not in model:

@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from multilevel.bayes.priors import Prior, prior
+from multilevel.bayesian.priors import Prior, prior
 from multilevel.data.frame import to_pandas
 from multilevel.errors import ArgumentError, DataError
 
 if TYPE_CHECKING:
-    from multilevel.bayes.model_spec import BayesModel, LinearPart
-    from multilevel.bayes.result import BayesResult
+    from multilevel.bayesian.model_spec import BayesModel, LinearPart
+    from multilevel.bayesian.result import BayesResult
 
 # The smallest LKJ concentration carried forward: below 1/2 the LKJ density piles up at
 # correlations of +-1 for 2 x 2 blocks, which no posterior of a real study argues for.
@@ -158,7 +158,7 @@ def priors_from_posterior(fit: BayesResult, newdata: Any = None) -> list[Prior]:
     >>> fit2 = ml.bayes("y ~ x + (x | g)", study2,
     ...                 priors=ml.priors_from_posterior(fit1, newdata=study2))
     """
-    from multilevel.bayes.result import BayesResult
+    from multilevel.bayesian.result import BayesResult
     if not isinstance(fit, BayesResult):
         raise ArgumentError("priors_from_posterior takes a Bayesian fit (ml.bayes / "
                             f"ml.bayes_nlme), not {type(fit).__name__}")
@@ -273,8 +273,8 @@ def sample_prior_predictive(model: BayesModel, priors: Sequence[Prior] | Prior |
                             progress: bool) -> PriorPredictive:
     """The prior of ``model`` sampled by NUTS and one replicated response per draw (the work
     of ``ml.prior_predictive``, whose docstring says what the arguments are)."""
-    from multilevel.bayes.fit import fit_model
-    from multilevel.bayes.sampler import check_settings
+    from multilevel.bayesian.fit import fit_model
+    from multilevel.bayesian.sampler import check_settings
     if isinstance(draws, bool) or not isinstance(draws, int | np.integer) or draws < 1:
         raise ArgumentError(f"draws must be a whole number >= 1, got {draws!r}")
     if isinstance(chains, bool) or not isinstance(chains, int | np.integer) or chains < 1:

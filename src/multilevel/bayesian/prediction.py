@@ -19,8 +19,8 @@ from multilevel.errors import ArgumentError, ColumnNotFoundError, DataError, For
 from multilevel.results.prediction import _level_codes, replay_matrix
 
 if TYPE_CHECKING:
-    from multilevel.bayes.model_spec import LinearPart, RandomBlock
-    from multilevel.bayes.result import BayesResult
+    from multilevel.bayesian.model_spec import LinearPart, RandomBlock
+    from multilevel.bayesian.result import BayesResult
 
 
 def _population(re_form: str | None) -> bool:

@@ -280,7 +280,7 @@ class WaicResult:
 def check_bayes_fit(fit: Any, what: str, name: str = "fit") -> Any:
     """``fit`` must be a Bayesian fit (``ml.bayes`` / ``ml.bayes_nlme``)."""
     if getattr(fit, "kind", None) != "bayes" or not hasattr(fit, "posterior"):
-        raise ArgumentError(f"{what} needs a Bayesian fit (the result of multilevel.bayes or "
+        raise ArgumentError(f"{what} needs a Bayesian fit (the result of multilevel.bayesian or "
                             f"multilevel.bayes_nlme) as {name}, got {type(fit).__name__}; "
                             "for lmer/glmer/lme fits compare information criteria with "
                             "multilevel.compare()")
@@ -466,7 +466,7 @@ def compare_fits(fits: Sequence[Any], names: Sequence[str] | None = None) -> pd.
             f"model {other[0]!r} is not a Bayesian fit while others are: PSIS-LOO needs "
             "posterior draws and a likelihood-based criterion (AIC) needs maximum-likelihood "
             "fits, so Bayesian and non-Bayesian models cannot be ranked together; fit all "
-            "with multilevel.bayes (or all with lmer/glmer)")
+            "with multilevel.bayesian (or all with lmer/glmer)")
     _check_same_data(fits, labels)
     results = []
     for fit, label in zip(fits, labels, strict=True):

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from multilevel.bayes.density import Density
-from multilevel.bayes.model_spec import BayesModel
-from multilevel.bayes.posterior import map_draws
-from multilevel.bayes.priors import ResolvedPrior, prior_summary_table
-from multilevel.bayes.sampler import Draws, NutsSettings
+from multilevel.bayesian.density import Density
+from multilevel.bayesian.model_spec import BayesModel
+from multilevel.bayesian.posterior import map_draws
+from multilevel.bayesian.priors import ResolvedPrior, prior_summary_table
+from multilevel.bayesian.sampler import Draws, NutsSettings
 from multilevel.errors import ArgumentError, DataError, MultilevelWarning
 
 RHAT_LIMIT = 1.01
@@ -304,7 +304,7 @@ class BayesResult:
         seed : int, optional
             For the new levels' effects.
         """
-        from multilevel.bayes.prediction import predict_draws
+        from multilevel.bayesian.prediction import predict_draws
         if scale not in ("response", "link"):
             raise ArgumentError(f"scale must be 'response' or 'link', got {scale!r}")
         eta = predict_draws(self, newdata, re_form, allow_new_levels, seed)
@@ -334,19 +334,19 @@ class BayesResult:
 
     # -- information criteria ----------------------------------------------------------------
     def loo(self) -> Any:
-        """PSIS-LOO (see :func:`multilevel.bayes.loo.loo`)."""
-        from multilevel.bayes.loo import loo
+        """PSIS-LOO (see :func:`multilevel.bayesian.loo.loo`)."""
+        from multilevel.bayesian.loo import loo
         return loo(self)
 
     def waic(self) -> Any:
-        """WAIC (see :func:`multilevel.bayes.loo.waic`)."""
-        from multilevel.bayes.loo import waic
+        """WAIC (see :func:`multilevel.bayesian.loo.waic`)."""
+        from multilevel.bayesian.loo import waic
         return waic(self)
 
     # -- reports -----------------------------------------------------------------------------
     def summary(self) -> str:
         """The fit in brms's ``summary()`` layout, with the sampler's warnings."""
-        from multilevel.bayes.report import summary_text
+        from multilevel.bayesian.report import summary_text
         return summary_text(self)
 
     def __str__(self) -> str:
@@ -357,7 +357,7 @@ class BayesResult:
                 f"{self.ndraws // max(self.settings.chains, 1)} draws>")
 
     def _repr_html_(self) -> str:
-        from multilevel.bayes.report import summary_html
+        from multilevel.bayesian.report import summary_html
         return summary_html(self)
 
     def to_dict(self) -> dict[str, Any]:

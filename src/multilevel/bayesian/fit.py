@@ -8,15 +8,15 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
-from multilevel.bayes.likelihood import ResponseFamily
-from multilevel.bayes.model_spec import BayesModel
-from multilevel.bayes.priors import (
+from multilevel.bayesian.likelihood import ResponseFamily
+from multilevel.bayesian.model_spec import BayesModel
+from multilevel.bayesian.priors import (
     Prior,
     ResolvedPrior,
     default_priors,
     resolve_priors,
 )
-from multilevel.bayes.sampler import NutsSettings
+from multilevel.bayesian.sampler import NutsSettings
 from multilevel.errors import ArgumentError
 
 # brms's family names, for its default priors
@@ -61,12 +61,12 @@ def check_improper(priors: list[ResolvedPrior], what: str) -> None:
 def fit_model(model: BayesModel, priors: Any, settings: NutsSettings,
               data_name: str | None = None, sample_prior: bool = False) -> Any:
     """Sample the posterior (or, with ``sample_prior``, the prior) of ``model``."""
-    from multilevel.bayes.sampler import prepare_jax
+    from multilevel.bayesian.sampler import prepare_jax
     prepare_jax()
-    from multilevel.bayes.density import build_density
-    from multilevel.bayes.posterior import inference_data, named_parameters, pointwise_loglik
-    from multilevel.bayes.result import BayesResult
-    from multilevel.bayes.sampler import run_nuts
+    from multilevel.bayesian.density import build_density
+    from multilevel.bayesian.posterior import inference_data, named_parameters, pointwise_loglik
+    from multilevel.bayesian.result import BayesResult
+    from multilevel.bayesian.sampler import run_nuts
 
     resolved = model_priors(model, priors)
     if sample_prior:
@@ -86,7 +86,7 @@ def fit_model(model: BayesModel, priors: Any, settings: NutsSettings,
 
 def response_family(family: Any) -> ResponseFamily:
     """The sampler's family from what the user passed (a name, class or instance)."""
-    from multilevel.bayes.likelihood import response_family as sampler_family
+    from multilevel.bayesian.likelihood import response_family as sampler_family
     from multilevel.families.resolve import family as resolve
     return sampler_family(resolve(family))
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from multilevel.bayes.density import Density
+from multilevel.bayesian.density import Density
 from multilevel.errors import NumericalError
 
 # Newton steps for the group effects' conditional mode (quadratic problems need one; GLMMs
