@@ -248,3 +248,19 @@ def test_progress_bar_and_ctrl_c_keep_the_draws_so_far(sleep, monkeypatch, capsy
     assert fit.interrupted and "interrupted" in fit.summary()
     err = capsys.readouterr().err
     assert "warmup" in err and "sampling" in err
+
+
+def test_nested_groups_are_named_as_brms_names_them():
+    pastes = ml.datasets.load("Pastes")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ml.errors.MultilevelWarning)
+        fit = ml.bayes("strength ~ 1 + (1 | batch/cask)", pastes, chains=2, draws=100,
+                       warmup=100, progress=False)
+    # lme4 calls the inner group cask:batch with levels a:A; brms batch:cask with A_a
+    assert "sd_batch:cask__Intercept" in fit.posterior.posterior
+    assert "A_a" in fit.ranef["batch:cask"].index
+    text = fit.summary()
+    assert text.index("~batch (Number of levels: 10)") < text.index(
+        "~batch:cask (Number of levels: 30)")
+    new = pastes.head(2).assign(cask="z")
+    assert np.isfinite(fit.predict(new, allow_new_levels=True)).all()

@@ -55,10 +55,16 @@ class RandomBlock:
     codes : numpy.ndarray, shape (n,)
         Level of each row.
     levels : tuple of str
+        brms's labels: for a factor of several columns, their values outer first joined by
+        ``_`` (``A_a`` for batch A, cask a of ``(1 | batch/cask)``).
     term : RandomEffectTerm
         The design's term (replays its encoding on new data).
     group_factors : tuple of str
         The data columns forming the grouping factor.
+    offset : int
+        Where this block's terms start in the group-effects variable.
+    match_levels : tuple of str
+        The levels as the design labels them (lme4's, ``a:A``), to find new data's levels.
     """
 
     group: str
@@ -70,6 +76,7 @@ class RandomBlock:
     term: RandomEffectTerm
     group_factors: tuple[str, ...]
     offset: int = 0
+    match_levels: tuple[str, ...] = ()
 
     @property
     def r_variable(self) -> str:
@@ -233,14 +240,34 @@ class BayesModel:
         return out
 
 
+def _brms_levels(levels: tuple[str, ...], factors: tuple[str, ...], written: str,
+                 ) -> tuple[str, ...]:
+    """Level labels as brms writes them: the columns' values in the formula's order (outer
+    first for a nested factor) joined by ``_``; lme4's labels join them inner first by ``:``."""
+    if len(factors) < 2:
+        return levels
+    order = [factors.index(f) for f in written.split(":") if f in factors]
+    if len(order) != len(factors):
+        return levels
+    out = []
+    for label in levels:
+        parts = label.split(":")
+        if len(parts) != len(factors):  # a value holding ':' itself: keep lme4's label
+            return levels
+        out.append("_".join(parts[i] for i in order))
+    return tuple(out)
+
+
 def _blocks(design: ModelDesign, nlpar: str) -> tuple[RandomBlock, ...]:
     out = []
     for term in design.terms:
         spec = next(s for s in design.formula.random if s.group_name == term.factor.name)
         out.append(RandomBlock(
-            group=term.factor.name, nlpar=nlpar, terms=tuple(brms_name(c) for c in term.columns),
+            group=spec.written_name, nlpar=nlpar,
+            terms=tuple(brms_name(c) for c in term.columns),
             Z=np.asarray(term.Z, dtype=float), codes=np.asarray(term.factor.codes),
-            levels=term.factor.levels, term=term, group_factors=spec.group_factors))
+            levels=_brms_levels(term.factor.levels, spec.group_factors, spec.written_name),
+            term=term, group_factors=spec.group_factors, match_levels=term.factor.levels))
     # blocks on one grouping factor share the group-effects variable: each its own columns
     seen: dict[str, list[str]] = {}
     placed = []

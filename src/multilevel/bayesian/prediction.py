@@ -102,7 +102,7 @@ def predict_draws(result: BayesResult, newdata: Any, re_form: str | None,
                     Z = replay_matrix(block.term.spec, block.term.lhs, frame,
                                       f"random-effects term ({block.term.lhs} | "
                                       f"{block.group})")[0]
-                    codes = _level_codes(frame, block.group_factors, block.levels,
+                    codes = _level_codes(frame, block.group_factors, block.match_levels,
                                          allow_new_levels, block.group)
                 r = _group_draws(result, block, codes, rng)
                 if frame is not None and (codes < 0).any():

@@ -60,7 +60,7 @@ def sections(result: BayesResult) -> list[tuple[str, pd.DataFrame]]:
             for b in range(a + 1, block.k):
                 rows.append((f"cor({block.term_label(a)},{block.term_label(b)})",
                              f"cor_{block.prefix}{block.terms[a]}__{block.terms[b]}"))
-    for group, rows in groups.items():
+    for group, rows in sorted(groups.items()):  # brms lists grouping factors by name
         n = result.ngroups[group]
         out.append((f"~{group} (Number of levels: {n})", _rows(result, rows)))
     fixed = [(v[2:], v) for _, v in result._fixed_variables()]

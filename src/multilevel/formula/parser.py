@@ -114,11 +114,21 @@ class RandomTermSpec:
         ``cask:batch``).
     group_name : str
         The grouping factor's name as lme4 prints it (``"cask:batch"``).
+    written : str
+        The grouping factor as the formula writes it, outer factors first: ``"batch:cask"``
+        for the inner term of ``(1 | batch/cask)`` (brms's name); "" on specs built by hand,
+        where :attr:`written_name` falls back to :attr:`group_name`.
     """
 
     lhs: str
     group_factors: tuple[str, ...]
     group_name: str
+    written: str = ""
+
+    @property
+    def written_name(self) -> str:
+        """The grouping factor as written (see :attr:`written`)."""
+        return self.written or self.group_name
 
     @property
     def group_text(self) -> str:
@@ -215,14 +225,17 @@ def _outside_parentheses(text: str, char: str) -> int:
     return -1
 
 
-def _parse_group(text: str, formula: str, offset: int) -> list[tuple[tuple[str, ...], str]]:
-    """Expand a grouping expression: ``a/b`` -> ``a``, ``b:a``; ``a:b`` stays one factor."""
+def _parse_group(text: str, formula: str, offset: int,
+                 ) -> list[tuple[tuple[str, ...], str, str]]:
+    """Expand a grouping expression: ``a/b`` -> ``a``, ``b:a``; ``a:b`` stays one factor.
+    Each group also carries its name as written, outer first (``a:b`` for ``b:a``)."""
     inner, removed = _unwrap(text)
     if not inner.strip():
         raise FormulaError("a random-effects term has no grouping factor after '|'",
                            formula, offset)
-    out: list[tuple[tuple[str, ...], str]] = []
+    out: list[tuple[tuple[str, ...], str, str]] = []
     outer: list[str] = []
+    written: list[str] = []
     for part, part_offset in split_names(inner, "/"):
         factors: list[str] = []
         for piece, piece_offset in split_names(part, ":"):
@@ -242,7 +255,8 @@ def _parse_group(text: str, formula: str, offset: int) -> list[tuple[tuple[str, 
             raise FormulaError(
                 f"grouping factor {repeated[0]!r} is nested in or crossed with itself in "
                 f"'{text.strip()}'; name each grouping factor once", formula, offset)
-        out.append((tuple(combined), ":".join(combined)))
+        written = written + factors
+        out.append((tuple(combined), ":".join(combined), ":".join(written)))
         outer = combined
     return out
 
@@ -286,8 +300,8 @@ def _random_term(body: str, formula: str, offset: int) -> list[RandomTermSpec]:
         pieces = (["1"] if has_intercept else []) + [f"0 + {lab}" for lab in labels]
     else:
         pieces = [lhs_formulaic]
-    return [RandomTermSpec(lhs=piece, group_factors=factors, group_name=name)
-            for factors, name in groups for piece in pieces]
+    return [RandomTermSpec(lhs=piece, group_factors=factors, group_name=name, written=written)
+            for factors, name, written in groups for piece in pieces]
 
 
 def _check_distinct(random: list[RandomTermSpec], formula: str) -> None:
