@@ -13,7 +13,7 @@ Compiled code is also kept on disk (JAX's persistent compilation cache, under th
 cache directory), so that refitting a model of the same shapes skips compilation.
 
 Initial values are Stan's: uniform(-2, 2) on the unconstrained scale, drawn again (up to 100
-times) where the log density is not finite.
+times) where the log density or its gradient is not finite.
 """
 
 from __future__ import annotations
@@ -133,26 +133,28 @@ class Draws:
     interrupted: bool
 
 
-def _initial_values(f: Callable[..., Any], data: Any, dim: int, chains: int,
-                    rng: np.random.Generator) -> np.ndarray:
-    out: list[np.ndarray] = []
-    for _ in range(chains):
-        for _attempt in range(100):
-            u = rng.uniform(-2.0, 2.0, size=dim)
-            value, grad = f(u, data)
-            # a finite gradient too, as Stan asks: a start where exp() overflows may have a
-            # finite density and a NaN gradient, and its chain never moves
-            if np.isfinite(float(value)) and np.isfinite(np.asarray(grad)).all():
-                break
-        else:
-            raise NumericalError(
-                "no starting point with a finite log posterior and gradient was found in 100 "
-                "random draws "
-                "(uniform(-2, 2) on the unconstrained scale, as Stan): check the model "
-                "expression and the priors' supports")
-        out.append(u)
-    return np.stack(out)
+def _initial_state(start_fn: Callable[..., Any], keys: Any, data: Any, dim: int, chains: int,
+                   rng: np.random.Generator) -> Any:
+    """The chains' initial NUTS states from Stan's random starts, uniform(-2, 2) on the
+    unconstrained scale, drawn again (up to 100 times) for a chain whose log density or
+    gradient is not finite there — a start where exp() overflows may have a finite density
+    and a NaN gradient, and its chain would never move. The initialiser computes both, so no
+    separate function is compiled for the check."""
+    import jax.numpy as jnp
 
+    init = rng.uniform(-2.0, 2.0, size=(chains, dim))
+    for _attempt in range(100):
+        state = start_fn(keys, jnp.asarray(init), data)
+        energy = np.asarray(state.potential_energy)
+        grad = np.asarray(state.z_grad).reshape(chains, -1)
+        bad = ~(np.isfinite(energy) & np.isfinite(grad).all(axis=1))
+        if not bad.any():
+            return state
+        init[bad] = rng.uniform(-2.0, 2.0, size=(int(bad.sum()), dim))
+    raise NumericalError(
+        "no starting point with a finite log posterior and gradient was found in 100 random "
+        "draws (uniform(-2, 2) on the unconstrained scale, as Stan): check the model "
+        "expression and the priors' supports")
 
 class _Flat:
     """The parameters as one vector: NUTS's tree bookkeeping then handles one array instead
@@ -180,13 +182,13 @@ class _Flat:
 # Compiled samplers by model structure (see ``run_nuts``'s ``key``): refits of a model of the
 # same structure and shapes (bootstrap-like loops, simulation-based calibration, the research
 # cycle) reuse them without tracing or compiling again. Small: each holds compiled code only.
-_COMPILED: OrderedDict[Any, tuple[Any, Any, Any]] = OrderedDict()
+_COMPILED: OrderedDict[Any, tuple[Any, Any]] = OrderedDict()
 _COMPILED_MAX = 8
 
 
 def _compiled(potential_gen: Callable[..., Any], settings: NutsSettings, key: Any,
-              ) -> tuple[Any, Any, Any]:
-    """(jitted potential, chain initialiser, chunk runner) for this model and settings."""
+              ) -> tuple[Any, Any]:
+    """(chain initialiser, chunk runner) for this model and settings."""
     import jax
     from numpyro.infer.hmc import hmc
 
@@ -216,8 +218,7 @@ def _compiled(potential_gen: Callable[..., Any], settings: NutsSettings, key: An
     else:
         start_fn = jax.jit(jax.vmap(start, in_axes=(0, 0, None)))
         step_fn = jax.jit(jax.vmap(partial(advance, n=s.chunk), in_axes=(0, None)))
-    potential = jax.jit(jax.value_and_grad(lambda u, d: potential_gen(d)(u)))
-    out = (potential, start_fn, step_fn)
+    out = (start_fn, step_fn)
     if full_key is not None:
         _COMPILED[full_key] = out
         while len(_COMPILED) > _COMPILED_MAX:
@@ -253,13 +254,11 @@ def run_nuts(potential_gen: Callable[..., Any], data: Any, shapes: dict[str, tup
     structure (everything but the data that ``potential_gen`` depends on): runs with an equal
     key reuse the compiled sampler."""
     import jax
-    import jax.numpy as jnp
 
     s = settings
     rng = np.random.default_rng(s.seed)
     flat = _Flat(shapes)
-    potential, start_fn, step_fn = _compiled(flat.generator(potential_gen), s, key)
-    init = _initial_values(potential, data, flat.dim, s.chains, rng)
+    start_fn, step_fn = _compiled(flat.generator(potential_gen), s, key)
     keys = jax.random.split(jax.random.PRNGKey(s.seed), s.chains)
     total = s.warmup + s.draws * s.thin
     n_chunks = -(-total // s.chunk)
@@ -270,7 +269,7 @@ def run_nuts(potential_gen: Callable[..., Any], data: Any, shapes: dict[str, tup
     # gradient), the chunk runner compiled ahead of time (once per model structure)
     t0 = time.perf_counter()
     bar.set_description("compiling")
-    state = start_fn(keys, jnp.asarray(init), data)
+    state = _initial_state(start_fn, keys, data, flat.dim, s.chains, rng)
     jax.block_until_ready(state)
     run = _ahead_of_time(step_fn, state, data, key)
     compile_s = time.perf_counter() - t0
