@@ -49,13 +49,13 @@ def test_simulation_based_calibration_of_a_random_intercept_model() -> None:
     (one chain, 200 warmup, 297 iterations thinned by 3) over 200 replicates, in ten bins:
     uniform by a chi-square test at the 0.001 level for each parameter.
 
-    Measured on the 2-core development machine with the sampler of commit 6d58d46 (two runs,
-    the same ranks): the first replicate 10.5 s compiling the sampler (5.1 s with it in the
-    disk cache), the others median 0.32 to 0.46 s (max 2.2 s), all 200 in 83 to 120 s;
-    compile time after the first, median 0.001 s or less; 9 divergent transitions in all.
-    Chi-square p over the ten bins: b_Intercept 0.504, b_x 0.054, sd_g__Intercept 0.898,
-    sigma 0.375. (With the sampler before it: 22 s, then median 1.06 s, p = 0.225, 0.312,
-    0.689, 0.585.)
+    Measured on the 2-core development machine with the sampler of commit 6d58d46 and after
+    (three runs, the same ranks): the first replicate 10.5 s compiling the sampler (4.4 to
+    5.1 s with it in the disk cache), the others median 0.25 to 0.46 s (max 2.2 s), all 200
+    in 68 to 120 s; compile time after the first, median 0.001 s or less; 9 divergent
+    transitions in all. Chi-square p over the ten bins: b_Intercept 0.504, b_x 0.054,
+    sd_g__Intercept 0.898, sigma 0.375. (With the sampler before it: 22 s, then median
+    1.06 s, p = 0.225, 0.312, 0.689, 0.585.)
     """
     rng = np.random.default_rng(SEED)
     g = np.repeat(np.arange(GROUPS), PER_GROUP)
