@@ -64,7 +64,7 @@ def fit_model(model: BayesModel, priors: Any, settings: NutsSettings,
     from multilevel.bayesian.sampler import prepare_jax
     prepare_jax()
     from multilevel.bayesian.density import build_density
-    from multilevel.bayesian.posterior import inference_data, named_parameters, pointwise_loglik
+    from multilevel.bayesian.posterior import inference_data, posterior_draws
     from multilevel.bayesian.result import BayesResult
     from multilevel.bayesian.sampler import run_nuts
 
@@ -75,8 +75,8 @@ def fit_model(model: BayesModel, priors: Any, settings: NutsSettings,
     draws = run_nuts(partial(density.potential_for, prior_only=sample_prior), density.data,
                      density.shapes, settings,
                      key=(density.structure_key(), sample_prior))
-    named = named_parameters(density, draws.z)
-    loglik = pointwise_loglik(density, draws.z)
+    named, loglik = posterior_draws(density, draws.z)
+    assert loglik is not None
     idata = inference_data(density, draws, named, loglik)
     result = BayesResult(density, draws, idata, settings, data_name=data_name)
     if not sample_prior:

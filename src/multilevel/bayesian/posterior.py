@@ -44,11 +44,21 @@ def map_draws(f: Any, z: dict[str, np.ndarray], batch: int = _BATCH) -> Any:
 
 def named_parameters(density: Density, z: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The posterior draws of every model parameter under brms's names."""
+    return posterior_draws(density, z, loglik=False)[0]
+
+
+def posterior_draws(density: Density, z: dict[str, np.ndarray], loglik: bool = True,
+                    ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """The named parameters and (with ``loglik``) the log density of each observation at
+    each draw, shape (chains, draws, n), from one compiled map over the draws."""
     model = density.model
 
     def one(u: dict[str, Any]) -> dict[str, Any]:
         c = density.constrain(u)
-        return {"c": c, "r": density.random_effects(c)}
+        out: dict[str, Any] = {"c": c, "r": density.random_effects(c)}
+        if loglik:
+            out["ll"] = density.pointwise_loglik(c)
+        return out
 
     mapped = map_draws(one, z)
     c, r = mapped["c"], mapped["r"]
@@ -80,7 +90,7 @@ def named_parameters(density: Density, z: dict[str, np.ndarray]) -> dict[str, np
     for name in model.group_variables():
         out[name] = np.concatenate([r[j] for j, b in enumerate(model.blocks)
                                     if b.r_variable == name], axis=-1)
-    return out
+    return out, (np.asarray(mapped["ll"]) if loglik else None)
 
 
 def pointwise_loglik(density: Density, z: dict[str, np.ndarray]) -> np.ndarray:
