@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from multilevel.bayesian.density import Density
+from multilevel.bayesian.posterior import population_parameters
 from multilevel.errors import NumericalError
 
 # Newton steps for the group effects' conditional mode (quadratic problems need one; GLMMs
@@ -142,7 +143,7 @@ def posterior_mode(density: Density, maxiter: int = 500) -> PosteriorMode:
                              "proper priors or check the model")
     h = unravel_h(jnp.asarray(res.x))
     c = {k: np.asarray(v) for k, v in density.constrain(h).items()}
-    params = _named(density, c)
+    params = {k: float(v) for k, v in population_parameters(density, c).items()}
     fixef = pd.Series({ours: params[var] for ours, var in _fixed(density)})
     return PosteriorMode(fixef=fixef, parameters=pd.Series(params), log_posterior=-float(
         res.fun), converged=bool(res.success), iterations=int(res.nit))
@@ -156,26 +157,3 @@ def _fixed(density: Density) -> list[tuple[str, str]]:
                         part.variable(name)))
     return out
 
-
-def _named(density: Density, c: dict[str, np.ndarray]) -> dict[str, float]:
-    model = density.model
-    out: dict[str, float] = {}
-    for i, part in enumerate(model.parts):
-        b = c[f"b{i}"]
-        if part.centred:
-            out[part.variable("Intercept")] = float(c[f"Intercept{i}"] - b @ part.means)
-        for j, name in enumerate(part.b_names):
-            out[part.variable(name)] = float(b[j])
-    for j, block in enumerate(model.blocks):
-        for t in range(block.k):
-            out[f"sd_{block.prefix}{block.terms[t]}"] = float(c[f"sd{j}"][t])
-        if block.k > 1:
-            L = c[f"L{j}"]
-            R = L @ L.T
-            for a in range(block.k):
-                for b_ in range(a + 1, block.k):
-                    out[f"cor_{block.prefix}{block.terms[a]}__{block.terms[b_]}"] = \
-                        float(R[b_, a])
-    if model.family.extra is not None:
-        out[model.family.extra] = float(c["extra"])
-    return out

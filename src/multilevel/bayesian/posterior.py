@@ -62,6 +62,22 @@ def posterior_draws(density: Density, z: dict[str, np.ndarray], loglik: bool = T
 
     mapped = map_draws(one, z)
     c, r = mapped["c"], mapped["r"]
+    out = population_parameters(density, c)
+    for i, part in enumerate(model.parts):
+        if part.centred:
+            out["Intercept" if not part.nlpar else f"{part.nlpar}_Intercept"] = \
+                c[f"Intercept{i}"]
+    for name in model.group_variables():
+        out[name] = np.concatenate([r[j] for j, b in enumerate(model.blocks)
+                                    if b.r_variable == name], axis=-1)
+    return out, (np.asarray(mapped["ll"]) if loglik else None)
+
+
+def population_parameters(density: Density, c: dict[str, Any]) -> dict[str, np.ndarray]:
+    """brms's population-level parameters (b_, sd_, cor_, sigma / shape) from the
+    constrained ones, for any leading shape of draws (none for a single point)."""
+    model = density.model
+    c = {k: np.asarray(v) for k, v in c.items()}
     out: dict[str, np.ndarray] = {}
     for i, part in enumerate(model.parts):
         b = c[f"b{i}"]
@@ -83,14 +99,7 @@ def posterior_draws(density: Density, z: dict[str, np.ndarray], loglik: bool = T
                         R[..., b_, a]
     if model.family.extra is not None:
         out[model.family.extra] = c["extra"]
-    for i, part in enumerate(model.parts):
-        if part.centred:
-            out["Intercept" if not part.nlpar else f"{part.nlpar}_Intercept"] = \
-                c[f"Intercept{i}"]
-    for name in model.group_variables():
-        out[name] = np.concatenate([r[j] for j, b in enumerate(model.blocks)
-                                    if b.r_variable == name], axis=-1)
-    return out, (np.asarray(mapped["ll"]) if loglik else None)
+    return out
 
 
 def pointwise_loglik(density: Density, z: dict[str, np.ndarray]) -> np.ndarray:

@@ -171,31 +171,28 @@ class BayesResult:
                          "corr": np.nan})
         return pd.DataFrame(rows, columns=["group", "term1", "term2", "variance", "sd", "corr"])
 
-    @property
-    def ranef(self) -> dict[str, pd.DataFrame]:
-        """Posterior means of the group effects: group -> DataFrame (levels x terms)."""
+    def _per_group(self, statistic: Any) -> dict[str, pd.DataFrame]:
+        """``statistic`` of each group effect over the draws: group -> (levels x terms)."""
         out: dict[str, pd.DataFrame] = {}
         for block in self.model.blocks:
-            r = self.draws(block.r_variable)[..., block.columns].mean(axis=(0, 1))
-            frame = pd.DataFrame(r, index=pd.Index(block.levels, name=block.group),
+            r = self.draws(block.r_variable)[..., block.columns]
+            frame = pd.DataFrame(statistic(r.reshape(-1, *r.shape[2:])),
+                                 index=pd.Index(block.levels, name=block.group),
                                  columns=[block.term_label(t) for t in range(block.k)])
             out[block.group] = frame if block.group not in out else \
                 out[block.group].join(frame)
         return out
 
     @property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        """Posterior means of the group effects: group -> DataFrame (levels x terms)."""
+        return self._per_group(lambda r: r.mean(axis=0))
+
+    @property
     def ranef_condvar(self) -> dict[str, pd.DataFrame]:
         """Posterior variances of the group effects (the Bayesian counterpart of lme4's
         conditional variances), laid out as :attr:`ranef`."""
-        out: dict[str, pd.DataFrame] = {}
-        for block in self.model.blocks:
-            r = self.draws(block.r_variable)[..., block.columns]
-            v = r.reshape(-1, *r.shape[2:]).var(axis=0, ddof=1)
-            frame = pd.DataFrame(v, index=pd.Index(block.levels, name=block.group),
-                                 columns=[block.term_label(t) for t in range(block.k)])
-            out[block.group] = frame if block.group not in out else \
-                out[block.group].join(frame)
-        return out
+        return self._per_group(lambda r: r.var(axis=0, ddof=1))
 
     # -- sizes -------------------------------------------------------------------------------
     @property
