@@ -224,9 +224,10 @@ class BayesResult:
         depth = int((np.asarray(stats["tree_depth"].values)
                      >= self.settings.max_tree_depth).sum())
         s = self._scalar_summary
-        max_rhat = float(np.nanmax(s["rhat"])) if len(s) else float("nan")
-        min_bulk = float(np.nanmin(s["ess_bulk"])) if len(s) else float("nan")
-        min_tail = float(np.nanmin(s["ess_tail"])) if len(s) else float("nan")
+        # R-hat needs two chains: a one-chain fit has none (NaN), and says nothing about it
+        max_rhat = float(s["rhat"].max()) if len(s) and s["rhat"].notna().any() else float("nan")
+        min_bulk = float(s["ess_bulk"].min()) if len(s) else float("nan")
+        min_tail = float(s["ess_tail"].min()) if len(s) else float("nan")
         msgs = []
         if div:
             msgs.append(f"There were {div} divergent transitions after warmup. Raise "
@@ -255,7 +256,8 @@ class BayesResult:
 
     @property
     def converged(self) -> bool:
-        """R-hat <= 1.01 everywhere and no divergent transitions."""
+        """R-hat <= 1.01 everywhere and no divergent transitions (False for one chain, whose
+        convergence R-hat cannot judge)."""
         d = self.diagnostics
         return d.max_rhat <= RHAT_LIMIT and d.divergences == 0
 
