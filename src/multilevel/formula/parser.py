@@ -11,7 +11,7 @@ way lme4's ``findbars`` / ``expandDoubleVerts`` do, and translate R-only syntax 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -123,7 +123,9 @@ class RandomTermSpec:
     lhs: str
     group_factors: tuple[str, ...]
     group_name: str
-    written: str = ""
+    # how it was written is presentation (brms's names), not identity: a term written back
+    # as ``(lhs | group_text)`` is the same term
+    written: str = field(default="", compare=False)
 
     @property
     def written_name(self) -> str:
