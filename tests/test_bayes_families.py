@@ -104,3 +104,14 @@ def test_nonlinear_parameter_depending_on_a_covariate():
     row = fit.coef_table().loc["Asym_TreatmentB"]
     assert row["ci_lower"] < 50.0 < row["ci_upper"] and row["ci_lower"] > 0
     assert "Asym ~ 1 + Treatment + (1 | Tree)" in fit.summary()
+
+
+def test_brms_family_names_are_understood():
+    assert ml.families.family("bernoulli").name == "binomial"
+    assert ml.families.family("negbinomial").name == "negative.binomial"
+    data = _counts(3)
+    data["any"] = (data["y"] > 2).astype(float)
+    mode = ml.posterior_mode("any ~ x + (1 | g)", data, family="bernoulli",
+                             priors=_flat())
+    g = ml.glmer("any ~ x + (1 | g)", data, family="binomial")
+    np.testing.assert_allclose(mode.fixef.to_numpy(), g.fixef.to_numpy(), rtol=1e-3)

@@ -23,6 +23,9 @@ _ALIASES = {
     "negbin": "negative_binomial",
     "negativebinomial": "negative_binomial",
     "nbinom2": "negative_binomial",
+    # brms's names (its users write them in ml.bayes)
+    "negbinomial": "negative_binomial",
+    "bernoulli": "binomial",
 }
 
 
