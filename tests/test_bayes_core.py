@@ -264,3 +264,19 @@ def test_nested_groups_are_named_as_brms_names_them():
         "~batch:cask (Number of levels: 30)")
     new = pastes.head(2).assign(cask="z")
     assert np.isfinite(fit.predict(new, allow_new_levels=True)).all()
+
+
+def test_brms_trials_response_is_the_cbind_response():
+    from multilevel.bayesian.fit import response_family
+    from multilevel.bayesian.model_spec import brms_response, linear_model
+
+    binomial = response_family("binomial")
+    assert brms_response("incidence | trials(size) ~ period + (1 | herd)", binomial) == \
+        "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    cbpp = ml.datasets.load("cbpp")
+    a = linear_model("incidence | trials(size) ~ period + (1 | herd)", cbpp, binomial)
+    b = linear_model("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, binomial)
+    assert np.array_equal(a.y, b.y) and np.array_equal(a.wt, b.wt)
+    with pytest.raises(FormulaError, match="binomial"):
+        brms_response("incidence | trials(size) ~ period + (1 | herd)",
+                      response_family("poisson"))

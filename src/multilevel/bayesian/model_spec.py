@@ -295,11 +295,31 @@ def _part(design: ModelDesign, nlpar: str, formula: str, centre: bool) -> Linear
                       fixed_spec=design.fixed_spec)
 
 
+# brms's binomial response ``successes | trials(n)``: names only (anything else is refused by
+# the formula parser as usual)
+_TRIALS = re.compile(r"^\s*([A-Za-z.][\w.]*)\s*\|\s*trials\(\s*([A-Za-z.][\w.]*)\s*\)\s*~")
+
+
+def brms_response(formula: str, family: ResponseFamily) -> str:
+    """``incidence | trials(size) ~ ...`` (brms) as ``cbind(incidence, size - incidence) ~
+    ...`` for a binomial model; other formulas unchanged."""
+    m = _TRIALS.match(formula)
+    if m is None:
+        return formula
+    if family.name != "binomial":
+        raise FormulaError("a 'y | trials(n)' response is for binomial models: pass "
+                           "family='binomial'", formula)
+    y, n = m.group(1), m.group(2)
+    return f"cbind({y}, {n} - {y}) ~" + formula[m.end():]
+
+
 def linear_model(formula: str, data: Any, family: ResponseFamily, weights: Any = None,
                  offset: Any = None) -> BayesModel:
-    """The model of ``ml.bayes``: one linear predictor, lme4's formula."""
+    """The model of ``ml.bayes``: one linear predictor, lme4's formula (and brms's
+    ``y | trials(n)`` binomial response)."""
     glm = family.name != "gaussian"
-    design = build_design(formula, data, weights=weights, offset=offset, glm=glm)
+    design = build_design(brms_response(formula, family), data, weights=weights,
+                          offset=offset, glm=glm)
     wt = np.ones(design.nobs) if design.weights is None else np.asarray(design.weights, float)
     family.family.validate(design.y, wt, column=design.response_name)
     frame = to_pandas(data).iloc[design.row_index].reset_index(drop=True)
