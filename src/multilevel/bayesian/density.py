@@ -39,11 +39,24 @@ _CORR = CorrCholeskyTransform()
 
 @dataclass(frozen=True)
 class _PriorTerm:
-    """One prior density applied to some elements of a constrained parameter."""
+    """One prior density applied to some elements of a constrained parameter. Its numbers
+    are not kept here but in the data (``prior_args[start:start + n]``): they are arguments
+    of the compiled sampler, not constants in it."""
 
     key: str
     index: int | None  # element of a vector parameter; None: the whole (scalar or matrix) value
-    dist: Any  # numpyro distribution, or None for flat
+    prior: ResolvedPrior
+    start: int
+    dim: int | None  # the correlation matrix's dimension for lkj
+
+    def distribution(self, data: dict[str, Any]) -> Any:
+        """The numpyro distribution with the numbers in ``data`` (None for flat)."""
+        d = self.prior.distribution
+        if d.name == "flat":
+            return None
+        values = data["prior_args"]
+        args = [values[self.start + i] for i in range(len(d.args))]
+        return numpyro_distribution(d, lower=self.prior.lower, dim=self.dim, args=args)
 
 
 @dataclass(frozen=True)
@@ -72,8 +85,8 @@ class Density:
         fam = m.family
         parts = tuple((p.nlpar, p.centred, p.b_columns.shape, len(p.blocks)) for p in m.parts)
         blocks = tuple((b.k, len(b.levels)) for b in m.blocks)
-        priors = tuple((r.slot, r.distribution.name, r.distribution.args, r.lower)
-                       for r in self.priors)
+        # the priors' families and bounds, not their numbers (those are data)
+        priors = tuple((r.slot, r.distribution.name, r.lower) for r in self.priors)
         nl = None
         if m.nonlinear is not None:
             import ast
@@ -142,10 +155,11 @@ class Density:
         """Sum of the priors' log densities at the constrained values (z's N(0, 1) included)."""
         total = jnp.asarray(0.0)
         for t in self.terms:
-            if t.dist is None:
+            dist = t.distribution(self.data)
+            if dist is None:
                 continue
             value = c[t.key] if t.index is None else c[t.key][t.index]
-            total = total + jnp.sum(t.dist.log_prob(value))
+            total = total + jnp.sum(dist.log_prob(value))
         for j in range(len(self.model.blocks)):
             z = c[f"z{j}"]
             total = total - 0.5 * jnp.sum(z * z) - 0.5 * z.size * np.log(2 * np.pi)
@@ -216,13 +230,16 @@ def build_density(model: BayesModel, priors: list[ResolvedPrior]) -> Density:
     if model.family.extra is not None:
         shapes["extra"] = ()
     terms = []
+    numbers: list[float] = []
     for rp in priors:
         key, index = _slot_target(model, rp.slot)
         dim = None
         if rp.slot.class_ == "cor":
             dim = model.blocks[int(key[1:])].k
-        dist = numpyro_distribution(rp.distribution, lower=rp.lower, dim=dim)
-        terms.append(_PriorTerm(key, index, dist))
+        numpyro_distribution(rp.distribution, lower=rp.lower, dim=dim)  # checks it early
+        terms.append(_PriorTerm(key, index, rp, len(numbers), dim))
+        numbers.extend(float(a) for a in rp.distribution.args)
+    data["prior_args"] = jnp.asarray(numbers, dtype=float)
     expression = None
     if model.nonlinear is not None:
         nl = model.nonlinear

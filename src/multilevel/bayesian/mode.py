@@ -92,15 +92,16 @@ def posterior_mode(density: Density, maxiter: int = 500) -> PosteriorMode:
     def hyper_prior(c: dict[str, Any]) -> Any:
         total = jnp.asarray(0.0)
         for t in density.terms:
-            if t.dist is None:
+            dist = t.distribution(density.data)
+            if dist is None:
                 continue
             if t.key.startswith("L"):
                 L = c[t.key]
-                eta = t.dist.concentration
+                eta = dist.concentration
                 total = total + (eta - 1.0) * 2.0 * jnp.sum(jnp.log(jnp.diagonal(L)))
                 continue
             value = c[t.key] if t.index is None else c[t.key][t.index]
-            total = total + jnp.sum(t.dist.log_prob(value))
+            total = total + jnp.sum(dist.log_prob(value))
         return total
 
     def joint(h: dict[str, Any], zf: Any) -> Any:

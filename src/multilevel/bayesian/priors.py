@@ -678,7 +678,7 @@ def _check_lower(d: Distribution, lower: float | None) -> None:
 
 
 def numpyro_distribution(d: Distribution, lower: float | None = None,
-                         dim: int | None = None) -> Any:
+                         dim: int | None = None, args: Sequence[Any] | None = None) -> Any:
     """The numpyro distribution of a prior (numpyro is imported here, not at module import).
 
     Parameters
@@ -692,6 +692,10 @@ def numpyro_distribution(d: Distribution, lower: float | None = None,
         For ``lkj``, the dimension of the correlation matrix (required): the result is
         ``LKJCholesky(dim, eta)``, a prior on its Cholesky factor. For the others, the
         distribution is expanded to batch shape ``(dim,)`` (independent copies).
+    args : sequence, optional
+        Values (jax arrays, possibly traced) to use in place of ``d.args``: the sampler passes
+        the priors' numbers as arguments of its compiled code, so that one compiled sampler
+        serves every prior of the same families.
 
     Returns
     -------
@@ -701,7 +705,7 @@ def numpyro_distribution(d: Distribution, lower: float | None = None,
     import numpyro.distributions as nd
 
     _check_lower(d, lower)
-    a = d.args
+    a: Sequence[Any] = d.args if args is None else args
     if d.name == "flat":
         return None
     if d.name == "lkj":
@@ -725,7 +729,13 @@ def numpyro_distribution(d: Distribution, lower: float | None = None,
     elif d.name == "beta":
         base = nd.Beta(a[0], a[1])
     else:  # uniform
-        low = a[0] if lower is None else max(a[0], lower)
+        if lower is None:
+            low = a[0]
+        elif args is None:
+            low = max(a[0], lower)
+        else:
+            import jax.numpy as jnp
+            low = jnp.maximum(a[0], lower)
         base = nd.Uniform(low, a[1])
     if _truncatable(d, lower):
         base = nd.TruncatedDistribution(base, low=lower)
