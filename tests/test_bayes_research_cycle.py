@@ -275,8 +275,9 @@ def test_sequential_updating_lands_on_the_pooled_fit() -> None:
     together (groups kept distinct) with the original weakly-informative priors.
 
     Measured with this code (2 chains x 1000 draws, 500 warmup; 57 s with a cold compilation
-    cache on the 2-core development machine, 33 s warm, so not marked slow; a new prior set
-    compiles anew), the seeds other than 2026 by a script calling ``_study`` and these fits:
+    cache on the 2-core development machine, 33 s warm, so not marked slow; since the priors'
+    numbers are arguments of the compiled sampler, about 13 s warm), the seeds other than
+    2026 by a script calling ``_study`` and these fits:
     distance of the sequential posterior mean from the pooled one, in pooled posterior SDs,
     for (b_Intercept, b_x, sigma), and of study 2 fitted alone:
 
