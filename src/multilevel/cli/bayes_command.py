@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 import multilevel
@@ -58,7 +59,8 @@ def parse_param(text: str) -> tuple[str, str]:
     return name, formula
 
 
-def _whole(low: int) -> Any:
+def whole_number(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``low`` (shared by the other commands)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -67,7 +69,7 @@ def _whole(low: int) -> Any:
         if value < low:
             raise argparse.ArgumentTypeError(f"{value} is less than {low}")
         return value
-    parse.__name__ = f"integer >= {low}"
+    parse.__name__ = f"integer >= {low}"  # argparse names the type in its messages
     return parse
 
 
@@ -92,18 +94,18 @@ def add_bayes_options(parser: argparse.ArgumentParser) -> None:
                              "'normal(0, 5):coef=Days', 'exponential(1):class=sigma', "
                              "'student_t(3, 0, 20):class=sd:group=Subject', "
                              "'normal(200, 50):nlpar=Asym' (read as data, never run)")
-    parser.add_argument("--chains", type=_whole(1), default=4, help="chains (default 4)")
-    parser.add_argument("--draws", type=_whole(1), default=1000,
+    parser.add_argument("--chains", type=whole_number(1), default=4, help="chains (default 4)")
+    parser.add_argument("--draws", type=whole_number(1), default=1000,
                         help="kept draws per chain (default 1000)")
-    parser.add_argument("--warmup", type=_whole(0), default=1000,
+    parser.add_argument("--warmup", type=whole_number(0), default=1000,
                         help="warmup iterations per chain (default 1000)")
-    parser.add_argument("--seed", type=_whole(0), default=1, help="random seed (default 1)")
+    parser.add_argument("--seed", type=whole_number(0), default=1, help="random seed (default 1)")
     parser.add_argument("--target-accept", type=_probability, default=0.8,
                         help="brms's adapt_delta (default 0.8; raise it, e.g. to 0.95, when "
                              "there are divergent transitions)")
-    parser.add_argument("--max-tree-depth", type=_whole(1), default=10,
+    parser.add_argument("--max-tree-depth", type=whole_number(1), default=10,
                         help="brms's max_treedepth (default 10)")
-    parser.add_argument("--thin", type=_whole(1), default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--thin", type=whole_number(1), default=1, help=argparse.SUPPRESS)
     parser.add_argument("--loo", action="store_true",
                         help="also print PSIS-LOO (R's loo(fit)); with --json under 'loo'")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

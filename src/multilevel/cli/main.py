@@ -26,6 +26,7 @@ from multilevel.cli.bayes_command import (
     parse_param,
     report,
     sampler_options,
+    whole_number,
 )
 from multilevel.cli.fit_report import fit_dict, summary_text
 from multilevel.cli.structure_spec import parse_correlation, parse_random, parse_weights
@@ -79,19 +80,6 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
     return value
-
-
-def _int_at_least(low: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{value} is less than {low}")
-        return value
-    parse.__name__ = f"integer >= {low}"  # argparse names the type in its messages
-    return parse
 
 
 def _probability(text: str) -> float:
@@ -527,7 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--link", help="the family's link (default: its canonical link), e.g. "
                                     "logit, probit, cloglog, cauchit, log, identity, inverse, "
                                     "sqrt, 1/mu^2")
-    fit.add_argument("--nagq", type=_int_at_least(0),
+    fit.add_argument("--nagq", type=whole_number(0),
                      help="with --family: 1 Laplace (default), 0 the fast nAGQ = 0 fit, more: "
                           "adaptive Gauss-Hermite quadrature with that many nodes (one scalar "
                           "random-effects term only)")
@@ -547,12 +535,12 @@ def build_parser() -> argparse.ArgumentParser:
     pw.add_argument("--test", required=True, help="the fixed effect tested, e.g. Days")
     pw.add_argument("--effect", type=_finite_float,
                     help="simulate with this coefficient value")
-    pw.add_argument("--nsim", type=_int_at_least(1), default=1000,
+    pw.add_argument("--nsim", type=whole_number(1), default=1000,
                     help="simulations (default 1000)")
     pw.add_argument("--alpha", type=_probability, default=0.05, help="significance level")
     pw.add_argument("--ddf", default="satterthwaite",
                     choices=DDF_CHOICES)
-    pw.add_argument("--seed", type=_int_at_least(0), help="random seed (0 or more)")
+    pw.add_argument("--seed", type=whole_number(0), help="random seed (0 or more)")
     pw.add_argument("--ml", action="store_true", help="fit by maximum likelihood")
     pw.add_argument("--quiet", action="store_true", help="no progress bar")
     pw.add_argument("--optimizer", default="bobyqa", help=argparse.SUPPRESS)
