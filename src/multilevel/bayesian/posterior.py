@@ -42,11 +42,6 @@ def map_draws(f: Any, z: dict[str, np.ndarray], batch: int = _BATCH) -> Any:
     return jax.tree_util.tree_map(lambda a: a.reshape(chains, draws, *a.shape[1:]), joined)
 
 
-def named_parameters(density: Density, z: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The posterior draws of every model parameter under brms's names."""
-    return posterior_draws(density, z, loglik=False)[0]
-
-
 def posterior_draws(density: Density, z: dict[str, np.ndarray], loglik: bool = True,
                     ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """The named parameters and (with ``loglik``) the log density of each observation at
@@ -100,11 +95,6 @@ def population_parameters(density: Density, c: dict[str, Any]) -> dict[str, np.n
     if model.family.extra is not None:
         out[model.family.extra] = c["extra"]
     return out
-
-
-def pointwise_loglik(density: Density, z: dict[str, np.ndarray]) -> np.ndarray:
-    """Log density of each observation at each draw, shape (chains, draws, n)."""
-    return np.asarray(map_draws(lambda u: density.pointwise_loglik(density.constrain(u)), z))
 
 
 def inference_data(density: Density, draws: Draws, named: dict[str, np.ndarray],
