@@ -450,14 +450,14 @@ def report_lines(report: Record) -> list[str]:
         "- **multilevel cold**: an empty JAX compilation cache (`XDG_CACHE_HOME` pointed at a "
         "new folder); **warm**: a second process on the cache the cold run filled (the "
         "default `~/.cache/multilevel/jax`, so every fit of a model after the first). "
-        "*compile* and *sampling* are the fit's own `compile_s` / `sampling_s`: the sampler "
-        "estimates compile_s as its first 100-transition chunk's time minus the median "
-        "chunk's, so it counts XLA compiling of the NUTS step (or loading it from the cache) "
-        "but not jax's tracing before it nor the compiling of the start-up functions, which "
-        "fall in *sampling* or in *other* (total minus import, compile and sampling: model "
-        "building, initial values, tracing, the InferenceData with its pointwise "
-        "log-likelihood). *cold − warm* in the first table is what the cache saves. rstan "
-        "keeps nothing compiled between R processes, so brms compiles every time.",
+        "*compile* and *sampling* are the fit's own `compile_s` / `sampling_s`: compile_s "
+        "is the time to compile and run the chains' initialiser (starting points included) "
+        "and to trace and compile the NUTS chunk runner ahead of time (or load it from the "
+        "cache); sampling_s the warmup and sampling chunks; *other* is total minus import, "
+        "compile and sampling (importing jax, numpyro and arviz, model building, the "
+        "posterior's named draws and pointwise log-likelihood, the InferenceData). "
+        "*cold − warm* in the first table is what the cache saves. rstan keeps nothing "
+        "compiled between R processes, so brms compiles every time.",
         "- **brms sampling** is `update()`'s elapsed time: with `cores = 2` it starts R "
         "worker processes that load rstan, so it is more than Stan's own chain times "
         "(`chain_warmup_s` / `chain_sample_s` in the JSON, from `rstan::get_elapsed_time`).",
