@@ -145,16 +145,7 @@ def posterior_mode(density: Density, maxiter: int = 500) -> PosteriorMode:
     h = unravel_h(jnp.asarray(res.x))
     c = {k: np.asarray(v) for k, v in density.constrain(h).items()}
     params = {k: float(v) for k, v in population_parameters(density, c).items()}
-    fixef = pd.Series({ours: params[var] for ours, var in _fixed(density)})
+    fixef = pd.Series({ours: params[var] for ours, var in density.model.fixed_variables()})
     return PosteriorMode(fixef=fixef, parameters=pd.Series(params), log_posterior=-float(
         res.fun), converged=bool(res.success), iterations=int(res.nit))
-
-
-def _fixed(density: Density) -> list[tuple[str, str]]:
-    out = []
-    for part in density.model.parts:
-        for r_name, name in zip(part.r_names, part.names, strict=True):
-            out.append((r_name if not part.nlpar else f"{part.nlpar}_{name}",
-                        part.variable(name)))
-    return out
 

@@ -100,6 +100,14 @@ class RandomBlock:
         """``Tree__Asym_`` / ``Subject__``: brms's stem of this block's sd, cor and r names."""
         return f"{self.group}__{self.nlpar + '_' if self.nlpar else ''}"
 
+    def sd_variable(self, term: str) -> str:
+        """``sd_Subject__Days``: brms's posterior variable of a term's SD."""
+        return f"sd_{self.prefix}{term}"
+
+    def cor_variable(self, a: str, b: str) -> str:
+        """``cor_Subject__Intercept__Days``: brms's variable of two terms' correlation."""
+        return f"cor_{self.prefix}{a}__{b}"
+
     def term_label(self, j: int) -> str:
         """``Asym_Intercept`` / ``Days``: the j-th term as brms names it inside the block."""
         return f"{self.nlpar}_{self.terms[j]}" if self.nlpar else self.terms[j]
@@ -214,6 +222,13 @@ class BayesModel:
     def blocks(self) -> tuple[RandomBlock, ...]:
         """Every random-effects block, part by part."""
         return tuple(b for part in self.parts for b in part.blocks)
+
+    def fixed_variables(self) -> list[tuple[str, str]]:
+        """(our name, brms variable) of each fixed effect: R's names for a linear model, so
+        that ``fixef`` lines up with ``lmer``'s; ``Asym_Intercept`` for nonlinear ones."""
+        return [(r_name if not part.nlpar else f"{part.nlpar}_{name}", part.variable(name))
+                for part in self.parts
+                for r_name, name in zip(part.r_names, part.names, strict=True)]
 
     def group_variables(self) -> dict[str, tuple[str, list[str]]]:
         """Each group-effects variable: its grouping factor and every term it holds."""

@@ -83,14 +83,14 @@ def population_parameters(density: Density, c: dict[str, Any]) -> dict[str, np.n
             out[part.variable(name)] = b[..., j]
     for j, block in enumerate(model.blocks):
         for t in range(block.k):
-            out[f"sd_{block.prefix}{block.terms[t]}"] = c[f"sd{j}"][..., t]
+            out[block.sd_variable(block.terms[t])] = c[f"sd{j}"][..., t]
     for j, block in enumerate(model.blocks):
         if block.k > 1:
             L = c[f"L{j}"]
             R = np.einsum("...ik,...jk->...ij", L, L)
             for a in range(block.k):
                 for b_ in range(a + 1, block.k):
-                    out[f"cor_{block.prefix}{block.terms[a]}__{block.terms[b_]}"] = \
+                    out[block.cor_variable(block.terms[a], block.terms[b_])] = \
                         R[..., b_, a]
     if model.family.extra is not None:
         out[model.family.extra] = c["extra"]

@@ -48,12 +48,12 @@ def _group_draws(result: BayesResult, block: RandomBlock, codes: np.ndarray,
     new = codes < 0
     if new.any():
         D, k = r.shape[0], block.k
-        sd = np.stack([result.draws(f"sd_{block.prefix}{t}").ravel() for t in block.terms],
+        sd = np.stack([result.draws(block.sd_variable(t)).ravel() for t in block.terms],
                       axis=1)
         R = np.broadcast_to(np.eye(k), (D, k, k)).copy()
         for a in range(k):
             for b in range(a + 1, k):
-                c = result.draws(f"cor_{block.prefix}{block.terms[a]}__{block.terms[b]}").ravel()
+                c = result.draws(block.cor_variable(block.terms[a], block.terms[b])).ravel()
                 R[:, a, b] = R[:, b, a] = c
         L = np.linalg.cholesky(R + 1e-12 * np.eye(k))
         # one draw per new row; the caller makes rows of one new level share theirs

@@ -55,15 +55,15 @@ def sections(result: BayesResult) -> list[tuple[str, pd.DataFrame]]:
     for block in model.blocks:
         rows = groups.setdefault(block.group, [])
         for t in range(block.k):
-            rows.append((f"sd({block.term_label(t)})", f"sd_{block.prefix}{block.terms[t]}"))
+            rows.append((f"sd({block.term_label(t)})", block.sd_variable(block.terms[t])))
         for a in range(block.k):
             for b in range(a + 1, block.k):
                 rows.append((f"cor({block.term_label(a)},{block.term_label(b)})",
-                             f"cor_{block.prefix}{block.terms[a]}__{block.terms[b]}"))
+                             block.cor_variable(block.terms[a], block.terms[b])))
     for group, rows in sorted(groups.items()):  # brms lists grouping factors by name
         n = result.ngroups[group]
         out.append((f"~{group} (Number of levels: {n})", _rows(result, rows)))
-    fixed = [(v[2:], v) for _, v in result._fixed_variables()]
+    fixed = [(v[2:], v) for _, v in result.model.fixed_variables()]
     out.append(("Population-Level Effects:", _rows(result, fixed)))
     if model.family.extra is not None:
         out.append(("Family Specific Parameters:",

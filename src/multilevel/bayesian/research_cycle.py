@@ -185,13 +185,13 @@ def priors_from_posterior(fit: BayesResult, newdata: Any = None) -> list[Prior]:
                                coef=name, nlpar=part.nlpar))
     for block in model.blocks:
         for t in block.terms:
-            variable = f"sd_{block.prefix}{t}"
+            variable = block.sd_variable(t)
             out.append(_lognormal(fit.draws(variable), variable, "sd", coef=t,
                                   group=block.group, nlpar=block.nlpar))
     for block in model.blocks:
         if block.k < 2:
             continue
-        squares = [float(np.mean(fit.draws(f"cor_{block.prefix}{a}__{b}") ** 2))
+        squares = [float(np.mean(fit.draws(block.cor_variable(a, b)) ** 2))
                    for i, a in enumerate(block.terms) for b in block.terms[i + 1:]]
         eta = lkj_eta(float(np.mean(squares)), block.k)
         out.append(prior(f"lkj({_number(eta)})", class_="cor", group=block.group,

@@ -102,39 +102,29 @@ class BayesResult:
         return self._scalar_summary.copy()
 
     # -- fixed effects -----------------------------------------------------------------------
-    def _fixed_variables(self) -> list[tuple[str, str]]:
-        """(our name, brms variable) of each fixed effect: R's names for a linear model, so
-        that ``fixef`` lines up with ``lmer``'s; ``Asym_Intercept`` for nonlinear ones."""
-        out = []
-        for part in self.model.parts:
-            for r_name, name in zip(part.r_names, part.names, strict=True):
-                ours = r_name if not part.nlpar else f"{part.nlpar}_{name}"
-                out.append((ours, part.variable(name)))
-        return out
-
     @property
     def fixed_names(self) -> list[str]:
         """Names of the fixed effects, as ``fixef`` indexes them."""
-        return [a for a, _ in self._fixed_variables()]
+        return [a for a, _ in self.model.fixed_variables()]
 
     @property
     def fixef(self) -> pd.Series:
         """Posterior means of the fixed effects."""
         s = self._scalar_summary
-        return pd.Series([s.loc[v, "estimate"] for _, v in self._fixed_variables()],
+        return pd.Series([s.loc[v, "estimate"] for _, v in self.model.fixed_variables()],
                          index=self.fixed_names, name="estimate")
 
     def coef_table(self) -> pd.DataFrame:
         """Fixed effects: estimate (posterior mean), std_error (posterior SD), ci_lower /
         ci_upper (2.5 % / 97.5 % quantiles), rhat, ess_bulk, ess_tail."""
         s = self._scalar_summary
-        rows = [s.loc[v] for _, v in self._fixed_variables()]
+        rows = [s.loc[v] for _, v in self.model.fixed_variables()]
         return pd.DataFrame(rows, index=self.fixed_names)
 
     @property
     def vcov(self) -> pd.DataFrame:
         """Posterior covariance of the fixed effects."""
-        x = np.stack([self.draws(v).ravel() for _, v in self._fixed_variables()])
+        x = np.stack([self.draws(v).ravel() for _, v in self.model.fixed_variables()])
         return pd.DataFrame(np.atleast_2d(np.cov(x)), index=self.fixed_names,
                             columns=self.fixed_names)
 
@@ -154,13 +144,13 @@ class BayesResult:
         rows = []
         for block in self.model.blocks:
             for t in range(block.k):
-                sd = self.draws(f"sd_{block.prefix}{block.terms[t]}")
+                sd = self.draws(block.sd_variable(block.terms[t]))
                 rows.append({"group": block.group, "term1": block.term_label(t), "term2": "",
                              "variance": float((sd ** 2).mean()), "sd": float(sd.mean()),
                              "corr": np.nan})
             for a in range(block.k):
                 for b in range(a + 1, block.k):
-                    cor = self.draws(f"cor_{block.prefix}{block.terms[a]}__{block.terms[b]}")
+                    cor = self.draws(block.cor_variable(block.terms[a], block.terms[b]))
                     rows.append({"group": block.group, "term1": block.term_label(a),
                                  "term2": block.term_label(b), "variance": np.nan,
                                  "sd": np.nan, "corr": float(cor.mean())})

@@ -186,6 +186,13 @@ _COMPILED: OrderedDict[Any, tuple[Any, Any]] = OrderedDict()
 _COMPILED_MAX = 8
 
 
+def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+    """Keep ``value`` under ``key``, dropping the least recently used beyond the limit."""
+    cache[key] = value
+    while len(cache) > _COMPILED_MAX:
+        cache.popitem(last=False)
+
+
 def _compiled(potential_gen: Callable[..., Any], settings: NutsSettings, key: Any,
               ) -> tuple[Any, Any]:
     """(chain initialiser, chunk runner) for this model and settings."""
@@ -220,9 +227,7 @@ def _compiled(potential_gen: Callable[..., Any], settings: NutsSettings, key: An
         step_fn = jax.jit(jax.vmap(partial(advance, n=s.chunk), in_axes=(0, None)))
     out = (start_fn, step_fn)
     if full_key is not None:
-        _COMPILED[full_key] = out
-        while len(_COMPILED) > _COMPILED_MAX:
-            _COMPILED.popitem(last=False)
+        _remember(_COMPILED, full_key, out)
     return out
 
 
@@ -239,9 +244,7 @@ def _ahead_of_time(step_fn: Any, state: Any, data: Any, key: Any) -> Any:
     except (AttributeError, NotImplementedError):  # no ahead-of-time path: compile on call
         return step_fn
     if cache_key is not None:
-        _AOT[cache_key] = compiled
-        while len(_AOT) > _COMPILED_MAX:
-            _AOT.popitem(last=False)
+        _remember(_AOT, cache_key, compiled)
     return compiled
 
 
