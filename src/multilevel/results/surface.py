@@ -1,0 +1,48 @@
+"""The people's surface every fitted model shares, whatever its kind: tidy frames
+(broom.mixed's long format), saving to an open file format, and the notebook view.
+
+A mixin rather than a base class: the frequentist kinds (``MixedModelResult``), the nlme kinds
+(``LmeResult``, ``GlsResult``, ``NlmeResult``) and the Bayesian ``BayesResult`` keep their own
+bases; each gets these methods by listing :class:`ResultSurface` among its bases. The methods
+delegate to one function each, so that a new model kind gets them by providing the common
+vocabulary (``coef_table``, ``varcorr``, ``ranef``, ``summary``) those functions read.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+class ResultSurface:
+    """``tidy``, ``save`` and ``_repr_html_`` for every fitted model kind."""
+
+    def tidy(self, effects: str = "fixed", conf_int: bool = True, conf_level: float = 0.95,
+             **options: Any) -> pd.DataFrame:
+        """The fit in broom.mixed's long format, one row per estimate: effect, group, term,
+        estimate, std_error, statistic, df, p_value, conf_low, conf_high.
+
+        ``effects`` is ``"fixed"`` (the coefficient table), ``"ran_pars"`` (standard deviations
+        and correlations of the random effects, and the residual SD) or ``"ran_vals"`` (the
+        conditional modes of each group level with their conditional SDs). Further options
+        (such as ``ddf=`` for linear mixed models) go to the fit's ``coef_table``.
+        """
+        from multilevel.results.tidy import tidy
+
+        return tidy(self, effects=effects, conf_int=conf_int, conf_level=conf_level,
+                    **options)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fit to ``path`` in multilevel's open, versioned format (a zip of JSON and
+        NumPy arrays; never pickle). Read it back with :func:`multilevel.load`."""
+        # base imports this module, so the hook table is looked up when called
+        from multilevel.results.base import INFERENCE_HOOKS
+
+        return INFERENCE_HOOKS["save"](self, path)
+
+    def _repr_html_(self) -> str:
+        # The printed summary in a notebook; kinds with a richer HTML view override this.
+        return f"<pre>{html.escape(str(self))}</pre>"
