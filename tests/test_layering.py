@@ -8,12 +8,13 @@ Layers, bottom to top (a module may import from its own layer or lower ones):
     2  optim                               optimizer backends and record
     3  models                              objectives
     4  results                             immutable fit results, reports
-    5  inference, bayesian, distributed    consume results
-    6  cli, plotting                       presentation
+    5  inference, bayesian, distributed,   consume results; io saves and loads them
+       io
+    6  cli, plotting, tables, report       presentation
     7  api.py, __init__.py, __main__.py    the top: may import anything
 
 ``errors.py`` may be imported by everyone (and itself imports nothing from the package).
-The presentation layer (cli, plotting) "calls only the public API" (DESIGN.md), so it may
+The presentation layer (cli, plotting, tables, report) "calls only the public API" (DESIGN.md), so it may
 import ``multilevel.api`` and the package itself; nothing else may import the top, and the
 presentation layer may import nothing from the layers below but the public names
 (``multilevel``, ``multilevel.api``, ``multilevel.errors``, ``multilevel.datasets``).
@@ -45,8 +46,8 @@ LAYERS: list[set[str]] = [
     {"optim"},
     {"models"},
     {"results"},
-    {"inference", "bayesian", "distributed"},
-    {"cli", "plotting"},
+    {"inference", "bayesian", "distributed", "io"},
+    {"cli", "plotting", "tables", "report"},
 ]
 TOP = len(LAYERS)  # api.py, __init__.py, __main__.py
 ANYONE = {"errors"}  # importable from every layer

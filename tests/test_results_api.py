@@ -443,3 +443,29 @@ def test_predict_on_the_fitted_rows_equals_fitted_for_terms_sharing_a_factor(for
         warnings.simplefilter("ignore", ml.errors.MultilevelWarning)
         fit = ml.lmer(formula, sleep)
     np.testing.assert_allclose(fit.predict(sleep), fit.fitted(), rtol=1e-12, atol=1e-9)
+
+
+def test_model_matrix_replays_the_encoding_on_new_data_for_every_linear_kind():
+    """model_matrix(newdata) times the fixed effects is the population prediction, and a
+    factor level is encoded with the fit's contrasts (lmer, glmer, lme, gls)."""
+    orth = ml.datasets.load("Orthodont")
+    new = orth.iloc[[0, 1, 70, 71]].reset_index(drop=True)
+    lmer = ml.lmer("distance ~ age * Sex + (1 | Subject)", orth)
+    X = lmer.model_matrix(new)
+    assert list(X.columns) == lmer.fixed_names
+    assert np.allclose(X.to_numpy() @ lmer.fixef.to_numpy(), lmer.predict(new, re_form="NA"))
+    assert X["SexFemale"].tolist() == [0.0, 0.0, 1.0, 1.0]
+    assert np.array_equal(lmer.model_matrix().to_numpy(), lmer.model.design.X)
+    lme = ml.lme("distance ~ age * Sex", orth, random="~ 1 | Subject")
+    assert np.allclose(lme.model_matrix(new).to_numpy() @ lme.fixef.to_numpy(),
+                       lme.predict(new, level=0))
+    gls = ml.gls("distance ~ age * Sex", orth)
+    assert np.allclose(gls.model_matrix(new).to_numpy() @ gls.fixef.to_numpy(), gls.predict(new))
+    cbpp = ml.datasets.load("cbpp")
+    glmer = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp,
+                     family="binomial")
+    Xg = glmer.model_matrix(cbpp.head(4))
+    assert np.allclose(Xg.to_numpy() @ glmer.fixef.to_numpy(),
+                       glmer.predict(cbpp.head(4), re_form="NA", type="link"))
+    with pytest.raises(ml.errors.DataError, match="age"):
+        lmer.model_matrix(new.drop(columns="age"))

@@ -24,7 +24,8 @@ from multilevel.bayesian.model_spec import BayesModel
 from multilevel.bayesian.posterior import map_draws
 from multilevel.bayesian.priors import ResolvedPrior, prior_summary_table
 from multilevel.bayesian.sampler import Draws, NutsSettings
-from multilevel.errors import ArgumentError, DataError, MultilevelWarning
+from multilevel.errors import ArgumentError, DataError, MultilevelWarning, NotApplicableError
+from multilevel.results.surface import ResultSurface
 
 RHAT_LIMIT = 1.01
 
@@ -46,7 +47,7 @@ class Diagnostics:
     messages: tuple[str, ...] = field(default=())
 
 
-class BayesResult:
+class BayesResult(ResultSurface):
     """A fitted Bayesian multilevel model (``ml.bayes`` / ``ml.bayes_nlme``).
 
     Attributes
@@ -120,6 +121,20 @@ class BayesResult:
         s = self._scalar_summary
         rows = [s.loc[v] for _, v in self.model.fixed_variables()]
         return pd.DataFrame(rows, index=self.fixed_names)
+
+    def model_matrix(self, newdata: Any = None) -> pd.DataFrame:
+        """The population-level model matrix (columns ``fixed_names``) of the rows used, or
+        of ``newdata`` with the fit's encoding replayed; a nonlinear model has none."""
+        from multilevel.results.prediction import fixed_matrix
+
+        part = self.model.parts[0]
+        if self.model.nonlinear is not None or part.design is None:
+            raise NotApplicableError("a nonlinear model has no population-level model "
+                                     "matrix; use predict(newdata, re_form='NA')")
+        M = fixed_matrix(part.fixed_spec, part.design.formula.fixed, list(part.r_names),
+                         part.X, newdata)
+        M.columns = pd.Index(self.fixed_names)
+        return M
 
     @property
     def vcov(self) -> pd.DataFrame:

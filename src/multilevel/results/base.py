@@ -31,6 +31,7 @@ from multilevel.linalg.blocked_cholesky import re_factor_dense
 from multilevel.linalg.cross_products import CrossProducts
 from multilevel.optim.convergence import SINGULAR_TOL
 from multilevel.optim.optsummary import OptSummary
+from multilevel.results.surface import ResultSurface
 from multilevel.results.varcorr import sdcor_parameters, varcorr_frame
 
 ConfintMethod = Callable[..., pd.DataFrame]
@@ -48,7 +49,7 @@ def register_confint(name: str, method: ConfintMethod) -> None:
     CONFINT_METHODS[name] = method
 
 
-class MixedModelResult:
+class MixedModelResult(ResultSurface):
     """The shared vocabulary of fitted mixed models (see the module docstring for the hooks)."""
 
     model: Any
@@ -94,6 +95,15 @@ class MixedModelResult:
     def fixef(self) -> pd.Series:
         """Fixed-effects estimates, indexed by coefficient name."""
         return pd.Series(self.beta, index=self.fixed_names, name="estimate")
+
+    def model_matrix(self, newdata: Any = None) -> pd.DataFrame:
+        """The fixed-effects model matrix (columns ``fixed_names``) of the rows used, or of
+        ``newdata`` with the fit's encoding (factor levels, contrasts) replayed."""
+        from multilevel.results.prediction import fixed_matrix
+
+        design = self.model.design
+        return fixed_matrix(design.fixed_spec, design.formula.fixed, self.fixed_names,
+                            design.X, newdata)
 
     @property
     def vcov(self) -> pd.DataFrame:

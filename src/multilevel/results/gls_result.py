@@ -25,6 +25,7 @@ from multilevel.results.nlme_summary import (
 )
 from multilevel.results.structure_parameters import StructureParameters
 from multilevel.results.structured_likelihood import gaussian_loglik
+from multilevel.results.surface import ResultSurface
 
 RESIDUAL_TYPES = ("response", "pearson", "normalized")
 INTERVAL_WHICH = ("all", "fixed", "var-cov")
@@ -49,7 +50,7 @@ def check_which(which: Any) -> str:
 
 @public_methods
 @dataclass(frozen=True)
-class GlsResult:
+class GlsResult(ResultSurface):
     """A fitted generalized least-squares model (see :func:`multilevel.gls`).
 
     Attributes
@@ -171,6 +172,14 @@ class GlsResult:
         type = check_residual_type(type)
         r = self.response - self.fitted()
         return structured_residuals(r, self._structures, self.sigma, type)
+
+    def model_matrix(self, newdata: Any = None) -> pd.DataFrame:
+        """The model matrix of the rows used, or of ``newdata`` (the fit's encoding
+        replayed)."""
+        from multilevel.results.prediction import fixed_matrix
+
+        return fixed_matrix(self.fixed_spec, self.formula.split("~", 1)[1], self.fixed_names,
+                            self.X, newdata)
 
     def predict(self, newdata: Any = None) -> np.ndarray:
         """X beta on ``newdata`` (default: the rows used in the fit), as nlme's

@@ -41,6 +41,7 @@ from multilevel.results.nlme_summary import (
     t_table,
 )
 from multilevel.results.structure_parameters import StructureParameters
+from multilevel.results.surface import ResultSurface
 
 
 class LmeCall(NamedTuple):
@@ -55,7 +56,7 @@ class LmeCall(NamedTuple):
 
 @public_methods
 @dataclass(frozen=True)
-class LmeResult:
+class LmeResult(ResultSurface):
     """A fitted ``lme`` model.
 
     Attributes
@@ -106,6 +107,11 @@ class LmeResult:
     def fixed_names(self) -> list[str]:
         """Names of the fixed effects."""
         return list(self.fit.fixed_names)
+
+    def model_matrix(self, newdata: Any = None) -> pd.DataFrame:
+        """The fixed-effects model matrix of the rows used, or of ``newdata`` (the fit's
+        encoding replayed)."""
+        return self.fit.model_matrix(newdata)
 
     @property
     def vcov(self) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from multilevel.data.grouping import level_labels
-from multilevel.errors import ArgumentError, public_methods
+from multilevel.errors import ArgumentError, NotApplicableError, public_methods
 from multilevel.models.nlme_fit import NlmeFit, fixed_df, nlme_estimate, ranef_frames
 from multilevel.models.nlme_spec import NlmeSpec, new_rows
 from multilevel.models.whitening import Whitening
@@ -27,6 +27,7 @@ from multilevel.results.nlme_summary import (
     residual_quantiles,
 )
 from multilevel.results.structure_parameters import StructureParameters
+from multilevel.results.surface import ResultSurface
 
 
 def _levels_arg(level: Any, depth: int) -> list[int]:
@@ -61,7 +62,7 @@ def _level_covariance(vc: pd.DataFrame, group: str, names: list[str]) -> np.ndar
 
 @public_methods
 @dataclass(frozen=True)
-class NlmeResult:
+class NlmeResult(ResultSurface):
     """A fitted nonlinear mixed model.
 
     Attributes
@@ -195,6 +196,13 @@ class NlmeResult:
     def nobs(self) -> int:
         """Number of observations used."""
         return int(self.spec.y.size)
+
+    def model_matrix(self, newdata: Any = None) -> pd.DataFrame:
+        """Not defined for a nonlinear model: its fixed effects enter through the model
+        function, not a model matrix (use ``predict``)."""
+        raise NotApplicableError("a nonlinear mixed model has no fixed-effects model matrix: "
+                                 "its coefficients enter through the model function; use "
+                                 "predict(newdata, level=0) for population predictions")
 
     @property
     def vcov(self) -> pd.DataFrame:

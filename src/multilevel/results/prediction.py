@@ -89,6 +89,29 @@ def replay_matrix(spec: ModelSpec | None, expr: str, frame: pd.DataFrame, what: 
     return np.asarray(mm, dtype=float), r_column_names(list(mm.columns))
 
 
+def fixed_matrix(spec: ModelSpec | None, expr: str, names: list[str] | tuple[str, ...],
+                 X: np.ndarray | None, newdata: Any) -> pd.DataFrame:
+    """The fixed-effects model matrix, columns ``names`` (aliased columns left out as in the
+    fit): the fit's own ``X`` when ``newdata`` is None, else the fitted encoding (``spec``
+    of the right-hand side ``expr``) replayed on ``newdata``."""
+    if newdata is None:
+        if X is None:
+            raise DataError("this fit keeps no model matrix; pass newdata")
+        return pd.DataFrame(np.asarray(X, dtype=float), columns=list(names))
+    if not (isinstance(newdata, pd.DataFrame | dict)
+            or type(newdata).__module__.startswith("polars")):
+        raise DataError(f"newdata must be a pandas or polars DataFrame (or a dict of columns), "
+                        f"got {type(newdata).__name__}")
+    frame = to_pandas(newdata).reset_index(drop=True)
+    M, cols = replay_matrix(spec, expr, frame, "fixed-effects matrix")
+    missing = [n for n in names if n not in cols]
+    if missing:
+        raise DataError(f"newdata gives no column {missing[0]!r} of the fixed-effects matrix "
+                        f"(it has {cols}); give every predictor of the model, with the "
+                        f"fit's factor levels")
+    return pd.DataFrame(M[:, [cols.index(n) for n in names]], columns=list(names))
+
+
 def _fixed_part(result: MixedModelResult, frame: pd.DataFrame) -> np.ndarray:
     design = result.model.design
     X, cols = replay_matrix(design.fixed_spec, design.formula.fixed, frame,
