@@ -38,6 +38,7 @@ from multilevel.inference import (
     r2,
     step,
 )
+from multilevel.inference.predictions import predictions
 from multilevel.models.lm_list import LmListResult, lm_list
 from multilevel.models.nlme_fit import NlmeControl
 from multilevel.models.nls_list import NlsListResult, nls_list
@@ -74,5 +75,6 @@ __all__ = ["CorAR1", "CorARMA", "CorCAR1", "CorCompSymm", "CorExp", "CorGaus", "
            "anova", "bayes", "bayes_nlme", "bootstrap", "center", "compare", "datasets",
            "design_effect", "errors",
            "families", "glmer", "gls", "hausman", "icc", "lm_list", "lme", "lmer", "loo", "mundlak",
-           "nlme", "nls_list", "overdispersion", "posterior_mode", "power", "power_curve", "prior",
+           "nlme", "nls_list", "overdispersion", "posterior_mode", "power", "power_curve",
+           "predictions", "prior",
            "prior_predictive", "priors_from_posterior", "r2", "step", "waic"]
