@@ -63,6 +63,7 @@ from multilevel.structures import (
     VarIdent,
     VarPower,
 )
+from multilevel.tables import table
 
 __version__ = "0.1.0"
 
@@ -77,4 +78,5 @@ __all__ = ["CorAR1", "CorARMA", "CorCAR1", "CorCompSymm", "CorExp", "CorGaus", "
            "families", "glmer", "gls", "hausman", "icc", "lm_list", "lme", "lmer", "loo", "mundlak",
            "nlme", "nls_list", "overdispersion", "posterior_mode", "power", "power_curve",
            "predictions", "prior",
-           "prior_predictive", "priors_from_posterior", "r2", "step", "waic"]
+           "prior_predictive", "priors_from_posterior", "r2", "step", "table",
+           "waic"]
