@@ -4,6 +4,8 @@
 >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
 """
 
+from typing import TYPE_CHECKING, Any
+
 from multilevel import datasets, errors, families
 from multilevel.api import (
     GeneralizedLinearMixedModel,
@@ -67,6 +69,20 @@ from multilevel.tables import table
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:
+    from multilevel import plotting as plot
+
+
+def __getattr__(name: str) -> Any:
+    """``ml.plot`` imports :mod:`multilevel.plotting` on first use, so that matplotlib (the
+    ``plot`` extra) is never imported by ``import multilevel``."""
+    if name == "plot":
+        import multilevel.plotting as plot
+        globals()["plot"] = plot
+        return plot
+    raise AttributeError(f"module 'multilevel' has no attribute {name!r}")
+
+
 __all__ = ["CorAR1", "CorARMA", "CorCAR1", "CorCompSymm", "CorExp", "CorGaus", "CorLin",
            "CorRatio", "CorSpher", "CorSymm", "GeneralizedLinearMixedModel",
            "GeneralizedLinearMixedModelResult", "GlsResult", "LinearMixedModel",
@@ -76,7 +92,7 @@ __all__ = ["CorAR1", "CorARMA", "CorCAR1", "CorCompSymm", "CorExp", "CorGaus", "
            "anova", "bayes", "bayes_nlme", "bootstrap", "center", "compare", "datasets",
            "design_effect", "errors",
            "families", "glmer", "gls", "hausman", "icc", "lm_list", "lme", "lmer", "loo", "mundlak",
-           "nlme", "nls_list", "overdispersion", "posterior_mode", "power", "power_curve",
+           "nlme", "nls_list", "overdispersion", "plot", "posterior_mode", "power", "power_curve",
            "predictions", "prior",
            "prior_predictive", "priors_from_posterior", "r2", "step", "table",
            "waic"]
