@@ -40,6 +40,7 @@ from multilevel.inference import (
     r2,
     step,
 )
+from multilevel.inference.marginal_means import MarginalContrasts, MarginalMeans, emmeans, slopes
 from multilevel.inference.predictions import predictions
 from multilevel.models.lm_list import LmListResult, lm_list
 from multilevel.models.nlme_fit import NlmeControl
@@ -86,13 +87,14 @@ def __getattr__(name: str) -> Any:
 __all__ = ["CorAR1", "CorARMA", "CorCAR1", "CorCompSymm", "CorExp", "CorGaus", "CorLin",
            "CorRatio", "CorSpher", "CorSymm", "GeneralizedLinearMixedModel",
            "GeneralizedLinearMixedModelResult", "GlsResult", "LinearMixedModel",
-           "LinearMixedModelResult", "LmListResult", "NlmeControl", "NlsListResult",
+           "LinearMixedModelResult", "LmListResult", "MarginalContrasts", "MarginalMeans",
+           "NlmeControl", "NlsListResult",
            "PdBlocked", "PdDiag", "PdSymm", "VarComb",
            "VarConstPower", "VarExp", "VarFixed", "VarIdent", "VarPower", "__version__",
            "anova", "bayes", "bayes_nlme", "bootstrap", "center", "compare", "datasets",
-           "design_effect", "errors",
+           "design_effect", "emmeans", "errors",
            "families", "glmer", "gls", "hausman", "icc", "lm_list", "lme", "lmer", "loo", "mundlak",
            "nlme", "nls_list", "overdispersion", "plot", "posterior_mode", "power", "power_curve",
            "predictions", "prior",
-           "prior_predictive", "priors_from_posterior", "r2", "step", "table",
+           "prior_predictive", "priors_from_posterior", "r2", "slopes", "step", "table",
            "waic"]
