@@ -45,6 +45,7 @@ from multilevel.inference.predictions import predictions
 from multilevel.models.lm_list import LmListResult, lm_list
 from multilevel.models.nlme_fit import NlmeControl
 from multilevel.models.nls_list import NlsListResult, nls_list
+from multilevel.report import report
 from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
 from multilevel.results.gls_result import GlsResult
 from multilevel.results.lmm_result import LinearMixedModelResult
@@ -96,5 +97,5 @@ __all__ = ["CorAR1", "CorARMA", "CorCAR1", "CorCompSymm", "CorExp", "CorGaus", "
            "families", "glmer", "gls", "hausman", "icc", "lm_list", "lme", "lmer", "loo", "mundlak",
            "nlme", "nls_list", "overdispersion", "plot", "posterior_mode", "power", "power_curve",
            "predictions", "prior",
-           "prior_predictive", "priors_from_posterior", "r2", "slopes", "step", "table",
+           "prior_predictive", "priors_from_posterior", "r2", "report", "slopes", "step", "table",
            "waic"]

@@ -29,6 +29,7 @@ from multilevel.cli.bayes_command import (
     whole_number,
 )
 from multilevel.cli.fit_report import fit_dict, summary_text
+from multilevel.cli.report_command import add_report_options, write_report
 from multilevel.cli.structure_spec import parse_correlation, parse_random, parse_weights
 from multilevel.errors import (
     MAX_QUOTED,
@@ -211,31 +212,37 @@ def _glmm_family(args: argparse.Namespace) -> multilevel.families.Family | None:
     return family
 
 
-def _cmd_fit(args: argparse.Namespace) -> int:
+def _fit_model(args: argparse.Namespace) -> tuple[Any, list[str]]:
+    """The model that the options of ``fit`` and ``report`` describe (a linear mixed model,
+    or with ``--family`` a generalized one), with the fit's warnings as lines."""
     family = _glmm_family(args)
     data = _read_data(args.data, args.encoding)
-    if family is not None:
-        return _fit_glmm(args, data, family)
-    fit, notes = _fit_quietly(args.formula, data, args)
-    ddf = _ddf(args.ddf or "satterthwaite")
+    if family is None:
+        return _fit_quietly(args.formula, data, args)
+    nagq = 1 if args.nagq is None else args.nagq
+    return _quietly(lambda: glmer(args.formula, data, family=family, nagq=nagq,
+                                  optimizer=args.optimizer))
+
+
+def _model_ddf(args: argparse.Namespace) -> dict[str, Any]:
+    """``ddf=`` for a linear mixed model's tests (a generalized one has z tests only)."""
+    return {} if args.family is not None else {"ddf": _ddf(args.ddf or "satterthwaite")}
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    fit, notes = _fit_model(args)
     if args.json:
-        print(json.dumps(fit.to_dict(ddf=ddf), indent=2, allow_nan=False))
+        print(json.dumps(fit.to_dict(**_model_ddf(args)), indent=2, allow_nan=False))
     else:
-        print(fit.summary(ddf=ddf), end="")
+        print(fit.summary(**_model_ddf(args)), end="")
     for line in notes:
         print(line, file=sys.stderr)
     return 0
 
 
-def _fit_glmm(args: argparse.Namespace, data: pd.DataFrame,
-              family: multilevel.families.Family) -> int:
-    nagq = 1 if args.nagq is None else args.nagq
-    fit, notes = _quietly(lambda: glmer(args.formula, data, family=family, nagq=nagq,
-                                        optimizer=args.optimizer))
-    if args.json:
-        print(json.dumps(fit.to_dict(), indent=2, allow_nan=False))
-    else:
-        print(fit.summary(), end="")
+def _cmd_report(args: argparse.Namespace) -> int:
+    fit, notes = _fit_model(args)
+    print(write_report(fit, args, _model_ddf(args).get("ddf")))
     for line in notes:
         print(line, file=sys.stderr)
     return 0
@@ -492,6 +499,29 @@ def _add_nlme_commands(sub: Any) -> None:
     n.set_defaults(func=_cmd_nlme)
 
 
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    """The model options of ``fit`` and ``report``: REML or ML, optimizer, df of the t tests,
+    and the family of a generalized linear mixed model."""
+    parser.add_argument("--ml", action="store_true",
+                        help="maximum likelihood instead of REML (linear mixed models)")
+    parser.add_argument("--optimizer", default="bobyqa", help="bobyqa (default), cobyqa, lbfgsb")
+    parser.add_argument("--ddf", choices=DDF_CHOICES, default=None,
+                        help="denominator df of the t tests in the summary, the JSON "
+                             "coef_table and the report (default satterthwaite, as lmerTest; "
+                             "none: lme4's table without df and p-values, z tests); linear "
+                             "mixed models only")
+    parser.add_argument("--family", help="fit a generalized linear mixed model (as glmer) of "
+                                         "this family: binomial, poisson, gamma, "
+                                         "inverse_gaussian, negative_binomial (size estimated)")
+    parser.add_argument("--link", help="the family's link (default: its canonical link), e.g. "
+                                       "logit, probit, cloglog, cauchit, log, identity, inverse, "
+                                       "sqrt, 1/mu^2")
+    parser.add_argument("--nagq", type=whole_number(0),
+                        help="with --family: 1 Laplace (default), 0 the fast nAGQ = 0 fit, more: "
+                             "adaptive Gauss-Hermite quadrature with that many nodes (one scalar "
+                             "random-effects term only)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``multilevel`` command."""
     parser = _Parser(prog="multilevel", description="Multilevel (mixed-effects) models.")
@@ -500,26 +530,16 @@ def build_parser() -> argparse.ArgumentParser:
                                      "generalized linear mixed model) and print its summary")
     fit.add_argument("formula", help="lme4 formula, e.g. 'Reaction ~ Days + (Days | Subject)'")
     _add_data_options(fit)
-    fit.add_argument("--ml", action="store_true",
-                     help="maximum likelihood instead of REML (linear mixed models)")
     fit.add_argument("--json", action="store_true", help="print the fit as JSON")
-    fit.add_argument("--optimizer", default="bobyqa", help="bobyqa (default), cobyqa, lbfgsb")
-    fit.add_argument("--ddf", choices=DDF_CHOICES, default=None,
-                     help="denominator df of the t tests in the summary and the JSON "
-                          "coef_table (default satterthwaite, as lmerTest; none: lme4's "
-                          "table without df and p-values, z tests in the JSON); linear mixed "
-                          "models only")
-    fit.add_argument("--family", help="fit a generalized linear mixed model (as glmer) of "
-                                      "this family: binomial, poisson, gamma, "
-                                      "inverse_gaussian, negative_binomial (size estimated)")
-    fit.add_argument("--link", help="the family's link (default: its canonical link), e.g. "
-                                    "logit, probit, cloglog, cauchit, log, identity, inverse, "
-                                    "sqrt, 1/mu^2")
-    fit.add_argument("--nagq", type=whole_number(0),
-                     help="with --family: 1 Laplace (default), 0 the fast nAGQ = 0 fit, more: "
-                          "adaptive Gauss-Hermite quadrature with that many nodes (one scalar "
-                          "random-effects term only)")
+    _add_model_options(fit)
     fit.set_defaults(func=_cmd_fit)
+    rep = sub.add_parser("report", help="fit a model as 'fit' does and write its HTML report "
+                                        "(one self-contained file: tables, plots, notes)")
+    rep.add_argument("formula", help="lme4 formula, e.g. 'Reaction ~ Days + (Days | Subject)'")
+    _add_data_options(rep)
+    add_report_options(rep)
+    _add_model_options(rep)
+    rep.set_defaults(func=_cmd_report)
     cmp = sub.add_parser("compare", help="compare models fitted to the same data "
                                          "(likelihood-ratio tests, or AIC/BIC ranking)")
     cmp.add_argument("formulas", nargs="+", help="two or more lme4 formulas")
