@@ -5,14 +5,18 @@ points' coordinates, the interval segments, the histogram bars) and comparing it
 numbers the fit reports (ranef, ranef_condvar, fitted, residuals, profile, power_curve,
 bootstrap), computed here independently where the plot transforms them (normal quantiles at
 R's ``ppoints``, mode +- z sqrt(condvar), Clopper-Pearson intervals from the beta
-distribution, posterior quantiles of the draws). Every figure is also written to PNG and SVG.
+distribution, posterior quantiles of the draws), and with what lme4 draws
+(tests/reference/make_plot_refs.R: dotplot(ranef(fit, condVar = TRUE)) and qqnorm). One
+figure of each function is also written to PNG and SVG.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,6 +32,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
 
 Z95 = stats.norm.ppf(0.975)
+LME4_PLOTS = json.loads(
+    (Path(__file__).parent / "reference" / "plots" / "lme4_plots.json").read_text())["fits"]
 LOGIS = "circumference ~ SSlogis(age, Asym, xmid, scal)"
 
 
@@ -166,6 +172,34 @@ def test_caterpillar_points_and_intervals_are_the_conditional_modes(name, reques
         saved(fig, tmp_path, f"caterpillar_{name}")
 
 
+@pytest.mark.parametrize("name", ["sleep", "cbpp", "penicillin"])
+def test_caterpillar_draws_what_lme4s_dotplot_draws(name, request):
+    # tests/reference/make_plot_refs.R: lme4 1.1-31's dotplot(ranef(fit, condVar = TRUE)),
+    # levels in its order, segments mode -+ 1.96 condsd (ours: qnorm(0.975) = 1.959964)
+    ref = LME4_PLOTS[{"sleep": "sleepstudy"}.get(name, name)]["caterpillar"]
+    fig = ml.plot.caterpillar(request.getfixturevalue(name))
+    panels = [(g, t, r) for g, terms in ref.items() for t, r in terms.items()]
+    assert [a.get_title() for a in fig.axes] == [f"{g}: {t}" for g, t, _ in panels]
+    for ax, (_, _, r) in zip(fig.axes, panels, strict=True):
+        scale = np.max(np.abs(r["mode"]))
+        # the same order up to ties (Penicillin's balanced plates share modes; R breaks the
+        # tie by level, we by rounding): each row's level has R's mode of that row
+        labels = [t.get_text() for t in ax.get_yticklabels()]
+        assert sorted(labels) == sorted(r["levels"])
+        r_mode = dict(zip(r["levels"], r["mode"], strict=True))
+        np.testing.assert_allclose([r_mode[v] for v in labels], r["mode"], atol=1e-3 * scale)
+        (points,) = by_gid(ax, "modes")
+        # conditional modes depend on the variance parameters: their tolerance (1e-3) relative
+        # to the panel's scale (a GLMM's optimum differs from lme4's by about 4e-4 here)
+        np.testing.assert_allclose(points.get_xdata(), r["mode"], rtol=1e-3, atol=1e-3 * scale)
+        seg = np.asarray(by_gid(ax, "intervals")[0].get_segments())
+        half = (seg[:, 1, 0] - seg[:, 0, 0]) / 2
+        # conditional SDs: the variance parameters' tolerance
+        np.testing.assert_allclose(half / Z95, r["condsd"], rtol=1e-3)
+        np.testing.assert_allclose(seg[:, 0, 0], r["lower"], rtol=1e-3, atol=1e-3 * scale)
+        np.testing.assert_allclose(seg[:, 1, 0], r["upper"], rtol=1e-3, atol=1e-3 * scale)
+
+
 def test_caterpillar_level_group_and_given_axes(sleep, penicillin):
     z90 = stats.norm.ppf(0.95)
     fig = ml.plot.caterpillar(sleep, level=0.9)
@@ -278,6 +312,10 @@ def test_residual_panels_hold_fitted_residuals_and_normal_quantiles(name, reques
     np.testing.assert_allclose(scatter(a2), np.column_stack([fitted, np.sqrt(np.abs(std))]),
                                rtol=1e-12)
     check_qq(scatter(a3), std)
+    if name in ("sleep", "cbpp", "penicillin"):  # R's qqnorm (make_plot_refs.R)
+        ref = LME4_PLOTS[{"sleep": "sleepstudy"}.get(name, name)]["qq"]
+        np.testing.assert_allclose(scatter(a3)[:, 0], ref["x"], rtol=1e-10)
+        np.testing.assert_allclose(scatter(a3)[:, 1], ref["y"], rtol=1e-3, atol=1e-3)
     ranef = getattr(fit, "ranef", {})
     if ranef:
         series = {c.get_label(): np.asarray(c.get_offsets()) for c in a4.collections
