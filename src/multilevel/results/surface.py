@@ -10,7 +10,6 @@ vocabulary (``coef_table``, ``varcorr``, ``ranef``, ``summary``) those functions
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import Any
 
@@ -44,5 +43,8 @@ class ResultSurface:
         return INFERENCE_HOOKS["save"](self, path)
 
     def _repr_html_(self) -> str:
-        # The printed summary in a notebook; kinds with a richer HTML view override this.
-        return f"<pre>{html.escape(str(self))}</pre>"
+        # The notebook view: fit statistics, variance parameters and coefficients as HTML
+        # tables (read off tidy) above the printed summary; kinds with a richer view override.
+        from multilevel.results.tidy import html_view
+
+        return html_view(self)

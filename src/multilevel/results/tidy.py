@@ -23,6 +23,7 @@ Bayesian fit by its ``draws``; nlme's kinds by their ``intervals``), so a new ki
 
 from __future__ import annotations
 
+import html
 import inspect
 import re
 from collections.abc import Iterable
@@ -32,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from multilevel.errors import ArgumentError, NotApplicableError
+from multilevel.errors import ArgumentError, MultilevelError, NotApplicableError
 
 EFFECTS = ("fixed", "ran_pars", "ran_vals")
 CONF_METHODS = ("wald", "profile", "boot")
@@ -418,3 +419,47 @@ def tidy(fit: Any, effects: str | list[str] = "fixed", conf_int: bool = True,
     for col in columns[columns.index("estimate"):]:
         out[col] = out[col].astype(float)
     return out
+
+
+# -- the notebook view of kinds without their own ------------------------------------------------
+def _cell(value: Any) -> str:
+    if isinstance(value, float | np.floating):
+        return "" if np.isnan(value) else f"{value:.6g}"
+    return html.escape("" if value is None or (isinstance(value, float) and np.isnan(value))
+                       else str(value))
+
+
+def _html_frame(frame: pd.DataFrame) -> str:
+    keep = [c for c in frame.columns if c != "effect" and not frame[c].isna().all()]
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in keep)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(row[c])}</td>" for c in keep) + "</tr>"
+                   for _, row in frame.iterrows())
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def html_view(fit: Any) -> str:
+    """A fit in a notebook: the printed summary's title, the fit statistics, the random-effect
+    parameters and the coefficient table as HTML tables (from :func:`tidy`), and the whole
+    printed summary folded below them."""
+    printed = str(fit)
+    title = printed.strip().splitlines()[0] if printed.strip() else type(fit).__name__
+    facts = []
+    for label, name in (("nobs", "nobs"), ("logLik", "loglik"), ("AIC", "aic"),
+                        ("BIC", "bic")):
+        value = getattr(fit, name, None)
+        if isinstance(value, int | float | np.number):
+            facts.append(f"{label} = {value:.2f}" if name != "nobs" else f"{label} = {value}")
+    groups = getattr(fit, "ngroups", None)
+    if isinstance(groups, dict) and groups:
+        facts.append("groups: " + ", ".join(f"{k} ({v})" for k, v in groups.items()))
+    parts = [f"<p><b>{html.escape(title)}</b><br>{html.escape('; '.join(facts))}</p>"]
+    try:
+        ran = tidy(fit, "ran_pars", conf_int=False)  # nlme's intervals need a Hessian
+    except MultilevelError:  # a kind without variance parameters to show
+        ran = None
+    if ran is not None and len(ran):
+        parts.append("<p>Random effects and residual</p>" + _html_frame(ran))
+    parts.append("<p>Fixed effects</p>" + _html_frame(tidy(fit, "fixed")))
+    parts.append("<details><summary>Printed summary</summary>"
+                 f"<pre>{html.escape(printed)}</pre></details>")
+    return "".join(parts)
