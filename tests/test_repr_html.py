@@ -146,3 +146,15 @@ def test_bayesian_fit():
     text, _ = _parse(fit)
     for value in fit.fixef:
         assert _holds(text, float(value), rel=1e-2)
+
+
+@pytest.mark.parametrize("name", ml.datasets.available())
+def test_describe_gives_every_column_its_meaning(name):
+    """ml.datasets.describe names each column of the loaded frame with a description."""
+    text = " ".join(ml.datasets.describe(name).split())
+    columns = {c["name"]: c for c in ml.datasets.metadata(name)["columns"]}
+    assert list(columns) == list(ml.datasets.load(name).columns)
+    for col, meta in columns.items():
+        description = " ".join(meta["description"].split())
+        assert len(description) >= 10, (name, col)
+        assert f"{col} {description}" in text, (name, col)
