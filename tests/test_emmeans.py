@@ -216,6 +216,23 @@ def test_exam_averaging_weights_and_kr() -> None:
     check(ml.slopes(fit, "standLRT", by="sex"), "exam_trend")
 
 
+def test_exam_weights_over_empty_cells() -> None:
+    # sex x schgend has empty cells (no girls in boys' schools), so each weighting differs
+    fit = ml.lmer("normexam ~ standLRT + sex + vr + schgend + (1 | school)",
+                  ml.datasets.load("Exam"))
+    for weights in ("equal", "proportional", "outer", "cells", "flat"):
+        check(ml.emmeans(fit, "vr", weights=weights), f"exam2_{weights}")
+    assert "averaged over the levels of: sex, schgend" in str(ml.emmeans(fit, "vr"))
+
+
+def test_slope_of_a_quadratic_is_emtrends_forward_difference(
+        orthodont: pd.DataFrame) -> None:
+    fit = ml.lmer("distance ~ Sex * age + I(age^2) + (1 | Subject)", orthodont)
+    check(ml.slopes(fit, "age", by="Sex"), "ortho_quad_trend")
+    at = ml.slopes(fit, "age", by=["Sex", "age"], at={"age": [8, 14]})
+    check(at, "ortho_quad_trend_at")
+
+
 # -- the surface ----------------------------------------------------------------------------
 def test_printing_and_frame(machines_kr: ml.MarginalMeans) -> None:
     text = str(machines_kr.contrast())
@@ -258,3 +275,16 @@ def test_bad_input_is_named(ortho: ml.LinearMixedModelResult,
                    "period", ddf="kenward-roger")
     with pytest.raises(MultilevelError):
         ml.emmeans("not a fit", "Sex")
+    with pytest.raises(ArgumentError, match="'Subject'"):
+        ml.emmeans(ortho, "Sex", at={"Subject": ["M01"]})
+    with pytest.raises(ArgumentError, match="weights"):
+        ml.emmeans(ortho, "Sex", weights="balanced")
+    with pytest.raises(ArgumentError, match="method"):
+        machines_kr.contrast("eff")
+
+
+def test_offset_models_are_refused(cbpp: pd.DataFrame) -> None:
+    fit = ml.glmer("incidence ~ period + offset(log(size)) + (1 | herd)", cbpp,
+                   family="poisson")
+    with pytest.raises(NotApplicableError, match="offset"):
+        ml.emmeans(fit, "period")

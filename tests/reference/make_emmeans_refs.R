@@ -43,6 +43,9 @@ machines_lme <- lme(score ~ Machine, Machines, random = ~ 1 | Worker / Machine)
 ortho_lme_ml <- lme(distance ~ age * Sex, Orthodont, random = ~ 1 | Subject, method = "ML")
 ortho_gls <- gls(distance ~ age * Sex, Orthodont)
 exam <- lmer(normexam ~ standLRT + sex + vr + (1 | school), Exam)
+# sex x schgend has empty cells (no girls in boys' schools): the weights differ
+exam2 <- lmer(normexam ~ standLRT + sex + vr + schgend + (1 | school), Exam)
+ortho_quad <- lmer(distance ~ Sex * age + I(age^2) + (1 | Subject), Orthodont)
 
 em <- function(...) tidy_summary(emmeans(...))
 ct <- function(x, ...) tidy_summary(contrast(x, ...))
@@ -90,7 +93,16 @@ cases <- list(
   exam_sex_by_vr = em(exam, ~ sex | vr),
   exam_vr_proportional = em(exam, ~ vr, weights = "proportional"),
   exam_vr_pairs = ct(emmeans(exam, ~ vr), "pairwise", adjust = "bonferroni"),
-  exam_trend = tidy_summary(emtrends(exam, ~ sex, var = "standLRT"))
+  exam_trend = tidy_summary(emtrends(exam, ~ sex, var = "standLRT")),
+  exam2_equal = em(exam2, ~ vr),
+  exam2_proportional = em(exam2, ~ vr, weights = "proportional"),
+  exam2_outer = em(exam2, ~ vr, weights = "outer"),
+  exam2_cells = em(exam2, ~ vr, weights = "cells"),
+  exam2_flat = em(exam2, ~ vr, weights = "flat"),
+  # a slope of a quadratic: emtrends's forward difference over 0.001 of age's range
+  ortho_quad_trend = tidy_summary(emtrends(ortho_quad, ~ Sex, var = "age")),
+  ortho_quad_trend_at = tidy_summary(emtrends(ortho_quad, ~ Sex | age, var = "age",
+                                              at = list(age = c(8, 14))))
 )
 calls <- list(
   ortho = "lmer(distance ~ age * Sex + (1 | Subject), Orthodont)",
@@ -100,7 +112,9 @@ calls <- list(
   machines_lme = "lme(score ~ Machine, Machines, random = ~ 1 | Worker / Machine)",
   ortho_lme_ml = "lme(distance ~ age * Sex, Orthodont, random = ~ 1 | Subject, method = 'ML')",
   ortho_gls = "gls(distance ~ age * Sex, Orthodont); emmeans(..., mode = 'df.error')",
-  exam = "lmer(normexam ~ standLRT + sex + vr + (1 | school), mlmRev::Exam)"
+  exam = "lmer(normexam ~ standLRT + sex + vr + (1 | school), mlmRev::Exam)",
+  exam2 = "lmer(normexam ~ standLRT + sex + vr + schgend + (1 | school), mlmRev::Exam)",
+  ortho_quad = "lmer(distance ~ Sex * age + I(age^2) + (1 | Subject), Orthodont)"
 )
 fits <- list(ortho = ortho, cbpp = cbpp_fit, cbpp_poisson = cbpp_pois, machines = machines,
              exam = exam)

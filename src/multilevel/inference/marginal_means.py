@@ -356,7 +356,8 @@ class MarginalMeans:
         ratio_name = _RATIO_LINKS.get(getattr(self.basis.link, "name", ""))
         ratio = self.type == "response" and ratio_name is not None
         groups: dict[Any, np.ndarray] = (
-            dict(self.frame.groupby(by_names, sort=False, observed=True).indices)
+            {k: np.asarray(v) for k, v in
+             self.frame.groupby(by_names, sort=False, observed=True).indices.items()}
             if by_names else {(): np.arange(len(self.frame))})
         frames, Ls, notes, used = [], [], [], "none"
         for key, rows in groups.items():

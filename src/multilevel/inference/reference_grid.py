@@ -245,6 +245,13 @@ def model_basis(fit: Any, ddf: Any = None) -> ModelBasis:
     """The coefficients, covariance, df rule, link, encoder and data of ``fit``."""
     kind = _fit_kind(fit)
     key = _ddf_name(kind, ddf)
+    if kind in ("lmer", "glmer") and fit.model.design.offset is not None:
+        # emmeans adds the offset evaluated at the grid's covariates; refuse rather than
+        # report means that silently leave it out
+        raise NotApplicableError(
+            "marginal means of a model with an offset are not available (emmeans adds the "
+            "offset at the grid's values, which multilevel does not do yet); refit without "
+            "the offset, or compute l' beta from fit.model_matrix(newdata) yourself")
     data = _rows_used(fit, kind)
     spec, expr = _fixed_spec(fit, kind)
     factors, covariates = _classify(spec, expr, data)
