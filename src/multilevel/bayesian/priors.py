@@ -308,8 +308,11 @@ def prior(spec: str | Distribution, class_: str = "b", coef: str = "", group: st
     Examples
     --------
     >>> prior("normal(200, 50)", nlpar="Asym")    # brms: prior(normal(200, 50), nlpar = "Asym")
+    Prior(distribution=Distribution(name='normal', args=(200.0, 50.0)), class_='b', ...)
     >>> prior("lkj(2)", class_="cor")
+    Prior(distribution=Distribution(name='lkj', args=(2.0,)), class_='cor', ...)
     >>> prior("student_t(3, 0, 1)", class_="sd", group="herd")
+    Prior(distribution=Distribution(name='student_t', args=(3.0, 0.0, 1.0)), class_='sd', ...)
 
     Raises
     ------

@@ -154,9 +154,15 @@ def priors_from_posterior(fit: BayesResult, newdata: Any = None) -> list[Prior]:
 
     Examples
     --------
-    >>> fit1 = ml.bayes("y ~ x + (x | g)", study1, priors=weak)
-    >>> fit2 = ml.bayes("y ~ x + (x | g)", study2,
-    ...                 priors=ml.priors_from_posterior(fit1, newdata=study2))
+    >>> sleep = ml.datasets.load("sleepstudy")
+    >>> first = sleep["Subject"].cat.codes < 9            # two studies of 9 subjects each
+    >>> study1, study2 = sleep[first], sleep[~first]
+    >>> quick = dict(chains=2, draws=300, warmup=300, seed=1, progress=False)
+    >>> fit1 = ml.bayes("Reaction ~ Days + (Days | Subject)", study1, **quick)
+    >>> informed = ml.priors_from_posterior(fit1, newdata=study2)
+    >>> fit2 = ml.bayes("Reaction ~ Days + (Days | Subject)", study2, priors=informed, **quick)
+    >>> [p.class_ for p in informed][:3]
+    ['Intercept', 'b', 'sd']
     """
     from multilevel.bayesian.result import BayesResult
     if not isinstance(fit, BayesResult):

@@ -2,8 +2,13 @@
 
 >>> import multilevel as ml
 >>> sleep = ml.datasets.load("sleepstudy")
->>> ml.datasets.list()          # one row per data set
+>>> sleep.shape
+(180, 3)
+>>> ml.datasets.list().columns[0], len(ml.datasets.list()) > 10   # one row per data set
+('name', True)
 >>> print(ml.datasets.describe("sleepstudy"))
+sleepstudy: Reaction times in a sleep deprivation study
+...
 
 Factor columns are pandas Categoricals with categories in R's level order (so the first
 category is R's reference level); R's ordered factors are ordered Categoricals.
