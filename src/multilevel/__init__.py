@@ -42,6 +42,7 @@ from multilevel.inference import (
 )
 from multilevel.inference.marginal_means import MarginalContrasts, MarginalMeans, emmeans, slopes
 from multilevel.inference.predictions import predictions
+from multilevel.io import load
 from multilevel.models.lm_list import LmListResult, lm_list
 from multilevel.models.nlme_fit import NlmeControl
 from multilevel.models.nls_list import NlsListResult, nls_list
@@ -93,7 +94,7 @@ __all__ = ["CorAR1", "CorARMA", "CorCAR1", "CorCompSymm", "CorExp", "CorGaus", "
            "PdBlocked", "PdDiag", "PdSymm", "VarComb",
            "VarConstPower", "VarExp", "VarFixed", "VarIdent", "VarPower", "__version__",
            "anova", "bayes", "bayes_nlme", "bootstrap", "center", "compare", "datasets",
-           "design_effect", "emmeans", "errors",
+           "design_effect", "emmeans", "errors", "load",
            "families", "glmer", "gls", "hausman", "icc", "lm_list", "lme", "lmer", "loo", "mundlak",
            "nlme", "nls_list", "overdispersion", "plot", "posterior_mode", "power", "power_curve",
            "predictions", "prior",

@@ -119,6 +119,13 @@ class MissingExtraError(MultilevelError, ImportError):
     """An optional dependency is needed for this feature; the message names the pip install."""
 
 
+class SavedFitError(MultilevelError, ValueError):
+    """A saved fit cannot be read or does not reproduce itself: not a saved fit, damaged or
+    changed after writing (a checksum that does not match), written by a newer format, or data
+    given to ``multilevel.load`` on which the stored parameters do not give the stored
+    likelihood. The message names the file, member or value concerned and what to do."""
+
+
 class DatasetNotFoundError(_LookupMessageError):
     """``multilevel.datasets.load`` was asked for a data set it does not ship."""
 

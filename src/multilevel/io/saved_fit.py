@@ -1,0 +1,113 @@
+"""``fit.save(path)`` and ``multilevel.load(path, data=None)``: which kind a fit is, and the
+module that stores and rebuilds it (see docs/saved_fits.md for the format)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+from multilevel.errors import ArgumentError, MultilevelWarning, SavedFitError, public_api
+from multilevel.io import mixed_fits, structured_fits
+from multilevel.io.archive import ArchiveReader, ArchiveWriter
+from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
+from multilevel.results.gls_result import GlsResult
+from multilevel.results.lme_result import LmeResult
+from multilevel.results.lmm_result import LinearMixedModelResult
+from multilevel.results.nlme_result import NlmeResult
+
+
+def _kind(fit: Any) -> str:
+    # NlmeResult before the linear kinds: order matters only where classes are related
+    if isinstance(fit, NlmeResult):
+        return "nlme"
+    if isinstance(fit, LmeResult):
+        return "lme"
+    if isinstance(fit, GlsResult):
+        return "gls"
+    if isinstance(fit, GeneralizedLinearMixedModelResult):
+        return "glmer"
+    if isinstance(fit, LinearMixedModelResult):
+        return "lmer"
+    if type(fit).__name__ == "BayesResult":
+        return "bayes"
+    raise SavedFitError(f"cannot save a {type(fit).__name__}: saving applies to fits of "
+                        "lmer, glmer, lme, gls, nlme and bayes")
+
+
+def _savers() -> dict[str, Any]:
+    from multilevel.io import bayes_fits
+    return {"lmer": mixed_fits.save_lmer, "glmer": mixed_fits.save_glmer,
+            "lme": structured_fits.save_lme, "gls": structured_fits.save_gls,
+            "nlme": structured_fits.save_nlme, "bayes": bayes_fits.save_bayes}
+
+
+def _loaders() -> dict[str, Any]:
+    from multilevel.io import bayes_fits
+    return {"lmer": mixed_fits.load_lmer, "glmer": mixed_fits.load_glmer,
+            "lme": structured_fits.load_lme, "gls": structured_fits.load_gls,
+            "nlme": structured_fits.load_nlme, "bayes": bayes_fits.load_bayes}
+
+
+def _path(path: Any) -> Path:
+    if not isinstance(path, str | os.PathLike):
+        raise ArgumentError(f"path must be a file path (str or pathlib.Path), got "
+                            f"{type(path).__name__}")
+    return Path(path)
+
+
+@public_api
+def save(fit: Any, path: str | os.PathLike[str]) -> Path:
+    """Write ``fit`` to ``path`` in multilevel's saved-fit format (a zip of JSON and NumPy
+    ``.npy`` members with a checksummed manifest; never pickle). Returns the path.
+
+    The call, the estimates, the optimizer record and the columns of the data the model uses
+    are stored, so that :func:`load` alone gives back a fit that answers every method.
+    """
+    target = _path(path)
+    kind = _kind(fit)
+    writer = ArchiveWriter(kind)
+    _savers()[kind](writer, fit)
+    return writer.write(target)
+
+
+@public_api
+def load(path: str | os.PathLike[str], data: Any = None) -> Any:
+    """Read a fit written by ``fit.save(path)``.
+
+    The model is rebuilt from the stored call on the stored data (or on ``data``), and the
+    result is assembled at the stored estimates without fitting again; the objective there must
+    reproduce the stored value.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+    data : pandas.DataFrame or polars.DataFrame, optional
+        The data to rebuild the model on instead of the stored copy (the columns the model
+        uses, the rows as when it was fitted).
+
+    Returns
+    -------
+    The fit, of the kind that was saved (``LinearMixedModelResult``, ...).
+
+    Raises
+    ------
+    SavedFitError
+        No such file; not a saved fit; a member changed after writing (checksum); a format
+        newer than this version reads; or ``data`` (or this multilevel version) on which the
+        stored estimates do not give the stored objective.
+    MissingExtraError
+        A Bayesian fit without the ``bayes`` extra installed.
+    """
+    source = _path(path)
+    with ArchiveReader(source) as reader:
+        loaders = _loaders()
+        if reader.kind not in loaders:
+            raise SavedFitError(f"{str(source)!r} holds a fit of kind {reader.kind!r}, which "
+                                f"this version does not know (written by multilevel "
+                                f"{reader.written_by}): upgrade multilevel")
+        frame = mixed_fits.frame_or_none(data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MultilevelWarning)
+            return loaders[reader.kind](reader, frame)

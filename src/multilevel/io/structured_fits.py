@@ -1,0 +1,348 @@
+"""Saving and loading nlme's kinds: ``lme`` (LmeResult), ``gls`` (GlsResult) and ``nlme``
+(NlmeResult).
+
+The residual structures (variance functions, correlation structures) are stored by class and
+constructor arguments, and initialized again on the rebuilt rows; a fitted-value variance
+function gets back the fitted values it was last evaluated at. The result is then assembled at
+the stored parameters: theta and the structures' unconstrained parameters psi for ``lme``, psi
+for ``gls`` (beta and sigma follow exactly), and for ``nlme`` the fixed and random effects of
+the last linearization with theta and psi. Nothing is optimized again; the criterion there must
+reproduce the stored one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from formulaic import model_matrix
+
+import multilevel.structures as structures_module
+from multilevel.data.design import build_design, r_contrasts
+from multilevel.data.frame import logical_as_factor, to_pandas
+from multilevel.errors import FormulaError, SavedFitError
+from multilevel.formula.expressions import EVALUATION_CONTEXT
+from multilevel.formula.parser import parse_formula
+from multilevel.formula.rnames import r_column_names
+from multilevel.io.archive import ArchiveReader, ArchiveWriter
+from multilevel.io.codec import check_reproduced, from_json, read_optsum, to_json, write_optsum
+from multilevel.io.frames import read_frame, used_columns, write_frame
+from multilevel.io.mixed_fits import _quietly, data_source
+from multilevel.models import nlme_fit
+from multilevel.models.lme import LmeFit, innermost_group
+from multilevel.models.lmm import ModelStages
+from multilevel.models.nlme_fit import NlmeControl
+from multilevel.models.nlme_spec import parse_spec, structure_columns
+from multilevel.models.whitening import Whitening
+from multilevel.results.gls_result import GlsResult
+from multilevel.results.lme_result import LmeCall, LmeResult
+from multilevel.results.nlme_result import NlmeResult
+from multilevel.structures.variance import VarComb
+
+
+# -- the residual structures ------------------------------------------------------------------
+def structure_to_json(obj: Any) -> Any:
+    """A variance function or correlation structure as its class and constructor arguments."""
+    if obj is None:
+        return None
+    if isinstance(obj, VarComb):
+        return {"class": "VarComb", "components": [structure_to_json(c) for c in obj.components]}
+    name = type(obj).__name__
+    if getattr(structures_module, name, None) is not type(obj) or not dataclasses.is_dataclass(
+            obj):
+        raise SavedFitError(f"cannot save a fit with the structure {name}: only multilevel's "
+                            "own variance functions and correlation structures are stored")
+    args = {f.name: _tuples_tagged(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+            if f.init}
+    return {"class": name, "args": to_json(args)}
+
+
+def _tuples_tagged(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return {"__tuple__": [_tuples_tagged(v) for v in value]}
+    if isinstance(value, dict):
+        return {k: _tuples_tagged(v) for k, v in value.items()}
+    return value
+
+
+def _tuples_back(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"__tuple__"}:
+            return tuple(_tuples_back(v) for v in value["__tuple__"])
+        return {k: _tuples_back(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_tuples_back(v) for v in value]
+    return value
+
+
+def structure_from_json(spec: Any) -> Any:
+    """The structure written by :func:`structure_to_json`."""
+    if spec is None:
+        return None
+    try:
+        if spec["class"] == "VarComb":
+            return VarComb(*(structure_from_json(c) for c in spec["components"]))
+        cls = getattr(structures_module, spec["class"], None)
+        if cls is None or not isinstance(cls, type):
+            raise KeyError(spec["class"])
+        return cls(**_tuples_back(from_json(spec["args"])))
+    except (KeyError, TypeError) as exc:
+        raise SavedFitError(f"the stored structure {spec!r:.80} is not known to this version: "
+                            "the file is damaged or newer than this multilevel") from exc
+
+
+def _structure_texts(*objs: Any) -> list[str]:
+    # the forms name the structures' columns (repr shows every form, VarComb's included)
+    return [repr(o) for o in objs if o is not None]
+
+
+def _write_whitening(w: ArchiveWriter, whitening: Whitening | None, psi: Any) -> None:
+    if psi is not None:
+        w.add_array("estimates/psi.npy", np.asarray(psi, dtype=float))
+    if whitening is not None and whitening.fitted is not None:
+        w.add_array("estimates/structure_fitted.npy", whitening.fitted)
+
+
+def _restored(r: ArchiveReader, structures: Whitening) -> Whitening:
+    if r.has("estimates/structure_fitted.npy"):
+        fitted = r.array("estimates/structure_fitted.npy")
+        if fitted.shape != (len(structures.rows),):
+            raise SavedFitError("the stored fitted values of the variance function do not "
+                                "match the rows of the rebuilt model: the data or the "
+                                "multilevel version differ")
+        return structures.with_fitted(fitted)
+    return structures
+
+
+def _psi(r: ArchiveReader, structures: Whitening) -> np.ndarray:
+    psi = r.array("estimates/psi.npy") if r.has("estimates/psi.npy") else np.empty(0)
+    if psi.shape != structures.start.shape:
+        raise SavedFitError(f"the stored structure parameters ({psi.size}) do not fit the "
+                            f"structures rebuilt on the data ({structures.start.size}): the "
+                            "data or the multilevel version differ")
+    return psi
+
+
+# -- lme ---------------------------------------------------------------------------------------
+def save_lme(w: ArchiveWriter, fit: LmeResult) -> None:
+    """Store an ``lme`` fit."""
+    call = fit.call
+    if call is None:
+        raise SavedFitError("this lme fit keeps no call (it was built inside another "
+                            "procedure); fit it with ml.lme(...) and save that fit")
+    w.add_json("call.json", {"formula": call.formula, "random": call.random,
+                             "weights": structure_to_json(call.weights),
+                             "correlation": structure_to_json(call.correlation),
+                             "method": fit.method})
+    frame = to_pandas(call.data)
+    write_frame(w, "data", frame[used_columns(frame, [call.formula, call.random or "",
+                                                      *_structure_texts(call.weights,
+                                                                        call.correlation)])])
+    w.add_array("estimates/theta.npy", fit.fit.theta)
+    _write_whitening(w, fit.whitening, fit.psi)
+    write_optsum(w, "optsum", fit.fit.optsum)
+    w.add_json("estimates/objective.json", {"deviance": to_json(fit.deviance)})
+
+
+def lme_at(formula: str, data: Any, random: str | None, weights: Any, correlation: Any,
+           method: str, theta: np.ndarray, r: ArchiveReader, opt: Any) -> LmeFit:
+    """The ``lme`` model on ``data`` at theta and the stored psi: the steps of
+    :func:`multilevel.models.lme.lme_fit` before its optimization, then the whitened model."""
+    full = formula
+    if random is not None:
+        lhs, group = random.split("~", 1)[1].split("|")
+        full = f"{formula} + ({lhs.strip()} | {group.strip()})"
+    frame = to_pandas(data)
+    design = _quietly(lambda: build_design(full, frame))
+    rows = frame.iloc[design.row_index].reset_index(drop=True)
+    if correlation is not None and not correlation.parsed.groups:
+        group_col = correlation.parsed.group_text or innermost_group(design, random)
+        correlation = replace(correlation, form=f"{correlation.form.strip()} | {group_col}")
+    structures = _restored(r, Whitening.build(weights, correlation, rows))
+    psi = _psi(r, structures)
+    (X, y, *Zs), logdet = structures.whiten(psi, [design.X, design.y,
+                                                  *(t.Z for t in design.terms)])
+    terms = tuple(replace(t, Z=z) for t, z in zip(design.terms, Zs, strict=True))
+    whitened = replace(design, X=X, y=y, terms=terms)
+    model = _quietly(lambda: ModelStages(whitened.formula, None, reml=method == "REML",
+                                         calc_derivs=True, start=opt.initial,
+                                         design=whitened))
+    if theta.shape != (model.layout.n_theta,):
+        raise SavedFitError("the stored theta does not fit the model rebuilt on the data: "
+                            "the data or the multilevel version differ")
+    deviance = float(model.objective(theta)) + 2.0 * logdet
+    var_nat, cor_nat = structures.natural(psi)
+    return LmeFit(model=model, opt=opt, deviance=deviance, variance_parameters=var_nat,
+                  correlation_parameters=cor_nat, outer=None, psi=psi, design=design,
+                  structures=structures)
+
+
+def load_lme(r: ArchiveReader, data: Any) -> LmeResult:
+    """Rebuild an ``lme`` fit at its stored parameters."""
+    call = r.json("call.json")
+    frame = read_frame(r, "data") if data is None else data
+    weights = structure_from_json(call["weights"])
+    correlation = structure_from_json(call["correlation"])
+    opt = read_optsum(r, "optsum")
+    fit = lme_at(call["formula"], frame, call["random"], weights, correlation, call["method"],
+                 r.array("estimates/theta.npy"), r, opt)
+    stored = from_json(r.json("estimates/objective.json")["deviance"])
+    check_reproduced("criterion", float(stored), fit.deviance, data_source(data))
+    return LmeResult.from_fit(fit, call["method"], LmeCall(call["formula"], frame,
+                                                           call["random"], weights,
+                                                           correlation))
+
+
+# -- gls ---------------------------------------------------------------------------------------
+def save_gls(w: ArchiveWriter, fit: GlsResult) -> None:
+    """Store a ``gls`` fit (its data are the rows it used, which the result keeps)."""
+    weights, correlation = fit.structures
+    w.add_json("call.json", {"formula": fit.formula, "weights": structure_to_json(weights),
+                             "correlation": structure_to_json(correlation),
+                             "method": fit.method})
+    frame = to_pandas(fit.rows)
+    write_frame(w, "data", frame[used_columns(frame, [fit.formula,
+                                                      *_structure_texts(weights,
+                                                                        correlation)])])
+    _write_whitening(w, fit.whitening, fit.psi)
+    if fit.optsum is not None:
+        write_optsum(w, "optsum", fit.optsum)
+    w.add_json("estimates/objective.json", {"loglik": to_json(fit.loglik)})
+
+
+def load_gls(r: ArchiveReader, data: Any) -> GlsResult:
+    """Rebuild a ``gls`` fit at its stored psi: the steps of
+    :func:`multilevel.models.gls.gls_fit` without its optimization."""
+    call = r.json("call.json")
+    frame = to_pandas(read_frame(r, "data") if data is None else data)
+    formula, method = call["formula"], call["method"]
+    weights = structure_from_json(call["weights"])
+    correlation = structure_from_json(call["correlation"])
+    parsed = parse_formula(formula)
+    cols = [*(weights.column_names() if weights is not None else []),
+            *(correlation.column_names() if correlation is not None else [])]
+    missing = [c for c in cols if c not in frame.columns]
+    if missing:
+        raise SavedFitError(f"column(s) {', '.join(map(repr, missing))} of the fit's "
+                            f"structures are not in {data_source(data)}")
+    frame = frame.dropna(subset=cols) if cols else frame
+    fixed = r_contrasts(parsed.fixed, frame)
+    try:
+        mm = model_matrix(f"{parsed.response} ~ {fixed}", logical_as_factor(frame),
+                          na_action="drop", context=EVALUATION_CONTEXT)
+    except Exception as exc:  # formulaic raises several exception types
+        raise FormulaError(f"cannot build the model matrix: {exc}", formula) from exc
+    rows = frame.loc[mm.rhs.index]
+    y = np.asarray(mm.lhs, dtype=float)[:, 0]
+    X = np.asarray(mm.rhs, dtype=float)
+    names = r_column_names(list(mm.rhs.columns))
+    n, p = X.shape
+    structures = _restored(r, Whitening.build(weights, correlation, rows))
+    psi = _psi(r, structures)
+    (Xs, ys), logdet = structures.whiten(psi, [X, y])
+    q, rr = np.linalg.qr(Xs)
+    beta = np.linalg.solve(rr, q.T @ ys)
+    rss = float(np.sum((ys - Xs @ beta) ** 2))
+    # nlme's gls log-likelihood (see multilevel.models.gls)
+    if method == "ML":
+        ll = -n / 2 * (math.log(2 * math.pi) + 1 + math.log(rss / n)) - logdet
+    else:
+        ll = (-(n - p) / 2 * (math.log(2 * math.pi) + 1 + math.log(rss / (n - p)))
+              - logdet - float(np.sum(np.log(np.abs(np.diag(rr))))))
+    stored = from_json(r.json("estimates/objective.json")["loglik"])
+    check_reproduced("log-likelihood", float(stored), ll, data_source(data))
+    rinv = np.linalg.inv(rr)
+    var_nat, cor_nat = structures.natural(psi)
+    return GlsResult(
+        fixef=pd.Series(beta, index=names, name="estimate"),
+        vcov=pd.DataFrame(rss / (n - p) * rinv @ rinv.T, index=names, columns=names),
+        sigma=math.sqrt(rss / (n - p if method == "REML" else n)), loglik=ll, method=method,
+        variance_parameters=var_nat, correlation_parameters=cor_nat,
+        optsum=read_optsum(r, "optsum") if r.has("optsum/record.json") else None, nobs=n,
+        X=X, y=y, whitening=structures, psi=psi, formula=formula, rows=rows,
+        fixed_spec=mm.rhs.model_spec, structures=(weights, correlation))
+
+
+# -- nlme --------------------------------------------------------------------------------------
+def save_nlme(w: ArchiveWriter, fit: NlmeResult) -> None:
+    """Store an ``nlme`` fit."""
+    call = fit.call
+    if call.get("functions"):
+        raise SavedFitError("cannot save an nlme fit whose model calls Python functions "
+                            "(functions=): code is never stored in a saved fit")
+    random = call.get("random")
+    if random is not None and not isinstance(random, str) and not (
+            isinstance(random, dict) and all(isinstance(v, str) for v in random.values())):
+        raise SavedFitError("cannot save an nlme fit whose random part is a PdDiag / PdSymm / "
+                            "PdBlocked object yet; write it as a formula string to save it")
+    fixed = call.get("fixed")
+    control = call.get("control")
+    start = call.get("start")
+    w.add_json("call.json", {
+        "model": call["model"], "fixed": fixed, "random": random, "groups": call.get("groups"),
+        "start": to_json(dict(start)) if isinstance(start, dict) else to_json(start),
+        "method": call.get("method", "ML"),
+        "weights": structure_to_json(call.get("weights")),
+        "correlation": structure_to_json(call.get("correlation")),
+        "control": None if control is None else to_json(dataclasses.asdict(control)),
+        "iterations": fit.iterations})
+    frame = to_pandas(call["data"])
+    texts = [call["model"], *(fixed if isinstance(fixed, list) else [fixed or ""]),
+             *(random.values() if isinstance(random, dict) else [random or ""]),
+             *(random.keys() if isinstance(random, dict) else []), call.get("groups") or "",
+             *_structure_texts(call.get("weights"), call.get("correlation"))]
+    write_frame(w, "data", frame[used_columns(frame, texts)])
+    w.add_array("estimates/beta.npy", fit.fixef.to_numpy())
+    for i, b in enumerate(fit.ranef.values()):
+        w.add_array(f"estimates/b{i}.npy", b.to_numpy())
+    w.add_array("estimates/theta.npy", fit.lme.theta)
+    _write_whitening(w, fit.linear.whitening, fit.linear.psi)
+    w.add_json("estimates/objective.json", {"deviance": to_json(fit.deviance),
+                                            "levels": len(fit.ranef)})
+
+
+def load_nlme(r: ArchiveReader, data: Any) -> NlmeResult:
+    """Rebuild an ``nlme`` fit at its last linearization: nlme's final LME model at the stored
+    fixed and random effects, theta and psi (the steps of
+    :func:`multilevel.models.nlme_fit.lindstrom_bates` around its iterations)."""
+    call = r.json("call.json")
+    frame = read_frame(r, "data") if data is None else to_pandas(data)
+    weights = structure_from_json(call["weights"])
+    correlation = structure_from_json(call["correlation"])
+    control = None if call["control"] is None else NlmeControl(**from_json(call["control"]))
+    start = from_json(call["start"])
+    est = r.json("estimates/objective.json")
+    spec = parse_spec(call["model"], frame, call["fixed"], call["random"], call["groups"],
+                      None, start, structure_columns(weights, correlation))
+    beta = r.array("estimates/beta.npy")
+    b = [r.array(f"estimates/b{i}.npy") for i in range(int(est["levels"]))]
+    if beta.shape != (len(spec.fixed_names),) or len(b) != len(spec.levels):
+        raise SavedFitError("the stored effects do not fit the model rebuilt on the data: the "
+                            "data or the multilevel version differ")
+    base = spec.rows.copy()
+    for L, lv in enumerate(spec.levels):
+        base[f"{nlme_fit._G}{L}"] = np.array(lv.labels, dtype=object)[lv.codes]
+    inner = spec.levels[0].name if len(spec.levels) == 1 else f"{nlme_fit._G}{len(spec.levels) - 1}"
+    if correlation is not None and not correlation.parsed.group:
+        correlation = replace(correlation, form=f"{correlation.form.strip()} | {inner}")
+    structures = (_restored(r, Whitening.build(weights, correlation, base))
+                  if weights is not None or correlation is not None else None)
+    psi = _psi(r, structures) if structures is not None else np.empty(0)
+    reml = call["method"] == "REML"
+    lin = nlme_fit._Linearization(spec, beta, b)
+    designs = nlme_fit._Designs(spec, nlme_fit._lme_formula(spec), lin, base)
+    model = nlme_fit._quiet_model(designs.at(lin), reml=reml)
+    factors = nlme_fit._factors(model, r.array("estimates/theta.npy"), spec)
+    fit = nlme_fit._wrap_up(spec, designs, structures, psi, beta, b, factors, lin, reml,
+                            int(call["iterations"]))
+    check_reproduced("criterion", float(from_json(est["deviance"])), fit.deviance,
+                     data_source(data))
+    full_call = {"model": call["model"], "data": frame, "fixed": call["fixed"],
+                 "random": call["random"], "groups": call["groups"], "start": start,
+                 "method": call["method"], "weights": weights, "correlation": correlation,
+                 "functions": None, "control": control}
+    return NlmeResult.from_fit(spec, fit, full_call)

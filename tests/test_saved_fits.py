@@ -1,0 +1,417 @@
+"""Saved fits: ``fit.save(path)`` and ``ml.load(path, data=None)`` (issue 10, item 4).
+
+Each kind is fitted once, saved and loaded; the loaded fit must answer the result methods with
+the same numbers as the original (exactly, or to 1e-12 where a method iterates again, such as a
+GLMM's penalized least squares) without fitting again, and saving it again must give the same
+members. Tampered files, files of a future format, other data and missing files are refused
+with SavedFitError. No R numbers are involved: the reference is the fit itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import multilevel as ml
+from multilevel.errors import SavedFitError
+from multilevel.io.archive import FORMAT_VERSION, ArchiveReader, ArchiveWriter
+from multilevel.io.frames import read_frame, write_frame
+
+RTOL = 1e-12
+
+
+def same(a: Any, b: Any, rtol: float = RTOL) -> None:
+    """Equal values (numbers to ``rtol``), recursing into frames, arrays and containers."""
+    if isinstance(a, pd.DataFrame | pd.Series):
+        assert type(a) is type(b)
+        pd.testing.assert_index_equal(a.index, b.index)
+        if isinstance(a, pd.DataFrame):
+            pd.testing.assert_index_equal(a.columns, b.columns)
+            for col in a.columns:
+                same(a[col], b[col], rtol)
+            return
+        if a.dtype.kind in "fc":
+            np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=rtol, atol=1e-300,
+                                       equal_nan=True)
+        else:
+            pd.testing.assert_series_equal(a, b)
+        return
+    if isinstance(a, np.ndarray):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-300, equal_nan=True)
+        return
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            same(a[k], b[k], rtol)
+        return
+    if isinstance(a, list | tuple):
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            same(x, y, rtol)
+        return
+    if isinstance(a, float):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-300, equal_nan=True)
+        return
+    assert a == b
+
+
+def round_trip(fit: Any, path: Path, **load_options: Any) -> Any:
+    saved = fit.save(path)
+    assert saved == path and path.exists()
+    return ml.load(path, **load_options)
+
+
+def members(path: Path) -> dict[str, Any]:
+    """A saved file's manifest entries (checksums of every member)."""
+    with zipfile.ZipFile(path) as zf:
+        return json.loads(zf.read("manifest.json"))["members"]
+
+
+def assert_resaved_same(loaded: Any, first: Path, tmp_path: Path) -> None:
+    again = loaded.save(tmp_path / "again.mlm")
+    assert members(again) == members(first)
+
+
+def check_mixed(fit: Any, loaded: Any, other: Any, rtol: float = RTOL,
+                newdata: pd.DataFrame | None = None) -> None:
+    """lmer / glmer: the vocabulary of MixedModelResult and the inference on top."""
+    assert type(loaded) is type(fit)
+    for name in ("fixef", "vcov", "varcorr", "sdcor", "ranef", "ranef_condvar", "theta",
+                 "beta", "sigma", "loglik", "aic", "bic", "nobs", "ngroups", "n_dropped",
+                 "is_singular", "converged"):
+        same(getattr(fit, name), getattr(loaded, name), rtol)
+    assert fit.optsum.to_dict() == loaded.optsum.to_dict()
+    same(fit.fitted(), loaded.fitted(), rtol)
+    same(fit.residuals(), loaded.residuals(), rtol)
+    same(fit.coef_table(), loaded.coef_table(), rtol)
+    same(fit.confint(), loaded.confint(), rtol)
+    same(fit.predict(newdata), loaded.predict(newdata), rtol)
+    same(fit.simulate(2, seed=3), loaded.simulate(2, seed=3), rtol)
+    same(fit.tidy(), loaded.tidy(), rtol)
+    same(fit.tidy(effects="ran_pars"), loaded.tidy(effects="ran_pars"), rtol)
+    same(fit.model_matrix(newdata), loaded.model_matrix(newdata), rtol)
+    assert str(fit.summary()) == str(loaded.summary())
+    same(fit.to_dict(), loaded.to_dict(), rtol)
+    same(ml.anova(other, fit), ml.anova(other, loaded), 1e-9)
+
+
+# -- lmer ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sleepstudy() -> pd.DataFrame:
+    return ml.datasets.load("sleepstudy")
+
+
+@pytest.fixture(scope="module")
+def lmer_fit(sleepstudy: pd.DataFrame) -> Any:
+    return ml.lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)
+
+
+def test_lmer_round_trip(lmer_fit: Any, sleepstudy: pd.DataFrame, tmp_path: Path) -> None:
+    path = tmp_path / "sleep.mlm"
+    loaded = round_trip(lmer_fit, path)
+    other = ml.lmer("Reaction ~ Days + (1 | Subject)", sleepstudy)
+    new = sleepstudy.head(12).assign(Subject=["new"] * 6 + list(sleepstudy.Subject[:6]))
+    check_mixed(lmer_fit, loaded, other)
+    same(lmer_fit.predict(new, allow_new_levels=True),
+         loaded.predict(new, allow_new_levels=True))
+    same(lmer_fit.predict(new, re_form="NA"), loaded.predict(new, re_form="NA"))
+    for ddf in ("satterthwaite", "kenward-roger", None):
+        same(lmer_fit.coef_table(ddf=ddf), loaded.coef_table(ddf=ddf))
+    same(ml.bootstrap(lmer_fit, n=4, seed=2, progress=False).replicates,
+         ml.bootstrap(loaded, n=4, seed=2, progress=False).replicates, 1e-9)
+    same(lmer_fit.tidy(effects="ran_vals"), loaded.tidy(effects="ran_vals"))
+    assert_resaved_same(loaded, path, tmp_path)
+
+
+@pytest.mark.slow
+def test_lmer_profile_after_loading(lmer_fit: Any, tmp_path: Path) -> None:
+    # profiles refit the loaded model along each parameter (about 5 s a profile here)
+    loaded = round_trip(lmer_fit, tmp_path / "sleep.mlm")
+    same(lmer_fit.profile(n=4), loaded.profile(n=4), 1e-9)
+    same(lmer_fit.confint(method="profile"), loaded.confint(method="profile"), 1e-9)
+
+
+def test_lmer_ml_weights_offset(sleepstudy: pd.DataFrame, tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    data = sleepstudy.assign(w=rng.uniform(0.5, 2.0, len(sleepstudy)),
+                             off=rng.normal(0, 5, len(sleepstudy)))
+    # one missing value: the row is dropped by the fit, and by the loaded fit the same way
+    data.loc[7, "Reaction"] = np.nan
+    fit = ml.lmer("Reaction ~ Days + (1 | Subject)", data, reml=False, weights="w",
+                  offset=data["off"].to_numpy())
+    loaded = round_trip(fit, tmp_path / "w.mlm")
+    assert loaded.n_dropped == 1 and not loaded.reml
+    check_mixed(fit, loaded, ml.lmer("Reaction ~ 1 + (1 | Subject)", data, reml=False,
+                                     weights="w", offset=data["off"].to_numpy()))
+    assert_resaved_same(loaded, tmp_path / "w.mlm", tmp_path)
+
+
+# -- glmer --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cbpp() -> pd.DataFrame:
+    return ml.datasets.load("cbpp")
+
+
+@pytest.mark.parametrize("nagq", [1, 5])
+def test_glmer_binomial_round_trip(cbpp: pd.DataFrame, nagq: int, tmp_path: Path) -> None:
+    formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    fit = ml.glmer(formula, cbpp, family="binomial", nagq=nagq)
+    loaded = round_trip(fit, tmp_path / "cbpp.mlm")
+    assert loaded.nagq == nagq and loaded.family == fit.family
+    other = ml.glmer("cbind(incidence, size - incidence) ~ 1 + (1 | herd)", cbpp,
+                     family="binomial", nagq=nagq)
+    # the conditional modes are solved again by PIRLS at the stored parameters: equal to
+    # its convergence, ~1e-13 here
+    check_mixed(fit, loaded, other, rtol=1e-9)
+    same(fit.fitted(type="response"), loaded.fitted(type="response"), 1e-9)
+    same(fit.predict(cbpp.head(6), type="response"),
+         loaded.predict(cbpp.head(6), type="response"), 1e-9)
+    assert_resaved_same(loaded, tmp_path / "cbpp.mlm", tmp_path)
+
+
+def test_glmer_poisson_offset(tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    g = np.repeat(np.arange(15), 8)
+    exposure = rng.uniform(1, 4, g.size)
+    x = rng.normal(size=g.size)
+    mu = exposure * np.exp(0.3 + 0.5 * x + rng.normal(0, 0.5, 15)[g])
+    data = pd.DataFrame({"y": rng.poisson(mu), "x": x, "g": [f"g{i}" for i in g],
+                         "exposure": exposure})
+    fit = ml.glmer("y ~ x + offset(log(exposure)) + (1 | g)", data, family="poisson")
+    loaded = round_trip(fit, tmp_path / "pois.mlm")
+    other = ml.glmer("y ~ 1 + offset(log(exposure)) + (1 | g)", data, family="poisson")
+    check_mixed(fit, loaded, other, rtol=1e-9, newdata=data.head(5))
+
+
+# -- lme, gls, nlme -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def orthodont() -> pd.DataFrame:
+    return ml.datasets.load("Orthodont")
+
+
+def check_nlme_kind(fit: Any, loaded: Any, rtol: float = RTOL) -> None:
+    """The nlme vocabulary shared by lme, gls and nlme fits."""
+    assert type(loaded) is type(fit)
+    for name in ("fixef", "vcov", "sigma", "loglik", "aic", "bic", "variance_parameters",
+                 "correlation_parameters"):
+        same(getattr(fit, name), getattr(loaded, name), rtol)
+    same(fit.fitted(), loaded.fitted(), rtol)
+    for kind in ("response", "pearson", "normalized"):
+        same(fit.residuals(type=kind), loaded.residuals(type=kind), rtol)
+    same(fit.predict(), loaded.predict(), rtol)
+    same(fit.simulate(2, seed=5), loaded.simulate(2, seed=5), rtol)
+    same(fit.intervals(), loaded.intervals(), rtol)
+    assert str(fit.summary()) == str(loaded.summary())
+    same(fit.tidy(), loaded.tidy(), rtol)
+
+
+def test_lme_varident_ar1(orthodont: pd.DataFrame, tmp_path: Path) -> None:
+    fit = ml.lme("distance ~ age + Sex", orthodont, random="~ 1 | Subject",
+                 weights=ml.VarIdent(form="~ 1 | Sex"), correlation=ml.CorAR1())
+    loaded = round_trip(fit, tmp_path / "lme.mlm")
+    check_nlme_kind(fit, loaded)
+    for name in ("ranef", "varcorr", "deviance", "psi"):
+        same(getattr(fit, name), getattr(loaded, name))
+    same(fit.predict(orthodont.head(8), level=[0, 1]), loaded.predict(orthodont.head(8),
+                                                                      level=[0, 1]))
+    same(fit.fit.optsum.to_dict(), loaded.fit.optsum.to_dict())
+    smaller = ml.lme("distance ~ age", orthodont, random="~ 1 | Subject",
+                     weights=ml.VarIdent(form="~ 1 | Sex"), correlation=ml.CorAR1(),
+                     method="ML")
+    ml_fit = ml.lme("distance ~ age + Sex", orthodont, random="~ 1 | Subject",
+                    weights=ml.VarIdent(form="~ 1 | Sex"), correlation=ml.CorAR1(),
+                    method="ML")
+    ml_loaded = round_trip(ml_fit, tmp_path / "lme_ml.mlm")
+    same(ml.anova(smaller, ml_fit), ml.anova(smaller, ml_loaded))
+    assert_resaved_same(loaded, tmp_path / "lme.mlm", tmp_path)
+
+
+def test_gls_fitted_variance(orthodont: pd.DataFrame, tmp_path: Path) -> None:
+    # VarPower() of the fitted values: the loaded fit reads the fitted values it was fitted at
+    fit = ml.gls("distance ~ age + Sex", orthodont, weights=ml.VarPower(),
+                 correlation=ml.CorAR1(form="~ 1 | Subject"))
+    loaded = round_trip(fit, tmp_path / "gls.mlm")
+    check_nlme_kind(fit, loaded)
+    same(fit.predict(orthodont.head(5)), loaded.predict(orthodont.head(5)))
+    same(fit.bootstrap(n=3, seed=1, progress=False).replicates,
+         loaded.bootstrap(n=3, seed=1, progress=False).replicates, 1e-9)
+    assert_resaved_same(loaded, tmp_path / "gls.mlm", tmp_path)
+
+
+def test_nlme_orange(tmp_path: Path) -> None:
+    orange = ml.datasets.load("Orange")
+    fit = ml.nlme("circumference ~ SSlogis(age, Asym, xmid, scal)", orange,
+                  fixed="Asym + xmid + scal ~ 1", random="Asym ~ 1 | Tree")
+    loaded = round_trip(fit, tmp_path / "orange.mlm")
+    check_nlme_kind(fit, loaded)
+    same(fit.ranef, loaded.ranef)
+    same(fit.deviance, loaded.deviance)
+    same(fit.fitted(level=0), loaded.fitted(level=0))
+    same(fit.predict(orange.head(4), level=[0, 1]), loaded.predict(orange.head(4),
+                                                                   level=[0, 1]))
+    assert loaded.iterations == fit.iterations
+    assert_resaved_same(loaded, tmp_path / "orange.mlm", tmp_path)
+
+
+# -- Bayesian -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bayes_fit(sleepstudy: pd.DataFrame) -> Any:
+    pytest.importorskip("jax", reason="the bayes extra is not installed")
+    with pytest.warns(ml.errors.MultilevelWarning):  # short chains: diagnostics warn
+        return ml.bayes("Reaction ~ Days + (1 | Subject)", sleepstudy, chains=2, draws=100,
+                        warmup=100, progress=False,
+                        priors=ml.prior("normal(0, 50)", class_="b"))
+
+
+def test_bayes_round_trip(bayes_fit: Any, sleepstudy: pd.DataFrame, tmp_path: Path) -> None:
+    loaded = round_trip(bayes_fit, tmp_path / "bayes.mlm")
+    assert type(loaded) is type(bayes_fit)
+    for name in ("fixef", "varcorr", "ranef"):
+        same(getattr(bayes_fit, name), getattr(loaded, name))
+    same(bayes_fit.coef_table(), loaded.coef_table())
+    same(bayes_fit.posterior_summary(), loaded.posterior_summary())
+    same(bayes_fit.draws("b_Days"), loaded.draws("b_Days"))
+    same(bayes_fit.predict(sleepstudy.head(6)), loaded.predict(sleepstudy.head(6)))
+    same(bayes_fit.tidy(), loaded.tidy())
+    assert str(bayes_fit.summary()) == str(loaded.summary())
+    assert [p.source for p in loaded.priors] == [p.source for p in bayes_fit.priors]
+    assert loaded.settings == bayes_fit.settings
+    for group in ("posterior", "sample_stats", "log_likelihood"):
+        a, b = bayes_fit.posterior[group], loaded.posterior[group]
+        for var in a.data_vars:
+            same(np.asarray(a[var].values), np.asarray(b[var].values))
+    assert_resaved_same(loaded, tmp_path / "bayes.mlm", tmp_path)
+    with pytest.raises(SavedFitError, match="data or the multilevel version differ"):
+        ml.load(tmp_path / "bayes.mlm", data=sleepstudy.assign(Reaction=sleepstudy.Reaction + 1))
+
+
+# -- data given to load -------------------------------------------------------------------------
+def test_data_given_equal_is_accepted(lmer_fit: Any, sleepstudy: pd.DataFrame,
+                                      tmp_path: Path) -> None:
+    path = lmer_fit.save(tmp_path / "a.mlm")
+    loaded = ml.load(path, data=sleepstudy.copy())
+    same(lmer_fit.fixef, loaded.fixef)
+    assert loaded.model.data is not None
+    # more columns than the model uses are fine
+    loaded = ml.load(path, data=sleepstudy.assign(extra=1.0))
+    same(lmer_fit.ranef, loaded.ranef)
+
+
+def test_changed_data_is_refused(lmer_fit: Any, sleepstudy: pd.DataFrame,
+                                 tmp_path: Path) -> None:
+    path = lmer_fit.save(tmp_path / "a.mlm")
+    changed = sleepstudy.copy()
+    changed.loc[3, "Reaction"] += 1.0
+    with pytest.raises(SavedFitError, match="the data or the multilevel version differ"):
+        ml.load(path, data=changed)
+    with pytest.raises(SavedFitError, match="the data or the multilevel version differ"):
+        ml.load(path, data=sleepstudy.iloc[:-10])
+
+
+# -- damaged, foreign and future files ----------------------------------------------------------
+def rewrite(path: Path, out: Path, change: dict[str, bytes]) -> Path:
+    """A copy of the zip at ``path`` with some members' bytes replaced."""
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(out, "w") as zout:
+        for item in zin.infolist():
+            zout.writestr(item.filename, change.get(item.filename, zin.read(item.filename)))
+    return out
+
+
+def test_tampered_member_is_refused(lmer_fit: Any, tmp_path: Path) -> None:
+    path = lmer_fit.save(tmp_path / "a.mlm")
+    with zipfile.ZipFile(path) as zf:
+        call = json.loads(zf.read("call.json"))
+    call["reml"] = False
+    bad = rewrite(path, tmp_path / "bad.mlm", {"call.json": json.dumps(call).encode()})
+    with pytest.raises(SavedFitError, match="'call.json' .*checksum"):
+        ml.load(bad)
+
+
+def test_future_format_is_refused(lmer_fit: Any, tmp_path: Path) -> None:
+    path = lmer_fit.save(tmp_path / "a.mlm")
+    with zipfile.ZipFile(path) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    manifest["format_version"] = FORMAT_VERSION + 1
+    manifest["multilevel_version"] = "9.0"
+    future = rewrite(path, tmp_path / "future.mlm",
+                     {"manifest.json": json.dumps(manifest).encode()})
+    with pytest.raises(SavedFitError, match=rf"written by multilevel 9.0 \(format "
+                       rf"{FORMAT_VERSION + 1}\).*reads format <= {FORMAT_VERSION}: upgrade"):
+        ml.load(future)
+
+
+def test_unsafe_member_name_is_refused(lmer_fit: Any, tmp_path: Path) -> None:
+    path = lmer_fit.save(tmp_path / "a.mlm")
+    with zipfile.ZipFile(path) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    manifest["members"]["../evil.json"] = {"sha256": "0" * 64, "bytes": 2}
+    bad = rewrite(path, tmp_path / "evil.mlm", {"manifest.json": json.dumps(manifest).encode()})
+    with pytest.raises(SavedFitError, match="not a plain relative path"):
+        ml.load(bad)
+
+
+def test_not_a_saved_fit(tmp_path: Path) -> None:
+    with pytest.raises(SavedFitError, match="does not exist"):
+        ml.load(tmp_path / "missing.mlm")
+    text = tmp_path / "text.mlm"
+    text.write_text("hello")
+    with pytest.raises(SavedFitError, match="not a zip archive"):
+        ml.load(text)
+    other = tmp_path / "other.zip"
+    with zipfile.ZipFile(other, "w") as zf:
+        zf.writestr("readme.txt", "x")
+    with pytest.raises(SavedFitError, match="no manifest.json"):
+        ml.load(other)
+    with zipfile.ZipFile(other, "w") as zf:
+        zf.writestr("manifest.json", json.dumps({"format": "something-else"}))
+    with pytest.raises(SavedFitError, match="format is 'something-else'"):
+        ml.load(other)
+
+
+def test_no_pickle_in_arrays(lmer_fit: Any, tmp_path: Path) -> None:
+    # an object array (which np.load could only read with pickle) is refused on reading
+    path = lmer_fit.save(tmp_path / "a.mlm")
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    data = buf.getvalue()
+    with zipfile.ZipFile(path) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    manifest["members"]["estimates/theta.npy"] = {"sha256": hashlib.sha256(data).hexdigest(),
+                                                  "bytes": len(data)}
+    bad = rewrite(path, tmp_path / "pickled.mlm",
+                  {"estimates/theta.npy": data,
+                   "manifest.json": json.dumps(manifest).encode()})
+    with pytest.raises(SavedFitError, match="estimates/theta.npy"):
+        ml.load(bad)
+
+
+def test_stored_data_keeps_dtypes_and_levels(tmp_path: Path) -> None:
+    # an ordered factor with an unused level, a nullable integer, text and the row labels
+    rng = np.random.default_rng(3)
+    n = 60
+    data = pd.DataFrame({
+        "y": rng.normal(size=n),
+        "dose": pd.Categorical(rng.choice(["lo", "mid", "hi"], n),
+                               categories=["lo", "mid", "hi", "none"], ordered=True),
+        "g": rng.choice([f"s{i}" for i in range(8)], n),
+        "count": pd.array(rng.integers(0, 5, n), dtype="Int64"),
+        "unused": "x",
+    }, index=pd.Index([f"r{i}" for i in range(n)], name="row"))
+    fit = ml.lmer("y ~ count + (1 | g)", data)
+    path = fit.save(tmp_path / "d.mlm")
+    loaded = ml.load(path)
+    assert list(loaded.model.data.columns) == ["y", "g", "count"]
+    pd.testing.assert_frame_equal(loaded.model.data, data[["y", "g", "count"]])
+    w = ArchiveWriter("frame")
+    write_frame(w, "data", data)
+    w.write(tmp_path / "frame.zip")
+    with ArchiveReader(tmp_path / "frame.zip") as r:
+        pd.testing.assert_frame_equal(read_frame(r, "data"), data)
