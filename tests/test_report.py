@@ -279,6 +279,7 @@ def test_nlme_page():
                   start={"Asym": 192, "xmid": 728, "scal": 353})
     page = check_page(ml.report(fit), fit, caterpillar=True)
     assert "not reported for nonlinear models" in page.text
+    assert f"converged after {fit.iterations} iterations" in page.text
     assert statistics(page)["log-likelihood"] == fit.loglik
 
 
@@ -291,6 +292,7 @@ def test_bayes_page():
     page = check_page(ml.report(fit, data_name="sleepstudy"), fit, caterpillar=True)
     header = [t for t, _ in page.table("coefficient-table")[0]]
     assert header[:3] == ["Term", "Posterior mean", "Posterior SD"] and "R-hat" in header
+    assert "posterior means" in page.text  # the caterpillar's caption
     d = fit.diagnostics
     for message in d.messages:
         assert message in page.text

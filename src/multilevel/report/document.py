@@ -58,9 +58,11 @@ def report(fit: Any, path: str | Path | None = None, title: str | None = None,
     --------
     >>> import multilevel as ml
     >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
-    >>> page = ml.report(fit)
+    >>> page = ml.report(fit, plots=False)  # the HTML text; with a path, the file
     >>> page.startswith("<!DOCTYPE html>")
     True
+    >>> ml.report(fit, "sleepstudy_report.html", data_name="sleepstudy").name
+    'sleepstudy_report.html'
     """
     kind = kind_of(fit)
     _check(kind, path, title, data_name, ddf, plots)

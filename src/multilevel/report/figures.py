@@ -72,8 +72,10 @@ def draw(element_id: str, caption: str, alt: str, plot: Any, fit: Any) -> Figure
 
 RESIDUAL_CAPTION = ("Residual diagnostics: residuals against fitted values, scale-location, "
                     "and normal quantile plots of the residuals and of the group effects")
-CATERPILLAR_CAPTION = ("Group effects (conditional modes) with 95 % intervals, sorted, one "
-                       "panel per term")
+CATERPILLAR_CAPTION = ("Group effects (conditional modes) with 95 % intervals from their "
+                       "conditional variances, sorted, one panel per term")
+BAYES_CATERPILLAR_CAPTION = ("Group effects (posterior means) with 95 % posterior intervals, "
+                             "sorted, one panel per term")
 
 
 def figures_for(fit: Any, has_random_effects: bool) -> list[Figure]:
@@ -87,7 +89,9 @@ def figures_for(fit: Any, has_random_effects: bool) -> list[Figure]:
     out = [draw("residual-plot", RESIDUAL_CAPTION, "Residual diagnostic plots",
                 plot.residuals, fit)]
     if has_random_effects:
-        out.append(draw("caterpillar-plot", CATERPILLAR_CAPTION,
+        caption = (BAYES_CATERPILLAR_CAPTION if type(fit).__name__ == "BayesResult"
+                   else CATERPILLAR_CAPTION)
+        out.append(draw("caterpillar-plot", caption,
                         "Caterpillar plot of the group effects", plot.caterpillar, fit))
     else:
         out.append(Figure("caterpillar-plot", "Group effects", "", None,

@@ -59,11 +59,11 @@ def _convergence_notes(fit: Any) -> list[Note]:
         converged = getattr(optsum, "converged", None)
     messages = [str(m) for m in getattr(optsum, "messages", ()) if "singular" not in str(m)]
     if converged is None:
+        # nlme's Lindstrom-Bates alternation: a fit that does not converge raises instead of
+        # returning, so a result in hand has converged
         iterations = getattr(fit, "iterations", None)
-        text = "The fitting algorithm finished"
-        if isinstance(iterations, int):
-            text += f" after {iterations} iterations"
-        return [Note("ok", text + " without reporting a problem.")]
+        count = f" after {iterations} iterations" if isinstance(iterations, int) else ""
+        return [Note("ok", f"The fitting algorithm converged{count}.")]
     if converged and not messages:
         detail = ""
         if optsum is not None:

@@ -88,6 +88,14 @@ def p_value(value: Any) -> str:
     return "&lt; 2.2e-16" if v < EPSILON else (f"{v:.3g}" if v < 1e-3 else f"{v:.4f}")
 
 
+def whole(value: Any) -> str:
+    """A count estimated as a real number (effective sample sizes), rounded."""
+    return f"{float(value):.0f}"
+
+
+FORMATTERS = {"p_value": p_value, "ess_bulk": whole, "ess_tail": whole}
+
+
 def _cell(value: Any, formatter: Any = number) -> str:
     try:
         exact = float(value)
@@ -123,7 +131,7 @@ def coefficient_table(table: pd.DataFrame, caption: str) -> str:
                       ci_lower="95 % CrI lower", ci_upper="95 % CrI upper")
     rows = []
     for name, row in table.iterrows():
-        cells = "".join(_cell(row[c], p_value if c == "p_value" else number) for c in columns)
+        cells = "".join(_cell(row[c], FORMATTERS.get(c, number)) for c in columns)
         rows.append(f'<tr><th scope="row">{html.escape(str(name))}</th>{cells}</tr>')
     return _table(["Term"] + [labels[c] for c in columns], rows, caption, "coefficient-table")
 
