@@ -301,6 +301,48 @@ def test_bayes_page():
     assert "NUTS: 2 chains" in page.text and "ml.loo" in page.text
 
 
+@pytest.mark.slow
+def test_bayes_nlme_page_names_the_nonlinear_model():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = ml.bayes_nlme("circumference ~ SSlogis(age, Asym, xmid, scal)",
+                            ml.datasets.load("Orange"),
+                            params={"Asym": "1 + (1 | Tree)", "xmid": "1", "scal": "1"},
+                            chains=2, draws=150, warmup=150, progress=False, seed=1)
+    page = check_page(ml.report(fit), fit, caterpillar=True)
+    assert "Bayesian nonlinear multilevel model" in page.text
+    for message in fit.diagnostics.messages:  # short chains: R-hat and ESS warnings
+        assert message in page.text
+
+
+def test_dropped_rows_are_noted():
+    df = ml.datasets.load("sleepstudy").copy()
+    df.loc[[0, 5, 17], "Reaction"] = float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = ml.lmer("Reaction ~ Days + (1 | Subject)", df)
+    page = Page(ml.report(fit, plots=False))
+    assert "177 observations used; 3 rows with missing values dropped" in page.text
+    assert "3 rows with missing values in the model's columns were left out" in page.text
+
+
+def test_boundary_rule_of_kinds_without_is_singular():
+    from multilevel.report.notes import _boundary
+
+    def varcorr(sds, corr):
+        rows = [{"group": "g", "term1": f"t{i}", "term2": None, "variance": sd ** 2,
+                 "sd": sd, "corr": float("nan")} for i, sd in enumerate(sds)]
+        rows.append({"group": "g", "term1": "t0", "term2": "t1", "variance": float("nan"),
+                     "sd": float("nan"), "corr": corr})
+        rows.append({"group": "Residual", "term1": None, "term2": None, "variance": 1.0,
+                     "sd": 1.0, "corr": float("nan")})
+        return pd.DataFrame(rows)
+
+    assert not _boundary(varcorr([2.0, 0.5], 0.3))
+    assert _boundary(varcorr([2.0, 1e-9], 0.3))  # a zero SD
+    assert _boundary(varcorr([2.0, 0.5], -1.0))  # a correlation at -1
+
+
 # -- without matplotlib, bad arguments ---------------------------------------------------------
 
 def test_without_matplotlib_the_page_says_what_to_install(sleep_fit, monkeypatch):

@@ -81,8 +81,8 @@ class FitFacts:
 
     @property
     def title(self) -> str:
-        """The kind in words."""
-        return KIND_TITLES.get(self.kind, self.kind)
+        """The kind in words (the first row of ``call``)."""
+        return self.call[0][1]
 
 
 def kind_of(fit: Any) -> str:
@@ -124,6 +124,13 @@ def _summary(fit: Any) -> str:
     return str(fit.summary()).rstrip("\n")
 
 
+def kind_title(fit: Any, kind: str) -> str:
+    """The kind in words; a Bayesian nonlinear model (``ml.bayes_nlme``) named as such."""
+    if kind == "BayesResult" and getattr(fit.model, "nonlinear", None) is not None:
+        return "Bayesian nonlinear multilevel model (as brms's brm with nl = TRUE)"
+    return KIND_TITLES[kind]
+
+
 def formula_of(fit: Any, kind: str) -> str:
     """The model formula as the user wrote it."""
     if kind == "LmeResult":
@@ -138,7 +145,7 @@ def formula_of(fit: Any, kind: str) -> str:
 
 
 def _call(fit: Any, kind: str, data_name: str | None) -> list[tuple[str, str]]:
-    rows = [("Model", KIND_TITLES[kind]), ("Formula", formula_of(fit, kind))]
+    rows = [("Model", kind_title(fit, kind)), ("Formula", formula_of(fit, kind))]
     if kind == "LmeResult":
         if fit.call.random is not None:
             rows.append(("Random", str(fit.call.random)))
