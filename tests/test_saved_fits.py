@@ -145,12 +145,15 @@ def test_lmer_ml_weights_offset(sleepstudy: pd.DataFrame, tmp_path: Path) -> Non
                              off=rng.normal(0, 5, len(sleepstudy)))
     # one missing value: the row is dropped by the fit, and by the loaded fit the same way
     data.loc[7, "Reaction"] = np.nan
-    fit = ml.lmer("Reaction ~ Days + (1 | Subject)", data, reml=False, weights="w",
-                  offset=data["off"].to_numpy())
+    with pytest.warns(ml.errors.MissingDataWarning, match="1 row"):
+        fit = ml.lmer("Reaction ~ Days + (1 | Subject)", data, reml=False, weights="w",
+                      offset=data["off"].to_numpy())
     loaded = round_trip(fit, tmp_path / "w.mlm")
     assert loaded.n_dropped == 1 and not loaded.reml
-    check_mixed(fit, loaded, ml.lmer("Reaction ~ 1 + (1 | Subject)", data, reml=False,
-                                     weights="w", offset=data["off"].to_numpy()))
+    with pytest.warns(ml.errors.MissingDataWarning):
+        other = ml.lmer("Reaction ~ 1 + (1 | Subject)", data, reml=False, weights="w",
+                        offset=data["off"].to_numpy())
+    check_mixed(fit, loaded, other)
     assert_resaved_same(loaded, tmp_path / "w.mlm", tmp_path)
 
 
@@ -415,3 +418,75 @@ def test_stored_data_keeps_dtypes_and_levels(tmp_path: Path) -> None:
     w.write(tmp_path / "frame.zip")
     with ArchiveReader(tmp_path / "frame.zip") as r:
         pd.testing.assert_frame_equal(read_frame(r, "data"), data)
+
+
+def test_negative_binomial_size_and_nagq0(tmp_path: Path) -> None:
+    # the family's own parameter (the size, estimated) and the nAGQ = 0 fit (beta from PIRLS)
+    rng = np.random.default_rng(1)
+    g = np.repeat(np.arange(12), 10)
+    x = rng.normal(size=g.size)
+    mu = np.exp(1 + 0.4 * x + rng.normal(0, 0.4, 12)[g])
+    data = pd.DataFrame({"y": rng.negative_binomial(3, 3 / (3 + mu)), "x": x,
+                         "g": g.astype(str)})
+    fit = ml.glmer("y ~ x + (1 | g)", data, family="negative_binomial")
+    loaded = round_trip(fit, tmp_path / "nb.mlm")
+    assert loaded.nb_size == fit.nb_size
+    same(fit.fixef, loaded.fixef, 1e-9)
+    same(fit.loglik, loaded.loglik, 1e-9)
+    fast = ml.glmer("y ~ x + (1 | g)", data, family="poisson", nagq=0)
+    loaded = round_trip(fast, tmp_path / "nagq0.mlm")
+    assert loaded.nagq == 0
+    same(fast.fixef, loaded.fixef, 1e-9)
+    assert str(fast.summary()) == str(loaded.summary())
+
+
+def test_changed_data_refused_for_nlme_kinds(orthodont: pd.DataFrame, tmp_path: Path) -> None:
+    fit = ml.gls("distance ~ age + Sex", orthodont, weights=ml.VarIdent(form="~ 1 | Sex"))
+    path = fit.save(tmp_path / "gls.mlm")
+    same(fit.fixef, ml.load(path, data=orthodont).fixef)
+    changed = orthodont.assign(distance=orthodont.distance * 1.01)
+    with pytest.raises(SavedFitError, match="data or the multilevel version differ"):
+        ml.load(path, data=changed)
+    fit = ml.lme("distance ~ age", orthodont, random="~ 1 | Subject")
+    path = fit.save(tmp_path / "lme.mlm")
+    same(fit.fixef, ml.load(path, data=orthodont).fixef)
+    with pytest.raises(SavedFitError, match="data or the multilevel version differ"):
+        ml.load(path, data=changed)
+
+
+def test_malformed_member_with_valid_checksum(lmer_fit: Any, tmp_path: Path) -> None:
+    # a file whose manifest was rewritten to match: still only a typed error, never code
+    path = lmer_fit.save(tmp_path / "a.mlm")
+    data = b'{"formula": 3}'
+    with zipfile.ZipFile(path) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    manifest["members"]["call.json"] = {"sha256": hashlib.sha256(data).hexdigest(),
+                                        "bytes": len(data)}
+    bad = rewrite(path, tmp_path / "forged.mlm",
+                  {"call.json": data, "manifest.json": json.dumps(manifest).encode()})
+    with pytest.raises(SavedFitError, match="damaged"):
+        ml.load(bad)
+
+
+def test_bayes_without_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the kind is read from the manifest before any Bayesian code: a missing extra is named
+    import multilevel.bayesian as bayesian
+    from multilevel.errors import MissingExtraError
+
+    w = ArchiveWriter("bayes")
+    w.add_json("call.json", {})
+    path = w.write(tmp_path / "b.mlm")
+
+    def missing() -> None:
+        raise MissingExtraError('Bayesian fits need jax: run pip install "multilevel[bayes]"')
+
+    monkeypatch.setattr(bayesian, "require", missing)
+    with pytest.raises(MissingExtraError, match="multilevel\\[bayes\\]"):
+        ml.load(path)
+
+
+def test_unsaveable_fits_say_why(orthodont: pd.DataFrame, tmp_path: Path) -> None:
+    with pytest.raises(SavedFitError, match="cannot save a DataFrame"):
+        ml.io.save(orthodont, tmp_path / "x.mlm")
+    with pytest.raises(ml.errors.ArgumentError, match="path must be a file path"):
+        ml.load(3)

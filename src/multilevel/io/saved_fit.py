@@ -8,7 +8,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from multilevel.errors import ArgumentError, MultilevelWarning, SavedFitError, public_api
+from multilevel.errors import (
+    ArgumentError,
+    MultilevelError,
+    MultilevelWarning,
+    SavedFitError,
+    public_api,
+)
 from multilevel.io import mixed_fits, structured_fits
 from multilevel.io.archive import ArchiveReader, ArchiveWriter
 from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
@@ -109,5 +115,16 @@ def load(path: str | os.PathLike[str], data: Any = None) -> Any:
                                 f"{reader.written_by}): upgrade multilevel")
         frame = mixed_fits.frame_or_none(data)
         with warnings.catch_warnings():
+            # the fit's warnings were issued when it was fitted; its messages stay on record
+            # (optsum.messages, the summary)
             warnings.simplefilter("ignore", MultilevelWarning)
-            return loaders[reader.kind](reader, frame)
+            try:
+                return loaders[reader.kind](reader, frame)
+            except MultilevelError:
+                raise
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
+                # members that pass their checksums but not their reader: a file written by
+                # hand or by a broken writer, never one of ours
+                raise SavedFitError(f"the saved fit {str(source)!r} cannot be read "
+                                    f"({type(exc).__name__}: {exc}): the file is damaged or "
+                                    "was not written by multilevel") from exc
