@@ -32,7 +32,7 @@ KIND_TITLES = {
 
 # What the test statistic column means, per kind (the caption under the coefficient table).
 TEST_CAPTIONS = {
-    "LinearMixedModelResult": "t tests; denominator degrees of freedom by {ddf} (as lmerTest)",
+    "LinearMixedModelResult": "t tests; denominator degrees of freedom by {ddf}",
     "GeneralizedLinearMixedModelResult": "Wald z tests (as glmer's summary)",
     "LmeResult": "t tests with nlme's between/within-group degrees of freedom",
     "GlsResult": "t tests with the residual degrees of freedom (as nlme's gls)",
@@ -116,8 +116,10 @@ def gather(fit: Any, data_name: str | None, ddf: str | None) -> FitFacts:
                     statistics=_statistics(fit, kind), has_random_effects=has_random)
 
 
-_DDF_WORDS = {"satterthwaite": "Satterthwaite's method", "kenward-roger": "Kenward-Roger's method",
-              "between-within": "the between-within rule", "residual": "the residual df"}
+_DDF_WORDS = {"satterthwaite": "Satterthwaite's method (as lmerTest)",
+              "kenward-roger": "Kenward-Roger's method (as lmerTest and pbkrtest)",
+              "between-within": "the between-within rule (as SAS's DDFM=BW)",
+              "residual": "the residual degrees of freedom, n - p"}
 
 
 def _summary(fit: Any) -> str:
