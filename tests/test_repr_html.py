@@ -102,7 +102,7 @@ def test_nlme_kinds_show_tables():
                 start={"Asym": 170, "xmid": 700, "scal": 350})
     _check_fit(n)
     text, _ = _parse(n)
-    assert _holds(text, float(n.varcorr["sd"].iloc[0]))
+    assert _holds(text, float(n.varcorr["sd"].iloc[0])) and "Tree (5)" in text
 
 
 def test_inference_results(sleep, sleep0):
@@ -114,8 +114,8 @@ def test_inference_results(sleep, sleep0):
     assert _holds(text, float(prof["zeta"].iloc[0]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        boot = ml.bootstrap(sleep0, n=10, seed=1)
-        power = ml.power(sleep0, "Days", nsim=5, seed=1)
+        boot = ml.bootstrap(sleep0, n=5, seed=1)
+        power = ml.power(sleep0, "Days", nsim=3, seed=1)
         curve = ml.power_curve(sleep0, "Days", n_groups=[6, 8], nsim=3, seed=1)
     text, _ = _parse(boot)
     assert _holds(text, float(boot.estimate.iloc[-1]))

@@ -194,6 +194,23 @@ def test_latex_is_well_formed(fits, table):
     assert "$251.405^{***}$" in tex
 
 
+def test_nlme_and_gls_columns():
+    orange = ml.nlme("circumference ~ Asym / (1 + exp((xmid - age) / scal))",
+                     load_data("Orange"), fixed="Asym + xmid + scal ~ 1",
+                     random="Asym ~ 1 | Tree", start={"Asym": 170, "xmid": 700, "scal": 350})
+    gls = ml.gls("distance ~ age", load_data("Orthodont"))
+    t = ml.table({"nlme": orange, "gls": gls}, stats=["aic", "nobs", "ngroups", "icc"])
+    num = t.to_frame(numeric=True)
+    assert num.loc[("fixed", "Asym", "estimate"), "nlme"] == pytest.approx(orange.fixef["Asym"])
+    assert num.loc[("random", "SD: Tree Asym", "estimate"), "nlme"] == pytest.approx(
+        orange.varcorr["sd"].iloc[0])
+    assert num.loc[("random", "SD: Residual", "estimate"), "gls"] == pytest.approx(gls.sigma)
+    assert num.loc[("stats", "Num. groups: Tree", "estimate"), "nlme"] == 5
+    assert np.isnan(num.loc[("stats", "Num. groups: Tree", "estimate"), "gls"])
+    # neither model has an ICC (ml.icc takes lmer and glmer fits): no line for it
+    assert "ICC" not in num.index.get_level_values("term")
+
+
 def test_arguments_are_checked(fits):
     fit = fits["slopes"]
     assert ml.table(fit).names == ["(1)"]

@@ -450,6 +450,8 @@ def html_view(fit: Any) -> str:
         if isinstance(value, int | float | np.number):
             facts.append(f"{label} = {value:.2f}" if name != "nobs" else f"{label} = {value}")
     groups = getattr(fit, "ngroups", None)
+    if groups is None and isinstance(getattr(fit, "ranef", None), dict):
+        groups = {g: len(frame) for g, frame in fit.ranef.items()}  # nlme's result
     if isinstance(groups, dict) and groups:
         facts.append("groups: " + ", ".join(f"{k} ({v})" for k, v in groups.items()))
     parts = [f"<p><b>{html.escape(title)}</b><br>{html.escape('; '.join(facts))}</p>"]

@@ -290,7 +290,11 @@ def _statistic(fit: Any, name: str) -> Any:
             return {"R2 marginal": float(r2["marginal"]),
                     "R2 conditional": float(r2["conditional"])}
         if name == "ngroups":
-            return dict(getattr(fit, "ngroups", {}) or {})
+            groups = getattr(fit, "ngroups", None)
+            if groups is None and isinstance(getattr(fit, "ranef", None), dict):
+                # nlme's result counts its groups in its conditional modes
+                groups = {g: len(frame) for g, frame in fit.ranef.items()}
+            return dict(groups or {})
         value = getattr(fit, name)
         return float(value() if callable(value) else value)
     except (MultilevelError, AttributeError, TypeError, KeyError):
@@ -338,9 +342,10 @@ def build_table(models: Any, names: Any = None, stats: Any = DEFAULT_STATS, ci: 
                     n: {"estimate": float(v[k])} for n, v in zip(labels, values, strict=True)
                     if k in v}))
         else:
-            rows.append(Row("stats", STATS[stat], {
-                n: {"estimate": v} for n, v in zip(labels, values, strict=True)
-                if not math.isnan(v)}))
+            cells = {n: {"estimate": v} for n, v in zip(labels, values, strict=True)
+                     if not math.isnan(v)}
+            if cells:  # a statistic none of the models has gets no line
+                rows.append(Row("stats", STATS[stat], cells))
     # a Bayesian fit (it answers draws) reports posterior SDs and quantiles
     bayes = any(callable(getattr(f, "draws", None)) for f in fits)
     if ci:
