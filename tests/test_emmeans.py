@@ -233,6 +233,46 @@ def test_slope_of_a_quadratic_is_emtrends_forward_difference(
     check(at, "ortho_quad_trend_at")
 
 
+# -- Bayesian fits: summaries over the posterior draws -----------------------------------------
+def test_hpd_interval_is_codas() -> None:
+    from scipy import stats
+
+    from multilevel.inference.marginal_means import hpd_interval
+
+    x = stats.chi2.ppf(np.arange(1, 1001) / 1001, 3)  # REF["hpd"]["x"]
+    np.random.default_rng(1).shuffle(x)
+    for level in (0.9, 0.5):
+        np.testing.assert_allclose(hpd_interval(x, level), REF["hpd"][f"level_{level}"],
+                                   rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_bayes_means_are_posterior_summaries_of_l_beta(
+        orthodont: pd.DataFrame, ortho: ml.LinearMixedModelResult) -> None:
+    from multilevel.inference.marginal_means import hpd_interval
+
+    fit = ml.bayes("distance ~ age * Sex + (1 | Subject)", orthodont, chains=2, draws=200,
+                   warmup=200, seed=1, progress=False)
+    means = ml.emmeans(fit, "Sex")
+    freq = ml.emmeans(ortho, "Sex")
+    np.testing.assert_allclose(means.L, freq.L, atol=1e-12)  # the same grid
+    B = np.stack([fit.draws(v).reshape(-1) for _, v in fit.model.fixed_variables()], axis=1)
+    D = B @ means.L.T
+    np.testing.assert_allclose(means.frame["estimate"], np.median(D, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(means.frame["conf_low"], [hpd_interval(d, 0.95)[0]
+                                                         for d in D.T], rtol=1e-12)
+    # with flat-ish default priors the posterior sits on the REML estimates
+    gap = np.abs(means.frame["estimate"] - freq.frame["estimate"])
+    assert (gap < 0.5 * freq.frame["std_error"]).all()
+    pairs = means.contrast()
+    assert pairs.adjust == "none" and "p_value" not in pairs.frame
+    np.testing.assert_allclose(pairs.frame["estimate"], np.median(D[:, 0] - D[:, 1]),
+                               rtol=1e-12)
+    trends = ml.slopes(fit, "age", by="Sex")
+    assert (np.abs(trends.frame["estimate"] - ml.slopes(ortho, "age", by="Sex")
+                   .frame["estimate"]) < 0.05).all()
+
+
 # -- the surface ----------------------------------------------------------------------------
 def test_printing_and_frame(machines_kr: ml.MarginalMeans) -> None:
     text = str(machines_kr.contrast())

@@ -1,7 +1,7 @@
 # emmeans's estimated marginal means, contrasts and trends on lmer, glmer, lme and gls fits: the
 # reference for multilevel.emmeans / multilevel.slopes (tests/test_emmeans.py). Run from the
 # repository root: Rscript tests/reference/make_emmeans_refs.R
-# (R 4.2.2, emmeans 1.8.4-1, lme4, lmerTest, pbkrtest, nlme, mlmRev for the Exam data).
+# (R 4.2.2, emmeans 1.8.4-1, lme4, lmerTest, pbkrtest, nlme, coda, mlmRev for the Exam data).
 suppressMessages({
   library(lme4); library(nlme); library(emmeans); library(jsonlite)
   library(lmerTest); library(pbkrtest)
@@ -116,6 +116,11 @@ calls <- list(
   exam2 = "lmer(normexam ~ standLRT + sex + vr + schgend + (1 | school), mlmRev::Exam)",
   ortho_quad = "lmer(distance ~ Sex * age + I(age^2) + (1 | Subject), Orthodont)"
 )
+# the highest-density interval of posterior draws (emmeans summarises Bayesian fits with it)
+hpd_x <- qchisq((1:1000) / 1001, 3)
+hpd <- list(x = "qchisq((1:1000) / 1001, 3)",
+            level_0.9 = as.numeric(coda::HPDinterval(coda::as.mcmc(hpd_x), 0.9)),
+            level_0.5 = as.numeric(coda::HPDinterval(coda::as.mcmc(hpd_x), 0.5)))
 fits <- list(ortho = ortho, cbpp = cbpp_fit, cbpp_poisson = cbpp_pois, machines = machines,
              exam = exam)
 models <- lapply(names(calls), function(id) {
@@ -132,6 +137,6 @@ writeLines(toJSON(list(versions = list(R = R.version.string,
                                        lme4 = as.character(packageVersion("lme4")),
                                        lmerTest = as.character(packageVersion("lmerTest")),
                                        pbkrtest = as.character(packageVersion("pbkrtest"))),
-                       models = models, cases = cases),
+                       models = models, cases = cases, hpd = hpd),
                   auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null"),
            "tests/reference/emmeans/emmeans.json")

@@ -137,12 +137,41 @@ def _average(grid: pd.DataFrame, X: np.ndarray, values: Mapping[str, list[Any]],
     return keys, L
 
 
+def hpd_interval(x: np.ndarray, level: float) -> tuple[float, float]:
+    """The shortest interval holding a fraction ``level`` of the draws ``x`` (the
+    highest-posterior-density interval of a unimodal posterior, as coda's
+    ``HPDinterval``)."""
+    x = np.sort(np.asarray(x, dtype=float))
+    n = x.size
+    gap = max(1, min(n - 1, int(np.floor(n * level + 0.5))))
+    widths = x[gap:] - x[: n - gap]
+    i = int(np.argmin(widths))
+    return float(x[i]), float(x[i + gap])
+
+
+def _posterior_summary(basis: ModelBasis, L: np.ndarray, level: float, response: bool,
+                       ratio: bool) -> pd.DataFrame:
+    """A Bayesian fit's l' beta over the posterior draws: median, SD and HPD interval, on the
+    link scale, or of the back-transformed (ratio: exponentiated) draws."""
+    assert basis.draws is not None
+    D = basis.draws @ L.T
+    if ratio:
+        D = np.exp(D)
+    elif response and basis.link is not None:
+        D = basis.link.inverse(D)
+    bounds = np.array([hpd_interval(D[:, j], level) for j in range(D.shape[1])])
+    return pd.DataFrame({"estimate": np.median(D, axis=0), "std_error": D.std(axis=0, ddof=1),
+                         "conf_low": bounds[:, 0], "conf_high": bounds[:, 1]})
+
+
 def _summary(basis: ModelBasis, L: np.ndarray, level: float, response: bool,
              ratio: bool = False, crit: np.ndarray | None = None,
              df: np.ndarray | None = None) -> pd.DataFrame:
     """estimate ... p_value of the rows of L (link scale, or response / ratio scale)."""
     from multilevel.inference.multiplicity import _t_ppf, _t_sf
 
+    if basis.draws is not None:
+        return _posterior_summary(basis, L, level, response, ratio)
     est = L @ basis.beta
     se = np.sqrt(np.einsum("ij,jk,ik->i", L, basis.vcov, L))
     df = basis.df_rule(L) if df is None else df
@@ -367,11 +396,16 @@ class MarginalMeans:
             if ratio:
                 names = [n.replace(" - ", " / ") for n in names]
             Lc = C @ self.L[rows]
-            used, note = effective_adjust(adjust, pairwise, len(names))
-            df = self.basis.df_rule(Lc)
-            crit = critical_values(level, df, used, len(rows))
-            part = _summary(self.basis, Lc, level, False, ratio=ratio, crit=crit, df=df)
-            part["p_value"] = adjusted_p(part["statistic"].to_numpy(), df, used, len(rows))
+            if self.basis.draws is not None:  # posterior summaries: nothing to adjust
+                used, note = "none", None
+                part = _summary(self.basis, Lc, level, False, ratio=ratio)
+            else:
+                used, note = effective_adjust(adjust, pairwise, len(names))
+                df = self.basis.df_rule(Lc)
+                crit = critical_values(level, df, used, len(rows))
+                part = _summary(self.basis, Lc, level, False, ratio=ratio, crit=crit, df=df)
+                part["p_value"] = adjusted_p(part["statistic"].to_numpy(), df, used,
+                                             len(rows))
             part.insert(0, "contrast", names)
             key_values = key if isinstance(key, tuple) else (key,)
             for i, v in enumerate(by_names):
@@ -381,13 +415,14 @@ class MarginalMeans:
             if note:
                 notes.append(note)
         frame = pd.concat(frames, ignore_index=True)
-        footer = [f"Degrees-of-freedom method: {self.basis.df_method}",
-                  f"Confidence level used: {level:g}"]
+        footer = _method_notes(self.basis, level)
         if used != "none":
             footer.append(f"P value adjustment: {used} method"
                           + (f" for comparing a family of {len(next(iter(groups.values())))}"
                              " estimates" if used == "tukey" else ""))
-        if ratio:
+        if ratio and self.basis.draws is not None:
+            footer.append("Estimates and intervals are ratios (exponentiated draws)")
+        elif ratio:
             scale = "log-odds" if ratio_name == "odds.ratio" else "log"
             footer.append(f"Tests are performed on the {scale} scale; estimates and intervals "
                           "are ratios")
@@ -395,6 +430,14 @@ class MarginalMeans:
             footer.append(f"Contrasts are on the {self.basis.link.name} (link) scale")
         return MarginalContrasts(frame=frame, L=np.vstack(Ls), adjust=used,
                                  notes=tuple(dict.fromkeys(notes + footer)))
+
+
+def _method_notes(basis: ModelBasis, level: float) -> list[str]:
+    if basis.draws is not None:
+        return [f"Point estimate: posterior median of {basis.draws.shape[0]} draws; "
+                f"highest-density intervals at level {level:g}"]
+    return [f"Degrees-of-freedom method: {basis.df_method}",
+            f"Confidence level used: {level:g}"]
 
 
 def _estimate_name(basis: ModelBasis, response: bool) -> str:
@@ -415,12 +458,13 @@ def _means(basis: ModelBasis, values: dict[str, list[Any]], kept: list[str], wei
 def _notes(basis: ModelBasis, values: dict[str, list[Any]], kept: list[str], level: float,
            response: bool) -> list[str]:
     averaged = [v for v in basis.factors if v not in kept and len(values[v]) > 1]
-    notes = [f"Degrees-of-freedom method: {basis.df_method}",
-             f"Confidence level used: {level:g}"]
+    notes = _method_notes(basis, level)
     if averaged:
         notes.insert(0, f"Results are averaged over the levels of: {', '.join(averaged)}")
     if response and basis.link is not None:
-        notes.append(f"Intervals are back-transformed from the {basis.link.name} scale")
+        notes.append(f"Intervals are back-transformed from the {basis.link.name} scale"
+                     if basis.draws is None else
+                     f"Draws are back-transformed from the {basis.link.name} scale")
     return notes
 
 
@@ -433,7 +477,9 @@ def emmeans(fit: Any, specs: Any, by: Any = None, at: Mapping[str, Any] | None =
 
     Parameters
     ----------
-    fit : LinearMixedModelResult, GeneralizedLinearMixedModelResult, LmeResult or GlsResult
+    fit : LinearMixedModelResult, GeneralizedLinearMixedModelResult, LmeResult, GlsResult
+        or BayesResult (``ml.bayes``: summaries over the posterior draws of l' beta, see
+        below)
     specs : str or list of str
         The factor(s) whose means are wanted: ``"Sex"``, ``["A", "B"]``, or emmeans's formula
         ``"~ Sex | age"`` / ``"pairwise ~ Sex"`` (the left side, one of ``"pairwise"``,
@@ -464,13 +510,20 @@ def emmeans(fit: Any, specs: Any, by: Any = None, at: Mapping[str, Any] | None =
         ``.frame``, ``.contrast(method, adjust=, by=)``, and ``.contrasts`` when ``specs``
         named a method.
 
+    Notes
+    -----
+    For a Bayesian fit (emmeans on a brmsfit) each mean is summarised over the posterior
+    draws of l' beta: estimate the posterior median, std_error the posterior SD,
+    conf_low / conf_high the highest-density interval at ``level``; there are no df, tests or
+    multiplicity adjustments. On the response scale the draws are back-transformed first.
+
     Examples
     --------
     >>> import multilevel as ml
     >>> fit = ml.lmer("distance ~ age * Sex + (1 | Subject)", ml.datasets.load("Orthodont"))
     >>> means = ml.emmeans(fit, "Sex")
-    >>> round(float(means.frame["estimate"].iloc[0]), 4)
-    24.9688
+    >>> round(float(means.frame["estimate"].iloc[0]), 3)
+    24.969
     >>> pairs = means.contrast("pairwise")
     """
     return means_on_basis(model_basis(fit, ddf), specs, by=by, at=at, type=type, level=level,

@@ -47,11 +47,11 @@ DfRule = Callable[[np.ndarray], np.ndarray]
 
 # emmeans's default df for each kind, and the names each kind takes
 DEFAULT_DDF = {"lmer": "satterthwaite", "glmer": "asymptotic", "lme": "containment",
-               "gls": "df.error"}
+               "gls": "df.error", "bayes": "posterior"}
 KIND_DDF = {"lmer": ("satterthwaite", "kenward-roger", "asymptotic", "residual",
                      "between-within"),
             "glmer": ("asymptotic",), "lme": ("containment", "asymptotic"),
-            "gls": ("df.error", "asymptotic")}
+            "gls": ("df.error", "asymptotic"), "bayes": ("posterior",)}
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,9 @@ class ModelBasis:
         Each factor of the fixed-effects formula -> its levels, in the fit's order.
     covariates : list of str
         The numeric predictors.
+    draws : numpy.ndarray or None, shape (n_draws, p)
+        A Bayesian fit's posterior draws of the coefficients (summaries of l' beta are then
+        taken over them: median, posterior SD, highest-density interval).
     """
 
     kind: str
@@ -90,6 +93,7 @@ class ModelBasis:
     data: pd.DataFrame
     factors: dict[str, list[Any]]
     covariates: list[str]
+    draws: np.ndarray | None = None
 
     @property
     def variables(self) -> list[str]:
@@ -106,6 +110,8 @@ def _infinite(L: np.ndarray) -> np.ndarray:
 
 
 def _fit_kind(fit: Any) -> str:
+    if getattr(fit, "kind", None) == "bayes":  # bayesian sits in this layer: no import
+        return "bayes"
     if isinstance(fit, GeneralizedLinearMixedModelResult):
         return "glmer"
     if isinstance(fit, LinearMixedModelResult):
@@ -115,7 +121,7 @@ def _fit_kind(fit: Any) -> str:
     if isinstance(fit, GlsResult):
         return "gls"
     raise NotApplicableError(
-        f"marginal means are available for lmer, glmer, lme and gls fits, not for a "
+        f"marginal means are available for lmer, glmer, lme, gls and bayes fits, not for a "
         f"{type(fit).__name__}: they need a fixed-effects model matrix l' beta (a nonlinear "
         "model's parameters are not linear in its predictors)")
 
@@ -174,6 +180,8 @@ def _rows_used(fit: Any, kind: str) -> pd.DataFrame:
     elif kind == "lme":
         data = None if fit.call is None else fit.call.data
         rows = None if fit.design is None else fit.design.row_index
+    elif kind == "bayes":
+        data, rows = fit.model.rows, None
     else:
         data, rows = fit.rows, None
     if data is None:
@@ -190,6 +198,9 @@ def _fixed_spec(fit: Any, kind: str) -> tuple[Any, str]:
         design = fit.model.design
     elif kind == "lme":
         design = fit.design
+    elif kind == "bayes":
+        part = fit.model.parts[0]
+        return part.fixed_spec, part.design.formula.fixed
     else:
         return fit.fixed_spec, fit.formula.split("~", 1)[1]
     return design.fixed_spec, design.formula.fixed
@@ -245,6 +256,8 @@ def model_basis(fit: Any, ddf: Any = None) -> ModelBasis:
     """The coefficients, covariance, df rule, link, encoder and data of ``fit``."""
     kind = _fit_kind(fit)
     key = _ddf_name(kind, ddf)
+    if kind == "bayes":
+        return _bayes_basis(fit)
     if kind in ("lmer", "glmer") and fit.model.design.offset is not None:
         # emmeans adds the offset evaluated at the grid's covariates; refuse rather than
         # report means that silently leave it out
@@ -278,6 +291,28 @@ def model_basis(fit: Any, ddf: Any = None) -> ModelBasis:
     return ModelBasis(kind=kind, beta=beta, vcov=np.asarray(V, dtype=float), df_method=key,
                       df_rule=rule, link=link, encode=_Encoder(fit, data), data=data,
                       factors=factors, covariates=covariates)
+
+
+def _bayes_basis(fit: Any) -> ModelBasis:
+    model = fit.model
+    if model.nonlinear is not None or model.parts[0].design is None:
+        raise NotApplicableError(
+            "marginal means of a nonlinear Bayesian model (ml.bayes_nlme) are not available: "
+            "its parameters are not linear in the predictors")
+    if model.offset is not None:
+        raise NotApplicableError(
+            "marginal means of a model with an offset are not available (emmeans adds the "
+            "offset at the grid's values, which multilevel does not do yet)")
+    data = _rows_used(fit, "bayes")
+    spec, expr = _fixed_spec(fit, "bayes")
+    factors, covariates = _classify(spec, expr, data)
+    draws = np.stack([fit.draws(v).reshape(-1) for _, v in model.fixed_variables()], axis=1)
+    link = model.family.family.link
+    return ModelBasis(kind="bayes", beta=draws.mean(axis=0),
+                      vcov=np.atleast_2d(np.cov(draws, rowvar=False)), df_method="posterior",
+                      df_rule=_infinite, link=None if link.name == "identity" else link,
+                      encode=_Encoder(fit, data), data=data, factors=factors,
+                      covariates=covariates, draws=draws)
 
 
 def grid_values(basis: ModelBasis, at: Mapping[str, Any] | None) -> dict[str, list[Any]]:
