@@ -333,8 +333,15 @@ def test_tampered_member_is_refused(lmer_fit: Any, tmp_path: Path) -> None:
     with zipfile.ZipFile(path) as zf:
         call = json.loads(zf.read("call.json"))
     call["reml"] = False
-    bad = rewrite(path, tmp_path / "bad.mlm", {"call.json": json.dumps(call).encode()})
-    with pytest.raises(SavedFitError, match="'call.json' .*checksum"):
+    for text in (json.dumps(call), json.dumps(call, indent=8)):  # shorter, longer
+        bad = rewrite(path, tmp_path / "bad.mlm", {"call.json": text.encode()})
+        with pytest.raises(SavedFitError, match="'call.json' .*checksum"):
+            ml.load(bad)
+    with zipfile.ZipFile(path) as zf:
+        theta = bytearray(zf.read("estimates/theta.npy"))
+    theta[-1] ^= 1  # one bit of one estimate, same size
+    bad = rewrite(path, tmp_path / "bad.mlm", {"estimates/theta.npy": bytes(theta)})
+    with pytest.raises(SavedFitError, match="'estimates/theta.npy' .*checksum"):
         ml.load(bad)
 
 

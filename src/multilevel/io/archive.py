@@ -222,11 +222,22 @@ class ArchiveReader:
         if entry is None:
             raise SavedFitError(f"the saved fit {str(self.path)!r} has no member {name!r} "
                                 "(written by another kind or version?)")
-        data = self._raw(name, min(int(entry["bytes"]), MAX_MEMBER_BYTES))
-        if len(data) != entry["bytes"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
-            raise SavedFitError(f"member {name!r} of {str(self.path)!r} does not match its "
+        declared = int(entry["bytes"])
+        if declared > MAX_MEMBER_BYTES:
+            raise SavedFitError(f"member {name!r} of {str(self.path)!r} is {declared} bytes, "
+                                f"more than this reader accepts ({MAX_MEMBER_BYTES})")
+        changed = SavedFitError(f"member {name!r} of {str(self.path)!r} does not match its "
                                 "checksum in the manifest: the file was changed or damaged "
                                 "after it was written, and is not loaded")
+        try:
+            actual = self._zip.getinfo(name).file_size
+        except KeyError:
+            actual = declared  # _raw names the missing member
+        if actual != declared:
+            raise changed
+        data = self._raw(name, declared)
+        if len(data) != declared or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise changed
         self._cache[name] = data
         return data
 
