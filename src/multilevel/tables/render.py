@@ -32,8 +32,15 @@ def _sections(table: Table) -> list[tuple[bool, str, list[tuple[str, str]]]]:
 def text(table: Table) -> str:
     """Columns aligned on the decimal point's side (numbers right-aligned, stars after)."""
     star_width = 3 if table.stars else 0
-    rows = [(new, label, [n + s.ljust(star_width) if n else "" for n, s in cells])
-            for new, label, cells in _sections(table)]
+
+    def cell(number: str, stars: str) -> str:
+        if not number:
+            return ""
+        # an SE or interval closes its bracket under the first star of the estimate above
+        width = max(star_width - 1, 0) if number[:1] in "([" else star_width
+        return number + stars.ljust(width)
+
+    rows = [(new, label, [cell(n, s) for n, s in cells]) for new, label, cells in _sections(table)]
     head = ["", *table.names]
     width0 = max([len(label) for _, label, _ in rows] + [0])
     widths = [max([len(head[i + 1])] + [len(cells[i]) for _, _, cells in rows])
