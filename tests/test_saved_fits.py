@@ -262,6 +262,14 @@ def test_nlme_orange(tmp_path: Path) -> None:
                                                                    level=[0, 1]))
     assert loaded.iterations == fit.iterations
     assert_resaved_same(loaded, tmp_path / "orange.mlm", tmp_path)
+    # a PdDiag random part with groups=, a fitted-value variance function and AR(1) errors
+    fit = ml.nlme("circumference ~ SSlogis(age, Asym, xmid, scal)", orange,
+                  random=ml.PdDiag("Asym + xmid ~ 1"), groups="~ Tree", weights=ml.VarPower(),
+                  correlation=ml.CorAR1())
+    loaded = round_trip(fit, tmp_path / "orange2.mlm")
+    check_nlme_kind(fit, loaded)
+    same(fit.ranef, loaded.ranef)
+    assert loaded.call["random"] == fit.call["random"]
 
 
 # -- Bayesian -----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ reproduce the stored one.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import replace
 from typing import Any
@@ -22,6 +23,7 @@ import pandas as pd
 from formulaic import model_matrix
 
 import multilevel.structures as structures_module
+from multilevel.covariance.pdmat import PdBlocked, PdDiag, PdSymm
 from multilevel.data.design import build_design, r_contrasts
 from multilevel.data.frame import logical_as_factor, to_pandas
 from multilevel.errors import FormulaError, SavedFitError
@@ -275,15 +277,12 @@ def save_nlme(w: ArchiveWriter, fit: NlmeResult) -> None:
         raise SavedFitError("cannot save an nlme fit whose model calls Python functions "
                             "(functions=): code is never stored in a saved fit")
     random = call.get("random")
-    if random is not None and not isinstance(random, str) and not (
-            isinstance(random, dict) and all(isinstance(v, str) for v in random.values())):
-        raise SavedFitError("cannot save an nlme fit whose random part is a PdDiag / PdSymm / "
-                            "PdBlocked object yet; write it as a formula string to save it")
     fixed = call.get("fixed")
     control = call.get("control")
     start = call.get("start")
     w.add_json("call.json", {
-        "model": call["model"], "fixed": fixed, "random": random, "groups": call.get("groups"),
+        "model": call["model"], "fixed": fixed, "random": random_to_json(random),
+        "groups": call.get("groups"),
         "start": to_json(dict(start)) if isinstance(start, dict) else to_json(start),
         "method": call.get("method", "ML"),
         "weights": structure_to_json(call.get("weights")),
@@ -292,8 +291,7 @@ def save_nlme(w: ArchiveWriter, fit: NlmeResult) -> None:
         "iterations": fit.iterations})
     frame = to_pandas(call["data"])
     texts = [call["model"], *(fixed if isinstance(fixed, list) else [fixed or ""]),
-             *(random.values() if isinstance(random, dict) else [random or ""]),
-             *(random.keys() if isinstance(random, dict) else []), call.get("groups") or "",
+             json.dumps(random_to_json(random)), call.get("groups") or "",
              *_structure_texts(call.get("weights"), call.get("correlation"))]
     write_frame(w, "data", frame[used_columns(frame, texts)])
     w.add_array("estimates/beta.npy", fit.fixef.to_numpy())
@@ -303,6 +301,38 @@ def save_nlme(w: ArchiveWriter, fit: NlmeResult) -> None:
     _write_whitening(w, fit.linear.whitening, fit.linear.psi)
     w.add_json("estimates/objective.json", {"deviance": to_json(fit.deviance),
                                             "levels": len(fit.ranef)})
+
+
+def random_to_json(random: Any) -> Any:
+    """nlme's random part: None, a formula string, PdSymm / PdDiag / PdBlocked, or a dict of
+    these by grouping factor."""
+    if random is None or isinstance(random, str):
+        return random
+    if isinstance(random, PdSymm | PdDiag):
+        return {"pd": type(random).__name__, "formula": random.formula}
+    if isinstance(random, PdBlocked):
+        return {"pd": "PdBlocked", "blocks": [random_to_json(b) for b in random.blocks]}
+    if isinstance(random, dict) and all(isinstance(k, str) for k in random):
+        return {"by_group": {k: random_to_json(v) for k, v in random.items()}}
+    raise SavedFitError(f"cannot save an nlme fit whose random part is a "
+                        f"{type(random).__name__}; give it as a formula, PdSymm, PdDiag, "
+                        "PdBlocked or a dict of these")
+
+
+def random_from_json(spec: Any) -> Any:
+    """The random part written by :func:`random_to_json`."""
+    if spec is None or isinstance(spec, str):
+        return spec
+    try:
+        if "by_group" in spec:
+            return {k: random_from_json(v) for k, v in spec["by_group"].items()}
+        kinds = {"PdSymm": PdSymm, "PdDiag": PdDiag}
+        if spec["pd"] == "PdBlocked":
+            return PdBlocked([random_from_json(b) for b in spec["blocks"]])
+        return kinds[spec["pd"]](spec["formula"])
+    except (KeyError, TypeError) as exc:
+        raise SavedFitError(f"the stored random part {spec!r:.80} is not known to this "
+                            "version: the file is damaged or newer than this multilevel") from exc
 
 
 def load_nlme(r: ArchiveReader, data: Any) -> NlmeResult:
@@ -316,7 +346,8 @@ def load_nlme(r: ArchiveReader, data: Any) -> NlmeResult:
     control = None if call["control"] is None else NlmeControl(**from_json(call["control"]))
     start = from_json(call["start"])
     est = r.json("estimates/objective.json")
-    spec = parse_spec(call["model"], frame, call["fixed"], call["random"], call["groups"],
+    random = random_from_json(call["random"])
+    spec = parse_spec(call["model"], frame, call["fixed"], random, call["groups"],
                       None, start, structure_columns(weights, correlation))
     beta = r.array("estimates/beta.npy")
     b = [r.array(f"estimates/b{i}.npy") for i in range(int(est["levels"]))]
@@ -342,7 +373,7 @@ def load_nlme(r: ArchiveReader, data: Any) -> NlmeResult:
     check_reproduced("criterion", float(from_json(est["deviance"])), fit.deviance,
                      data_source(data))
     full_call = {"model": call["model"], "data": frame, "fixed": call["fixed"],
-                 "random": call["random"], "groups": call["groups"], "start": start,
+                 "random": random, "groups": call["groups"], "start": start,
                  "method": call["method"], "weights": weights, "correlation": correlation,
                  "functions": None, "control": control}
     return NlmeResult.from_fit(spec, fit, full_call)
