@@ -29,24 +29,27 @@ import pandas as pd
 from multilevel.errors import ArgumentError, public_api, public_methods
 from multilevel.inference.arguments import check_probability, check_text
 from multilevel.inference.multiplicity import (
+    CONTRAST_METHODS,
+    DEFAULT_ADJUST,
     adjusted_p,
     check_adjust,
+    contrast_coefficients,
     critical_values,
     effective_adjust,
+    t_ppf,
+    t_sf,
 )
 from multilevel.inference.reference_grid import (
+    WEIGHTS,
     ModelBasis,
+    average_rows,
     cell_counts,
     expand,
     grid_values,
+    grid_weights,
     model_basis,
 )
 
-CONTRAST_METHODS = ("pairwise", "revpairwise", "trt.vs.ctrl", "consec")
-# emmeans's default adjustment of each family, but 'mvt' for consec (not available here)
-DEFAULT_ADJUST = {"pairwise": "tukey", "revpairwise": "tukey", "trt.vs.ctrl": "dunnettx",
-                  "consec": "sidak", "custom": "none"}
-WEIGHTS = ("equal", "proportional", "outer", "cells", "flat")
 STAT_COLUMNS = ["estimate", "std_error", "df", "conf_low", "conf_high", "statistic",
                 "p_value"]
 _RATIO_LINKS = {"log": "ratio", "logit": "odds.ratio"}
@@ -100,43 +103,6 @@ def _check_variables(basis: ModelBasis, names: list[str], what: str,
                 f"grid, or use multilevel.slopes(fit, {v!r}) for its slope")
 
 
-def _group_weights(weights: str, grid: pd.DataFrame, counts: np.ndarray,
-                   kept: list[str]) -> np.ndarray:
-    """emmeans's weights of the grid rows averaged into one mean (normalised per mean)."""
-    averaged = [v for v in grid.columns if v not in kept]
-    if weights == "equal":
-        return np.ones(len(grid))
-    if weights == "cells":
-        return counts.astype(float)
-    if weights == "flat":
-        return (counts > 0).astype(float)
-    keys = grid[averaged].astype(str)
-    if weights == "proportional":  # marginal counts of the averaged combination
-        if not averaged:
-            return np.ones(len(grid))
-        tag = keys.agg("\x1f".join, axis=1)
-        return pd.Series(counts).groupby(tag.to_numpy()).transform("sum").to_numpy()
-    out = np.ones(len(grid))  # outer: the product of each averaged factor's margin
-    for v in averaged:
-        out *= pd.Series(counts).groupby(keys[v].to_numpy()).transform("sum").to_numpy()
-    return out
-
-
-def _average(grid: pd.DataFrame, X: np.ndarray, values: Mapping[str, list[Any]],
-             kept: list[str], w: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
-    """The combinations of ``kept`` (first varying fastest) and the weighted mean of the grid
-    rows of each: one row of L per combination."""
-    keys = expand({v: values[v] for v in kept})
-    L = np.empty((len(keys), X.shape[1]))
-    for i, key in enumerate(keys.itertuples(index=False)):
-        mask = np.ones(len(grid), dtype=bool)
-        for v, val in zip(kept, key, strict=True):
-            mask &= (grid[v] == val).to_numpy()
-        wi = w[mask]
-        L[i] = wi @ X[mask] / wi.sum() if wi.sum() > 0 else np.nan
-    return keys, L
-
-
 def hpd_interval(x: np.ndarray, level: float) -> tuple[float, float]:
     """The shortest interval holding a fraction ``level`` of the draws ``x`` (the
     highest-posterior-density interval of a unimodal posterior, as coda's
@@ -168,18 +134,16 @@ def _summary(basis: ModelBasis, L: np.ndarray, level: float, response: bool,
              ratio: bool = False, crit: np.ndarray | None = None,
              df: np.ndarray | None = None) -> pd.DataFrame:
     """estimate ... p_value of the rows of L (link scale, or response / ratio scale)."""
-    from multilevel.inference.multiplicity import _t_ppf, _t_sf
-
     if basis.draws is not None:
         return _posterior_summary(basis, L, level, response, ratio)
     est = L @ basis.beta
     se = np.sqrt(np.einsum("ij,jk,ik->i", L, basis.vcov, L))
     df = basis.df_rule(L) if df is None else df
     stat = est / se
-    q = _t_ppf((1 + level) / 2, df) if crit is None else crit
+    q = t_ppf((1 + level) / 2, df) if crit is None else crit
     low, high = est - q * se, est + q * se
     out = pd.DataFrame({"estimate": est, "std_error": se, "df": df, "conf_low": low,
-                        "conf_high": high, "statistic": stat, "p_value": 2 * _t_sf(
+                        "conf_high": high, "statistic": stat, "p_value": 2 * t_sf(
                             np.abs(stat), df)})
     if ratio:
         out["estimate"] = np.exp(est)
@@ -210,42 +174,6 @@ def _looks_numeric(levels: Sequence[Any]) -> bool:
     except (TypeError, ValueError):
         return False
     return True
-
-
-def _coefficients(method: Any, labels: list[str],
-                  ) -> tuple[list[str], np.ndarray, str, bool]:
-    """The contrast names, coefficient matrix (n_contrasts, n_means), family kind and whether
-    it is one set of pairwise comparisons."""
-    n = len(labels)
-    if isinstance(method, Mapping):
-        names, rows = [], []
-        for name, w in method.items():
-            coef = np.asarray(w, dtype=float).reshape(-1)
-            if coef.size != n:
-                raise ArgumentError(f"contrast {name!r} has {coef.size} weights; it needs one "
-                                    f"per mean ({n}: {', '.join(labels)})")
-            names.append(str(name))
-            rows.append(coef)
-        if not rows:
-            raise ArgumentError("the dict of contrasts is empty; give name -> weights")
-        return names, np.array(rows), "custom", False
-    pairs: list[tuple[int, int]]
-    if method == "pairwise":
-        pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
-    elif method == "revpairwise":
-        pairs = [(j, i) for i in range(n) for j in range(i + 1, n)]
-    elif method == "trt.vs.ctrl":
-        pairs = [(j, 0) for j in range(1, n)]
-    elif method == "consec":
-        pairs = [(j, j - 1) for j in range(1, n)]
-    else:
-        raise ArgumentError(f"method must be one of {', '.join(map(repr, CONTRAST_METHODS))} "
-                            f"or a dict of name -> weights, got {method!r:.60}")
-    C = np.zeros((len(pairs), n))
-    for r, (i, j) in enumerate(pairs):
-        C[r, i], C[r, j] = 1.0, -1.0
-    names = [f"{labels[i]} - {labels[j]}" for i, j in pairs]
-    return names, C, method, method in ("pairwise", "revpairwise")
 
 
 def _table_text(frame: pd.DataFrame, notes: Sequence[str]) -> str:
@@ -392,7 +320,7 @@ class MarginalMeans:
         for key, rows in groups.items():
             labels = [_label(r, others, numeric) for r in
                       self.frame.iloc[rows][others].itertuples(index=False)]
-            names, C, family, pairwise = _coefficients(method, labels)
+            names, C, family, pairwise = contrast_coefficients(method, labels)
             if ratio:
                 names = [n.replace(" - ", " / ") for n in names]
             Lc = C @ self.L[rows]
@@ -451,8 +379,8 @@ def _means(basis: ModelBasis, values: dict[str, list[Any]], kept: list[str], wei
            X: np.ndarray | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     grid = expand(values)
     X = basis.encode(grid) if X is None else X
-    w = _group_weights(weights, grid, cell_counts(basis, grid), kept)
-    return _average(grid, X, values, kept, w)
+    w = grid_weights(weights, grid, cell_counts(basis, grid), kept)
+    return average_rows(grid, X, values, kept, w)
 
 
 def _notes(basis: ModelBasis, values: dict[str, list[Any]], kept: list[str], level: float,

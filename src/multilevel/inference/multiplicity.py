@@ -1,5 +1,7 @@
-"""Multiplicity adjustments of a family of t (or z) tests and their simultaneous intervals, as
-emmeans applies them to a set of contrasts (``summary(..., adjust=)``).
+"""Families of contrasts among marginal means (emmeans's ``pairwise``, ``revpairwise``,
+``trt.vs.ctrl``, ``consec`` and custom weights), and the multiplicity adjustments of such a family
+of t (or z) tests and their simultaneous intervals, as emmeans applies them
+(``summary(..., adjust=)``).
 
 - ``"tukey"``: the studentized range of the ``n_means`` means compared pairwise,
   P(Q > sqrt(2) |t|) with ``df`` (Tukey-Kramer); only for one set of pairwise comparisons;
@@ -16,11 +18,18 @@ are Bonferroni's (as emmeans's). A family of one contrast is never adjusted.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 from scipy import optimize, stats
 
 from multilevel.errors import ArgumentError
 
+CONTRAST_METHODS = ("pairwise", "revpairwise", "trt.vs.ctrl", "consec")
+# emmeans's default adjustment of each family, but 'mvt' for consec (not available here)
+DEFAULT_ADJUST = {"pairwise": "tukey", "revpairwise": "tukey", "trt.vs.ctrl": "dunnettx",
+                  "consec": "sidak", "custom": "none"}
 ADJUSTMENTS = ("tukey", "dunnettx", "sidak", "bonferroni", "holm", "none")
 
 
@@ -45,12 +54,14 @@ def effective_adjust(adjust: str, pairwise: bool, n_contrasts: int) -> tuple[str
     return adjust, None
 
 
-def _t_sf(x: np.ndarray, df: np.ndarray) -> np.ndarray:
+def t_sf(x: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """Upper tail of t on ``df`` (the normal's where df is infinite)."""
     return np.where(np.isfinite(df), stats.t.sf(x, np.where(np.isfinite(df), df, 1.0)),
                     stats.norm.sf(x))
 
 
-def _t_ppf(q: float, df: np.ndarray) -> np.ndarray:
+def t_ppf(q: float, df: np.ndarray) -> np.ndarray:
+    """Quantile ``q`` of t on ``df`` (the normal's where df is infinite)."""
     return np.where(np.isfinite(df), stats.t.ppf(q, np.where(np.isfinite(df), df, 1.0)),
                     stats.norm.ppf(q))
 
@@ -71,7 +82,7 @@ def adjusted_p(t: np.ndarray, df: np.ndarray, adjust: str, n_means: int) -> np.n
     """Two-sided p values of one family of tests (t ratios ``t`` on ``df``), adjusted."""
     t = np.abs(np.asarray(t, dtype=float))
     df = np.asarray(df, dtype=float)
-    p = 2 * _t_sf(t, df)
+    p = 2 * t_sf(t, df)
     k = t.size
     if adjust == "none":
         return p
@@ -98,13 +109,49 @@ def critical_values(level: float, df: np.ndarray, adjust: str, n_means: int) -> 
     df = np.asarray(df, dtype=float)
     k = df.size
     if adjust == "none":
-        return _t_ppf((1 + level) / 2, df)
+        return t_ppf((1 + level) / 2, df)
     if adjust in ("bonferroni", "holm"):
-        return _t_ppf(1 - (1 - level) / (2 * k), df)
+        return t_ppf(1 - (1 - level) / (2 * k), df)
     if adjust == "sidak":
-        return _t_ppf((1 + level ** (1 / k)) / 2, df)
+        return t_ppf((1 + level ** (1 / k)) / 2, df)
     if adjust == "tukey":
         return np.array([float(stats.studentized_range.ppf(level, n_means, d)) / np.sqrt(2)
                          for d in df])
     return np.array([optimize.brentq(lambda x, d=d: _dunnettx_cdf(x, k, d) - level, 1e-6,
                                      100.0, xtol=1e-12) for d in df])
+
+
+def contrast_coefficients(method: Any, labels: list[str],
+                          ) -> tuple[list[str], np.ndarray, str, bool]:
+    """The contrast names, coefficient matrix (n_contrasts, n_means), family kind and whether
+    it is one set of pairwise comparisons."""
+    n = len(labels)
+    if isinstance(method, Mapping):
+        names, rows = [], []
+        for name, w in method.items():
+            coef = np.asarray(w, dtype=float).reshape(-1)
+            if coef.size != n:
+                raise ArgumentError(f"contrast {name!r} has {coef.size} weights; it needs one "
+                                    f"per mean ({n}: {', '.join(labels)})")
+            names.append(str(name))
+            rows.append(coef)
+        if not rows:
+            raise ArgumentError("the dict of contrasts is empty; give name -> weights")
+        return names, np.array(rows), "custom", False
+    pairs: list[tuple[int, int]]
+    if method == "pairwise":
+        pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    elif method == "revpairwise":
+        pairs = [(j, i) for i in range(n) for j in range(i + 1, n)]
+    elif method == "trt.vs.ctrl":
+        pairs = [(j, 0) for j in range(1, n)]
+    elif method == "consec":
+        pairs = [(j, j - 1) for j in range(1, n)]
+    else:
+        raise ArgumentError(f"method must be one of {', '.join(map(repr, CONTRAST_METHODS))} "
+                            f"or a dict of name -> weights, got {method!r:.60}")
+    C = np.zeros((len(pairs), n))
+    for r, (i, j) in enumerate(pairs):
+        C[r, i], C[r, j] = 1.0, -1.0
+    names = [f"{labels[i]} - {labels[j]}" for i, j in pairs]
+    return names, C, method, method in ("pairwise", "revpairwise")

@@ -17,7 +17,11 @@ Denominator df, as emmeans chooses them for each kind (Lenth, emmeans 1.8, ``emm
   intercept's replaced by the number of outermost groups less one, and a linear function gets
   the least df among the coefficients it involves (|l_j| > 1e-4). ML fits' covariance is scaled
   by N / (N - p) as emmeans's ``sigmaAdjust``;
-- gls: "df.error", N - p less the number of variance and correlation parameters.
+- gls: "df.error", N - p less the number of variance and correlation parameters;
+- bayes: none; the posterior draws of the coefficients are kept instead.
+
+Averaging over the grid's other factors weights its rows equally, or by the data's cell counts
+as emmeans's ``weights = "proportional" | "outer" | "cells" | "flat"``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ from multilevel.results.lme_result import LmeResult
 from multilevel.results.lmm_result import DDF_METHODS, LinearMixedModelResult
 
 DfRule = Callable[[np.ndarray], np.ndarray]
+# emmeans's weightings of the cells averaged over
+WEIGHTS = ("equal", "proportional", "outer", "cells", "flat")
 
 # emmeans's default df for each kind, and the names each kind takes
 DEFAULT_DDF = {"lmer": "satterthwaite", "glmer": "asymptotic", "lme": "containment",
@@ -373,3 +379,41 @@ def cell_counts(basis: ModelBasis, grid: pd.DataFrame) -> np.ndarray:
     if len(factors) == 1:
         return np.array([float(counts.get(k[0], 0)) for k in keys])
     return np.array([float(counts.get(k, 0)) for k in keys])
+
+
+def grid_weights(weights: str, grid: pd.DataFrame, counts: np.ndarray,
+                   kept: list[str]) -> np.ndarray:
+    """emmeans's weight of each grid row in the mean it is averaged into (``kept``: the
+    variables that mean is taken at; the weights are normalised within each mean)."""
+    averaged = [v for v in grid.columns if v not in kept]
+    if weights == "equal":
+        return np.ones(len(grid))
+    if weights == "cells":
+        return counts.astype(float)
+    if weights == "flat":
+        return (counts > 0).astype(float)
+    keys = grid[averaged].astype(str)
+    if weights == "proportional":  # marginal counts of the averaged combination
+        if not averaged:
+            return np.ones(len(grid))
+        tag = keys.agg("\x1f".join, axis=1)
+        return pd.Series(counts).groupby(tag.to_numpy()).transform("sum").to_numpy()
+    out = np.ones(len(grid))  # outer: the product of each averaged factor's margin
+    for v in averaged:
+        out *= pd.Series(counts).groupby(keys[v].to_numpy()).transform("sum").to_numpy()
+    return out
+
+
+def average_rows(grid: pd.DataFrame, X: np.ndarray, values: Mapping[str, list[Any]],
+             kept: list[str], w: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """The combinations of ``kept`` (first varying fastest) and the weighted mean of the grid
+    rows of each: one row of L per combination."""
+    keys = expand({v: values[v] for v in kept})
+    L = np.empty((len(keys), X.shape[1]))
+    for i, key in enumerate(keys.itertuples(index=False)):
+        mask = np.ones(len(grid), dtype=bool)
+        for v, val in zip(kept, key, strict=True):
+            mask &= (grid[v] == val).to_numpy()
+        wi = w[mask]
+        L[i] = wi @ X[mask] / wi.sum() if wi.sum() > 0 else np.nan
+    return keys, L
