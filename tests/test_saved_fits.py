@@ -505,3 +505,22 @@ def test_unsaveable_fits_say_why(orthodont: pd.DataFrame, tmp_path: Path) -> Non
         ml.io.save(orthodont, tmp_path / "x.mlm")
     with pytest.raises(ml.errors.ArgumentError, match="path must be a file path"):
         ml.load(3)
+
+
+def test_damaged_bytes_give_saved_fit_error(lmer_fit: Any, tmp_path: Path) -> None:
+    # bytes overwritten anywhere in the file (headers, compressed streams, the directory):
+    # a SavedFitError, never another exception -- or, where the damage misses everything
+    # read, the same fit
+    path = lmer_fit.save(tmp_path / "a.mlm")
+    raw = path.read_bytes()
+    rng = np.random.default_rng(0)
+    for pos in rng.choice(len(raw), size=40, replace=False):
+        damaged = bytearray(raw)
+        damaged[pos:pos + 4] = b"\xff\x00\xaa\x55"[: len(damaged) - pos]
+        bad = tmp_path / "damaged.mlm"
+        bad.write_bytes(bytes(damaged))
+        try:
+            loaded = ml.load(bad)
+        except SavedFitError:
+            continue
+        same(lmer_fit.fixef, loaded.fixef)

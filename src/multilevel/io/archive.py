@@ -15,6 +15,7 @@ import importlib.metadata
 import io
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -121,7 +122,8 @@ class ArchiveReader:
                                 "fit written by fit.save()")
         try:
             self._zip = zipfile.ZipFile(self.path, "r")
-        except (zipfile.BadZipFile, OSError) as exc:
+        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError,
+                EOFError) as exc:
             raise SavedFitError(f"{str(self.path)!r} is not a saved multilevel fit (not a zip "
                                 f"archive: {exc}); write one with fit.save(path)") from exc
         self._cache: dict[str, bytes] = {}
@@ -160,8 +162,15 @@ class ArchiveReader:
         if info.file_size > limit:
             raise SavedFitError(f"member {name!r} of {str(self.path)!r} is {info.file_size} "
                                 f"bytes, more than this reader accepts ({limit})")
-        with self._zip.open(info) as fh:
-            data = fh.read(limit + 1)
+        try:
+            with self._zip.open(info) as fh:
+                data = fh.read(limit + 1)
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError,
+                RuntimeError, ValueError) as exc:
+            # a damaged entry (bad CRC, broken deflate stream, unknown compression,
+            # encryption): never read further
+            raise SavedFitError(f"member {name!r} of {str(self.path)!r} cannot be read "
+                                f"({type(exc).__name__}: {exc}): the file is damaged") from exc
         if len(data) > limit:
             raise SavedFitError(f"member {name!r} of {str(self.path)!r} is larger than its zip "
                                 "entry says: the file is damaged")
