@@ -174,13 +174,17 @@ def test_cbpp_whole_pipeline_at_the_fits_agreement(cbpp_fit: object) -> None:
 
 
 # -- (c) Kenward-Roger df and the multiplicity adjustments -------------------------------------
-def test_machines_kenward_roger_and_adjustments(machines_kr: ml.MarginalMeans) -> None:
+def test_machines_kenward_roger_and_adjustments(machines: ml.LinearMixedModelResult,
+                                                machines_kr: ml.MarginalMeans) -> None:
     check(machines_kr, "machines_kr")
     check(machines_kr.contrast("pairwise"), "machines_kr_tukey")
     for adjust in ("holm", "bonferroni", "sidak", "none"):
         check(machines_kr.contrast("pairwise", adjust=adjust), f"machines_kr_{adjust}")
     check(machines_kr.contrast("trt.vs.ctrl"), "machines_kr_trt")
     check(machines_kr.contrast("consec", adjust="holm"), "machines_kr_consec_holm")
+    formula = ml.emmeans(machines, "consec ~ Machine", ddf="kenward-roger", adjust="holm")
+    assert formula.contrasts is not None
+    check(formula.contrasts, "machines_kr_consec_holm")
     custom = machines_kr.contrast({"A_vs_BC": [1, -0.5, -0.5], "B_vs_C": [0, 1, -1]})
     check(custom, "machines_kr_custom")
     assert custom.adjust == "none"
@@ -321,6 +325,10 @@ def test_bad_input_is_named(ortho: ml.LinearMixedModelResult,
         ml.emmeans(ortho, "Sex", weights="balanced")
     with pytest.raises(ArgumentError, match="method"):
         machines_kr.contrast("eff")
+    with pytest.raises(ArgumentError, match="no contrast method"):
+        ml.emmeans(ortho, "Sex", adjust="holm")
+    with pytest.raises(MultilevelError, match="'estimat'"):
+        machines_kr["estimat"]
 
 
 def test_offset_models_are_refused(cbpp: pd.DataFrame) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from multilevel.errors import ArgumentError, public_api, public_methods
+from multilevel.errors import ArgumentError, ColumnNotFoundError, public_api, public_methods
 from multilevel.inference.arguments import check_probability, check_text
 from multilevel.inference.multiplicity import (
     CONTRAST_METHODS,
@@ -176,6 +176,12 @@ def _looks_numeric(levels: Sequence[Any]) -> bool:
     return True
 
 
+def _column(frame: pd.DataFrame, key: Any) -> Any:
+    if isinstance(key, str) and key not in frame.columns:
+        raise ColumnNotFoundError(key, list(frame.columns), "lookup of the results' frame")
+    return frame[key]
+
+
 def _table_text(frame: pd.DataFrame, notes: Sequence[str]) -> str:
     with pd.option_context("display.width", 200, "display.max_columns", 50):
         text = frame.to_string(index=False, float_format=lambda x: f"{x:.6g}")
@@ -214,7 +220,7 @@ class MarginalContrasts:
         return len(self.frame)
 
     def __getitem__(self, key: Any) -> Any:
-        return self.frame[key]
+        return _column(self.frame, key)
 
     def __str__(self) -> str:
         return _table_text(self.frame, self.notes)
@@ -263,7 +269,7 @@ class MarginalMeans:
         return len(self.frame)
 
     def __getitem__(self, key: Any) -> Any:
-        return self.frame[key]
+        return _column(self.frame, key)
 
     def __str__(self) -> str:
         text = _table_text(self.frame, self.notes)
@@ -399,7 +405,7 @@ def _notes(basis: ModelBasis, values: dict[str, list[Any]], kept: list[str], lev
 @public_api
 def emmeans(fit: Any, specs: Any, by: Any = None, at: Mapping[str, Any] | None = None,
             ddf: str | None = None, type: str = "link", level: float = 0.95,
-            weights: str = "equal") -> MarginalMeans:
+            weights: str = "equal", adjust: str | None = None) -> MarginalMeans:
     """Estimated marginal means of ``fit`` at each combination of ``specs`` (R's
     ``emmeans(fit, specs, by, at = ...)``).
 
@@ -431,6 +437,9 @@ def emmeans(fit: Any, specs: Any, by: Any = None, at: Mapping[str, Any] | None =
         (to the averaged factors' joint frequencies in the data), ``"outer"`` (to the
         product of their marginal frequencies), ``"cells"`` (to each cell's frequency),
         ``"flat"`` (equal over the non-empty cells).
+    adjust : str, optional
+        The adjustment of the contrasts that a formula ``specs`` names (``"pairwise ~ Sex"``);
+        default the method's (see :meth:`MarginalMeans.contrast`).
 
     Returns
     -------
@@ -455,18 +464,25 @@ def emmeans(fit: Any, specs: Any, by: Any = None, at: Mapping[str, Any] | None =
     >>> pairs = means.contrast("pairwise")
     """
     return means_on_basis(model_basis(fit, ddf), specs, by=by, at=at, type=type, level=level,
-                          weights=weights)
+                          weights=weights, adjust=adjust)
 
 
 def means_on_basis(basis: ModelBasis, specs: Any, by: Any = None,
                    at: Mapping[str, Any] | None = None, type: str = "link",
-                   level: float = 0.95, weights: str = "equal") -> MarginalMeans:
+                   level: float = 0.95, weights: str = "equal",
+                   adjust: str | None = None) -> MarginalMeans:
     """:func:`emmeans` on a model's :class:`ModelBasis` (its coefficients, covariance and df
     rule; a test can give it another model's numbers)."""
     type = check_text(type, "type", ("link", "response"))
     level = check_probability(level, "level")
     weights = check_text(weights, "weights", WEIGHTS)
     method, names, by_names = parse_specs(specs, by)
+    if adjust is not None:
+        check_adjust(adjust)
+        if method is None:
+            raise ArgumentError(f"adjust={adjust!r} applies to contrasts, and specs names no "
+                                "contrast method; write specs as 'pairwise ~ ...' or call "
+                                ".contrast(method, adjust=...) on the means")
     _check_variables(basis, names, "specs", at)
     _check_variables(basis, by_names, "by", at)
     values = grid_values(basis, at)
@@ -480,7 +496,7 @@ def means_on_basis(basis: ModelBasis, specs: Any, by: Any = None,
                           notes=tuple(_notes(basis, values, kept, level, response)))
     if method is None:
         return means
-    return replace(means, contrasts=means.contrast(method))
+    return replace(means, contrasts=means.contrast(method, adjust=adjust))
 
 
 @public_api
