@@ -13,6 +13,7 @@ nothing cannot pass. Slow: starting the browser takes seconds.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import select
@@ -31,6 +32,7 @@ from multilevel.report.page import SECTIONS
 pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+BASH = shutil.which("bash") or "/bin/bash"  # dash reads only one-digit fds in redirections
 TIMEOUT_S = 60.0
 
 # What the page shows, measured in the browser: each section's box, the images' decoded size.
@@ -59,20 +61,23 @@ class Browser:
         assert CHROMIUM is not None
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
-
-        def wire_pipes() -> None:  # in the child: the pipe ends on fds 3 and 4
-            os.dup2(to_browser_r, 3)
-            os.dup2(from_browser_w, 4)
-
+        # The browser's ends go to fds 3 and 4 by bash's redirections (no preexec_fn:
+        # forking a process that runs JAX's threads is unsafe). They are first moved to fds
+        # of 10 and up, so that the redirections cannot overwrite one another.
+        child_r = fcntl.fcntl(to_browser_r, fcntl.F_DUPFD, 10)
+        child_w = fcntl.fcntl(from_browser_w, fcntl.F_DUPFD, 10)
+        for fd in (to_browser_r, from_browser_w):
+            os.close(fd)
         self.proc = subprocess.Popen(
-            [CHROMIUM, "--headless=new", "--remote-debugging-pipe", "--no-sandbox",
+            [BASH, "-c", f'exec "$0" "$@" 3<&{child_r} 4>&{child_w}', CHROMIUM,
+             "--headless=new", "--remote-debugging-pipe", "--no-sandbox",
              "--disable-gpu", "--no-first-run", "--no-default-browser-check",
              "--disable-extensions", "--disable-background-networking",
              f"--user-data-dir={profile}", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=wire_pipes, close_fds=False)
-        os.close(to_browser_r)
-        os.close(from_browser_w)
+            pass_fds=(child_r, child_w))
+        os.close(child_r)
+        os.close(child_w)
         self._buffer = b""
         self._next_id = 0
         self.events: list[dict[str, Any]] = []
