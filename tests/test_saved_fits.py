@@ -428,6 +428,13 @@ def test_stored_data_keeps_dtypes_and_levels(tmp_path: Path) -> None:
     loaded = ml.load(path)
     assert list(loaded.model.data.columns) == ["y", "g", "count"]
     pd.testing.assert_frame_equal(loaded.model.data, data[["y", "g", "count"]])
+    data = data.assign(
+        when=pd.date_range("2020-01-01", periods=n, freq="h"),
+        when_tz=pd.date_range("2020-01-01", periods=n, freq="D", tz="Europe/Berlin"),
+        label=pd.array([f"x{i}" if i % 7 else None for i in range(n)], dtype="string"),
+        flag=rng.random(n) > 0.5,
+        mixed=np.array([None if i % 9 == 0 else f"m{i % 3}" for i in range(n)], dtype=object),
+        codes=pd.Categorical(rng.integers(0, 3, n), categories=[2, 0, 1]))
     w = ArchiveWriter("frame")
     write_frame(w, "data", data)
     w.write(tmp_path / "frame.zip")
