@@ -105,6 +105,16 @@ def load(path: str | os.PathLike[str], data: Any = None) -> Any:
         stored estimates do not give the stored objective.
     MissingExtraError
         A Bayesian fit without the ``bayes`` extra installed.
+
+    Examples
+    --------
+    >>> sleep = ml.datasets.load("sleepstudy")
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", sleep)
+    >>> path = fit.save("sleep.mlm")
+    >>> again = ml.load(path)
+    >>> bool((again.fixef == fit.fixef).all()), again.loglik == fit.loglik
+    (True, True)
+    >>> again = ml.load(path, data=sleep)      # rebuilt on your copy, checked against the file
     """
     source = _path(path)
     with ArchiveReader(source) as reader:
