@@ -210,6 +210,17 @@ def test_lme_ml_and_gls(orthodont: pd.DataFrame) -> None:
     check(ml.emmeans(ml.gls("distance ~ age * Sex", orthodont), "Sex"), "ortho_gls")
 
 
+def test_lme_and_gls_with_structures(orthodont: pd.DataFrame) -> None:
+    fit = ml.lme("distance ~ age * Sex", orthodont, random="~ 1 | Subject",
+                 correlation=ml.CorAR1())
+    check(ml.emmeans(fit, "Sex"), "ortho_lme_ar1")
+    by_age = ml.emmeans(fit, "Sex", by="age", at={"age": [8, 14]})
+    check(by_age.contrast("pairwise"), "ortho_lme_ar1_pairs")
+    gls = ml.gls("distance ~ age * Sex", orthodont, weights=ml.VarIdent(form="~ 1 | Sex"))
+    # emmeans's default here would be its Satterthwaite approximation: df.error is asked for
+    check(ml.emmeans(gls, "Sex"), "ortho_gls_varident")
+
+
 def test_exam_averaging_weights_and_kr() -> None:
     fit = ml.lmer("normexam ~ standLRT + sex + vr + (1 | school)", ml.datasets.load("Exam"))
     check(ml.emmeans(fit, "vr"), "exam_vr")
@@ -278,6 +289,15 @@ def test_bayes_means_are_posterior_summaries_of_l_beta(
 
 
 # -- the surface ----------------------------------------------------------------------------
+def test_interaction_note_as_emmeans(ortho: ml.LinearMixedModelResult,
+                                     machines_kr: ml.MarginalMeans) -> None:
+    note = "NOTE: Results may be misleading due to involvement in interactions"
+    assert note in ml.emmeans(ortho, "Sex").notes  # age:Sex holds Sex and age
+    assert note not in ml.emmeans(ortho, "Sex", by="age", at={"age": [8, 14]}).notes
+    assert note not in machines_kr.notes
+    assert note not in ml.slopes(ortho, "age", by="Sex").notes
+
+
 def test_printing_and_frame(machines_kr: ml.MarginalMeans) -> None:
     text = str(machines_kr.contrast())
     assert "P value adjustment: tukey method for comparing a family of 3 estimates" in text

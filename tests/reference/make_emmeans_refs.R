@@ -42,6 +42,9 @@ machines <- lmer(score ~ Machine + (1 | Worker) + (1 | Worker:Machine), Machines
 machines_lme <- lme(score ~ Machine, Machines, random = ~ 1 | Worker / Machine)
 ortho_lme_ml <- lme(distance ~ age * Sex, Orthodont, random = ~ 1 | Subject, method = "ML")
 ortho_gls <- gls(distance ~ age * Sex, Orthodont)
+ortho_lme_ar1 <- lme(distance ~ age * Sex, Orthodont, random = ~ 1 | Subject,
+                     correlation = corAR1())
+ortho_gls_varident <- gls(distance ~ age * Sex, Orthodont, weights = varIdent(form = ~ 1 | Sex))
 exam <- lmer(normexam ~ standLRT + sex + vr + (1 | school), Exam)
 # sex x schgend has empty cells (no girls in boys' schools): the weights differ
 exam2 <- lmer(normexam ~ standLRT + sex + vr + schgend + (1 | school), Exam)
@@ -88,6 +91,10 @@ cases <- list(
   machines_lme_tukey = ct(emmeans(machines_lme, ~ Machine), "pairwise"),
   ortho_lme_ml = em(ortho_lme_ml, ~ Sex),
   ortho_gls = em(ortho_gls, ~ Sex, mode = "df.error"),
+  ortho_lme_ar1 = em(ortho_lme_ar1, ~ Sex),
+  ortho_lme_ar1_pairs = ct(emmeans(ortho_lme_ar1, ~ Sex | age, at = list(age = c(8, 14))),
+                           "pairwise"),
+  ortho_gls_varident = em(ortho_gls_varident, ~ Sex, mode = "df.error"),
   exam_vr = em(exam, ~ vr),
   exam_vr_kr = em(exam, ~ vr, lmer.df = "kenward-roger"),
   exam_sex_by_vr = em(exam, ~ sex | vr),
@@ -112,6 +119,9 @@ calls <- list(
   machines_lme = "lme(score ~ Machine, Machines, random = ~ 1 | Worker / Machine)",
   ortho_lme_ml = "lme(distance ~ age * Sex, Orthodont, random = ~ 1 | Subject, method = 'ML')",
   ortho_gls = "gls(distance ~ age * Sex, Orthodont); emmeans(..., mode = 'df.error')",
+  ortho_lme_ar1 = "lme(distance ~ age * Sex, Orthodont, random = ~ 1 | Subject, correlation = corAR1())",
+  ortho_gls_varident = paste("gls(distance ~ age * Sex, Orthodont, weights = varIdent(form = ~ 1 | Sex));",
+                             "emmeans(..., mode = 'df.error')"),
   exam = "lmer(normexam ~ standLRT + sex + vr + (1 | school), mlmRev::Exam)",
   exam2 = "lmer(normexam ~ standLRT + sex + vr + schgend + (1 | school), mlmRev::Exam)",
   ortho_quad = "lmer(distance ~ Sex * age + I(age^2) + (1 | Subject), Orthodont)"

@@ -390,7 +390,7 @@ def _means(basis: ModelBasis, values: dict[str, list[Any]], kept: list[str], wei
 
 
 def _notes(basis: ModelBasis, values: dict[str, list[Any]], kept: list[str], level: float,
-           response: bool) -> list[str]:
+           response: bool, trend: str | None = None) -> list[str]:
     averaged = [v for v in basis.factors if v not in kept and len(values[v]) > 1]
     notes = _method_notes(basis, level)
     if averaged:
@@ -399,6 +399,8 @@ def _notes(basis: ModelBasis, values: dict[str, list[Any]], kept: list[str], lev
         notes.append(f"Intervals are back-transformed from the {basis.link.name} scale"
                      if basis.draws is None else
                      f"Draws are back-transformed from the {basis.link.name} scale")
+    if basis.in_interaction(kept + ([trend] if trend else [])):
+        notes.append("NOTE: Results may be misleading due to involvement in interactions")
     return notes
 
 
@@ -553,4 +555,4 @@ def slopes(fit: Any, var: str, by: Any = None, at: Mapping[str, Any] | None = No
     frame = pd.concat([keys, _summary(basis, L, level, False)], axis=1)
     return MarginalMeans(frame=frame, L=L, specs=tuple(names), by=(), type="link",
                          level=level, estimate_name=f"{var}.trend", basis=basis,
-                         notes=tuple(_notes(basis, values, names, level, False)))
+                         notes=tuple(_notes(basis, values, names, level, False, trend=var)))

@@ -29,7 +29,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -84,6 +84,8 @@ class ModelBasis:
         Each factor of the fixed-effects formula -> its levels, in the fit's order.
     covariates : list of str
         The numeric predictors.
+    terms : list of frozenset
+        The grid variables of each fixed-effects term (for emmeans's note on interactions).
     draws : numpy.ndarray or None, shape (n_draws, p)
         A Bayesian fit's posterior draws of the coefficients (summaries of l' beta are then
         taken over them: median, posterior SD, highest-density interval).
@@ -100,11 +102,19 @@ class ModelBasis:
     factors: dict[str, list[Any]]
     covariates: list[str]
     draws: np.ndarray | None = None
+    terms: list[frozenset[str]] = field(default_factory=list)
 
     @property
     def variables(self) -> list[str]:
         """The grid's variables (factors and covariates), in the formula's order."""
         return [v for v in self._order if v in self.factors or v in self.covariates]
+
+    def in_interaction(self, variables: list[str]) -> bool:
+        """Whether some term involves all of ``variables`` and another variable too (then
+        emmeans notes that the means "may be misleading due to involvement in
+        interactions")."""
+        wanted = set(variables)
+        return any(wanted < set(t) for t in self.terms)
 
     @property
     def _order(self) -> list[str]:
@@ -212,12 +222,26 @@ def _fixed_spec(fit: Any, kind: str) -> tuple[Any, str]:
     return design.fixed_spec, design.formula.fixed
 
 
-def _classify(spec: Any, expr: str, frame: pd.DataFrame,
-              ) -> tuple[dict[str, list[Any]], list[str]]:
-    """The factors (with levels) and covariates of the fixed-effects formula."""
+def _spec(spec: Any, expr: str, frame: pd.DataFrame) -> Any:
     if spec is None:  # no stateful encoding: read the variables off the formula on the data
         spec = model_matrix(expr, logical_as_factor(frame.head(50)),
                             context=EVALUATION_CONTEXT).model_spec
+    return spec
+
+
+def _term_variables(spec: Any, variables: list[str]) -> list[frozenset[str]]:
+    """The grid variables each fixed-effects term involves (``age:Sex`` -> {age, Sex})."""
+    out = []
+    for s in spec.structure:
+        text = " ".join(str(getattr(f, "expr", f)) for f in s.term.factors)
+        used = frozenset(v for v in variables if re.search(rf"\b{re.escape(v)}\b", text))
+        if used:
+            out.append(used)
+    return out
+
+
+def _classify(spec: Any, frame: pd.DataFrame) -> tuple[dict[str, list[Any]], list[str]]:
+    """The factors (with levels) and covariates of the fixed-effects formula."""
     names = [v for v in spec.variables_by_source.get("data", set()) if v in frame.columns]
     state = dict(spec.encoder_state)
     ordered = [k for k in state if k in names] + sorted(v for v in names if v not in state)
@@ -273,7 +297,8 @@ def model_basis(fit: Any, ddf: Any = None) -> ModelBasis:
             "the offset, or compute l' beta from fit.model_matrix(newdata) yourself")
     data = _rows_used(fit, kind)
     spec, expr = _fixed_spec(fit, kind)
-    factors, covariates = _classify(spec, expr, data)
+    spec = _spec(spec, expr, data)
+    factors, covariates = _classify(spec, data)
     beta = fit.fixef.to_numpy(dtype=float)
     link = None
     if kind == "lmer":
@@ -296,7 +321,8 @@ def model_basis(fit: Any, ddf: Any = None) -> ModelBasis:
         link = None
     return ModelBasis(kind=kind, beta=beta, vcov=np.asarray(V, dtype=float), df_method=key,
                       df_rule=rule, link=link, encode=_Encoder(fit, data), data=data,
-                      factors=factors, covariates=covariates)
+                      factors=factors, covariates=covariates,
+                      terms=_term_variables(spec, [*factors, *covariates]))
 
 
 def _bayes_basis(fit: Any) -> ModelBasis:
@@ -311,14 +337,16 @@ def _bayes_basis(fit: Any) -> ModelBasis:
             "offset at the grid's values, which multilevel does not do yet)")
     data = _rows_used(fit, "bayes")
     spec, expr = _fixed_spec(fit, "bayes")
-    factors, covariates = _classify(spec, expr, data)
+    spec = _spec(spec, expr, data)
+    factors, covariates = _classify(spec, data)
     draws = np.stack([fit.draws(v).reshape(-1) for _, v in model.fixed_variables()], axis=1)
     link = model.family.family.link
     return ModelBasis(kind="bayes", beta=draws.mean(axis=0),
                       vcov=np.atleast_2d(np.cov(draws, rowvar=False)), df_method="posterior",
                       df_rule=_infinite, link=None if link.name == "identity" else link,
                       encode=_Encoder(fit, data), data=data, factors=factors,
-                      covariates=covariates, draws=draws)
+                      covariates=covariates, draws=draws,
+                      terms=_term_variables(spec, [*factors, *covariates]))
 
 
 def grid_values(basis: ModelBasis, at: Mapping[str, Any] | None) -> dict[str, list[Any]]:
