@@ -126,6 +126,10 @@ def test_orthodont_means_at_covariate_values(ortho: ml.LinearMixedModelResult) -
     check(formula.contrasts, "ortho_sex_revpairs_by_age")
 
 
+def test_grand_mean(ortho: ml.LinearMixedModelResult) -> None:
+    check(ml.emmeans(ortho, "~ 1"), "ortho_grand", skip=("1",))  # R labels it "overall"
+
+
 def test_orthodont_kenward_roger(ortho: ml.LinearMixedModelResult) -> None:
     check(ml.emmeans(ortho, "Sex", ddf="kenward-roger"), "ortho_sex_kr")
 

@@ -62,6 +62,7 @@ ortho_trend <- emtrends(ortho, ~ Sex, var = "age")
 cases <- list(
   ortho_sex = em(ortho, ~ Sex),
   ortho_sex_kr = em(ortho, ~ Sex, lmer.df = "kenward-roger"),
+  ortho_grand = em(ortho, ~ 1),
   ortho_sex_at = em(ortho, ~ Sex, at = list(age = c(8, 14))),
   ortho_sex_by_age = em(ortho, ~ Sex | age, at = list(age = c(8, 14))),
   ortho_sex_pairs = ct(ortho_sex, "pairwise"),

@@ -81,9 +81,12 @@ def parse_specs(specs: Any, by: Any) -> tuple[str | None, list[str], list[str]]:
     else:
         names, by_names = _names(specs, "specs"), []
     by_names = list(dict.fromkeys(by_names + _names(by, "by")))
-    if not names:
+    if names == ["1"]:  # emmeans's ~ 1: the grand mean (within each by group)
+        names = []
+    elif not names:
         raise ArgumentError(f"specs names no variable (got {specs!r:.60}); give a factor of "
-                            "the model, such as specs='Sex' or '~ Sex | age'")
+                            "the model, such as specs='Sex' or '~ Sex | age' ('~ 1' for the "
+                            "overall mean)")
     both = set(names) & set(by_names)
     if both:
         raise ArgumentError(f"{sorted(both)[0]!r} is in both specs and by; name it once")

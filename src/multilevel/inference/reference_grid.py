@@ -114,7 +114,7 @@ class ModelBasis:
         emmeans notes that the means "may be misleading due to involvement in
         interactions")."""
         wanted = set(variables)
-        return any(wanted < set(t) for t in self.terms)
+        return bool(wanted) and any(wanted < set(t) for t in self.terms)
 
     @property
     def _order(self) -> list[str]:
