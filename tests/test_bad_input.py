@@ -347,3 +347,17 @@ def test_a_response_reproduced_by_the_fixed_effects_is_a_data_error(sleep, formu
     before fitting instead of a fit of zero variance (found by the public-API fuzzer)."""
     with pytest.raises(DataError, match="reproduce the response .* exactly"):
         ml.lmer(formula, sleep)
+
+
+def test_a_call_that_does_not_match_the_signature_is_an_argument_error():
+    """lme4's spelling REML= (ours is reml=) and a misspelt method keyword name the argument
+    and the one meant, as an ArgumentError rather than an internal error."""
+    sleep = ml.datasets.load("sleepstudy")
+    with pytest.raises(ml.errors.ArgumentError, match=r"no argument 'REML'; did you mean 'reml'"):
+        ml.lmer("Reaction ~ Days + (1 | Subject)", sleep, REML=False)
+    with pytest.raises(ml.errors.ArgumentError, match="missing a required argument: 'data'"):
+        ml.lmer("Reaction ~ Days + (1 | Subject)")
+    fit = ml.lmer("Reaction ~ Days + (1 | Subject)", sleep)
+    with pytest.raises(ml.errors.ArgumentError,
+                       match=r"did you mean 'ddf'\? Its arguments are: ddf"):
+        fit.coef_table(dd="kenward-roger")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -200,13 +201,48 @@ def public_api(func: F) -> F:
             return func(*args, **kwargs)
         except MultilevelError:
             raise
+        except TypeError as exc:
+            # a call that does not match the signature (a misspelt keyword such as lme4's
+            # REML=, a missing argument) is the user's to fix, not our bug
+            mismatch = _signature_mismatch(func, args, kwargs)
+            if mismatch is None:
+                raise InternalError(_internal_message(func, exc)) from exc
+            raise ArgumentError(mismatch) from None
         except Exception as exc:  # the API boundary: everything else is our bug
-            raise InternalError(
-                f"{func.__qualname__} failed unexpectedly with {type(exc).__name__}: "
-                f"{shorten(str(exc))}. This is a bug in multilevel; please report it with the "
-                "call that raised it") from exc
+            raise InternalError(_internal_message(func, exc)) from exc
 
     return guarded  # type: ignore[return-value]
+
+
+def _internal_message(func: Callable[..., Any], exc: Exception) -> str:
+    return (f"{func.__qualname__} failed unexpectedly with {type(exc).__name__}: "
+            f"{shorten(str(exc))}. This is a bug in multilevel; please report it with the "
+            "call that raised it")
+
+
+def _signature_mismatch(func: Callable[..., Any], args: tuple[Any, ...],
+                        kwargs: dict[str, Any]) -> str | None:
+    """Why ``func(*args, **kwargs)`` does not match ``func``'s signature, naming the argument
+    (and the parameter meant, for a keyword spelt another way); None when it matches."""
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return None
+    try:
+        sig.bind(*args, **kwargs)
+    except TypeError as exc:
+        names = [n for n, p in sig.parameters.items()
+                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n != "self"]
+        unknown = [k for k in kwargs if k not in sig.parameters]
+        if unknown:
+            key = unknown[0]
+            close = [n for n in names if n.lower() == key.lower()]
+            close = close or difflib.get_close_matches(key, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            return (f"{func.__name__}() has no argument {key!r}{hint} Its arguments are: "
+                    f"{', '.join(names)}")
+        return f"{func.__name__}(): {exc}"
+    return None
 
 
 def public_methods(cls: C) -> C:
