@@ -21,7 +21,12 @@ import pandas as pd
 import pytest
 
 import multilevel as ml
-from multilevel.errors import ArgumentError, MultilevelError, NotApplicableError
+from multilevel.errors import (
+    ArgumentError,
+    InternalError,
+    MultilevelError,
+    NotApplicableError,
+)
 from multilevel.inference.marginal_means import means_on_basis
 from multilevel.inference.reference_grid import model_basis
 
@@ -353,6 +358,32 @@ def test_bad_input_is_named(ortho: ml.LinearMixedModelResult,
         ml.emmeans(ortho, "Sex", adjust="holm")
     with pytest.raises(MultilevelError, match="'estimat'"):
         machines_kr["estimat"]
+
+
+JUNK = [None, 1, 1.5, True, "", " ", "~", "|", "Sex|", "pairwise ~", "x ~ Sex", ["Sex", 1],
+        {"a": 1}, b"Sex", float("nan"), [], {}, "~ Sex | Sex"]
+
+
+@pytest.mark.parametrize("argument", ["specs", "by", "at", "ddf", "type", "level", "weights",
+                                      "adjust"])
+def test_junk_arguments_raise_typed_errors(ortho: ml.LinearMixedModelResult,
+                                           argument: str) -> None:
+    for value in JUNK:
+        kwargs: dict[str, object] = {"specs": "Sex", argument: value}
+        try:
+            ml.emmeans(ortho, **kwargs)
+        except MultilevelError as exc:
+            assert not isinstance(exc, InternalError), (argument, value, exc)
+    for value in [*JUNK, {"age": [np.nan]}, {"age": "x"}, {"Sex": []}]:
+        try:
+            ml.slopes(ortho, "age", **{argument if argument in ("by", "at") else "by": value})
+        except MultilevelError as exc:
+            assert not isinstance(exc, InternalError), (argument, value, exc)
+
+
+def test_repeated_names_and_values_count_once(ortho: ml.LinearMixedModelResult) -> None:
+    assert len(ml.emmeans(ortho, "Sex Sex")) == 2
+    assert len(ml.emmeans(ortho, "Sex", by="age", at={"age": [8, 8, 14]})) == 4
 
 
 def test_offset_models_are_refused(cbpp: pd.DataFrame) -> None:

@@ -59,9 +59,9 @@ def _names(value: Any, what: str) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
-        return [v for v in re.split(r"[\s+*:]+", value.strip()) if v]
+        return list(dict.fromkeys(v for v in re.split(r"[\s+*:]+", value.strip()) if v))
     if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
-        return list(value)
+        return list(dict.fromkeys(value))
     raise ArgumentError(f"{what} must be a variable name or a list of names, got "
                         f"{type(value).__name__} {value!r:.60}")
 

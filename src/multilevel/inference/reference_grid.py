@@ -380,7 +380,9 @@ def grid_values(basis: ModelBasis, at: Mapping[str, Any] | None) -> dict[str, li
             except (TypeError, ValueError):
                 raise ArgumentError(f"at[{v!r}] must be numbers (covariate {v!r} is "
                                     f"numeric), got {given!r:.60}") from None
-        values[v] = chosen
+            if not np.all(np.isfinite(chosen)):
+                raise ArgumentError(f"at[{v!r}] must be finite numbers, got {given!r:.60}")
+        values[v] = list(dict.fromkeys(chosen))  # a value given twice is one grid value
     return values
 
 
