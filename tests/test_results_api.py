@@ -469,3 +469,27 @@ def test_model_matrix_replays_the_encoding_on_new_data_for_every_linear_kind():
                        glmer.predict(cbpp.head(4), re_form="NA", type="link"))
     with pytest.raises(ml.errors.DataError, match="age"):
         lmer.model_matrix(new.drop(columns="age"))
+
+
+@pytest.mark.filterwarnings("ignore::multilevel.errors.MissingDataWarning")
+def test_model_frame_is_the_rows_used_for_every_kind():
+    """model_frame() drops the rows with missing values as the fit did, keeps the data's
+    other columns, and lines up with fitted() (lmer, lme, gls, nlme)."""
+    orth = ml.datasets.load("Orthodont").copy()
+    orth["note"] = "x"
+    orth.loc[[3, 50], "age"] = np.nan
+    expected = orth.drop(index=[3, 50]).reset_index(drop=True)
+    fits = [ml.lmer("distance ~ age + (1 | Subject)", orth),
+            ml.lme("distance ~ age", orth, random="~ 1 | Subject"),
+            ml.gls("distance ~ age", orth)]
+    for fit in fits:
+        frame = fit.model_frame()
+        assert len(frame) == fit.nobs == 106
+        pd.testing.assert_frame_equal(frame[expected.columns], expected, check_dtype=False)
+        assert np.allclose(frame["distance"].to_numpy() - fit.fitted(), fit.residuals())
+    orange = ml.datasets.load("Orange")
+    nl = ml.nlme("circumference ~ SSlogis(age, Asym, xmid, scal)", orange,
+                 fixed="Asym + xmid + scal ~ 1", random="Asym ~ 1 | Tree",
+                 start=[192.7, 728.8, 353.5])
+    assert np.allclose(nl.model_frame()["circumference"].to_numpy() - nl.fitted(),
+                       nl.residuals())

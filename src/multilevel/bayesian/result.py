@@ -122,6 +122,9 @@ class BayesResult(ResultSurface):
         rows = [s.loc[v] for _, v in self.model.fixed_variables()]
         return pd.DataFrame(rows, index=self.fixed_names)
 
+    def _kept_data(self) -> tuple[Any, Any]:
+        return self.model.rows, None
+
     def model_matrix(self, newdata: Any = None) -> pd.DataFrame:
         """The population-level model matrix (columns ``fixed_names``) of the rows used, or
         of ``newdata`` with the fit's encoding replayed; a nonlinear model has none."""

@@ -96,6 +96,9 @@ class MixedModelResult(ResultSurface):
         """Fixed-effects estimates, indexed by coefficient name."""
         return pd.Series(self.beta, index=self.fixed_names, name="estimate")
 
+    def _kept_data(self) -> tuple[Any, Any]:
+        return getattr(self.model, "data", None), self.model.design.row_index
+
     def model_matrix(self, newdata: Any = None) -> pd.DataFrame:
         """The fixed-effects model matrix (columns ``fixed_names``) of the rows used, or of
         ``newdata`` with the fit's encoding (factor levels, contrasts) replayed."""

@@ -173,6 +173,9 @@ class GlsResult(ResultSurface):
         r = self.response - self.fitted()
         return structured_residuals(r, self._structures, self.sigma, type)
 
+    def _kept_data(self) -> tuple[Any, Any]:
+        return self.rows, None
+
     def model_matrix(self, newdata: Any = None) -> pd.DataFrame:
         """The model matrix of the rows used, or of ``newdata`` (the fit's encoding
         replayed)."""

@@ -108,6 +108,11 @@ class LmeResult(ResultSurface):
         """Names of the fixed effects."""
         return list(self.fit.fixed_names)
 
+    def _kept_data(self) -> tuple[Any, Any]:
+        if self.call is None or self.design is None:
+            return None, None
+        return self.call.data, self.design.row_index
+
     def model_matrix(self, newdata: Any = None) -> pd.DataFrame:
         """The fixed-effects model matrix of the rows used, or of ``newdata`` (the fit's
         encoding replayed)."""

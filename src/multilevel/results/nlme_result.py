@@ -197,6 +197,9 @@ class NlmeResult(ResultSurface):
         """Number of observations used."""
         return int(self.spec.y.size)
 
+    def _kept_data(self) -> tuple[Any, Any]:
+        return self.spec.rows, None
+
     def model_matrix(self, newdata: Any = None) -> pd.DataFrame:
         """Not defined for a nonlinear model: its fixed effects enter through the model
         function, not a model matrix (use ``predict``)."""

@@ -13,11 +13,35 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 
 class ResultSurface:
-    """``tidy``, ``save`` and ``_repr_html_`` for every fitted model kind."""
+    """``tidy``, ``save``, ``model_frame`` and ``_repr_html_`` for every fitted model kind."""
+
+    def _kept_data(self) -> tuple[Any, Any]:
+        """Hook: the data the fit keeps and the positions of the rows used in it (None: all
+        of them, in order); (None, None) when it keeps none."""
+        raise NotImplementedError
+
+    def model_frame(self) -> pd.DataFrame:
+        """The data rows the fit used (rows with missing values or zero weight left out), in
+        the model's order and indexed 0..n-1 like ``fitted()``: what plots, marginal means
+        and predictions on the model's own data start from (R's ``model.frame``, with every
+        column of the data kept)."""
+        from multilevel.data.frame import to_pandas
+        from multilevel.errors import NotApplicableError
+
+        data, rows = self._kept_data()
+        if data is None:
+            raise NotApplicableError(
+                f"this {type(self).__name__} keeps no data (the model was built without it); "
+                "refit it, or pass the data to the function that needs it")
+        frame = to_pandas(data)
+        if rows is not None:
+            frame = frame.iloc[np.asarray(rows)]
+        return frame.reset_index(drop=True)
 
     def tidy(self, effects: str = "fixed", conf_int: bool = True, conf_level: float = 0.95,
              **options: Any) -> pd.DataFrame:
