@@ -3,7 +3,7 @@ plots with confidence bands (ggeffects / interactions' ``interact_plot``).
 
 Both draw what :func:`multilevel.predictions` computes, so every kind it takes (lmer, glmer,
 lme, gls, nlme, bayes) is drawn the same way. The rows a fit was made from are read from the
-fit where it keeps them (``data=`` gives them otherwise).
+fit (``model_frame()``; ``data=`` gives them otherwise).
 """
 
 from __future__ import annotations
@@ -53,34 +53,10 @@ def _as_pandas(data: Any) -> pd.DataFrame:
                         f"got {type(data).__name__}")
 
 
-def _kept_rows(fit: Any) -> pd.DataFrame | None:
-    """The rows used in the fit, where the fit keeps them (each kind keeps them elsewhere)."""
-    for owner, name in ((getattr(fit, "spec", None), "rows"),     # nlme
-                        (getattr(fit, "model", None), "rows"),    # bayes
-                        (fit, "rows")):                           # gls
-        rows = getattr(owner, name, None) if owner is not None else None
-        if isinstance(rows, pd.DataFrame):
-            return rows.reset_index(drop=True)
-    model = getattr(fit, "model", None)
-    design = getattr(model, "design", None)
-    data = getattr(model, "data", None)
-    if design is None or data is None:  # lme keeps its call's data and its design
-        design, data = getattr(fit, "design", None), getattr(getattr(fit, "call", None),
-                                                             "data", None)
-    index = getattr(design, "row_index", None)
-    if data is None or index is None:
-        return None
-    return _as_pandas(data).iloc[np.asarray(index)].reset_index(drop=True)
-
-
 def _rows(fit: Any, data: Any) -> pd.DataFrame:
     nobs = getattr(fit, "nobs", None)
     if data is None:
-        rows = _kept_rows(fit)
-        if rows is None:
-            raise ArgumentError(f"this {type(fit).__name__} does not keep the rows it was "
-                                "fitted to: pass them as data=")
-        return rows
+        return fit.model_frame()
     rows = _as_pandas(data).reset_index(drop=True)
     if isinstance(nobs, int) and len(rows) != nobs:
         raise DataError(f"data has {len(rows)} rows but the fit used {nobs}: pass the rows "
