@@ -381,6 +381,16 @@ def test_junk_arguments_raise_typed_errors(ortho: ml.LinearMixedModelResult,
             assert not isinstance(exc, InternalError), (argument, value, exc)
 
 
+@pytest.mark.parametrize("argument", ["method", "adjust", "by", "level"])
+def test_junk_contrast_arguments_raise_typed_errors(machines_kr: ml.MarginalMeans,
+                                                    argument: str) -> None:
+    for value in [*JUNK, "Machine Machine", {"x": [1, "a", 2]}, {"x": [[1, 2, 3]]}]:
+        try:
+            machines_kr.contrast(**{argument: value})
+        except MultilevelError as exc:
+            assert not isinstance(exc, InternalError), (argument, value, exc)
+
+
 def test_repeated_names_and_values_count_once(ortho: ml.LinearMixedModelResult) -> None:
     assert len(ml.emmeans(ortho, "Sex Sex")) == 2
     assert len(ml.emmeans(ortho, "Sex", by="age", at={"age": [8, 8, 14]})) == 4

@@ -129,7 +129,13 @@ def contrast_coefficients(method: Any, labels: list[str],
     if isinstance(method, Mapping):
         names, rows = [], []
         for name, w in method.items():
-            coef = np.asarray(w, dtype=float).reshape(-1)
+            try:
+                coef = np.asarray(w, dtype=float).reshape(-1)
+            except (TypeError, ValueError):
+                raise ArgumentError(f"contrast {name!r} must be numbers, one weight per mean "
+                                    f"({n}: {', '.join(labels)}), got {w!r:.60}") from None
+            if not np.all(np.isfinite(coef)):
+                raise ArgumentError(f"contrast {name!r} has a NaN or infinite weight")
             if coef.size != n:
                 raise ArgumentError(f"contrast {name!r} has {coef.size} weights; it needs one "
                                     f"per mean ({n}: {', '.join(labels)})")
