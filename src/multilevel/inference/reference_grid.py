@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from formulaic import model_matrix
 
-from multilevel.data.frame import logical_as_factor, to_pandas
+from multilevel.data.frame import logical_as_factor
 from multilevel.errors import ArgumentError, NotApplicableError
 from multilevel.formula.expressions import EVALUATION_CONTEXT
 from multilevel.inference.kenward_roger import kr_quantities, kr_test
@@ -190,23 +190,13 @@ def _containment_rule(fit: LmeResult) -> DfRule:
     return rule
 
 
-def _rows_used(fit: Any, kind: str) -> pd.DataFrame:
-    if kind in ("lmer", "glmer"):
-        data, rows = fit.model.data, fit.model.design.row_index
-    elif kind == "lme":
-        data = None if fit.call is None else fit.call.data
-        rows = None if fit.design is None else fit.design.row_index
-    elif kind == "bayes":
-        data, rows = fit.model.rows, None
-    else:
-        data, rows = fit.rows, None
-    if data is None:
+def _rows_used(fit: Any) -> pd.DataFrame:
+    try:
+        return fit.model_frame()
+    except NotApplicableError as exc:
         raise NotApplicableError(
             "marginal means need the fit's data (covariate means, factor levels), and this "
-            "fit keeps none (a loaded fit?); load it with multilevel.load(path, data=...) or "
-            "refit it")
-    frame = to_pandas(data)
-    return (frame if rows is None else frame.iloc[np.asarray(rows)]).reset_index(drop=True)
+            "fit keeps none; refit it with its data") from exc
 
 
 def _fixed_spec(fit: Any, kind: str) -> tuple[Any, str]:
@@ -295,7 +285,7 @@ def model_basis(fit: Any, ddf: Any = None) -> ModelBasis:
             "marginal means of a model with an offset are not available (emmeans adds the "
             "offset at the grid's values, which multilevel does not do yet); refit without "
             "the offset, or compute l' beta from fit.model_matrix(newdata) yourself")
-    data = _rows_used(fit, kind)
+    data = _rows_used(fit)
     spec, expr = _fixed_spec(fit, kind)
     spec = _spec(spec, expr, data)
     factors, covariates = _classify(spec, data)
@@ -335,7 +325,7 @@ def _bayes_basis(fit: Any) -> ModelBasis:
         raise NotApplicableError(
             "marginal means of a model with an offset are not available (emmeans adds the "
             "offset at the grid's values, which multilevel does not do yet)")
-    data = _rows_used(fit, "bayes")
+    data = _rows_used(fit)
     spec, expr = _fixed_spec(fit, "bayes")
     spec = _spec(spec, expr, data)
     factors, covariates = _classify(spec, data)
