@@ -14,30 +14,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-from dataclasses import replace
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from formulaic import model_matrix
 
 import multilevel.structures as structures_module
 from multilevel.covariance.pdmat import PdBlocked, PdDiag, PdSymm
-from multilevel.data.design import build_design, r_contrasts
-from multilevel.data.frame import logical_as_factor, to_pandas
-from multilevel.errors import FormulaError, SavedFitError
-from multilevel.formula.expressions import EVALUATION_CONTEXT
-from multilevel.formula.parser import parse_formula
-from multilevel.formula.rnames import r_column_names
+from multilevel.data.frame import to_pandas
+from multilevel.errors import ArgumentError, SavedFitError
 from multilevel.io.archive import ArchiveReader, ArchiveWriter
 from multilevel.io.codec import check_reproduced, from_json, read_optsum, to_json, write_optsum
 from multilevel.io.frames import read_frame, used_columns, write_frame
-from multilevel.io.mixed_fits import _quietly, data_source
-from multilevel.models import nlme_fit
-from multilevel.models.lme import LmeFit, innermost_group
-from multilevel.models.lmm import ModelStages
-from multilevel.models.nlme_fit import NlmeControl
+from multilevel.io.mixed_fits import data_source
+from multilevel.models.gls import gls_setup
+from multilevel.models.lme import lme_setup
+from multilevel.models.nlme_fit import NlmeControl, nlme_setup
 from multilevel.models.nlme_spec import parse_spec, structure_columns
 from multilevel.models.whitening import Whitening
 from multilevel.results.gls_result import GlsResult
@@ -129,6 +121,15 @@ def _psi(r: ArchiveReader, structures: Whitening) -> np.ndarray:
     return psi
 
 
+def _at_stored(build: Callable[[], Any]) -> Any:
+    # a model's fit_at refuses parameters of other shapes than the model rebuilt on the data
+    try:
+        return build()
+    except ArgumentError as exc:
+        raise SavedFitError(f"the stored parameters do not fit the model rebuilt on the data "
+                            f"({exc}): the data or the multilevel version differ") from exc
+
+
 # -- lme ---------------------------------------------------------------------------------------
 def save_lme(w: ArchiveWriter, fit: LmeResult) -> None:
     """Store an ``lme`` fit."""
@@ -150,48 +151,19 @@ def save_lme(w: ArchiveWriter, fit: LmeResult) -> None:
     w.add_json("estimates/objective.json", {"deviance": to_json(fit.deviance)})
 
 
-def lme_at(formula: str, data: Any, random: str | None, weights: Any, correlation: Any,
-           method: str, theta: np.ndarray, r: ArchiveReader, opt: Any) -> LmeFit:
-    """The ``lme`` model on ``data`` at theta and the stored psi: the steps of
-    :func:`multilevel.models.lme.lme_fit` before its optimization, then the whitened model."""
-    full = formula
-    if random is not None:
-        lhs, group = random.split("~", 1)[1].split("|")
-        full = f"{formula} + ({lhs.strip()} | {group.strip()})"
-    frame = to_pandas(data)
-    design = _quietly(lambda: build_design(full, frame))
-    rows = frame.iloc[design.row_index].reset_index(drop=True)
-    if correlation is not None and not correlation.parsed.groups:
-        group_col = correlation.parsed.group_text or innermost_group(design, random)
-        correlation = replace(correlation, form=f"{correlation.form.strip()} | {group_col}")
-    structures = _restored(r, Whitening.build(weights, correlation, rows))
-    psi = _psi(r, structures)
-    (X, y, *Zs), logdet = structures.whiten(psi, [design.X, design.y,
-                                                  *(t.Z for t in design.terms)])
-    terms = tuple(replace(t, Z=z) for t, z in zip(design.terms, Zs, strict=True))
-    whitened = replace(design, X=X, y=y, terms=terms)
-    model = _quietly(lambda: ModelStages(whitened.formula, None, reml=method == "REML",
-                                         calc_derivs=True, start=opt.initial,
-                                         design=whitened))
-    if theta.shape != (model.layout.n_theta,):
-        raise SavedFitError("the stored theta does not fit the model rebuilt on the data: "
-                            "the data or the multilevel version differ")
-    deviance = float(model.objective(theta)) + 2.0 * logdet
-    var_nat, cor_nat = structures.natural(psi)
-    return LmeFit(model=model, opt=opt, deviance=deviance, variance_parameters=var_nat,
-                  correlation_parameters=cor_nat, outer=None, psi=psi, design=design,
-                  structures=structures)
-
-
 def load_lme(r: ArchiveReader, data: Any) -> LmeResult:
-    """Rebuild an ``lme`` fit at its stored parameters."""
+    """Rebuild an ``lme`` fit at its stored theta and psi
+    (:func:`multilevel.models.lme.lme_setup`, then the fit there without optimizing)."""
     call = r.json("call.json")
     frame = read_frame(r, "data") if data is None else data
     weights = structure_from_json(call["weights"])
     correlation = structure_from_json(call["correlation"])
-    opt = read_optsum(r, "optsum")
-    fit = lme_at(call["formula"], frame, call["random"], weights, correlation, call["method"],
-                 r.array("estimates/theta.npy"), r, opt)
+    setup = lme_setup(call["formula"], frame, call["random"], weights, correlation,
+                      call["method"])
+    setup = setup.with_structures(_restored(r, setup.structures))
+    psi = _psi(r, setup.structures)
+    fit = _at_stored(lambda: setup.fit_at(r.array("estimates/theta.npy"), psi,
+                                          read_optsum(r, "optsum")))
     stored = from_json(r.json("estimates/objective.json")["deviance"])
     check_reproduced("criterion", float(stored), fit.deviance, data_source(data))
     return LmeResult.from_fit(fit, call["method"], LmeCall(call["formula"], frame,
@@ -217,56 +189,18 @@ def save_gls(w: ArchiveWriter, fit: GlsResult) -> None:
 
 
 def load_gls(r: ArchiveReader, data: Any) -> GlsResult:
-    """Rebuild a ``gls`` fit at its stored psi: the steps of
-    :func:`multilevel.models.gls.gls_fit` without its optimization."""
+    """Rebuild a ``gls`` fit at its stored psi (:func:`multilevel.models.gls.gls_setup`, then
+    the fit there without optimizing)."""
     call = r.json("call.json")
-    frame = to_pandas(read_frame(r, "data") if data is None else data)
-    formula, method = call["formula"], call["method"]
-    weights = structure_from_json(call["weights"])
-    correlation = structure_from_json(call["correlation"])
-    parsed = parse_formula(formula)
-    cols = [*(weights.column_names() if weights is not None else []),
-            *(correlation.column_names() if correlation is not None else [])]
-    missing = [c for c in cols if c not in frame.columns]
-    if missing:
-        raise SavedFitError(f"column(s) {', '.join(map(repr, missing))} of the fit's "
-                            f"structures are not in {data_source(data)}")
-    frame = frame.dropna(subset=cols) if cols else frame
-    fixed = r_contrasts(parsed.fixed, frame)
-    try:
-        mm = model_matrix(f"{parsed.response} ~ {fixed}", logical_as_factor(frame),
-                          na_action="drop", context=EVALUATION_CONTEXT)
-    except Exception as exc:  # formulaic raises several exception types
-        raise FormulaError(f"cannot build the model matrix: {exc}", formula) from exc
-    rows = frame.loc[mm.rhs.index]
-    y = np.asarray(mm.lhs, dtype=float)[:, 0]
-    X = np.asarray(mm.rhs, dtype=float)
-    names = r_column_names(list(mm.rhs.columns))
-    n, p = X.shape
-    structures = _restored(r, Whitening.build(weights, correlation, rows))
-    psi = _psi(r, structures)
-    (Xs, ys), logdet = structures.whiten(psi, [X, y])
-    q, rr = np.linalg.qr(Xs)
-    beta = np.linalg.solve(rr, q.T @ ys)
-    rss = float(np.sum((ys - Xs @ beta) ** 2))
-    # nlme's gls log-likelihood (see multilevel.models.gls)
-    if method == "ML":
-        ll = -n / 2 * (math.log(2 * math.pi) + 1 + math.log(rss / n)) - logdet
-    else:
-        ll = (-(n - p) / 2 * (math.log(2 * math.pi) + 1 + math.log(rss / (n - p)))
-              - logdet - float(np.sum(np.log(np.abs(np.diag(rr))))))
+    frame = read_frame(r, "data") if data is None else data
+    setup = gls_setup(call["formula"], frame, structure_from_json(call["weights"]),
+                      structure_from_json(call["correlation"]), call["method"])
+    setup = setup.with_structures(_restored(r, setup.structures))
+    optsum = read_optsum(r, "optsum") if r.has("optsum/record.json") else None
+    fit = setup.fit_at(_psi(r, setup.structures), optsum)
     stored = from_json(r.json("estimates/objective.json")["loglik"])
-    check_reproduced("log-likelihood", float(stored), ll, data_source(data))
-    rinv = np.linalg.inv(rr)
-    var_nat, cor_nat = structures.natural(psi)
-    return GlsResult(
-        fixef=pd.Series(beta, index=names, name="estimate"),
-        vcov=pd.DataFrame(rss / (n - p) * rinv @ rinv.T, index=names, columns=names),
-        sigma=math.sqrt(rss / (n - p if method == "REML" else n)), loglik=ll, method=method,
-        variance_parameters=var_nat, correlation_parameters=cor_nat,
-        optsum=read_optsum(r, "optsum") if r.has("optsum/record.json") else None, nobs=n,
-        X=X, y=y, whitening=structures, psi=psi, formula=formula, rows=rows,
-        fixed_spec=mm.rhs.model_spec, structures=(weights, correlation))
+    check_reproduced("log-likelihood", float(stored), fit.loglik, data_source(data))
+    return GlsResult.from_fit(fit)
 
 
 # -- nlme --------------------------------------------------------------------------------------
@@ -337,8 +271,8 @@ def random_from_json(spec: Any) -> Any:
 
 def load_nlme(r: ArchiveReader, data: Any) -> NlmeResult:
     """Rebuild an ``nlme`` fit at its last linearization: nlme's final LME model at the stored
-    fixed and random effects, theta and psi (the steps of
-    :func:`multilevel.models.nlme_fit.lindstrom_bates` around its iterations)."""
+    fixed and random effects, theta and psi (:func:`multilevel.models.nlme_fit.nlme_setup`,
+    then the fit there without iterating)."""
     call = r.json("call.json")
     frame = read_frame(r, "data") if data is None else to_pandas(data)
     weights = structure_from_json(call["weights"])
@@ -354,22 +288,12 @@ def load_nlme(r: ArchiveReader, data: Any) -> NlmeResult:
     if beta.shape != (len(spec.fixed_names),) or len(b) != len(spec.levels):
         raise SavedFitError("the stored effects do not fit the model rebuilt on the data: the "
                             "data or the multilevel version differ")
-    base = spec.rows.copy()
-    for L, lv in enumerate(spec.levels):
-        base[f"{nlme_fit._G}{L}"] = np.array(lv.labels, dtype=object)[lv.codes]
-    inner = spec.levels[0].name if len(spec.levels) == 1 else f"{nlme_fit._G}{len(spec.levels) - 1}"
-    if correlation is not None and not correlation.parsed.group:
-        correlation = replace(correlation, form=f"{correlation.form.strip()} | {inner}")
-    structures = (_restored(r, Whitening.build(weights, correlation, base))
-                  if weights is not None or correlation is not None else None)
-    psi = _psi(r, structures) if structures is not None else np.empty(0)
-    reml = call["method"] == "REML"
-    lin = nlme_fit._Linearization(spec, beta, b)
-    designs = nlme_fit._Designs(spec, nlme_fit._lme_formula(spec), lin, base)
-    model = nlme_fit._quiet_model(designs.at(lin), reml=reml)
-    factors = nlme_fit._factors(model, r.array("estimates/theta.npy"), spec)
-    fit = nlme_fit._wrap_up(spec, designs, structures, psi, beta, b, factors, lin, reml,
-                            int(call["iterations"]))
+    setup = nlme_setup(spec, weights, correlation)
+    if setup.structures is not None:
+        setup = setup.with_structures(_restored(r, setup.structures))
+    psi = _psi(r, setup.structures) if setup.structures is not None else np.empty(0)
+    fit = _at_stored(lambda: setup.fit_at(beta, b, r.array("estimates/theta.npy"), psi,
+                                          call["method"] == "REML", int(call["iterations"])))
     check_reproduced("criterion", float(from_json(est["deviance"])), fit.deviance,
                      data_source(data))
     full_call = {"model": call["model"], "data": frame, "fixed": call["fixed"],

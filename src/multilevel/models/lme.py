@@ -57,16 +57,67 @@ class LmeFit:
     structures: Whitening | None = None  # the structures on the rows (residuals, intervals)
 
 
-def lme_fit(formula: str, data: Any, random: str | None = None,
-            weights: VarianceFunction | VarComb | None = None,
-            correlation: CorrelationStructure | None = None,
-            method: str = "REML", fitted: np.ndarray | None = None,
-            design: ModelDesign | None = None) -> LmeFit:
-    """Estimate an ``lme`` model (see the module docstring); the public wrapper turns the
-    result into a fitted model. ``fitted`` holds a fitted-value variance function's fitted
-    values fixed (nlme's LME step inside ``nlme``) instead of refreshing them from the fit;
-    ``design``, the formula's design on ``data`` already built (nlme's repeated LME steps on
-    new columns of the same structure), skips building it."""
+@dataclass(frozen=True)
+class LmeSetup:
+    """An ``lme`` model before any optimization, as :func:`lme_setup` builds it: the design on
+    the data's scale, the residual structures initialized on its rows, and the criterion.
+    :func:`lme_fit` optimizes it; :meth:`fit_at` gives the fit at given parameters without
+    optimizing (a saved fit loaded again).
+
+    Attributes
+    ----------
+    design : ModelDesign
+        The formula's design (fixed and random effects) on the data's scale.
+    structures : Whitening
+        The variance function and correlation structure on the design's rows (the
+        correlation's group set to nlme's default, the innermost level, when not given).
+    reml : bool
+        REML (else ML) criterion.
+    """
+
+    design: ModelDesign
+    structures: Whitening
+    reml: bool
+
+    def with_structures(self, structures: Whitening) -> LmeSetup:
+        """The same set-up with other structures on the same rows (e.g. with the fitted
+        values a fitted-value variance function last read: ``structures.with_fitted``)."""
+        return replace(self, structures=structures)
+
+    def fit_at(self, theta: np.ndarray, psi: np.ndarray, opt: OptSummary) -> LmeFit:
+        """The fit at the relative covariance parameters ``theta`` and the structures'
+        unconstrained parameters ``psi`` without optimizing: the linear mixed model of the
+        rows whitened at ``psi``, with the optimizer record ``opt`` (its ``initial`` the
+        model's start) and the criterion evaluated at ``theta``.
+
+        Raises
+        ------
+        ArgumentError
+            ``psi`` or ``theta`` of another length than the structures' or the model's
+            parameters.
+        """
+        psi = np.asarray(psi, dtype=float)
+        theta = np.asarray(theta, dtype=float)
+        if psi.shape != self.structures.start.shape:
+            raise ArgumentError(f"psi has {psi.size} values; the structures on these rows "
+                                f"have {self.structures.start.size} parameters")
+        model, logdet = whitened_stages(self.design, self.structures, psi, self.reml,
+                                        start=opt.initial, calc_derivs=True)
+        if theta.shape != (model.layout.n_theta,):
+            raise ArgumentError(f"theta has {theta.size} values; the model's random effects "
+                                f"have {model.layout.n_theta} parameters")
+        deviance = float(model.objective(theta)) + 2.0 * logdet
+        return _lme_fit_record(model, opt, deviance, None, psi, self.design, self.structures)
+
+
+def lme_setup(formula: str, data: Any, random: str | None = None,
+              weights: VarianceFunction | VarComb | None = None,
+              correlation: CorrelationStructure | None = None, method: str = "REML",
+              design: ModelDesign | None = None) -> LmeSetup:
+    """The steps of an ``lme`` fit before its optimization: check the arguments, build the
+    design of ``formula`` plus nlme's one-sided ``random`` on ``data`` (or take ``design``,
+    already built on ``data``), and initialize the structures on its rows (see
+    :class:`LmeSetup`)."""
     if method not in METHODS:
         raise ArgumentError(f"method must be 'REML' or 'ML', got {method!r:.60}")
     if random is not None:
@@ -98,23 +149,64 @@ def lme_fit(formula: str, data: Any, random: str | None = None,
                 f"lme: correlation group {group_col!r} is not nested in the random-"
                 f"effects factor {term.factor.name!r} (a group spans several of its "
                 "levels); the correlation's group must be the innermost level")
-    reml = method == "REML"
+    return LmeSetup(design=design, structures=structures, reml=method == "REML")
 
+
+def whitened_design(design: ModelDesign, structures: Whitening,
+                    psi: np.ndarray) -> tuple[ModelDesign, float]:
+    """``design`` with y, X and every Z whitened at the structures' parameters ``psi``, and
+    the whitening's log-Jacobian sum_g log|S_g C_g^{1/2}|."""
+    (X, y, *Zs), logdet = structures.whiten(psi, [design.X, design.y,
+                                                  *(t.Z for t in design.terms)])
+    terms = tuple(replace(t, Z=z) for t, z in zip(design.terms, Zs, strict=True))
+    return replace(design, X=X, y=y, terms=terms), logdet
+
+
+def whitened_stages(design: ModelDesign, structures: Whitening, psi: np.ndarray, reml: bool,
+                    start: np.ndarray | None = None,
+                    calc_derivs: bool = False) -> tuple[ModelStages, float]:
+    """The linear mixed model of :func:`whitened_design` (not optimized) and the
+    log-Jacobian."""
+    d, logdet = whitened_design(design, structures, psi)
+    with warnings.catch_warnings():
+        # the whitened columns' scales say nothing about the user's data
+        warnings.simplefilter("ignore", MultilevelWarning)
+        model = ModelStages(d.formula, None, reml=reml, calc_derivs=calc_derivs,
+                            start=start, design=d)
+    return model, logdet
+
+
+def _lme_fit_record(model: ModelStages, opt: OptSummary, deviance: float,
+                    outer: OptSummary | None, psi: np.ndarray, design: ModelDesign,
+                    structures: Whitening) -> LmeFit:
+    var_nat, cor_nat = structures.natural(psi)
+    return LmeFit(model=model, opt=opt, deviance=deviance,
+                  variance_parameters=var_nat, correlation_parameters=cor_nat, outer=outer,
+                  psi=np.asarray(psi, dtype=float), design=design, structures=structures)
+
+
+def lme_fit(formula: str, data: Any, random: str | None = None,
+            weights: VarianceFunction | VarComb | None = None,
+            correlation: CorrelationStructure | None = None,
+            method: str = "REML", fitted: np.ndarray | None = None,
+            design: ModelDesign | None = None) -> LmeFit:
+    """Estimate an ``lme`` model (see the module docstring); the public wrapper turns the
+    result into a fitted model. ``fitted`` holds a fitted-value variance function's fitted
+    values fixed (nlme's LME step inside ``nlme``) instead of refreshing them from the fit;
+    ``design``, the formula's design on ``data`` already built (nlme's repeated LME steps on
+    new columns of the same structure), skips building it. The set-up before the
+    optimization is :func:`lme_setup`."""
+    setup = lme_setup(formula, data, random, weights, correlation, method, design)
+    design, structures, reml = setup.design, setup.structures, setup.reml
+
+    # the closures read the current structures: the optimization below swaps in structures
+    # with refreshed fitted values
     def whitened(psi: np.ndarray) -> tuple[ModelDesign, float]:
-        (X, y, *Zs), logdet = structures.whiten(psi, [design.X, design.y,
-                                                      *(t.Z for t in design.terms)])
-        terms = tuple(replace(t, Z=z) for t, z in zip(design.terms, Zs, strict=True))
-        return replace(design, X=X, y=y, terms=terms), logdet
+        return whitened_design(design, structures, psi)
 
     def stages(psi: np.ndarray, start: np.ndarray | None = None,
                calc_derivs: bool = False) -> tuple[ModelStages, float]:
-        d, logdet = whitened(psi)
-        with warnings.catch_warnings():
-            # the whitened columns' scales say nothing about the user's data
-            warnings.simplefilter("ignore", MultilevelWarning)
-            model = ModelStages(d.formula, None, reml=reml, calc_derivs=calc_derivs,
-                                start=start, design=d)
-        return model, logdet
+        return whitened_stages(design, structures, psi, reml, start, calc_derivs)
 
     def inner(psi: np.ndarray, start: np.ndarray | None = None,
               calc_derivs: bool = False) -> tuple[ModelStages, OptSummary, float]:
@@ -188,10 +280,7 @@ def lme_fit(formula: str, data: Any, random: str | None = None,
     else:
         psi = structures.start
         model, opt, deviance = inner(psi, start=opt.final, calc_derivs=True)
-    var_nat, cor_nat = structures.natural(psi)
-    return LmeFit(model=model, opt=opt, deviance=deviance,
-                  variance_parameters=var_nat, correlation_parameters=cor_nat, outer=outer,
-                  psi=np.asarray(psi, dtype=float), design=design, structures=structures)
+    return _lme_fit_record(model, opt, deviance, outer, psi, design, structures)
 
 
 def innermost_group(design: ModelDesign, random: str | None) -> str:

@@ -399,16 +399,76 @@ def _u(b: np.ndarray, T: np.ndarray) -> np.ndarray:
     return b @ np.linalg.pinv(T).T
 
 
-def lindstrom_bates(spec: NlmeSpec, beta: np.ndarray, reml: bool,
-                    weights: VarianceFunction | None = None,
-                    correlation: CorrelationStructure | None = None,
-                    control: NlmeControl | None = None) -> NlmeFit:
-    """Alternate LME and PNLS steps from the fixed effects ``beta`` (random effects 0).
+@dataclass(frozen=True)
+class NlmeSetup:
+    """What the LME steps of :func:`lindstrom_bates` work on, built once by
+    :func:`nlme_setup`: the working frame, the residual structures on it and the LME
+    formula. :meth:`fit_at` gives the final fit at given estimates without iterating (a saved
+    fit loaded again).
 
-    A variance function of the fitted values (nlme's default ``VarPower()``) reads, in each
-    iteration, the model's fitted values at the start of that iteration (nlme's update of the
-    structures before its LME step), held fixed through the LME and PNLS steps."""
-    control = control or NlmeControl()
+    Attributes
+    ----------
+    spec : NlmeSpec
+    base : pandas.DataFrame
+        The model's rows with one grouping column per level (``nlme_g0``, ``nlme_g1``, ...).
+    structures : Whitening or None
+        The variance function and correlation structure on ``base`` (None without either).
+    correlation : CorrelationStructure or None
+        The correlation argument with nlme's default group, the innermost level, when it
+        names none.
+    formula : str
+        The LME step's formula on the working columns.
+    """
+
+    spec: NlmeSpec
+    base: pd.DataFrame
+    structures: Whitening | None
+    correlation: CorrelationStructure | None
+    formula: str
+
+    def with_structures(self, structures: Whitening | None) -> NlmeSetup:
+        """The same set-up with other structures on the same rows (e.g. with the fitted
+        values a fitted-value variance function last read: ``structures.with_fitted``)."""
+        return replace(self, structures=structures)
+
+    def fit_at(self, beta: np.ndarray, b: list[np.ndarray], theta: np.ndarray,
+               psi: np.ndarray, reml: bool, iterations: int) -> NlmeFit:
+        """nlme's final LME model of the linearization at the fixed effects ``beta`` and the
+        random effects ``b`` (per level, groups x effects), at the LME step's ``theta`` and
+        the structures' unconstrained parameters ``psi``, without iterating; ``iterations``
+        is recorded as the alternations it took.
+
+        Raises
+        ------
+        ArgumentError
+            Estimates of other shapes than the model's.
+        """
+        spec = self.spec
+        beta = np.asarray(beta, dtype=float)
+        n_psi = self.structures.start.size if self.structures is not None else 0
+        shapes = [(len(lv.labels), len(lv.effects)) for lv in spec.levels]
+        if (beta.shape != (len(spec.fixed),) or len(b) != len(shapes)
+                or any(np.shape(bl) != sh for bl, sh in zip(b, shapes, strict=False))
+                or np.shape(psi) != (n_psi,)):
+            raise ArgumentError("nlme: the fixed effects, random effects or structure "
+                                "parameters given do not have the model's shapes (fixed "
+                                f"{len(spec.fixed)}, random {shapes}, structures {n_psi})")
+        lin = _Linearization(spec, beta, b)
+        designs = _Designs(spec, self.formula, lin, self.base)
+        model = _quiet_model(designs.at(lin), reml=reml)
+        theta = np.asarray(theta, dtype=float)
+        if theta.shape != (model.layout.n_theta,):
+            raise ArgumentError(f"nlme: theta has {theta.size} values; the LME step's random "
+                                f"effects have {model.layout.n_theta} parameters")
+        factors = _factors(model, theta, spec)
+        return _wrap_up(spec, designs, self.structures, np.asarray(psi, dtype=float), beta, b,
+                        factors, lin, reml, iterations)
+
+
+def nlme_setup(spec: NlmeSpec, weights: VarianceFunction | None = None,
+               correlation: CorrelationStructure | None = None) -> NlmeSetup:
+    """The working frame, structures and LME formula of an ``nlme`` fit (see
+    :class:`NlmeSetup`)."""
     base = spec.rows.copy()
     for L, lv in enumerate(spec.levels):
         base[f"{_G}{L}"] = np.array(lv.labels, dtype=object)[lv.codes]
@@ -420,7 +480,23 @@ def lindstrom_bates(spec: NlmeSpec, beta: np.ndarray, reml: bool,
         correlation = replace(correlation, form=f"{correlation.form.strip()} | {inner}")
     structures = (Whitening.build(weights, correlation, base)
                   if weights is not None or correlation is not None else None)
-    formula = _lme_formula(spec)
+    return NlmeSetup(spec=spec, base=base, structures=structures, correlation=correlation,
+                     formula=_lme_formula(spec))
+
+
+def lindstrom_bates(spec: NlmeSpec, beta: np.ndarray, reml: bool,
+                    weights: VarianceFunction | None = None,
+                    correlation: CorrelationStructure | None = None,
+                    control: NlmeControl | None = None) -> NlmeFit:
+    """Alternate LME and PNLS steps from the fixed effects ``beta`` (random effects 0).
+
+    A variance function of the fitted values (nlme's default ``VarPower()``) reads, in each
+    iteration, the model's fitted values at the start of that iteration (nlme's update of the
+    structures before its LME step), held fixed through the LME and PNLS steps."""
+    control = control or NlmeControl()
+    setup = nlme_setup(spec, weights, correlation)
+    base, structures, correlation = setup.base, setup.structures, setup.correlation
+    formula = setup.formula
     method = "REML" if reml else "ML"
     designs: _Designs | None = None
     b = [np.zeros((len(lv.labels), len(lv.effects))) for lv in spec.levels]
