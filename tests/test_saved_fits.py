@@ -531,3 +531,85 @@ def test_damaged_bytes_give_saved_fit_error(lmer_fit: Any, tmp_path: Path) -> No
         except SavedFitError:
             continue
         same(lmer_fit.fixef, loaded.fixef)
+
+
+# -- the loaded model, and the model layer's fits at given parameters ---------------------------
+def test_loaded_model_is_the_public_class(lmer_fit: Any, cbpp: pd.DataFrame,
+                                          tmp_path: Path) -> None:
+    # ml.load rebuilds the model as multilevel.api's class (registered in
+    # results.base.MODEL_CLASSES), so that .fit() on it fits again and gives the same fit
+    loaded = round_trip(lmer_fit, tmp_path / "sleep.mlm")
+    assert type(loaded.model) is ml.LinearMixedModel
+    refit = loaded.model.fit()
+    for name in ("theta", "fixef", "sigma", "loglik", "vcov"):
+        same(getattr(lmer_fit, name), getattr(refit, name), 1e-9)
+    fit = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp,
+                   family="binomial")
+    loaded = round_trip(fit, tmp_path / "cbpp.mlm")
+    assert type(loaded.model) is ml.GeneralizedLinearMixedModel
+    refit = loaded.model.fit()
+    for name in ("theta", "fixef", "loglik"):
+        same(getattr(fit, name), getattr(refit, name), 1e-9)
+
+
+def test_fits_at_given_parameters(orthodont: pd.DataFrame) -> None:
+    # the model layer's one way to build a fit without optimizing (what ml.load uses):
+    # at the fitted parameters it gives the fit back
+    from multilevel.models.gls import gls_setup
+    from multilevel.models.lme import lme_setup
+
+    weights, correlation = ml.VarIdent(form="~ 1 | Sex"), ml.CorAR1()
+    fit = ml.lme("distance ~ age", orthodont, random="~ 1 | Subject", weights=weights,
+                 correlation=correlation)
+    setup = lme_setup("distance ~ age", orthodont, "~ 1 | Subject", weights, correlation)
+    at = setup.fit_at(fit.fit.theta, fit.psi, fit.fit.optsum)
+    # the optimum's criterion as the optimizer recorded it, and evaluated again
+    same(fit.deviance, at.deviance, 1e-12)
+    same(fit.variance_parameters, at.variance_parameters)
+    with pytest.raises(ml.errors.ArgumentError, match="psi has 1 values"):
+        setup.fit_at(fit.fit.theta, fit.psi[:1], fit.fit.optsum)
+    with pytest.raises(ml.errors.ArgumentError, match="theta has 2 values"):
+        setup.fit_at(np.r_[fit.fit.theta, 1.0], fit.psi, fit.fit.optsum)
+    fit = ml.gls("distance ~ age + Sex", orthodont, weights=weights)
+    setup = gls_setup("distance ~ age + Sex", orthodont, weights)
+    at = setup.fit_at(fit.psi, fit.optsum)
+    assert at.loglik == fit.loglik
+    same(fit.fixef, at.fixef)
+    same(fit.vcov, at.vcov)
+
+
+def test_stored_parameters_of_another_shape_are_refused(orthodont: pd.DataFrame,
+                                                        tmp_path: Path) -> None:
+    fit = ml.lme("distance ~ age", orthodont, random="~ 1 | Subject")
+    path = fit.save(tmp_path / "lme.mlm")
+    buf = io.BytesIO()
+    np.save(buf, np.r_[fit.fit.theta, 0.5], allow_pickle=False)
+    data = buf.getvalue()
+    with zipfile.ZipFile(path) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    manifest["members"]["estimates/theta.npy"] = {"sha256": hashlib.sha256(data).hexdigest(),
+                                                  "bytes": len(data)}
+    bad = rewrite(path, tmp_path / "forged.mlm", {"estimates/theta.npy": data,
+                                                  "manifest.json": json.dumps(manifest).encode()})
+    with pytest.raises(SavedFitError, match="theta has 2 values.*version differ"):
+        ml.load(bad)
+
+
+def test_io_reads_no_private_names_of_other_modules() -> None:
+    # STYLE.md: modules use each other's public names; io's own objects may use their own
+    import ast
+
+    import multilevel.io
+
+    for path in Path(multilevel.io.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") \
+                    and not node.attr.startswith("__"):
+                assert isinstance(node.value, ast.Name) and node.value.id == "self", \
+                    f"{path.name}:{node.lineno} reads {node.attr}"
+            if isinstance(node, ast.ImportFrom) and not (node.module or "").startswith(
+                    "multilevel.io"):
+                private = [a.name for a in node.names if a.name.startswith("_")
+                           and not a.name.startswith("__")]
+                assert not private, f"{path.name}:{node.lineno} imports {private}"

@@ -24,6 +24,7 @@ from multilevel.models.gls import gls_fit
 from multilevel.models.lme import lme_fit
 from multilevel.models.lmm import ModelStages
 from multilevel.models.nlme_fit import NlmeControl, nlme_estimate
+from multilevel.results.base import MODEL_CLASSES
 from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
 from multilevel.results.gls_result import GlsResult
 from multilevel.results.lme_result import LmeCall, LmeResult
@@ -123,6 +124,11 @@ class GeneralizedLinearMixedModel(GLMMStages):
         new = self.replace(y=y)
         assert isinstance(new, GeneralizedLinearMixedModel)
         return new.fit()
+
+
+# models rebuilt below this layer (ml.load) are made of the public classes
+MODEL_CLASSES["lmer"] = LinearMixedModel
+MODEL_CLASSES["glmer"] = GeneralizedLinearMixedModel
 
 
 @public_api

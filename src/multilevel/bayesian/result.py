@@ -77,6 +77,13 @@ class BayesResult(ResultSurface):
         self._z = draws.z
         self.data_name = data_name
 
+    @property
+    def unconstrained_draws(self) -> dict[str, np.ndarray]:
+        """The sampler's draws on its unconstrained scale, by parameter block, each of shape
+        (chains, draws, ...): what the posterior variables are computed from (a saved fit
+        stores these)."""
+        return self._z
+
     # -- draws -----------------------------------------------------------------------------
     def draws(self, name: str) -> np.ndarray:
         """The draws of one posterior variable, shape (chains, draws, ...)."""

@@ -41,9 +41,10 @@ def save_bayes(w: ArchiveWriter, fit: Any) -> None:
         w.add_array("model/offset.npy", model.offset)
     rows = model.rows
     write_frame(w, "data", rows[used_columns(rows, [model.formula])])
-    z_names = sorted(fit._z)
+    z = fit.unconstrained_draws
+    z_names = sorted(z)
     for i, name in enumerate(z_names):
-        w.add_array(f"draws/z{i}.npy", np.asarray(fit._z[name]))
+        w.add_array(f"draws/z{i}.npy", np.asarray(z[name]))
     stats = fit.posterior.sample_stats
     stat_names = [str(s) for s in stats.data_vars]
     for i, name in enumerate(stat_names):

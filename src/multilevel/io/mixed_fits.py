@@ -32,6 +32,7 @@ from multilevel.io.codec import (
 from multilevel.io.frames import read_frame, used_columns, write_frame
 from multilevel.models.glmm import GLMMFit, GLMMStages
 from multilevel.models.lmm import ModelStages
+from multilevel.results.base import MODEL_CLASSES
 from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
 from multilevel.results.lmm_result import LinearMixedModelResult
 
@@ -114,8 +115,8 @@ def save_lmer(w: ArchiveWriter, fit: LinearMixedModelResult) -> None:
         "optimizer": model.optimizer, "optimizer_settings": to_json(model.optimizer_settings),
         "calc_derivs": bool(model.calc_derivs),
         "start": to_json(start) if start is not None else None,
-        "weights": write_source(w, "weights", model._weights_source),
-        "offset": write_source(w, "offset", model._offset_source),
+        "weights": write_source(w, "weights", model.weights_source),
+        "offset": write_source(w, "offset", model.offset_source),
     }
     w.add_json("call.json", call)
     write_data(w, model.data, [call["formula"], *(v for v in (call["weights"], call["offset"])
@@ -132,7 +133,9 @@ def load_lmer(r: ArchiveReader, data: Any) -> LinearMixedModelResult:
     call = r.json("call.json")
     frame = read_frame(r, "data") if data is None else data
     try:
-        model = _quietly(lambda: ModelStages(
+        # the public class (multilevel.api's, registered there), so that model.fit() works
+        model_class = MODEL_CLASSES.get("lmer", ModelStages)
+        model = _quietly(lambda: model_class(
             call["formula"], frame, reml=bool(call["reml"]),
             weights=read_source(r, call["weights"]), offset=read_source(r, call["offset"]),
             optimizer=call["optimizer"], start=from_json(call["start"]),
@@ -172,8 +175,8 @@ def save_glmer(w: ArchiveWriter, fit: GeneralizedLinearMixedModelResult) -> None
         "optimizer_settings": to_json(s.optimizer_settings), "calc_derivs": s.calc_derivs,
         "laplace": s.curvature,
         "start": to_json({k: v for k, v in model.start.items()}) if model.start else None,
-        "weights": write_source(w, "weights", model._weights_source),
-        "offset": write_source(w, "offset", model._offset_source),
+        "weights": write_source(w, "weights", model.weights_source),
+        "offset": write_source(w, "offset", model.offset_source),
     }
     w.add_json("call.json", call)
     write_data(w, model.data, [call["formula"], *(v for v in (call["weights"], call["offset"])
@@ -199,7 +202,8 @@ def load_glmer(r: ArchiveReader, data: Any) -> GeneralizedLinearMixedModelResult
     frame = read_frame(r, "data") if data is None else data
     try:
         start = from_json(call["start"])
-        model = _quietly(lambda: GLMMStages(
+        model_class = MODEL_CLASSES.get("glmer", GLMMStages)
+        model = _quietly(lambda: model_class(
             call["formula"], frame, family=family_from_json(call["family"]),
             nagq=int(call["nagq"]), weights=read_source(r, call["weights"]),
             offset=read_source(r, call["offset"]), optimizer=call["optimizer"],

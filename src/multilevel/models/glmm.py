@@ -292,6 +292,18 @@ class GLMMStages:
 
     # -- parameters -------------------------------------------------------------------------
     @property
+    def weights_source(self) -> Any:
+        """The ``weights=`` argument as the call gave it: None, a column name, or values (one
+        per data row); what a model rebuilt from the call (a saved fit, a refit) needs."""
+        return self._weights_source
+
+    @property
+    def offset_source(self) -> Any:
+        """The ``offset=`` argument as the call gave it: None, a column name, or values (one
+        per data row)."""
+        return self._offset_source
+
+    @property
     def nobs(self) -> int:
         """Number of observations."""
         return self.design.nobs

@@ -43,6 +43,12 @@ CONFINT_METHODS: dict[str, ConfintMethod] = {}
 # Procedures of the inference layer that result methods call (fit.contrast, fit.profile).
 INFERENCE_HOOKS: dict[str, Callable[..., Any]] = {}
 
+# The public model classes by kind ("lmer": multilevel.api.LinearMixedModel, "glmer":
+# multilevel.api.GeneralizedLinearMixedModel), which multilevel.api registers: a model rebuilt
+# in a layer below the API (a loaded fit's) is made of these, so that it answers ``.fit()`` as
+# one the user built does.
+MODEL_CLASSES: dict[str, type] = {}
+
 
 def register_confint(name: str, method: ConfintMethod) -> None:
     """Make a confidence-interval method available to ``confint(method=name)``."""
