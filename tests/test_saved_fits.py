@@ -613,3 +613,15 @@ def test_io_reads_no_private_names_of_other_modules() -> None:
                 private = [a.name for a in node.names if a.name.startswith("_")
                            and not a.name.startswith("__")]
                 assert not private, f"{path.name}:{node.lineno} imports {private}"
+
+
+def test_data_lacking_a_column_is_refused(lmer_fit: Any, sleepstudy: pd.DataFrame,
+                                          orthodont: pd.DataFrame, tmp_path: Path) -> None:
+    # the rebuilt model's own check of data=, as a SavedFitError naming the column
+    path = lmer_fit.save(tmp_path / "a.mlm")
+    with pytest.raises(SavedFitError, match="rebuilt on the data given to load: .*'Days'"):
+        ml.load(path, data=sleepstudy.drop(columns="Days"))
+    fit = ml.gls("distance ~ age", orthodont, weights=ml.VarIdent(form="~ 1 | Sex"))
+    path = fit.save(tmp_path / "gls.mlm")
+    with pytest.raises(SavedFitError, match="rebuilt on the data given to load: .*'Sex'"):
+        ml.load(path, data=orthodont.drop(columns="Sex"))

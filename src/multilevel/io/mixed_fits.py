@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from multilevel.data.frame import to_pandas
-from multilevel.errors import MultilevelWarning, SavedFitError
+from multilevel.errors import MultilevelError, MultilevelWarning, SavedFitError
 from multilevel.families import FAMILIES
 from multilevel.families.family import Family
 from multilevel.families.negative_binomial import NegativeBinomial
@@ -142,6 +142,8 @@ def load_lmer(r: ArchiveReader, data: Any) -> LinearMixedModelResult:
             optimizer_settings=from_json(call["optimizer_settings"]),
             calc_derivs=bool(call["calc_derivs"])))
     except KeyError as exc:
+        if isinstance(exc, MultilevelError):  # a column the data lack (ColumnNotFoundError)
+            raise
         raise SavedFitError(f"the stored call lacks {exc}: the file is damaged") from exc
     theta = r.array("estimates/theta.npy")
     stored = from_json(r.json("estimates/objective.json")["objective"])
@@ -210,6 +212,8 @@ def load_glmer(r: ArchiveReader, data: Any) -> GeneralizedLinearMixedModelResult
             start=start, optimizer_settings=from_json(call["optimizer_settings"]),
             calc_derivs=bool(call["calc_derivs"]), laplace=call["laplace"]))
     except KeyError as exc:
+        if isinstance(exc, MultilevelError):  # a column the data lack (ColumnNotFoundError)
+            raise
         raise SavedFitError(f"the stored call lacks {exc}: the file is damaged") from exc
     theta, beta = r.array("estimates/theta.npy"), r.array("estimates/beta.npy")
     est = r.json("estimates/objective.json")

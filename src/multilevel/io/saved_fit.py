@@ -10,6 +10,8 @@ from typing import Any
 
 from multilevel.errors import (
     ArgumentError,
+    ColumnNotFoundError,
+    DataError,
     MultilevelError,
     MultilevelWarning,
     SavedFitError,
@@ -130,6 +132,11 @@ def load(path: str | os.PathLike[str], data: Any = None) -> Any:
             warnings.simplefilter("ignore", MultilevelWarning)
             try:
                 return loaders[reader.kind](reader, frame)
+            except (DataError, ColumnNotFoundError) as exc:
+                # the model's own checks of the data it is rebuilt on (a column missing from
+                # data=, too few rows left)
+                raise SavedFitError(f"the fit in {str(source)!r} cannot be rebuilt on "
+                                    f"{mixed_fits.data_source(frame)}: {exc}") from exc
             except MultilevelError:
                 raise
             except (KeyError, IndexError, TypeError, ValueError) as exc:
