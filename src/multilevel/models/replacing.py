@@ -62,8 +62,8 @@ def changed_design(model: Any, formula: str | ParsedFormula | None, data: Any,
         raise ArgumentError(f"replace() takes design= or {'= and '.join(builders)}= "
                             "(which build a design from the data), not both")
     new_data = model.data if data is KEEP else data
-    new_weights = model._weights_source if weights is KEEP else weights
-    new_offset = model._offset_source if offset is KEEP else offset
+    new_weights = model.weights_source if weights is KEEP else weights
+    new_offset = model.offset_source if offset is KEEP else offset
     if builders or (data is not KEEP and design is None):
         if new_data is None:
             raise ArgumentError("this model keeps no data (it was built from a design): "

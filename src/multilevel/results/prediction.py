@@ -136,7 +136,7 @@ def predict(result: MixedModelResult, newdata: Any, re_form: str | None,
         return out
     frame = to_pandas(newdata).reset_index(drop=True)
     out = _fixed_part(result, frame)
-    source = result.model._offset_source if offset is None else offset
+    source = result.model.offset_source if offset is None else offset
     if isinstance(source, str):
         if source not in frame.columns:
             raise ColumnNotFoundError(source, [str(c) for c in frame.columns], "offset")
