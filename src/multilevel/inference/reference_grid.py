@@ -42,8 +42,6 @@ from multilevel.formula.expressions import EVALUATION_CONTEXT
 from multilevel.inference.kenward_roger import kr_quantities, kr_test
 from multilevel.inference.satterthwaite import satterthwaite_df
 from multilevel.results.base import INFERENCE_HOOKS
-from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
-from multilevel.results.gls_result import GlsResult
 from multilevel.results.lme_result import LmeResult
 from multilevel.results.lmm_result import DDF_METHODS, LinearMixedModelResult
 
@@ -126,20 +124,13 @@ def _infinite(L: np.ndarray) -> np.ndarray:
 
 
 def _fit_kind(fit: Any) -> str:
-    if getattr(fit, "kind", None) == "bayes":  # bayesian sits in this layer: no import
-        return "bayes"
-    if isinstance(fit, GeneralizedLinearMixedModelResult):
-        return "glmer"
-    if isinstance(fit, LinearMixedModelResult):
-        return "lmer"
-    if isinstance(fit, LmeResult):
-        return "lme"
-    if isinstance(fit, GlsResult):
-        return "gls"
-    raise NotApplicableError(
-        f"marginal means are available for lmer, glmer, lme, gls and bayes fits, not for a "
-        f"{type(fit).__name__}: they need a fixed-effects model matrix l' beta (a nonlinear "
-        "model's parameters are not linear in its predictors)")
+    kind = getattr(type(fit), "kind", None)
+    if kind not in ("lmer", "glmer", "lme", "gls", "bayes"):
+        raise NotApplicableError(
+            f"marginal means are available for lmer, glmer, lme, gls and bayes fits, not for "
+            f"a {type(fit).__name__}: they need a fixed-effects model matrix l' beta (a "
+            "nonlinear model's parameters are not linear in its predictors)")
+    return str(kind)
 
 
 def _ddf_name(kind: str, ddf: Any) -> str:

@@ -19,29 +19,14 @@ from multilevel.errors import (
 )
 from multilevel.io import mixed_fits, structured_fits
 from multilevel.io.archive import ArchiveReader, ArchiveWriter
-from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
-from multilevel.results.gls_result import GlsResult
-from multilevel.results.lme_result import LmeResult
-from multilevel.results.lmm_result import LinearMixedModelResult
-from multilevel.results.nlme_result import NlmeResult
 
 
 def _kind(fit: Any) -> str:
-    # NlmeResult before the linear kinds: order matters only where classes are related
-    if isinstance(fit, NlmeResult):
-        return "nlme"
-    if isinstance(fit, LmeResult):
-        return "lme"
-    if isinstance(fit, GlsResult):
-        return "gls"
-    if isinstance(fit, GeneralizedLinearMixedModelResult):
-        return "glmer"
-    if isinstance(fit, LinearMixedModelResult):
-        return "lmer"
-    if type(fit).__name__ == "BayesResult":
-        return "bayes"
-    raise SavedFitError(f"cannot save a {type(fit).__name__}: saving applies to fits of "
-                        "lmer, glmer, lme, gls, nlme and bayes")
+    kind = getattr(type(fit), "kind", None)
+    if kind not in ("lmer", "glmer", "lme", "gls", "nlme", "bayes"):
+        raise SavedFitError(f"cannot save a {type(fit).__name__}: saving applies to fits of "
+                            "lmer, glmer, lme, gls, nlme and bayes")
+    return str(kind)
 
 
 def _savers() -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -78,6 +78,8 @@ class GeneralizedLinearMixedModelResult(MixedModelResult):
     stage0 : OptSummary or None
         The nAGQ = 0 stage's record when a second stage followed.
     """
+
+    kind: ClassVar[str] = "glmer"  # the fitting function, for dispatch and saved files
 
     model: GLMMStages = field(repr=False)
     theta: np.ndarray

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -80,6 +80,8 @@ class GlsResult(ResultSurface):
     structures : tuple
         The variance function and correlation structure as the user gave them (refits).
     """
+
+    kind: ClassVar[str] = "gls"  # the fitting function, for dispatch and saved files
 
     fixef: pd.Series
     vcov: pd.DataFrame

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -77,6 +77,8 @@ class LmeResult(ResultSurface):
     call : LmeCall or None
         The arguments of the fit (for refits).
     """
+
+    kind: ClassVar[str] = "lme"  # the fitting function, for dispatch and saved files
 
     fit: LinearMixedModelResult = field(repr=False)
     deviance: float

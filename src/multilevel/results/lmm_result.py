@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -71,6 +71,8 @@ class LinearMixedModelResult(MixedModelResult):
     reml : bool
         True for a REML fit.
     """
+
+    kind: ClassVar[str] = "lmer"  # the fitting function, for dispatch and saved files
 
     model: ModelStages = field(repr=False)
     theta: np.ndarray

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -88,6 +88,8 @@ class NlmeResult(ResultSurface):
     call : dict
         The arguments of the fit, for refits.
     """
+
+    kind: ClassVar[str] = "nlme"  # the fitting function, for dispatch and saved files
 
     fixef: pd.Series
     ranef: dict[str, pd.DataFrame]

@@ -63,13 +63,15 @@ def _conf_level(level: Any) -> float:
 
 
 def _kind(fit: Any) -> str:
-    """``"bayes"`` (answers ``draws``), ``"nlme"`` (lme, gls, nlme: answer ``intervals``) or
+    """The naming family of a fit: ``"bayes"`` (brms), ``"nlme"`` (lme, gls, nlme) or
     ``"lme4"`` (lmer, glmer)."""
-    if callable(getattr(fit, "draws", None)) and hasattr(fit, "posterior"):
-        return "bayes"
-    if callable(getattr(fit, "intervals", None)):
-        return "nlme"
-    return "lme4"
+    kind = getattr(type(fit), "kind", None)
+    families = {"bayes": "bayes", "lme": "nlme", "gls": "nlme", "nlme": "nlme",
+                "lmer": "lme4", "glmer": "lme4"}
+    if kind not in families:
+        raise ArgumentError(f"tidy() takes a fitted model (lmer, glmer, lme, gls, nlme or "
+                            f"bayes), got {type(fit).__name__}")
+    return families[kind]
 
 
 def _is_residual(group: Any) -> bool:
