@@ -12,23 +12,28 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from multilevel.data.design import build_design
 from multilevel.errors import (
     ArgumentError,
     ConvergenceWarning,
+    NotApplicableError,
     SingularFitWarning,
     public_api,
     public_methods,
 )
+from multilevel.models.backfitting import fit_moments
 from multilevel.models.glmm import GLMMStages
 from multilevel.models.gls import gls_fit
 from multilevel.models.lme import lme_fit
 from multilevel.models.lmm import ModelStages
+from multilevel.models.moments import CrossedFactors
 from multilevel.models.nlme_fit import NlmeControl, nlme_estimate
 from multilevel.results.base import MODEL_CLASSES
 from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
 from multilevel.results.gls_result import GlsResult
 from multilevel.results.lme_result import LmeCall, LmeResult
 from multilevel.results.lmm_result import LinearMixedModelResult
+from multilevel.results.moments_result import MomentsResult
 from multilevel.results.nlme_result import NlmeResult
 
 _Result = TypeVar("_Result", LinearMixedModelResult, GeneralizedLinearMixedModelResult)
@@ -101,6 +106,75 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
                              optimizer=optimizer, start=start,
                              optimizer_settings=optimizer_settings, calc_derivs=calc_derivs)
     return model.fit()
+
+
+@public_api
+def lmer_moments(formula: str, data: Any, offset: Any = None, rounds: int = 2,
+                 tol: float = 1e-8, max_sweeps: int = 500) -> MomentsResult:
+    """Fit crossed random intercepts in O(N): Gao–Owen moment estimates of the variance
+    components and GLS fixed effects by backfitting (Ghosh, Hastie & Owen 2022), with standard
+    errors ``(X' V^-1 X)^-1`` that account for the crossed effects. For data too large for the
+    exact fit (millions of rows, two factors with 10^4..10^6 levels); where ``lmer`` runs it
+    is more efficient.
+
+    A separate function, not ``lmer(method=...)``: the result has no likelihood and a
+    different type (:class:`~multilevel.results.moments_result.MomentsResult`), and lmer's
+    ``reml``, ``optimizer`` and ``start`` mean nothing here.
+
+    Parameters
+    ----------
+    formula : str
+        ``"y ~ x + (1 | user) + (1 | item)"``: any number of random-intercept terms ``(1 | g)``
+        (crossed, nested or partly crossed); random slopes are refused (NotApplicableError).
+    data : pandas.DataFrame or polars.DataFrame
+    offset : array-like or column name, optional
+        Subtracted from the response.
+    rounds : int, default 2
+        Moment / GLS rounds: the first from OLS residuals, later ones from GLS residuals.
+    tol, max_sweeps
+        Backfitting convergence: relative change of the fitted effects per sweep.
+
+    Returns
+    -------
+    MomentsResult
+    """
+    _check_moments_arguments(formula, rounds, tol, max_sweeps)
+    design = build_design(formula, data, offset=offset)
+    names: list[str] = []
+    for term in design.terms:
+        if term.columns != ("(Intercept)",):
+            raise NotApplicableError(
+                f"the term ({term.lhs} | {term.factor.name}) has random slopes; the moments "
+                "method fits random intercepts (1 | g) only: fit it exactly with "
+                "ml.lmer(formula, data) (REML)")
+        if term.factor.name in names:
+            raise NotApplicableError(
+                f"the grouping factor {term.factor.name} appears in two terms; the moments "
+                "method takes one (1 | g) per factor")
+        names.append(term.factor.name)
+    y = design.y if design.offset is None else design.y - design.offset
+    factors = CrossedFactors.from_codes(names, [t.factor.codes for t in design.terms])
+    fit = fit_moments(design.X, y, factors, rounds=rounds, tol=tol, max_sweeps=max_sweeps)
+    return MomentsResult(
+        formula=formula, fixed_names=tuple(design.fixed_names), beta=fit.beta,
+        vcov_array=fit.vcov, group_names=tuple(names),
+        levels=tuple(tuple(t.factor.levels) for t in design.terms),
+        sigma2_groups=fit.components.sigma2, sigma2_resid=fit.components.sigma2_resid,
+        effects=tuple(fit.effects), ols_beta=fit.ols_beta, ols_vcov=fit.ols_vcov,
+        rounds=fit.rounds, sweeps=fit.sweeps, converged=fit.converged,
+        at_boundary=tuple(names[k] for k in fit.components.at_boundary),
+        n_obs=design.nobs, n_dropped=design.n_dropped, data=data, row_index=design.row_index)
+
+
+def _check_moments_arguments(formula: Any, rounds: Any, tol: Any, max_sweeps: Any) -> None:
+    if not isinstance(formula, str):
+        raise ArgumentError(f"formula must be a string such as \"y ~ x + (1 | a) + (1 | b)\", "
+                            f"got {type(formula).__name__}")
+    for name, value in (("rounds", rounds), ("max_sweeps", max_sweeps)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ArgumentError(f"{name} must be a whole number >= 1, got {value!r:.60}")
+    if isinstance(tol, bool) or not isinstance(tol, int | float) or not 0 < tol < 1:
+        raise ArgumentError(f"tol must be a number between 0 and 1 (e.g. 1e-8), got {tol!r:.60}")
 
 
 @public_methods

@@ -67,7 +67,7 @@ def _kind(fit: Any) -> str:
     ``"lme4"`` (lmer, glmer)."""
     kind = getattr(type(fit), "kind", None)
     families = {"bayes": "bayes", "lme": "nlme", "gls": "nlme", "nlme": "nlme",
-                "lmer": "lme4", "glmer": "lme4"}
+                "lmer": "lme4", "glmer": "lme4", "moments": "lme4"}
     if kind not in families:
         raise ArgumentError(f"tidy() takes a fitted model (lmer, glmer, lme, gls, nlme or "
                             f"bayes), got {type(fit).__name__}")
