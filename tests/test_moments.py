@@ -133,6 +133,7 @@ def test_common_vocabulary(small) -> None:
     ci = mom.confint()
     assert (ci["lower"] < mom.fixef).all() and (mom.fixef < ci["upper"]).all()
     assert len(mom.model_frame()) == len(df)
+    assert "method of moments" in mom._repr_html_() and "nobs=20000" in repr(mom)
 
 
 @pytest.mark.parametrize("what", ["loglik", "aic", "bic", "deviance"])

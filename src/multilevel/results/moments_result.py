@@ -9,6 +9,7 @@ likelihood: ``loglik``, ``aic``, ``bic``, ``deviance``, ``anova`` and ``profile`
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -43,7 +44,7 @@ class MomentsSummary:
 
 
 @public_methods
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class MomentsResult(ResultSurface):
     """Crossed random-intercept model fitted in O(N): moment variance components, GLS fixed
     effects by backfitting (see :func:`multilevel.lmer_moments`).
@@ -222,6 +223,14 @@ class MomentsResult(ResultSurface):
 
     def __str__(self) -> str:
         return str(self.summary())
+
+    def __repr__(self) -> str:
+        return (f"MomentsResult({self.formula!r}, nobs={self.nobs}, "
+                f"ngroups={self.ngroups})")
+
+    def _repr_html_(self) -> str:
+        # the notebook view: the printed summary (the shared view reads a likelihood)
+        return f"<pre>{html.escape(str(self.summary()))}</pre>"
 
     def to_dict(self) -> dict[str, Any]:
         """The estimates as plain Python values (JSON-ready)."""
