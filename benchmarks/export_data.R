@@ -3,7 +3,8 @@
 #
 # Writes benchmarks/data/InstEval.csv.gz (lme4::InstEval),
 # benchmarks/data/Chem97.csv.gz (mlmRev::Chem97) and
-# benchmarks/data/sleepstudy.csv.gz (lme4::sleepstudy).  Factor columns are written
+# benchmarks/data/sleepstudy.csv.gz (lme4::sleepstudy), benchmarks/data/Hsb82.csv.gz and
+# benchmarks/data/ScotsSec.csv.gz (mlmRev).  Factor columns are written
 # as their labels, so Python readers must treat them as categorical/strings.
 #
 # Usage (from the repository root or anywhere):
@@ -43,3 +44,9 @@ write_gz(Chem97, "Chem97")
 
 data("sleepstudy", package = "lme4")
 write_gz(sleepstudy, "sleepstudy")
+
+data("Hsb82", package = "mlmRev")
+write_gz(Hsb82, "Hsb82")
+
+data("ScotsSec", package = "mlmRev")
+write_gz(ScotsSec, "ScotsSec")

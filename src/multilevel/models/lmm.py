@@ -42,6 +42,7 @@ from multilevel.models.predictor import Predictor, ReBlock
 from multilevel.models.replacing import KEEP, changed_design, checked_response
 from multilevel.models.response import GaussianResponse
 from multilevel.models.start import anova_applies, anova_start, initial_step, intercept_constant
+from multilevel.models.threads import blas_threads_for
 from multilevel.optim.backends import backend_key, check_settings, check_start, minimize_theta
 from multilevel.optim.convergence import check_boundary, check_derivatives
 from multilevel.optim.optsummary import OptSummary
@@ -99,37 +100,40 @@ class ModelStages:
         # arguments are checked before any work on the data
         self._set_settings(_checked_settings(reml, optimizer, optimizer_settings, calc_derivs,
                                              start))
-        self.design = design if design is not None else build_design(formula, data, weights,
-                                                                     offset)
-        # the caller's data, by reference (no copy), for procedures that refit other formulas
-        # on the same data (stepwise selection)
-        self.data = data
-        self._weights_source = weights
-        self._offset_source = offset
-        self.predictor = Predictor(self.design)
-        self.blocks: list[ReBlock] = self.predictor.blocks
-        self.layout: ThetaLayout = self.predictor.layout
-        terms = self.design.terms
-        self.start: np.ndarray | str | None = self._checked_start(start)
-        w = self.design.weights
-        self._sqrt_w = None if w is None else np.sqrt(w)
-        self._x_shift_is_intercept = np.all(self.design.X == 1.0, axis=0)
-        self._x_shift = _centering(self.design.X, w, self._x_shift_is_intercept)
-        self._log_det_w = 0.0 if w is None else float(np.log(w[w > 0]).sum())
-        self.response = GaussianResponse(self.design.nobs, int(self.design.X.shape[1]),
-                                         self._log_det_w)
-        if self.nobs <= self.n_fixed:
-            raise DataError(
-                f"{self.nobs} observation(s) are used for {self.n_fixed} fixed-effects "
-                f"coefficient(s) ({', '.join(self.design.fixed_names)}): no degrees of freedom "
-                "are left for the residual variance. Use more data or fewer fixed effects")
-        check_scales(self.design, self._response_shift()[0])
-        self.A: CrossProducts = self.predictor.cross_products(self._xy(), self._sqrt_w)
-        self._check_finite_cross_products()
-        self._check_response_not_reproduced()
-        warn_scales(self.design)
-        check_fit_memory(self.A, self.nobs, self.n_fixed + 1 + sum(b.k for b in self.blocks),
-                         [terms[b.terms[0]].factor.name for b in self.blocks])
+        # one BLAS thread for the construction: its dense work is on p x p matrices and
+        # row-wise passes, where threads only synchronize (see multilevel.models.threads)
+        with blas_threads_for(0):
+            self.design = design if design is not None else build_design(formula, data, weights,
+                                                                         offset)
+            # the caller's data, by reference (no copy), for procedures that refit other formulas
+            # on the same data (stepwise selection)
+            self.data = data
+            self._weights_source = weights
+            self._offset_source = offset
+            self.predictor = Predictor(self.design)
+            self.blocks: list[ReBlock] = self.predictor.blocks
+            self.layout: ThetaLayout = self.predictor.layout
+            terms = self.design.terms
+            self.start: np.ndarray | str | None = self._checked_start(start)
+            w = self.design.weights
+            self._sqrt_w = None if w is None else np.sqrt(w)
+            self._x_shift_is_intercept = np.all(self.design.X == 1.0, axis=0)
+            self._x_shift = _centering(self.design.X, w, self._x_shift_is_intercept)
+            self._log_det_w = 0.0 if w is None else float(np.log(w[w > 0]).sum())
+            self.response = GaussianResponse(self.design.nobs, int(self.design.X.shape[1]),
+                                             self._log_det_w)
+            if self.nobs <= self.n_fixed:
+                raise DataError(
+                    f"{self.nobs} observation(s) are used for {self.n_fixed} fixed-effects "
+                    f"coefficient(s) ({', '.join(self.design.fixed_names)}): no degrees of freedom "
+                    "are left for the residual variance. Use more data or fewer fixed effects")
+            check_scales(self.design, self._response_shift()[0])
+            self.A: CrossProducts = self.predictor.cross_products(self._xy(), self._sqrt_w)
+            self._check_finite_cross_products()
+            self._check_response_not_reproduced()
+            warn_scales(self.design)
+            check_fit_memory(self.A, self.nobs, self.n_fixed + 1 + sum(b.k for b in self.blocks),
+                             [terms[b.terms[0]].factor.name for b in self.blocks])
 
     # -- numerical trouble ------------------------------------------------------------------
     def _check_finite_cross_products(self) -> None:
@@ -340,6 +344,14 @@ class ModelStages:
         """Number of fixed-effects coefficients (p)."""
         return int(self.design.X.shape[1])
 
+    @property
+    def dense_order(self) -> int:
+        """Order of the dense part of the blocked factor: the [X y] block and every grouping
+        factor after the first (the first stays block diagonal). It decides the BLAS threads
+        of the fit (see :mod:`multilevel.models.threads`)."""
+        return self.n_fixed + 1 + sum(
+            nl * b.k for nl, b in zip(self.predictor.n_levels[1:], self.blocks[1:], strict=True))
+
     def factor(self, theta: np.ndarray) -> BlockedFactor:
         """The blocked Cholesky factor at ``theta``.
 
@@ -349,7 +361,8 @@ class ModelStages:
             When the factorization fails in floating point (the data's scale).
         """
         try:
-            return factorize(self.A, self.layout.templates(np.asarray(theta, dtype=float)))
+            with blas_threads_for(self.dense_order):
+                return factorize(self.A, self.layout.templates(np.asarray(theta, dtype=float)))
         except NotPositiveDefinite as exc:
             raise NumericalError(f"the likelihood cannot be evaluated at theta = "
                                  f"{np.asarray(theta).tolist()}: {self.scale_diagnosis()}"
@@ -415,7 +428,15 @@ class ModelStages:
         return theta0, settings
 
     def optimize(self) -> OptSummary:
-        """Minimize the objective over theta; returns the optimizer record."""
+        """Minimize the objective over theta; returns the optimizer record.
+
+        BLAS runs single-threaded while the dense part of the factor is small (see
+        :mod:`multilevel.models.threads`): threads only add synchronization there, and on a
+        busy machine far more."""
+        with blas_threads_for(self.dense_order):
+            return self._optimize()
+
+    def _optimize(self) -> OptSummary:
         lower = self.layout.lower_bounds()
         x0, settings = self._start()
         f0 = self._deviance(x0)

@@ -6,6 +6,10 @@ BLAS spends more time waking and synchronizing its threads than computing on suc
 on a busy machine much more: VerbAgg's evaluation took 3x longer with OpenBLAS's default
 threads than with one, on 2 cores. Above :data:`SMALL_DENSE` the dense blocks are big enough
 for threads to pay, and the user's setting is left alone.
+
+The linear mixed model's fit uses the same rule (:meth:`ModelStages.optimize` and the
+cross-products pass), keyed on the order of its dense part: the [X y] block plus every grouping
+factor after the first (the first stays block diagonal).
 """
 
 from __future__ import annotations
@@ -16,8 +20,14 @@ from functools import cache
 
 from threadpoolctl import ThreadpoolController
 
-# Dense blocks up to this order run single-threaded.
-SMALL_DENSE = 1000
+# Dense blocks up to this order run single-threaded. Measured on the 2-core benchmark machine
+# (OpenBLAS 0.3.31 from the numpy/scipy wheels, load average 5-6 from other work, 2026-11-26;
+# medians, 1 thread vs OpenBLAS's default 2): dense Cholesky of order 250: 0.42 vs 1.42 ms,
+# 1000: 28 vs 1284 ms, 2000: 116 vs 184 ms, 3000: 318 vs 4491 ms, 4000: 1009 vs 970 ms
+# (the crossover); the triangular solves and products beside them lose with two threads at
+# every order up to 4000. With one thread the default environment fitted InstEval (ML) in
+# 1.9 s where OpenBLAS's default threads took 4.3 s, and Chem97 in 38 ms instead of 0.1-4 s.
+SMALL_DENSE = 4000
 
 
 @cache
