@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from multilevel.data.design import build_design
+from multilevel.distributed import dask_lmer, is_partitioned_input
 from multilevel.errors import (
     ArgumentError,
     ConvergenceWarning,
@@ -81,8 +82,11 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
     formula : str
         lme4 formula: ``"Reaction ~ Days + (Days | Subject)"``. Random terms ``(x | g)``,
         ``(x || g)`` (uncorrelated), ``(1 | a/b)`` (nested), ``(1 | a:b)``, crossed terms.
-    data : pandas.DataFrame or polars.DataFrame
+    data : pandas.DataFrame, polars.DataFrame, dask.dataframe.DataFrame or Parquet path
         Rows with missing values in used columns are dropped (and counted on the result).
+        A Dask DataFrame, or a path or glob of Parquet files, is fitted exactly without
+        collecting its rows: the cross-products are summed over the partitions on the
+        workers (see docs/dask.md; needs ``pip install "multilevel[dask]"``).
     reml : bool, default True
         REML (lme4's default) or maximum likelihood.
     weights, offset : array-like or column name, optional
@@ -102,6 +106,10 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
     -------
     LinearMixedModelResult
     """
+    if is_partitioned_input(data):
+        return dask_lmer(formula, data, reml=reml, weights=weights, offset=offset,
+                         optimizer=optimizer, start=start,
+                         optimizer_settings=optimizer_settings, calc_derivs=calc_derivs)
     model = LinearMixedModel(formula, data, reml=reml, weights=weights, offset=offset,
                              optimizer=optimizer, start=start,
                              optimizer_settings=optimizer_settings, calc_derivs=calc_derivs)
