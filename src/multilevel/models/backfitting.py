@@ -24,7 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from multilevel.errors import ConvergenceWarning
-from multilevel.models.moments import CrossedFactors, MomentEstimates, variance_components
+from multilevel.models.moments import (
+    CrossedFactors,
+    MomentEstimates,
+    moment_coefficients,
+    variance_components,
+)
 
 
 @dataclass(frozen=True)
@@ -197,10 +202,12 @@ def fit_moments(X: np.ndarray, y: np.ndarray, factors: CrossedFactors, rounds: i
     ols_vcov = float(resid @ resid) / max(n - p, 1) * np.linalg.inv(X.T @ X)
     beta = ols_beta
     gls: GlsBackfit | None = None
-    components = variance_components(resid, factors)
+    coefficients = moment_coefficients(factors)
+    components = variance_components(resid, factors, coefficients)
     sweeps, converged = 0, True
-    for _ in range(max(int(rounds), 1)):
-        components = variance_components(y - X @ beta, factors)
+    for round_ in range(max(int(rounds), 1)):
+        if round_:
+            components = variance_components(y - X @ beta, factors, coefficients)
         gls = gls_by_backfitting(X, y, factors, components.sigma2, components.sigma2_resid,
                                  tol, max_sweeps)
         beta = gls.beta

@@ -119,27 +119,39 @@ def pair_square_sum(first: np.ndarray, second: np.ndarray, n_second: int) -> flo
     return float(runs @ runs)
 
 
-def moment_equations(r: np.ndarray, factors: CrossedFactors) -> tuple[np.ndarray, np.ndarray]:
-    """The U-statistics of ``r`` and the coefficient matrix of their expectations (see the
-    module docstring)."""
+def moment_coefficients(factors: CrossedFactors) -> np.ndarray:
+    """The coefficients of the U-statistics' expectations (rows: U_1..U_K, U_e; columns:
+    s_1^2..s_K^2, s_e^2; see the module docstring). They depend on the design only."""
     n = float(factors.nobs)
     k_count = len(factors.codes)
     square = [float(c @ c) for c in factors.counts]
     coef = np.zeros((k_count + 1, k_count + 1))
-    stat = np.zeros(k_count + 1)
     for k in range(k_count):
-        stat[k] = within_level_statistic(r, factors.codes[k], factors.counts[k])
         coef[k, k_count] = square[k] - n
         for m in range(k_count):
-            if m != k:
-                pairs = pair_square_sum(factors.codes[k], factors.codes[m],
-                                        factors.n_levels[m])
-                coef[k, m] = square[k] - pairs
-    stat[k_count] = n * float(np.sum((r - r.mean()) ** 2))
+            if m > k:
+                coef[k, m] = square[k] - pair_square_sum(factors.codes[k], factors.codes[m],
+                                                         factors.n_levels[m])
+            elif m < k:  # P_km = P_mk
+                coef[k, m] = square[k] - (square[m] - coef[m, k])
     coef[k_count, k_count] = n * n - n
     for m in range(k_count):
         coef[k_count, m] = n * n - square[m]
-    return stat, coef
+    return coef
+
+
+def moment_statistics(r: np.ndarray, factors: CrossedFactors) -> np.ndarray:
+    """The U-statistics U_1..U_K, U_e of ``r``."""
+    stat = [within_level_statistic(r, codes, counts)
+            for codes, counts in zip(factors.codes, factors.counts, strict=True)]
+    stat.append(float(factors.nobs) * float(np.sum((r - r.mean()) ** 2)))
+    return np.array(stat)
+
+
+def moment_equations(r: np.ndarray, factors: CrossedFactors) -> tuple[np.ndarray, np.ndarray]:
+    """The U-statistics of ``r`` and the coefficient matrix of their expectations (see the
+    module docstring)."""
+    return moment_statistics(r, factors), moment_coefficients(factors)
 
 
 def solve_components(stat: np.ndarray, coef: np.ndarray) -> MomentEstimates:
@@ -180,7 +192,10 @@ def solve_components(stat: np.ndarray, coef: np.ndarray) -> MomentEstimates:
                            statistics=stat, coefficients=coef)
 
 
-def variance_components(r: np.ndarray, factors: CrossedFactors) -> MomentEstimates:
-    """Gao–Owen moment estimates of the variance components from residuals ``r``."""
-    stat, coef = moment_equations(np.asarray(r, dtype=float), factors)
-    return solve_components(stat, coef)
+def variance_components(r: np.ndarray, factors: CrossedFactors,
+                        coefficients: np.ndarray | None = None) -> MomentEstimates:
+    """Gao–Owen moment estimates of the variance components from residuals ``r`` (pass the
+    design's ``moment_coefficients`` when estimating repeatedly: they cost a sort per pair of
+    factors)."""
+    coef = moment_coefficients(factors) if coefficients is None else coefficients
+    return solve_components(moment_statistics(np.asarray(r, dtype=float), factors), coef)
