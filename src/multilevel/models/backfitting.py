@@ -72,20 +72,19 @@ def backfit(r: np.ndarray, factors: CrossedFactors, lambdas: np.ndarray, tol: fl
     r = np.asarray(r, dtype=float)
     active = [k for k in range(len(factors.codes)) if np.isfinite(lambdas[k])]
     effects = [np.zeros(c.size) for c in factors.counts]
-    fit = np.zeros_like(r)
+    # the running residual r - Z u: three passes over the rows per factor and sweep
+    resid = r.copy()
     scale = float(np.sqrt(r @ r)) or 1.0
     for sweep in range(1, max_sweeps + 1):
         change = 0.0
         for k in active:
-            codes = factors.codes[k]
-            partial = r - fit
-            # r - fit holds factor k's own fit too: add it back through the level sums
-            sums = np.bincount(codes, weights=partial, minlength=effects[k].size)
-            new = (sums + factors.counts[k] * effects[k]) / (factors.counts[k] + lambdas[k])
+            codes, counts = factors.codes[k], factors.counts[k]
+            # resid still holds factor k's own fit: add it back through the level sums
+            sums = np.bincount(codes, weights=resid, minlength=counts.size)
+            new = (sums + counts * effects[k]) / (counts + lambdas[k])
             step = new - effects[k]
-            moved = step[codes]
-            fit += moved
-            change += float(moved @ moved)
+            resid -= step[codes]
+            change += float(counts @ step**2)  # |Z_k step|^2
             effects[k] = new
         _centre(effects, lambdas, active)
         if np.sqrt(change) <= tol * scale:

@@ -53,7 +53,8 @@ class CrossedFactors:
     def from_codes(cls, names: list[str] | tuple[str, ...],
                    codes: list[np.ndarray] | tuple[np.ndarray, ...]) -> CrossedFactors:
         """Factors from integer codes (levels that do not occur get count 0)."""
-        arrays = tuple(np.asarray(c) for c in codes)
+        # platform integers: bincount would convert narrower codes on every call
+        arrays = tuple(np.asarray(c).astype(np.intp, copy=False) for c in codes)
         counts = tuple(np.bincount(c).astype(float) for c in arrays)
         return cls(tuple(names), arrays, counts)
 
