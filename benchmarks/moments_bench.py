@@ -59,7 +59,7 @@ def _power_law_cdf(levels: int, exponent: float) -> np.ndarray:
     return cdf / cdf[-1]
 
 
-def generate(rows: int, path: Path) -> dict[str, object]:
+def generate(rows: int, path: Path, item_exponent: float) -> dict[str, object]:
     """Write the synthetic table to ``path`` (Parquet: y, x float64; user, item int32) and
     the realised random effects' variances beside it."""
     import pyarrow as pa
@@ -73,7 +73,7 @@ def generate(rows: int, path: Path) -> dict[str, object]:
     user_rank = rng.permutation(users)
     item_rank = rng.permutation(items)
     user_cdf = _power_law_cdf(users, 0.6)
-    item_cdf = _power_law_cdf(items, 1.1)
+    item_cdf = _power_law_cdf(items, item_exponent)
     schema = pa.schema([("y", pa.float64()), ("x", pa.float64()), ("user", pa.int32()),
                         ("item", pa.int32())])
     start = time.perf_counter()
@@ -90,7 +90,11 @@ def generate(rows: int, path: Path) -> dict[str, object]:
             y = BETA[0] + BETA[1] * x + u[user] + v[item] + SD_RESID * rng.standard_normal(n)
             writer.write_table(pa.table({"y": y, "x": x, "user": user.astype(np.int32),
                                          "item": item.astype(np.int32)}, schema=schema))
-    return {"rows": rows, "users": users, "items": items,
+    item_count = np.zeros(items)
+    for batch in pq.ParquetFile(path).iter_batches(columns=["item"]):
+        item_count += np.bincount(batch.column(0).to_numpy(), minlength=items)
+    return {"rows": rows, "users": users, "items": items, "item_exponent": item_exponent,
+            "top_item_share": float(item_count.max() / rows),
             "generate_s": time.perf_counter() - start,
             "parquet_mib": path.stat().st_size / 2**20,
             "realised_var_user": float(u.var()), "realised_var_item": float(v.var())}
@@ -176,12 +180,14 @@ def main() -> None:
     parser.add_argument("--api", action="store_true",
                         help="also fit through ml.lmer_moments (sizes up to 8 M rows)")
     parser.add_argument("--keep", action="store_true", help="keep the Parquet files")
+    parser.add_argument("--item-exponent", type=float, default=0.6,
+                        help="item popularity ~ rank^-exponent (default 0.6)")
     parser.add_argument("--child", choices=["generate", "fit"], help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child == "generate":
         rows = int(args.rows)
-        print(json.dumps(generate(rows, Path(args.path))))
+        print(json.dumps(generate(rows, Path(args.path), args.item_exponent)))
         return
     if args.child == "fit":
         print(json.dumps(fit(Path(args.path), args.api)))
@@ -190,7 +196,8 @@ def main() -> None:
     for rows in (int(r) for r in args.rows.split(",")):
         path = Path(args.data_dir) / f"movielens_shape_{rows}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
-        gen = _child(["--child", "generate", "--rows", str(rows), "--path", str(path)])
+        gen = _child(["--child", "generate", "--rows", str(rows), "--path", str(path),
+                      "--item-exponent", str(args.item_exponent)])
         fit_args = ["--child", "fit", "--path", str(path)]
         if args.api and rows <= 8_000_000:
             fit_args.append("--api")
@@ -204,6 +211,7 @@ def main() -> None:
             "python": platform.python_version(), "numpy": np.__version__,
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "model": "y ~ 1 + x + (1|user) + (1|item)", "method": "moments (fit_moments)",
+            "item_exponent": args.item_exponent,
             "truth": {"beta": BETA, "sd_user": SD_USER, "sd_item": SD_ITEM,
                       "sd_resid": SD_RESID}, "seed": SEED}
     out = Path(args.out)
