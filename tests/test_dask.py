@@ -183,9 +183,9 @@ KILL_DIR = "MULTILEVEL_TEST_KILL_DIR"
 
 
 def kill_worker_once(frame: pd.DataFrame, marker: str) -> pd.DataFrame:
-    """Kill the worker process running this task the second time the partition holding
-    user u000 is read (the first read is the levels pass; the second is the sums pass)."""
-    if (frame["user"] == "u000").any() and not os.path.exists(marker + ".killed"):
+    """Kill the worker process running this task the second time the first partition (the
+    one holding row 0) is read: the first read is the levels pass, the second the sums pass."""
+    if len(frame) and frame.index[0] == 0 and not os.path.exists(marker + ".killed"):
         reads = marker + ".reads"
         count = int(Path(reads).read_text()) if os.path.exists(reads) else 0
         Path(reads).write_text(str(count + 1))
@@ -231,11 +231,10 @@ def test_missing_column_and_empty_partitions(client):
         ml.lmer(CROSSED, dd.from_pandas(df2.assign(x=np.nan), npartitions=2))
 
 
-def test_missing_extra_is_a_typed_error(monkeypatch):
+def test_missing_extra_is_a_typed_error(monkeypatch, tmp_path: Path):
     import builtins
 
-    from multilevel import distributed as dist
-
+    ml.datasets.load("sleepstudy").to_parquet(tmp_path / "sleep.parquet")
     real_import = builtins.__import__
 
     def no_dask(name, *args, **kwargs):
@@ -245,39 +244,43 @@ def test_missing_extra_is_a_typed_error(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_dask)
     with pytest.raises(MissingExtraError, match=r'pip install "multilevel\[dask\]"'):
-        dist.require()
+        ml.lmer(SLEEP, str(tmp_path / "*.parquet"))
 
 
 def make_partition(i: int, rows: int) -> pd.DataFrame:
-    """One partition of the big data, generated on the worker (never on the client)."""
+    """One partition of the big data, generated on the worker (never on the client): the
+    model's four columns and eight more that it does not use (read, then dropped)."""
     rng = np.random.default_rng(1000 + i)
-    user = rng.integers(0, 5000, rows)
-    item = rng.integers(0, 300, rows)
+    user = rng.integers(0, 2000, rows)
+    item = rng.integers(0, 40, rows)
     x = rng.normal(size=rows)
-    ue = np.random.default_rng(1).normal(size=5000)
-    ie = np.random.default_rng(2).normal(size=300)
-    return pd.DataFrame({"y": 1.0 + 0.5 * x + 0.7 * ue[user] + 0.4 * ie[item]
-                         + rng.normal(size=rows),
-                         "x": x, "user": user, "item": item,
-                         "pad1": rng.normal(size=rows), "pad2": rng.normal(size=rows)})
+    ue = np.random.default_rng(1).normal(size=2000)
+    ie = np.random.default_rng(2).normal(size=40)
+    y = 1.0 + 0.5 * x + 0.7 * ue[user] + 0.4 * ie[item] + rng.normal(size=rows)
+    pads = {f"pad{j}": rng.normal(size=rows) for j in range(8)}
+    return pd.DataFrame({"y": y, "x": x, "user": user, "item": item, **pads})
 
 
 @pytest.mark.slow
 def test_client_memory_stays_low_on_data_larger_than_its_limit(client):
-    """~3.2 GB of rows (100 partitions of 1 M rows x 4 float + 2 int columns, generated on
-    the workers): the client's resident memory grows by far less than the data -- no
+    """~3 GB of rows (32 partitions of 1 M rows x 12 eight-byte columns, generated on the
+    workers): the client's resident memory grows by far less than the data -- no
     partition's rows ever reach it, only level-sized sums."""
     import psutil
 
-    rows, parts = 1_000_000, 100
-    ddf = dd.from_map(make_partition, range(parts), rows=rows)
+    rows, parts = 1_000_000, 32
+    # meta given: no partition is generated on the client, not even to learn the dtypes
+    ddf = dd.from_map(make_partition, range(parts), rows=rows, meta=make_partition(0, 0))
     proc = psutil.Process()
     before = proc.memory_info().rss
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = ml.lmer("y ~ x + (1 | user) + (1 | item)", ddf)
     growth = proc.memory_info().rss - before
-    data_bytes = rows * parts * 6 * 8
+    data_bytes = rows * parts * 12 * 8
     assert fit.nobs == rows * parts
     assert fit.fixef["x"] == pytest.approx(0.5, abs=0.01)
-    assert growth < 300 * 2**20 < data_bytes / 10
+    assert fit.ngroups == {"user": 2000, "item": 40}
+    print(f"client RSS growth {growth / 2**20:.0f} MiB for {data_bytes / 2**30:.2f} GiB of rows")
+    assert data_bytes > 2.5 * 2**30
+    assert growth < 200 * 2**20

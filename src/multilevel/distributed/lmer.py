@@ -33,6 +33,7 @@ from multilevel.data.design import (
     _check_identifiable,
     _check_parameter_count,
     _lme4_order,
+    _response_columns,
     r_contrasts,
 )
 from multilevel.data.frame import logical_as_factor
@@ -175,12 +176,18 @@ def dask_model(formula: str, data: Any, reml: bool = True, weights: Any = None,
             raise ColumnNotFoundError(col, columns)
     ddf = ddf[list(dict.fromkeys([*used, *(c for c in (wcol, ocol) if c is not None)]))]
     meta = ddf._meta
-    response_cols = {c for c in used if c in parsed.response}
+    response_cols = set(_response_columns(parsed, meta))
     group_cols = list(dict.fromkeys(c for spec in parsed.random for c in spec.group_factors))
     value_factors = [c for c in used if c not in labels and c not in response_cols
                      and is_factor_column(meta[c].dtype)]
     encoder = PartitionEncoder(formula=parsed.text, used=used, labels=labels, weights=wcol,
                                offset=ocol)
+
+    # refused before any pass: transforms a partition cannot compute (see encoding._matrix)
+    empty = logical_as_factor(meta.iloc[:0])
+    _matrix(parsed.fixed, empty, parsed.text, "fixed-effects part")
+    for spec in parsed.random:
+        _matrix(spec.lhs, empty, parsed.text, "random-effects term")
 
     # pass 1: the levels
     parts = ddf.to_delayed()

@@ -80,9 +80,13 @@ class DaskLinearMixedModel(ModelStages):
     facts: SummaryFacts
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # ModelStages.replace builds a new model this way when the formula, data, weights or
+        # design change (profile(), step(), a bootstrap's new design): that needs the rows
         raise NotApplicableError(
-            "a DaskLinearMixedModel is built by ml.lmer(formula, dask_dataframe) (or a "
-            "Parquet path), which computes its cross-products on the cluster")
+            "this needs a model rebuilt from the rows (a changed formula, data, weights or "
+            "design, as profile(), step() and bootstraps build), which a Dask fit keeps in "
+            "the partitions; fit the new formula with ml.lmer(formula, dask_dataframe), or "
+            "fit in memory. Settings alone (reml, optimizer, start) can be changed")
 
     @classmethod
     def from_sums(cls, design: RowlessDesign, A: CrossProducts, facts: SummaryFacts,
@@ -194,6 +198,18 @@ def anova_start_from_sums(A: CrossProducts, constants: list[float]) -> np.ndarra
     return theta if np.all(np.isfinite(theta)) else None
 
 
+# denominator-df methods that need the model matrices row by row
+ROW_DDF = ("kenward-roger", "between-within")
+
+
+def _refuse_row_ddf(ddf: Any) -> None:
+    if isinstance(ddf, str) and ddf.lower().replace("_", "-") in ROW_DDF:
+        raise NotApplicableError(
+            f"ddf={ddf!r} needs the model matrices X and Z row by row, which stay in the "
+            "partitions of a Dask fit; use ddf='satterthwaite' (computed from the "
+            "cross-products, as in memory) or 'residual'")
+
+
 @public_methods
 @dataclass(frozen=True)
 class DaskLinearMixedModelResult(LinearMixedModelResult):
@@ -232,6 +248,18 @@ class DaskLinearMixedModelResult(LinearMixedModelResult):
         """Residuals of the rows used, computed on the workers and collected (see
         :meth:`residuals_lazy`)."""
         return np.asarray(self.residuals_lazy(kind, scaled).compute(), dtype=float)
+
+    def coef_table(self, ddf: str | None = "satterthwaite", level: float = 0.95,
+                   ) -> pd.DataFrame:
+        """As the in-memory fit's; the denominator-df methods that read the rows
+        (``"kenward-roger"``, ``"between-within"``) raise NotApplicableError."""
+        _refuse_row_ddf(ddf)
+        return super().coef_table(ddf, level)
+
+    def contrast(self, L: Any, ddf: str | None = "satterthwaite") -> pd.Series:
+        """As the in-memory fit's (see :meth:`coef_table` for the df methods available)."""
+        _refuse_row_ddf(ddf)
+        return super().contrast(L, ddf)
 
     def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
         """Not available: simulation returns one value per row on the client."""
