@@ -136,6 +136,48 @@ def test_more_formulas_same_fit(client, formula):
     assert_same_fit(mem, dsk, rtol=1e-5)  # flatter optima: theta to the optimizer's resolution
 
 
+def factor_types_data(n: int = 1500, seed: int = 4) -> pd.DataFrame:
+    """An ordered factor, a logical, a pandas string column, a categorical grouping factor, a
+    numeric grouping factor, an offset column and a duplicated (aliased) predictor."""
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({
+        "x": rng.normal(size=n),
+        "dose": pd.Categorical(rng.choice(["lo", "mid", "hi"], n),
+                               categories=["lo", "mid", "hi"], ordered=True),
+        "flag": rng.random(n) > 0.5, "s": pd.Series(rng.choice(["p", "q"], n), dtype="string"),
+        "g": pd.Categorical(rng.choice([f"g{i}" for i in range(30)], n)),
+        "h": rng.integers(0, 12, n).astype(float), "t": rng.uniform(1, 3, n),
+        "o": rng.normal(size=n)})
+    df["y"] = rng.normal(size=n) + rng.normal(size=30)[df.g.cat.codes] + 0.3 * df.x
+    df["x2"] = 2.0 * df.x
+    return df
+
+
+@pytest.mark.parametrize(("formula", "offset"), [
+    ("y ~ x + dose + (1 | g)", None),                       # ordered factor: contr.poly
+    ("y ~ x + flag + s + (1 | g:s)", None),                 # logical, string, interaction
+    ("y ~ x + offset(log(t)) + (1 | g) + (1 | h)", "o"),    # both kinds of offset
+])
+def test_factor_types_and_offsets_same_fit(client, formula, offset):
+    df = factor_types_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ml.errors.SingularFitWarning)
+        mem = ml.lmer(formula, df, offset=offset)
+        dsk = ml.lmer(formula, dd.from_pandas(df, npartitions=4), offset=offset)
+    assert_same_fit(mem, dsk, rtol=1e-5)
+    np.testing.assert_allclose(dsk.fitted(), mem.fitted(), rtol=1e-6, atol=1e-8)
+
+
+def test_aliased_column_dropped_as_in_memory(client):
+    df = factor_types_data()
+    with pytest.warns(ml.errors.RankDeficiencyWarning, match="x2"):
+        mem = ml.lmer("y ~ x + x2 + (1 | g)", df)
+    with pytest.warns(ml.errors.RankDeficiencyWarning, match="x2"):
+        dsk = ml.lmer("y ~ x + x2 + (1 | g)", dd.from_pandas(df, npartitions=3))
+    assert dsk.model.design.dropped_fixed == ("x2",)
+    assert_same_fit(mem, dsk)
+
+
 def test_weights_column(client):
     df = crossed_data(2000, seed=3).dropna()
     df["w"] = np.random.default_rng(0).uniform(0.5, 2.0, len(df))
