@@ -155,6 +155,23 @@ def fit(path: Path, api: bool) -> dict[str, object]:
     return out
 
 
+def reml(path: Path) -> dict[str, object]:
+    """The exact REML fit (``ml.lmer``) of the same table, in its own process (own peak)."""
+    import pyarrow.parquet as pq
+
+    import multilevel as ml
+
+    frame = pq.read_table(path).to_pandas()
+    start, cpu = time.perf_counter(), _cpu_s()
+    fit_ = ml.lmer("y ~ 1 + x + (1 | user) + (1 | item)", frame)
+    vc = fit_.varcorr["variance"].to_numpy()
+    return {"reml_s": time.perf_counter() - start, "reml_cpu_s": _cpu_s() - cpu,
+            "reml_peak_rss_gib": _peak_gib(), "reml_beta": fit_.fixef.tolist(),
+            "reml_se": fit_.coef_table()["std_error"].tolist(),
+            "reml_var_user": float(vc[0]), "reml_var_item": float(vc[1]),
+            "reml_var_resid": float(vc[2])}
+
+
 def _child(args: list[str]) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     done = subprocess.run([sys.executable, __file__, *args], env=env, check=True,
@@ -182,7 +199,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the Parquet files")
     parser.add_argument("--item-exponent", type=float, default=0.6,
                         help="item popularity ~ rank^-exponent (default 0.6)")
-    parser.add_argument("--child", choices=["generate", "fit"], help=argparse.SUPPRESS)
+    parser.add_argument("--reml-max-rows", type=int, default=0,
+                        help="also fit by exact REML (ml.lmer) sizes up to this many rows")
+    parser.add_argument("--child", choices=["generate", "fit", "reml"], help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child == "generate":
@@ -191,6 +210,9 @@ def main() -> None:
         return
     if args.child == "fit":
         print(json.dumps(fit(Path(args.path), args.api)))
+        return
+    if args.child == "reml":
+        print(json.dumps(reml(Path(args.path))))
         return
     runs = []
     for rows in (int(r) for r in args.rows.split(",")):
@@ -202,6 +224,8 @@ def main() -> None:
         if args.api and rows <= 8_000_000:
             fit_args.append("--api")
         res = _child(fit_args)
+        if rows <= args.reml_max_rows:
+            res.update(_child(["--child", "reml", "--path", str(path)]))
         run = {**gen, **res, "recovery": _recovery(gen, res)}
         print(json.dumps(run, indent=1), flush=True)
         runs.append(run)

@@ -122,8 +122,9 @@ def lmer_moments(formula: str, data: Any, offset: Any = None, rounds: int = 2,
     """Fit crossed random intercepts in O(N): Gao–Owen moment estimates of the variance
     components and GLS fixed effects by backfitting (Ghosh, Hastie & Owen 2022), with standard
     errors ``(X' V^-1 X)^-1`` that account for the crossed effects. For data too large for the
-    exact fit (millions of rows, two factors with 10^4..10^6 levels); where ``lmer`` runs it
-    is more efficient.
+    exact fit (millions of rows, two factors with 10^4..10^6 levels); where ``lmer`` runs,
+    prefer it: (RE)ML variance components are more efficient, markedly so when a few levels
+    hold much of the data.
 
     A separate function, not ``lmer(method=...)``: the result has no likelihood and a
     different type (:class:`~multilevel.results.moments_result.MomentsResult`), and lmer's
