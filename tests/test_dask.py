@@ -111,6 +111,13 @@ def test_sleepstudy_partitions_same_fit(client):
     with pytest.raises(NotApplicableError, match="newdata"):
         dsk.predict()
     np.testing.assert_allclose(dsk.predict(df.head(20)), mem.predict(df.head(20)), rtol=1e-8)
+    # what reads X or y row by row is a typed error, never a value computed from no rows
+    with pytest.raises(NotApplicableError, match="kenward-roger"):
+        dsk.coef_table(ddf="kenward-roger")
+    with pytest.raises(NotApplicableError, match="row by row"):
+        ml.anova(dsk, ddf="kenward-roger")
+    with pytest.raises(NotApplicableError):
+        dsk.profile()
 
 
 def test_crossed_factor_fixed_effect_same_fit(client):

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -233,7 +232,9 @@ def dask_model(formula: str, data: Any, reml: bool = True, weights: Any = None,
     design = RowlessDesign(
         formula=parsed, response_name=parsed.response, y=np.zeros(0), X=np.zeros((0, p)),
         fixed_names=tuple(encoder.fixed_names), dropped_fixed=(), fixed_spec=fixed_spec,
-        terms=tuple(ordered), weights=None, offset=None, row_index=np.zeros(0, dtype=np.int64),
+        terms=tuple(ordered), weights=None if wcol is None else np.zeros(0),
+        offset=None if ocol is None and not parsed.offsets else np.zeros(0),
+        row_index=np.zeros(0, dtype=np.int64),
         n_dropped=0)
     blocks = make_blocks(design)
     encoder.blocks = [b.terms for b in blocks]
@@ -279,9 +280,9 @@ def _model(total: PartialSums, encoder: PartitionEncoder, design: RowlessDesign,
             "Use more data or fewer fixed effects")
     for term in design.terms:
         _check_identifiable(term, n, f"({term.lhs} | {term.factor.name})")
-    design = replace(design, n_rows=n, n_dropped=total.n_dropped,
-                     n_zero_weight=total.n_zero_weight, fixed_names=kept,
-                     dropped_fixed=tuple(dropped), X=np.zeros((0, p)))
+    design = design.with_rows_used(n_rows=n, n_dropped=total.n_dropped,
+                                   n_zero_weight=total.n_zero_weight, fixed_names=kept,
+                                   dropped_fixed=tuple(dropped), X=np.zeros((0, p)))
     has_intercept = bool(total.centred[-1])
     constants: list[float | None] = []
     for lo, hi in zip(total.z_min, total.z_max, strict=True):

@@ -36,18 +36,43 @@ from multilevel.models.response import GaussianResponse
 from multilevel.models.start import MIN_START, initial_step
 from multilevel.results.lmm_result import LinearMixedModelResult
 
+# The per-row fields of a ModelDesign: a rowless design refuses to give them, so that a
+# computation that needs the rows fails with a typed error saying why, never with an answer
+# computed from no rows.
+# (``weights`` and ``offset`` stay readable, empty arrays when given: the report says whether
+# the model has them.)
+ROW_FIELDS = frozenset({"y", "X", "row_index"})
+
 
 @dataclass(frozen=True)
 class RowlessDesign(ModelDesign):
-    """A :class:`ModelDesign` of data that stay partitioned: every per-row array is empty,
-    the number of rows used is ``n_rows``."""
+    """A :class:`ModelDesign` of data that stay partitioned: the names, encodings and levels
+    without the rows. Reading ``X``, ``y`` or ``row_index`` raises
+    :class:`~multilevel.errors.NotApplicableError`; ``weights`` and ``offset`` are None or,
+    when the model has them, empty arrays; the number of rows used is ``n_rows``."""
 
     n_rows: int = 0
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in ROW_FIELDS:
+            raise NotApplicableError(
+                f"this needs the data's {name!r} row by row on the client, which a fit from "
+                "a Dask DataFrame keeps in the partitions; use what the Dask fit computes on "
+                "the workers (fitted_lazy(), residuals_lazy()), or fit in memory "
+                "(ml.lmer(formula, ddf.compute())) where the data fit")
+        return object.__getattribute__(self, name)
 
     @property
     def nobs(self) -> int:
         """Number of observations used (over all partitions)."""
         return self.n_rows
+
+    def with_rows_used(self, **changes: Any) -> RowlessDesign:
+        """A copy with some fields changed (``dataclasses.replace`` would read the per-row
+        fields)."""
+        values = {f: object.__getattribute__(self, f) for f in self.__dataclass_fields__}
+        values.update(changes)
+        return RowlessDesign(**values)
 
 
 @dataclass(frozen=True)
@@ -122,6 +147,11 @@ class DaskLinearMixedModel(ModelStages):
         return self
 
     # -- what the in-memory model reads from the rows ------------------------------------------
+    @property
+    def n_fixed(self) -> int:
+        """Number of fixed-effects coefficients (p)."""
+        return len(self.design.fixed_names)
+
     def fixed_transform(self) -> tuple[np.ndarray, np.ndarray]:
         """``(T, c)`` with beta = T @ beta_centred + c (see :meth:`ModelStages.fixed_transform`),
         from the means found in the pass."""
@@ -260,6 +290,19 @@ class DaskLinearMixedModelResult(LinearMixedModelResult):
         """As the in-memory fit's (see :meth:`coef_table` for the df methods available)."""
         _refuse_row_ddf(ddf)
         return super().contrast(L, ddf)
+
+    def model_matrix(self, newdata: Any = None) -> pd.DataFrame:
+        """The fixed-effects model matrix of ``newdata`` (an in-memory frame) with the fit's
+        encoding; the fit's own rows stay in the partitions."""
+        from multilevel.results.prediction import fixed_matrix
+
+        design = self.model.design
+        if newdata is None:
+            raise NotApplicableError(
+                "model_matrix() of the fit's own rows would bring them to the client; pass "
+                "newdata")
+        return fixed_matrix(design.fixed_spec, design.formula.fixed, self.fixed_names, None,
+                            newdata)
 
     def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
         """Not available: simulation returns one value per row on the client."""
