@@ -118,6 +118,8 @@ def test_sleepstudy_partitions_same_fit(client):
         ml.anova(dsk, ddf="kenward-roger")
     with pytest.raises(NotApplicableError):
         dsk.profile()
+    with pytest.raises(NotApplicableError, match="cannot be saved"):
+        dsk.save("never-written.mlm")
 
 
 def test_crossed_factor_fixed_effect_same_fit(client):

@@ -255,6 +255,14 @@ class DaskLinearMixedModelResult(LinearMixedModelResult):
     def _effects_and_beta(self) -> tuple[np.ndarray, list[np.ndarray]]:
         return self.beta, self._block_effects()
 
+    def save(self, path: Any) -> Any:
+        """Not available: a saved fit stores the model's data, and these rows stay on the
+        cluster."""
+        raise NotApplicableError(
+            "a fit of Dask data cannot be saved: a saved fit stores the data it was fitted to, "
+            "and these rows stay on the cluster. Keep the formula and the data's path (the fit "
+            "is the same when repeated), or fit the computed data in memory to save it")
+
     def fitted_lazy(self) -> Any:
         """Fitted values X beta + Z b (+ offset) of the rows used, as a Dask Series (one
         partition per partition of the data; rows dropped for missing values left out)."""
