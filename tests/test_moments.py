@@ -152,6 +152,13 @@ def test_no_likelihood_methods(small) -> None:
         mom.confint(method="profile")
     with pytest.raises(NotApplicableError, match="profile"):
         mom.tidy(conf_method="profile")
+    with pytest.raises(NotApplicableError, match="likelihood"):
+        ml.anova(mom, mom)
+
+
+def test_saving_is_refused_typed(small, tmp_path) -> None:
+    with pytest.raises(ml.errors.SavedFitError, match="MomentsResult"):
+        small[1].save(tmp_path / "fit.zip")
 
 
 def test_three_crossed_factors_and_a_zero_component() -> None:
