@@ -9,7 +9,7 @@ is skipped with a note.
 
 Usage::
 
-    python benchmarks/run.py [--models sleepstudy,chem97,insteval,crossed_1m]
+    python benchmarks/run.py [--models sleepstudy,hsb82,scotssec,chem97,insteval,crossed_1m]
                              [--libraries multilevel,mixedlm,lme4]
                              [--repeats N] [--budget SECONDS] [--threads N]
                              [--output BENCHMARKS.md] [--json FILE] [--no-write]

@@ -25,8 +25,10 @@ from threadpoolctl import ThreadpoolController
 # medians, 1 thread vs OpenBLAS's default 2): dense Cholesky of order 250: 0.42 vs 1.42 ms,
 # 1000: 28 vs 1284 ms, 2000: 116 vs 184 ms, 3000: 318 vs 4491 ms, 4000: 1009 vs 970 ms
 # (the crossover); the triangular solves and products beside them lose with two threads at
-# every order up to 4000. With one thread the default environment fitted InstEval (ML) in
-# 1.9 s where OpenBLAS's default threads took 4.3 s, and Chem97 in 38 ms instead of 0.1-4 s.
+# every order up to 4000. Whole fits, same process, load ~7: InstEval (ML, dense order ~1160)
+# 38-74 s with OpenBLAS's default threads and 3.7-4.2 s with one before this rule, 1.6-2.1 s
+# in the default environment with it; the 1 M-row crossed model (dense order 2003) 45 s with
+# the default threads and 9-12 s with one (see docs/speed_notes.md).
 SMALL_DENSE = 4000
 
 
