@@ -135,9 +135,12 @@ def lmer_moments(formula: str, data: Any, offset: Any = None, rounds: int = 2,
     formula : str
         ``"y ~ x + (1 | user) + (1 | item)"``: any number of random-intercept terms ``(1 | g)``
         (crossed, nested or partly crossed); random slopes are refused (NotApplicableError).
-    data : pandas.DataFrame or polars.DataFrame
+    data : pandas.DataFrame, polars.DataFrame, dask.dataframe.DataFrame or Parquet path
+        A Dask DataFrame, or a path or glob of Parquet files, is fitted without collecting
+        its rows: every sum the method needs is taken over the partitions on the workers
+        (see docs/dask.md; needs ``pip install "multilevel[dask]"``).
     offset : array-like or column name, optional
-        Subtracted from the response.
+        Subtracted from the response (a column name only, for Dask data).
     rounds : int, default 2
         Moment / GLS rounds: the first from OLS residuals, later ones from GLS residuals.
     tol, max_sweeps
@@ -148,6 +151,11 @@ def lmer_moments(formula: str, data: Any, offset: Any = None, rounds: int = 2,
     MomentsResult
     """
     _check_moments_arguments(formula, rounds, tol, max_sweeps)
+    if is_partitioned_input(data):
+        from multilevel.distributed.moments import dask_lmer_moments
+
+        return dask_lmer_moments(formula, data, offset=offset, rounds=rounds, tol=tol,
+                                 max_sweeps=max_sweeps)
     design = build_design(formula, data, offset=offset)
     names: list[str] = []
     for term in design.terms:
