@@ -81,6 +81,10 @@ def test_partitions_equal_in_memory(client):
         dsk = ml.lmer_moments(CROSSED, dd.from_pandas(df, npartitions=5), offset="off",
                               rounds=3)
     assert_same(mem, dsk)
+    assert str(dsk.summary()) == str(mem.summary())
+    pd.testing.assert_frame_equal(dsk.varcorr, mem.varcorr, check_exact=False, rtol=RTOL)
+    with pytest.raises(NotApplicableError):
+        dsk.model_frame()  # the rows stay on the cluster
     assert mem.sigma2_groups.min() > 0  # both components estimated, not at the boundary
 
 
@@ -102,3 +106,20 @@ def test_random_slope_refused_as_in_memory(client):
         ml.lmer_moments(formula, dd.from_pandas(df, npartitions=2))
     assert str(dsk.value) == str(mem.value)
     assert "(x | user)" in str(dsk.value)
+
+
+def test_three_factors_in_any_order_with_a_boundary_component(client):
+    """Terms given smallest factor first (the sums come per block, ordered by size; the result
+    follows the formula's terms as in memory), one factor without variance (its component is
+    set to zero in both fits)."""
+    rng = np.random.default_rng(21)
+    n = 240
+    site, user, item = rng.integers(0, 6, n), rng.integers(0, 40, n), rng.integers(0, 15, n)
+    x = rng.normal(size=n)
+    y = 1 + 0.5 * x + rng.normal(size=40)[user] + 0.6 * rng.normal(size=15)[item] \
+        + rng.normal(size=n)
+    df = pd.DataFrame({"y": y, "x": x, "site": site, "user": user, "item": item})
+    formula = "y ~ x + (1 | site) + (1 | item) + (1 | user)"
+    mem = ml.lmer_moments(formula, df)
+    assert mem.at_boundary == ("site",)
+    assert_same(mem, ml.lmer_moments(formula, dd.from_pandas(df, npartitions=3)))

@@ -162,6 +162,15 @@ def dask_model(formula: str, data: Any, reml: bool = True, weights: Any = None,
     settings = _checked_settings(reml, optimizer, optimizer_settings, calc_derivs, start)
     wcol = _column_name(weights, "weights")
     ocol = _column_name(offset, "offset")
+    total, encoder, design, ddf = dask_sums(formula, data, wcol, ocol)
+    return _model(total, encoder, design, settings, start, ddf, wcol, ocol)
+
+
+def dask_sums(formula: str, data: Any, wcol: str | None, ocol: str | None,
+              ) -> tuple[PartialSums, PartitionEncoder, RowlessDesign, Any]:
+    """The two passes of :func:`dask_model` without the model: the summed cross-products, the
+    encoder, the rowless design (before the rows used are known) and the Dask frame of the
+    used columns (also what :mod:`~multilevel.distributed.moments` starts from)."""
     ddf = as_dask_frame(data)
     parsed = parse_formula(formula)
     if not parsed.random:
@@ -246,43 +255,17 @@ def dask_model(formula: str, data: Any, reml: bool = True, weights: Any = None,
     # pass 2: the cross-products
     sums = [delayed(_sums_task, pure=True)(encoder, n_levels, centred, p) for p in parts]
     total: PartialSums = _compute(_tree(sums, combine))
-    return _model(total, encoder, design, settings, start, ddf, wcol, ocol)
+    return total, encoder, design, ddf
 
 
 def _model(total: PartialSums, encoder: PartitionEncoder, design: RowlessDesign,
            settings: Any, start: Any, ddf: Any, wcol: str | None, ocol: str | None,
            ) -> DaskLinearMixedModel:
-    n = total.n
-    if total.n_dropped:
-        warnings.warn(f"{total.n_dropped} row(s) with missing values in used columns were "
-                      "dropped", MissingDataWarning, stacklevel=4)
-    if total.n_zero_weight:
-        warnings.warn(f"{total.n_zero_weight} row(s) with prior weight zero were dropped: "
-                      "they carry no information, so the fit is that on the other rows and "
-                      "they are not counted in nobs", MissingDataWarning, stacklevel=4)
-    alias = aliased_columns(total)
-    names = list(encoder.fixed_names)
-    dropped = [nm for nm, a in zip(names, alias, strict=True) if a]
-    if dropped:
-        warnings.warn(
-            f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
-            f"column{'s' if len(dropped) > 1 else ''} / coefficient"
-            f"{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}",
-            RankDeficiencyWarning, stacklevel=4)
-    keep = ~alias
-    encoder.keep = keep
-    kept = tuple(nm for nm, a in zip(names, alias, strict=True) if not a)
-    p = len(kept)
-    if n <= p:
-        raise DataError(
-            f"{n} observation(s) are used for {p} fixed-effects coefficient(s) "
-            f"({', '.join(kept)}): no degrees of freedom are left for the residual variance. "
-            "Use more data or fewer fixed effects")
+    design = rows_used(total, encoder, design)
     for term in design.terms:
-        _check_identifiable(term, n, f"({term.lhs} | {term.factor.name})")
-    design = design.with_rows_used(n_rows=n, n_dropped=total.n_dropped,
-                                   n_zero_weight=total.n_zero_weight, fixed_names=kept,
-                                   dropped_fixed=tuple(dropped), X=np.zeros((0, p)))
+        _check_identifiable(term, total.n, f"({term.lhs} | {term.factor.name})")
+    keep = encoder.keep
+    assert keep is not None
     has_intercept = bool(total.centred[-1])
     constants: list[float | None] = []
     for lo, hi in zip(total.z_min, total.z_max, strict=True):
@@ -297,6 +280,42 @@ def _model(total: PartialSums, encoder: PartitionEncoder, design: RowlessDesign,
                                         (design.terms[b[0]] for b in encoder.blocks)])
     return DaskLinearMixedModel.from_sums(design, A, facts, settings, start, ddf, wcol, ocol,
                                           encoder)
+
+
+def rows_used(total: PartialSums, encoder: PartitionEncoder, design: RowlessDesign,
+              ) -> RowlessDesign:
+    """The design with the rows used (from the summed pass): warns of dropped rows and of
+    aliased fixed-effects columns, sets ``encoder.keep`` (the columns kept) and refuses a fit
+    without residual degrees of freedom."""
+    n = total.n
+    if total.n_dropped:
+        warnings.warn(f"{total.n_dropped} row(s) with missing values in used columns were "
+                      "dropped", MissingDataWarning, stacklevel=5)
+    if total.n_zero_weight:
+        warnings.warn(f"{total.n_zero_weight} row(s) with prior weight zero were dropped: "
+                      "they carry no information, so the fit is that on the other rows and "
+                      "they are not counted in nobs", MissingDataWarning, stacklevel=5)
+    alias = aliased_columns(total)
+    names = list(encoder.fixed_names)
+    dropped = [nm for nm, a in zip(names, alias, strict=True) if a]
+    if dropped:
+        warnings.warn(
+            f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
+            f"column{'s' if len(dropped) > 1 else ''} / coefficient"
+            f"{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}",
+            RankDeficiencyWarning, stacklevel=5)
+    keep = ~alias
+    encoder.keep = keep
+    kept = tuple(nm for nm, a in zip(names, alias, strict=True) if not a)
+    p = len(kept)
+    if n <= p:
+        raise DataError(
+            f"{n} observation(s) are used for {p} fixed-effects coefficient(s) "
+            f"({', '.join(kept)}): no degrees of freedom are left for the residual variance. "
+            "Use more data or fewer fixed effects")
+    return design.with_rows_used(n_rows=n, n_dropped=total.n_dropped,
+                                 n_zero_weight=total.n_zero_weight, fixed_names=kept,
+                                 dropped_fixed=tuple(dropped), X=np.zeros((0, p)))
 
 
 # -- fitted values and residuals on the workers -------------------------------------------------

@@ -198,10 +198,12 @@ def dask_lmer_moments(formula: str, data: Any, offset: Any = None, rounds: int =
     from multilevel.distributed import require
 
     require()
-    from multilevel.distributed.lmer import dask_model
+    from multilevel.distributed.lmer import _column_name, dask_sums, rows_used
 
-    model = dask_model(formula, data, offset=offset)
-    design = model.design
+    # the exact path's two passes: levels, then counts and pair counts (the cross-products of
+    # intercept-only terms) -- not its model, whose dense blocks a large crossed design
+    # could not afford
+    total, encoder, design, ddf = dask_sums(formula, data, None, _column_name(offset, "offset"))
     names: list[str] = []
     for term in design.terms:
         if term.columns != ("(Intercept)",):
@@ -214,13 +216,16 @@ def dask_lmer_moments(formula: str, data: Any, offset: Any = None, rounds: int =
                 f"the grouping factor {term.factor.name} appears in two terms; the moments "
                 "method takes one (1 | g) per factor")
         names.append(term.factor.name)
-    A = model.A
-    counts = [d[:, 0, 0].copy() for d in A.diag]
+    design = rows_used(total, encoder, design)
+    # the sums come per block (one intercept term each, ordered by size); the result follows
+    # the design's order of the terms, as in memory
+    block_of = [encoder.blocks.index((t,)) for t in range(len(design.terms))]
+    counts = [d[:, 0, 0].copy() for d in total.diag]
     n = float(design.nobs)
     K = len(counts)
-    coef = _moment_coefficients(n, counts, {key: blk.data[:, 0, 0]
-                                            for key, blk in A.pairs.items()})
-    cluster = _Cluster(model.data, model.encoder)
+    coef = _moment_coefficients(n, counts, {key: data[:, 0, 0]
+                                            for key, (_, data) in total.pairs.items()})
+    cluster = _Cluster(ddf, encoder)
     n_levels = [c.size for c in counts]
     level_sums, G = cluster.reduce(_level_sums_task, n_levels, combine=_add_level_sums)
     p = G.shape[0] - 1
@@ -268,11 +273,12 @@ def dask_lmer_moments(formula: str, data: Any, offset: Any = None, rounds: int =
     return MomentsResult(
         formula=formula, fixed_names=tuple(design.fixed_names), beta=beta, vcov_array=vcov,
         group_names=tuple(names), levels=tuple(tuple(t.factor.levels) for t in design.terms),
-        sigma2_groups=est.sigma2, sigma2_resid=est.sigma2_resid,
-        effects=tuple(u[:, 0] for u in modes), ols_beta=ols_beta, ols_vcov=ols_vcov,
+        sigma2_groups=est.sigma2[block_of], sigma2_resid=est.sigma2_resid,
+        effects=tuple(modes[b][:, 0] for b in block_of), ols_beta=ols_beta, ols_vcov=ols_vcov,
         rounds=n_rounds, sweeps=max(sweeps, int(used.max())),
         converged=converged and bool(done.all()),
-        at_boundary=tuple(names[k] for k in est.at_boundary), n_obs=design.nobs,
+        at_boundary=tuple(nm for nm, b in zip(names, block_of, strict=True)
+                          if b in est.at_boundary), n_obs=design.nobs,
         n_dropped=design.n_dropped, data=None, row_index=None)
 
 
