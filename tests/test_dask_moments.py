@@ -123,3 +123,18 @@ def test_three_factors_in_any_order_with_a_boundary_component(client):
     mem = ml.lmer_moments(formula, df)
     assert mem.at_boundary == ("site",)
     assert_same(mem, ml.lmer_moments(formula, dd.from_pandas(df, npartitions=3)))
+
+
+def test_fits_where_the_exact_model_is_too_large(client, monkeypatch):
+    """The moments path uses the exact path's passes but not its model: with (pretend) 16 bytes
+    of memory the exact Dask lmer is refused, the moments fit is not (for real designs: 400k
+    rows with 150k x 80k crossed levels, whose exact fit would need ~200 GiB)."""
+    import multilevel.models.memory as memory
+
+    monkeypatch.setattr(memory, "available_memory_bytes", lambda: 16)
+    df = crossed_data(seed=5).dropna().reset_index(drop=True)
+    formula = "y ~ x + (1 | user) + (1 | item)"
+    ddf = dd.from_pandas(df, npartitions=2)
+    with pytest.raises(ml.errors.ModelTooLargeError):
+        ml.lmer(formula, ddf)
+    assert_same(ml.lmer_moments(formula, df), ml.lmer_moments(formula, ddf))
