@@ -14,8 +14,9 @@ Layers, bottom to top (a module may import from its own layer or lower ones):
     7  api.py, __init__.py, __main__.py    the top: may import anything
 
 ``errors.py`` may be imported by everyone (and itself imports nothing from the package).
-The presentation layer (cli, plotting, tables, report) "calls only the public API" (DESIGN.md), so it may
-import ``multilevel.api`` and the package itself; nothing else may import the top, and the
+The presentation layer (cli, plotting, tables, report) "calls only the public API"
+(DESIGN.md), so it may import ``multilevel.api`` and the package itself; nothing else may
+import the top, and the
 presentation layer may import nothing from the layers below but the public names
 (``multilevel``, ``multilevel.api``, ``multilevel.errors``, ``multilevel.datasets``).
 
