@@ -92,13 +92,15 @@ def test_docstring_examples_run(module_name: str, tmp_path: Path,
 # --- the README's Python blocks, in order, in one namespace ---------------------------------
 
 #: Blocks that sketch a call on data the README never builds (columns ``y``, ``x``, ``g``, a
-#: data frame ``rates``, a column ``x2`` of sleepstudy), keyed by a text each contains: they are
-#: parsed but not run. The test checks that each block still exists and that the name it lacks
-#: is still undefined before it, so that this list cannot silently outlive the README.
+#: data frame ``rates``, a column ``x2`` of sleepstudy, the user's Parquet files), keyed by a
+#: text each contains: they are parsed but not run. The test checks that each block still
+#: exists and that the name it lacks is still undefined before it, so that this list cannot
+#: silently outlive the README.
 SKETCHES = {
     'weights="n_trials"': "w",
     "add_random_slopes(fit, [\"Days\", \"x2\"])": "x2",
     'family="poisson")\nml.glmer': "rates",
+    "dd.read_parquet(parquet_files)": "parquet_files",
 }
 #: Placeholders the README uses for "your own value": a statement that uses one (or ``...``)
 #: is not run, nor any later statement of its block that uses what it would have assigned.
