@@ -237,3 +237,13 @@ def test_coverage_across_seeds() -> None:
         # variance components: no bias beyond the sampling error (100 items: item SE ~ 15 %)
         mean_err = np.mean(rel_err[name], axis=0)
         assert (np.abs(mean_err) < 0.08).all(), (name, mean_err)
+
+
+def test_a_binary_response_is_fitted_linear_with_a_warning_that_says_so() -> None:
+    """The logistic extension is not implemented: a 0/1 response is a linear probability
+    model, and the warning names the response and points to glmer."""
+    df = simulate(3000, 60, 30, seed=5)
+    df["hit"] = (df["y"] > df["y"].median()).astype(float)
+    with pytest.warns(ml.errors.MultilevelWarning, match=r"response hit .*glmer"):
+        fit = ml.lmer_moments("hit ~ 1 + x + (1 | user) + (1 | item)", df)
+    assert 0.3 < fit.fixef["(Intercept)"] < 0.7   # a proportion, on the response scale

@@ -17,6 +17,7 @@ from multilevel.distributed import dask_lmer, is_partitioned_input
 from multilevel.errors import (
     ArgumentError,
     ConvergenceWarning,
+    MultilevelWarning,
     NotApplicableError,
     SingularFitWarning,
     public_api,
@@ -169,6 +170,13 @@ def lmer_moments(formula: str, data: Any, offset: Any = None, rounds: int = 2,
                 f"the grouping factor {term.factor.name} appears in two terms; the moments "
                 "method takes one (1 | g) per factor")
         names.append(term.factor.name)
+    if np.isin(design.y, (0.0, 1.0)).all():
+        # the published logistic extension is not implemented: say what this fit is
+        warnings.warn(
+            f"the response {design.response_name} takes only the values 0 and 1: "
+            "lmer_moments fits it as a linear (probability) model; the moments method's "
+            "logistic extension is not implemented. For a logistic model use "
+            "ml.glmer(formula, data, family='binomial')", MultilevelWarning, stacklevel=3)
     y = design.y if design.offset is None else design.y - design.offset
     factors = CrossedFactors.from_codes(names, [t.factor.codes for t in design.terms])
     fit = fit_moments(design.X, y, factors, rounds=rounds, tol=tol, max_sweeps=max_sweeps)
