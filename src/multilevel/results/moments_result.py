@@ -18,6 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from multilevel.errors import ArgumentError, NotApplicableError, public_methods
+from multilevel.results.summary import coefmat_lines
 from multilevel.results.surface import ResultSurface
 
 METHOD = "method of moments (Gao & Owen) with GLS by backfitting (Ghosh, Hastie & Owen)"
@@ -215,7 +216,7 @@ class MomentsResult(ResultSurface):
         lines += ["", "Fixed effects (GLS; z tests, normal reference):"]
         table = self.coef_table()[["estimate", "std_error", "statistic", "p_value"]]
         table.columns = ["Estimate", "Std. Error", "z value", "Pr(>|z|)"]
-        lines.append(table.to_string(float_format=lambda v: f"{v:.5g}"))
+        lines += coefmat_lines(table, [0, 1], 2, has_p=True)  # R's printCoefmat
         lines += ["", f"{self.rounds} moment/GLS rounds; backfitting: at most {self.sweeps} "
                   f"sweeps per solve, {'converged' if self.converged else 'NOT converged'}.",
                   "No likelihood: loglik, AIC, BIC, anova and profiles do not apply."]
