@@ -18,7 +18,6 @@ from multilevel.errors import (
     ArgumentError,
     ConvergenceWarning,
     MultilevelWarning,
-    NotApplicableError,
     SingularFitWarning,
     public_api,
     public_methods,
@@ -28,7 +27,7 @@ from multilevel.models.glmm import GLMMStages
 from multilevel.models.gls import gls_fit
 from multilevel.models.lme import lme_fit
 from multilevel.models.lmm import ModelStages
-from multilevel.models.moments import CrossedFactors
+from multilevel.models.moments import CrossedFactors, intercept_factor_names
 from multilevel.models.nlme_fit import NlmeControl, nlme_estimate
 from multilevel.results.base import MODEL_CLASSES
 from multilevel.results.glmm_result import GeneralizedLinearMixedModelResult
@@ -158,18 +157,7 @@ def lmer_moments(formula: str, data: Any, offset: Any = None, rounds: int = 2,
         return dask_lmer_moments(formula, data, offset=offset, rounds=rounds, tol=tol,
                                  max_sweeps=max_sweeps)
     design = build_design(formula, data, offset=offset)
-    names: list[str] = []
-    for term in design.terms:
-        if term.columns != ("(Intercept)",):
-            raise NotApplicableError(
-                f"the term ({term.lhs} | {term.factor.name}) has random slopes; the moments "
-                "method fits random intercepts (1 | g) only: fit it exactly with "
-                "ml.lmer(formula, data) (REML)")
-        if term.factor.name in names:
-            raise NotApplicableError(
-                f"the grouping factor {term.factor.name} appears in two terms; the moments "
-                "method takes one (1 | g) per factor")
-        names.append(term.factor.name)
+    names = intercept_factor_names(design.terms)
     if np.isin(design.y, (0.0, 1.0)).all():
         # the published logistic extension is not implemented: say what this fit is
         warnings.warn(

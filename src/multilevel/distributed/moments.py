@@ -35,9 +35,9 @@ import numpy as np
 import pandas as pd
 
 from multilevel.distributed.encoding import PartitionEncoder
-from multilevel.errors import ConvergenceWarning, DataError, MultilevelError, NotApplicableError
+from multilevel.errors import ConvergenceWarning, DataError, MultilevelError
 from multilevel.models.backfitting import _centre, ridge_lambdas
-from multilevel.models.moments import MomentEstimates, solve_components
+from multilevel.models.moments import MomentEstimates, intercept_factor_names, solve_components
 from multilevel.results.moments_result import MomentsResult
 
 # An encoded partition on a worker: [X y] (kept columns of X, then y minus offset) and the
@@ -204,18 +204,7 @@ def dask_lmer_moments(formula: str, data: Any, offset: Any = None, rounds: int =
     # intercept-only terms) -- not its model, whose dense blocks a large crossed design
     # could not afford
     total, encoder, design, ddf = dask_sums(formula, data, None, _column_name(offset, "offset"))
-    names: list[str] = []
-    for term in design.terms:
-        if term.columns != ("(Intercept)",):
-            raise NotApplicableError(
-                f"the term ({term.lhs} | {term.factor.name}) has random slopes; the moments "
-                "method fits random intercepts (1 | g) only: fit it exactly with "
-                "ml.lmer(formula, data) (REML)")
-        if term.factor.name in names:
-            raise NotApplicableError(
-                f"the grouping factor {term.factor.name} appears in two terms; the moments "
-                "method takes one (1 | g) per factor")
-        names.append(term.factor.name)
+    names = intercept_factor_names(design.terms)
     design = rows_used(total, encoder, design)
     # the sums come per block (one intercept term each, ordered by size); the result follows
     # the design's order of the terms, as in memory

@@ -27,10 +27,11 @@ bias this leaves (of relative order p / levels) is ignored.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from multilevel.errors import NumericalError
+from multilevel.errors import NotApplicableError, NumericalError
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,25 @@ class MomentEstimates:
     def at_boundary(self) -> tuple[int, ...]:
         """Factors whose component was negative and set to zero."""
         return tuple(int(k) for k in np.flatnonzero(self.raw[:-1] <= 0))
+
+
+def intercept_factor_names(terms: Any) -> list[str]:
+    """The grouping factors of a design's random-effects terms, each of which must be a
+    random intercept ``(1 | g)`` of its own factor (what the moments method fits); a
+    NotApplicableError naming the term otherwise."""
+    names: list[str] = []
+    for term in terms:
+        if term.columns != ("(Intercept)",):
+            raise NotApplicableError(
+                f"the term ({term.lhs} | {term.factor.name}) has random slopes; the moments "
+                "method fits random intercepts (1 | g) only: fit it exactly with "
+                "ml.lmer(formula, data) (REML)")
+        if term.factor.name in names:
+            raise NotApplicableError(
+                f"the grouping factor {term.factor.name} appears in two terms; the moments "
+                "method takes one (1 | g) per factor")
+        names.append(term.factor.name)
+    return names
 
 
 def within_level_statistic(r: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> float:
