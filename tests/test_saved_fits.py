@@ -304,6 +304,40 @@ def test_bayes_round_trip(bayes_fit: Any, sleepstudy: pd.DataFrame, tmp_path: Pa
         ml.load(tmp_path / "bayes.mlm", data=sleepstudy.assign(Reaction=sleepstudy.Reaction + 1))
 
 
+@pytest.mark.slow
+def test_bayes_nlme_round_trip(tmp_path: Path) -> None:
+    """ml.bayes_nlme: the expression and each parameter's formula are stored; a model calling
+    Python functions cannot be saved (a saved fit stores no code)."""
+    pytest.importorskip("jax", reason="the bayes extra is not installed")
+    orange = ml.datasets.load("Orange")
+    priors = [ml.prior("normal(200, 50)", nlpar="Asym"),
+              ml.prior("normal(700, 200)", nlpar="xmid"),
+              ml.prior("normal(350, 100)", nlpar="scal")]
+    with pytest.warns(ml.errors.MultilevelWarning):  # short chains: diagnostics warn
+        fit = ml.bayes_nlme("circumference ~ SSlogis(age, Asym, xmid, scal)", orange,
+                            params={"Asym": "1 + (1 | Tree)"}, priors=priors, chains=2,
+                            draws=100, warmup=100, progress=False)
+    loaded = round_trip(fit, tmp_path / "nlme.mlm")
+    same(fit.fixef, loaded.fixef)
+    same(fit.coef_table(), loaded.coef_table())
+    same(fit.predict(orange.head(5)), loaded.predict(orange.head(5)))
+    assert str(fit.summary()) == str(loaded.summary())
+    with pytest.raises(SavedFitError, match="data or the multilevel version differ"):
+        ml.load(tmp_path / "nlme.mlm", data=orange.assign(circumference=orange.circumference + 1))
+    import jax.numpy as jnp
+
+    def logistic(x: Any, a: Any, m: Any, s: Any) -> Any:
+        return a / (1 + jnp.exp((m - x) / s))
+
+    with pytest.warns(ml.errors.MultilevelWarning):
+        own = ml.bayes_nlme("circumference ~ logistic(age, Asym, xmid, scal)", orange,
+                            params={"Asym": "1 + (1 | Tree)", "xmid": "1", "scal": "1"},
+                            priors=priors, chains=2, draws=50, warmup=50, progress=False,
+                            functions={"logistic": logistic})
+    with pytest.raises(SavedFitError, match="logistic"):
+        own.save(tmp_path / "own.mlm")
+
+
 # -- data given to load -------------------------------------------------------------------------
 def test_data_given_equal_is_accepted(lmer_fit: Any, sleepstudy: pd.DataFrame,
                                       tmp_path: Path) -> None:

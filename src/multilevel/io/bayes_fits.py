@@ -1,5 +1,6 @@
-"""Saving and loading Bayesian fits (``ml.bayes``): the draws on the sampler's unconstrained
-scale with the per-draw statistics, the priors, the sampler settings, the call and the data.
+"""Saving and loading Bayesian fits (``ml.bayes``, ``ml.bayes_nlme``): the draws on the
+sampler's unconstrained scale with the per-draw statistics, the priors, the sampler settings,
+the call and the data.
 
 Loading samples nothing: the log posterior is rebuilt from the model and priors (JAX, the
 ``bayes`` extra, is needed for that), the draws are mapped to the named parameters and the
@@ -24,14 +25,21 @@ from multilevel.io.mixed_fits import data_source, family_from_json, family_to_js
 def save_bayes(w: ArchiveWriter, fit: Any) -> None:
     """Store a Bayesian fit of ``ml.bayes``."""
     model = fit.model
+    params = None
     if model.nonlinear is not None:
-        raise SavedFitError("saving a Bayesian nonlinear fit (ml.bayes_nlme) is not supported "
-                            "yet; save its draws with fit.posterior.to_netcdf(path) instead")
+        if model.nonlinear.functions:
+            raise SavedFitError(
+                "a Bayesian nonlinear fit whose model calls Python functions (functions=) "
+                f"cannot be saved: {sorted(model.nonlinear.functions)} are code, and a saved "
+                "fit stores no code; save its draws with fit.posterior.to_netcdf(path)")
+        # ml.bayes_nlme: the model expression and one linear formula per parameter
+        params = {part.nlpar: part.formula for part in model.parts}
     priors = [{"class": p.slot.class_, "coef": p.slot.coef, "group": p.slot.group,
                "nlpar": p.slot.nlpar, "distribution": p.distribution.text(),
                "source": p.source} for p in fit.priors]
     w.add_json("call.json", {
-        "formula": model.formula, "family": family_to_json(model.family.family),
+        "formula": model.formula, "params": params,
+        "family": family_to_json(model.family.family),
         "settings": to_json(dataclasses.asdict(fit.settings)), "priors": priors,
         "data_name": fit.data_name, "compile_s": fit.compile_s, "sampling_s": fit.sampling_s,
         "interrupted": bool(fit.interrupted)})
@@ -40,7 +48,8 @@ def save_bayes(w: ArchiveWriter, fit: Any) -> None:
     if model.offset is not None:
         w.add_array("model/offset.npy", model.offset)
     rows = model.rows
-    write_frame(w, "data", rows[used_columns(rows, [model.formula])])
+    formulas = [model.formula, *(params or {}).values()]
+    write_frame(w, "data", rows[used_columns(rows, formulas)])
     z = fit.unconstrained_draws
     z_names = sorted(z)
     for i, name in enumerate(z_names):
@@ -61,7 +70,7 @@ def load_bayes(r: ArchiveReader, data: Any) -> Any:
     from multilevel.bayesian.density import build_density
     from multilevel.bayesian.fit import model_priors
     from multilevel.bayesian.likelihood import response_family
-    from multilevel.bayesian.model_spec import linear_model
+    from multilevel.bayesian.model_spec import linear_model, nonlinear_model
     from multilevel.bayesian.posterior import inference_data, posterior_draws
     from multilevel.bayesian.priors import prior
     from multilevel.bayesian.result import BayesResult
@@ -73,13 +82,15 @@ def load_bayes(r: ArchiveReader, data: Any) -> Any:
     wt, y = r.array("model/wt.npy"), r.array("model/y.npy")
     offset = r.array("model/offset.npy") if r.has("model/offset.npy") else None
     source = data_source(data)
-    model = linear_model(call["formula"], frame, family)
+    params = call.get("params")
+    model = (linear_model(call["formula"], frame, family) if params is None
+             else nonlinear_model(call["formula"], frame, params, family))
     if model.nobs != y.shape[0]:
         raise SavedFitError(f"the model rebuilt on {source} has {model.nobs} observations, the "
                             f"saved fit {y.shape[0]}: the data or the multilevel version differ")
     # the prior weights and offset the call gave (not stored as such): what the stored model
     # has beyond what the formula alone gives
-    if not np.array_equal(model.wt, wt) or not _same(model.offset, offset):
+    if params is None and (not np.array_equal(model.wt, wt) or not _same(model.offset, offset)):
         extra_offset = None if offset is None else offset - (
             0.0 if model.offset is None else model.offset)
         model = linear_model(call["formula"], frame, family,
