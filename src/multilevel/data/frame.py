@@ -43,7 +43,11 @@ def to_pandas(data: Any) -> pd.DataFrame:
                 "converting a polars DataFrame needs pyarrow: pip install 'multilevel[polars]'"
             ) from exc
     if isinstance(data, dict):
-        return pd.DataFrame(data)
+        try:
+            return pd.DataFrame(data)
+        except (ValueError, TypeError) as exc:  # columns of unequal length, scalars only
+            raise DataError(f"the dict of columns does not make a data frame ({exc}); give "
+                            "each column as a list or array, all of one length") from exc
     raise DataError(
         f"data must be a pandas or polars DataFrame (or a dict of columns), got "
         f"{type(data).__name__}"

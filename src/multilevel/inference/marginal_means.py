@@ -180,8 +180,16 @@ def _looks_numeric(levels: Sequence[Any]) -> bool:
 
 
 def _column(frame: pd.DataFrame, key: Any) -> Any:
-    if isinstance(key, str) and key not in frame.columns:
-        raise ColumnNotFoundError(key, list(frame.columns), "lookup of the results' frame")
+    """``frame[key]`` for a column name or a list of them; a typed error for anything else
+    (pandas would raise a bare KeyError or TypeError)."""
+    keys = key if isinstance(key, list) else [key]
+    for k in keys:
+        if not isinstance(k, str):
+            raise ArgumentError(f"look up a column of the results by its name (or a list of "
+                                f"names: {', '.join(map(str, frame.columns))}), got "
+                                f"{type(k).__name__} {k!r:.60}")
+        if k not in frame.columns:
+            raise ColumnNotFoundError(k, list(frame.columns), "lookup of the results' frame")
     return frame[key]
 
 

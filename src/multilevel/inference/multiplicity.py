@@ -38,7 +38,7 @@ def check_adjust(adjust: object) -> str:
     if not isinstance(adjust, str) or adjust.lower() not in ADJUSTMENTS:
         hint = (" (emmeans's 'mvt' needs the multivariate t distribution, which multilevel "
                 "does not provide; 'holm' or 'sidak' are valid at any correlation)"
-                if adjust == "mvt" else "")
+                if isinstance(adjust, str) and adjust == "mvt" else "")
         raise ArgumentError(f"adjust must be one of {', '.join(map(repr, ADJUSTMENTS))}, got "
                             f"{adjust!r:.60}{hint}")
     return adjust.lower()
@@ -144,6 +144,10 @@ def contrast_coefficients(method: Any, labels: list[str],
         if not rows:
             raise ArgumentError("the dict of contrasts is empty; give name -> weights")
         return names, np.array(rows), "custom", False
+    if not isinstance(method, str) or method not in CONTRAST_METHODS:
+        # checked first: a Series or array would compare element-wise in the tests below
+        raise ArgumentError(f"method must be one of {', '.join(map(repr, CONTRAST_METHODS))} "
+                            f"or a dict of name -> weights, got {method!r:.60}")
     pairs: list[tuple[int, int]]
     if method == "pairwise":
         pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
@@ -151,11 +155,8 @@ def contrast_coefficients(method: Any, labels: list[str],
         pairs = [(j, i) for i in range(n) for j in range(i + 1, n)]
     elif method == "trt.vs.ctrl":
         pairs = [(j, 0) for j in range(1, n)]
-    elif method == "consec":
+    else:  # consec
         pairs = [(j, j - 1) for j in range(1, n)]
-    else:
-        raise ArgumentError(f"method must be one of {', '.join(map(repr, CONTRAST_METHODS))} "
-                            f"or a dict of name -> weights, got {method!r:.60}")
     C = np.zeros((len(pairs), n))
     for r, (i, j) in enumerate(pairs):
         C[r, i], C[r, j] = 1.0, -1.0

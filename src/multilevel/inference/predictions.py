@@ -159,7 +159,7 @@ def predictions(fit: Any, newdata: Any, level: float = 0.95, scale: str = "respo
     ['Days', 'estimate', 'std_error', 'conf_low', 'conf_high']
     """
     level = confidence_level(level)
-    if scale not in ("response", "link"):
+    if not isinstance(scale, str) or scale not in ("response", "link"):
         raise ArgumentError(f"scale must be 'response' or 'link', got {scale!r:.60}")
     if df is not None and (isinstance(df, bool) or not isinstance(df, int | float)
                            or not df > 0):

@@ -110,6 +110,11 @@ def load(path: str | os.PathLike[str], data: Any = None) -> Any:
             raise SavedFitError(f"{str(source)!r} holds a fit of kind {reader.kind!r}, which "
                                 f"this version does not know (written by multilevel "
                                 f"{reader.written_by}): upgrade multilevel")
+        # every member the manifest names is checked against its checksum, whether this
+        # kind's loader reads it or not (lmer's beta follows from theta): a file changed
+        # after writing is refused whole
+        for name in reader.manifest["members"]:
+            reader.member(name)
         frame = mixed_fits.frame_or_none(data)
         with warnings.catch_warnings():
             # the fit's warnings were issued when it was fitted; its messages stay on record

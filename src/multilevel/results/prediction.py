@@ -79,6 +79,10 @@ def replay_matrix(spec: ModelSpec | None, expr: str, frame: pd.DataFrame, what: 
                   ) -> tuple[np.ndarray, list[str]]:
     """The model matrix of ``expr`` on new data, with the fitted encoding (``spec``) when the
     encoding has state (factor levels, centring constants), else built afresh."""
+    if not frame.columns.is_unique:  # frame[name] would be a frame, not a column
+        dup = dict.fromkeys(str(c) for c in frame.columns[frame.columns.duplicated()])
+        raise DataError(f"newdata has several columns named {', '.join(map(repr, dup))}; "
+                        "rename or drop them so that each name means one column")
     frame = logical_as_factor(frame)  # as when the model was built
     try:
         mm = (spec.get_model_matrix(frame, na_action="raise", context=EVALUATION_CONTEXT)

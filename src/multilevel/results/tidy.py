@@ -47,7 +47,8 @@ def _effects(effects: Any) -> list[str]:
         raise ArgumentError(f"effects must be one of {', '.join(map(repr, EFFECTS))} or a list "
                             f"of them, got {type(effects).__name__} {effects!r:.60}")
     chosen = list(chosen)
-    bad = [e for e in chosen if e not in EFFECTS]
+    # an entry that is not a string (an array, a Series) is not compared with the names
+    bad = [e for e in chosen if not isinstance(e, str) or e not in EFFECTS]
     if bad or not chosen:
         raise ArgumentError(f"effects must be one of {', '.join(map(repr, EFFECTS))} or a list "
                             f"of them, got {effects!r:.60}")

@@ -234,7 +234,7 @@ def _stats(stats: Any) -> list[str]:
 def _tidy_fixed(fit: Any, ddf: Any, level: float) -> pd.DataFrame:
     """The coefficients with ``ddf`` where the fit's tests take one (lmer, lme); a model
     whose tests have none (glmer's z tests, gls, nlme, bayes) keeps its own."""
-    if ddf != AUTO:
+    if not (isinstance(ddf, str) and ddf == AUTO):  # a Series would compare element-wise
         takes_ddf = "ddf" in inspect.signature(fit.coef_table).parameters
         if takes_ddf:
             try:
