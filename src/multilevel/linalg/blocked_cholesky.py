@@ -26,7 +26,8 @@ import scipy.sparse as sp
 from scipy.linalg.lapack import dpotrf
 
 from multilevel.linalg.cross_products import CrossProducts, PairBlock
-from multilevel.linalg.gram import GramPattern, gram_pattern
+from multilevel.linalg.gram import CompressedGram, GramPattern, compressed_gram, gram_pattern
+from multilevel.linalg.tiled_cholesky import NotPositiveDefiniteTile, TiledLower
 
 
 @dataclass
@@ -42,7 +43,9 @@ class BlockedFactor:
         reweighted copy and the block is mostly filled: crossed factors seen together in
         most level pairs, where sparse products only add overhead).
     dense_diag : dict of int -> numpy.ndarray
-        ``dense_diag[j]`` = L[j][j] (dense, lower) for j >= 1.
+        ``dense_diag[j]`` = L[j][j] (dense, lower) for j >= 1; a
+        :class:`~multilevel.linalg.tiled_cholesky.TiledLower` for the second of two random
+        intercepts with ``TILED_ORDER`` levels or more.
     dense_off : dict of (int, int) -> numpy.ndarray
         ``dense_off[(i, j)]`` = L[i][j] for 1 <= j < i.
     xy_rows : list of numpy.ndarray
@@ -59,7 +62,7 @@ class BlockedFactor:
 
     first_diag: np.ndarray
     first_col: dict[int, sp.csr_matrix | np.ndarray]
-    dense_diag: dict[int, np.ndarray]
+    dense_diag: dict[int, np.ndarray | TiledLower]
     dense_off: dict[tuple[int, int], np.ndarray]
     xy_rows: list[np.ndarray]
     xy_diag: np.ndarray
@@ -101,10 +104,33 @@ def _chol_dense(M: np.ndarray) -> np.ndarray:
     """Lower Cholesky factor of M (only its lower triangle is read). LAPACK's dpotrf called
     directly: scipy.linalg.cholesky's checks and wrappers cost more than the factorization of
     the small blocks of small models (~40 of ~150 microseconds an evaluation)."""
+    if M.shape[0] >= TILED_ORDER:
+        return _chol_dense_tiled(M)
     L, info = dpotrf(M, lower=1, clean=1)
     if info != 0:
         raise NotPositiveDefinite
     return L
+
+
+def _chol_dense_tiled(M: np.ndarray) -> np.ndarray:
+    """:func:`_chol_dense` for a large M, through tiles (OpenBLAS's threaded dpotrf crashes on
+    one array of order 16,000 or more; see :mod:`multilevel.linalg.tiled_cholesky`). M, a
+    temporary of every caller, is overwritten with the factor (zeros above the diagonal)."""
+    T = TiledLower(M.shape[0])
+    b = T.bounds
+    for i, row in enumerate(T.tiles):
+        for j, t in enumerate(row):
+            t[:] = M[b[i]:b[i + 1], b[j]:b[j + 1]]
+    try:
+        T.cholesky()
+    except NotPositiveDefiniteTile as exc:
+        raise NotPositiveDefinite from exc
+    for i, row in enumerate(T.tiles):
+        for j, t in enumerate(row):
+            M[b[i]:b[i + 1], b[j]:b[j + 1]] = np.tril(t) if i == j else t
+        row.clear()  # free each tile row once copied
+        M[b[i]:b[i + 1], b[i + 1]:] = 0.0
+    return M
 
 
 def _block_diag_dense(stack: np.ndarray) -> np.ndarray:
@@ -238,6 +264,10 @@ def factorize(A: CrossProducts, templates: list[np.ndarray]) -> BlockedFactor:
     ------
     NotPositiveDefinite
     """
+    if _two_scalar(A):
+        two = _factor_two_scalar(A, templates, keep=True)
+        if two is not None:
+            return two
     m = A.n_blocks
     T0 = templates[0]
     L0, x0, logdet_re = _first_block(A, T0)
@@ -252,7 +282,7 @@ def factorize(A: CrossProducts, templates: list[np.ndarray]) -> BlockedFactor:
                         else pair.to_csr(data))
 
     xy_rows: list[np.ndarray] = [_stack_to_dense_row(x0)] if m > 1 else []
-    dense_diag: dict[int, np.ndarray] = {}
+    dense_diag: dict[int, np.ndarray | TiledLower] = {}
     dense_off: dict[tuple[int, int], np.ndarray] = {}
     for j in range(1, m):
         Tj = templates[j]
@@ -300,10 +330,10 @@ def profiled_terms(A: CrossProducts, templates: list[np.ndarray]) -> tuple[float
     """``(logdet_re, logdet_x, pwrss)`` -- all the objective needs -- without keeping the
     factor. With one grouping factor this skips the bookkeeping of :func:`factorize`, which
     is a large share of an evaluation for small models."""
-    if A.n_blocks == 2 and A.n_columns == [1, 1] and A.xy.shape[0] > 0:
-        pattern = _gram(A, 1, 1)
-        if pattern is not None:
-            return _profiled_two_scalar(A, templates, pattern)
+    if _two_scalar(A):
+        f = _factor_two_scalar(A, templates, keep=False)
+        if f is not None:
+            return f.logdet_re, f.logdet_x, f.pwrss
     if A.n_blocks > 1:
         f = factorize(A, templates)
         return f.logdet_re, f.logdet_x, f.pwrss
@@ -317,34 +347,120 @@ def profiled_terms(A: CrossProducts, templates: list[np.ndarray]) -> tuple[float
     return logdet_re, 2.0 * float(np.log(d[:-1]).sum()), float(d[-1] ** 2)
 
 
-def _profiled_two_scalar(A: CrossProducts, templates: list[np.ndarray],
-                         pattern: GramPattern) -> tuple[float, float, float]:
-    """:func:`profiled_terms` for two scalar random-effects terms (crossed or nested random
-    intercepts: ``(1 | a) + (1 | b)``), the same arithmetic as :func:`factorize` on vectors:
-    the first block column L[1][0] stays a vector over the level pairs (no sparse matrix is
-    built), and its product with the [X y] row is a sum by rows. Small models of this kind
-    spent most of an evaluation building scipy.sparse objects."""
+# Levels of the second of two random intercepts from which its dense block is held in tiles
+# (:mod:`multilevel.linalg.tiled_cholesky`) and assembled from its non-zero cells only. Below
+# this the one-array path is as fast; from 16,000 the one-array LAPACK call crashes (see there).
+TILED_ORDER = 8192
+
+
+def _two_scalar(A: CrossProducts) -> bool:
+    """Two random intercepts (crossed or nested, ``(1 | a) + (1 | b)``) of a linear model."""
+    return (A.n_blocks == 2 and A.n_columns == [1, 1] and A.xy.shape[0] > 0
+            and "reweighted" not in A.cache)
+
+
+@dataclass
+class _TiledSchur:
+    """What the tiled path keeps between evaluations: the non-zero cells of the second
+    block's Gram product, where they fall among the tiles, and the tiles themselves."""
+
+    gram: CompressedGram
+    located: list[tuple[int, int, np.ndarray, np.ndarray]]
+    tiles: TiledLower
+
+
+def _tiled_schur(A: CrossProducts) -> _TiledSchur:
+    """The cached workspace of the tiled path (built on first use; a factor kept by
+    :func:`factorize` takes its tiles away, and the next evaluation builds new ones)."""
+    ws: _TiledSchur | None = A.cache.get("tiled")
+    if ws is None:
+        gram = A.cache.get("tiled_gram")
+        if gram is None:
+            gram = A.cache["tiled_gram"] = compressed_gram(A.pairs[(1, 0)].to_csr())
+        tiles = TiledLower(A.n_levels[1])
+        located = A.cache.get("tiled_cells")
+        if located is None:
+            located = A.cache["tiled_cells"] = tiles.locate(gram.rows, gram.cols)
+        ws = A.cache["tiled"] = _TiledSchur(gram=gram, located=located, tiles=tiles)
+    return ws
+
+
+def _factor_two_scalar(A: CrossProducts, templates: list[np.ndarray], keep: bool,
+                       ) -> BlockedFactor | None:
+    """The factor of two scalar random-effects terms, the same arithmetic as
+    :func:`factorize` on vectors: the first block column L[1][0] stays a vector over the level
+    pairs (no sparse matrix is built), and its product with the [X y] row is a sum by rows.
+    Small models of this kind spent most of an evaluation building scipy.sparse objects.
+
+    The second block is one dense array below ``TILED_ORDER`` levels, tiles from there.
+    With ``keep`` False only the three numbers of the objective are filled in. Returns None
+    when the one-array path has no Gram pattern (too many products): the caller then uses
+    :func:`factorize`."""
     t0 = float(templates[0][0, 0])
     t1 = float(templates[1][0, 0])
     pair = A.pairs[(1, 0)]
     n1 = A.n_levels[1]
+    tiled = n1 >= TILED_ORDER
+    pattern = None if tiled else _gram(A, 1, 1)
+    if not tiled and pattern is None:
+        return None
     l0 = np.sqrt(t0 * t0 * A.diag[0][:, 0, 0] + 1.0)
     logdet_re = 2.0 * float(np.log(l0).sum())
     x0 = A.xy_re[0][:, :, 0] * (t0 / l0)[:, None]  # (levels_0, p + 1): L[[X y]][0]'
-    D = np.zeros((n1, n1))
-    D[np.diag_indices(n1)] = t1 * t1 * A.diag[1][:, 0, 0] + 1.0
-    D -= (t1 * t1 * t0 * t0) * pattern.block(1.0 / (l0 * l0))
-    L1 = _chol_dense(D)
-    logdet_re += 2.0 * float(np.log(np.diag(L1)).sum())
+    diag1 = t1 * t1 * A.diag[1][:, 0, 0] + 1.0
+    L1: np.ndarray | TiledLower
+    if tiled:
+        ws = _tiled_schur(A)
+        products = ws.gram.G @ (1.0 / (l0 * l0))
+        ws.tiles.assemble(diag1, ws.located, (-(t1 * t1 * t0 * t0)) * products)
+        try:
+            logdet_re += ws.tiles.cholesky()
+        except NotPositiveDefiniteTile as exc:
+            raise NotPositiveDefinite from exc
+        L1 = ws.tiles
+        if keep:  # the factor owns these tiles now
+            del A.cache["tiled"]
+    else:
+        assert pattern is not None
+        D = np.zeros((n1, n1))
+        D[np.diag_indices(n1)] = diag1
+        D -= (t1 * t1 * t0 * t0) * pattern.block(1.0 / (l0 * l0))
+        L1 = _chol_dense(D)
+        logdet_re += 2.0 * float(np.log(np.diag(L1)).sum())
     c = pair.data[:, 0, 0] * (t1 * t0 / l0[pair.cols])  # L[1][0] at the level pairs
     weighted = x0[pair.cols] * c[:, None]
     R = A.xy_re[1][:, :, 0] * t1  # (levels_1, p + 1): the [X y] row against block 1, transposed
     for a in range(R.shape[1]):
         R[:, a] -= np.bincount(pair.rows, weights=weighted[:, a], minlength=n1)
-    x1 = sla.solve_triangular(L1, R, lower=True, check_finite=False)
+    x1 = _solve_lower(L1, R)
     D = A.xy - x0.T @ x0 - x1.T @ x1
-    d = np.diag(_chol_dense(D) if D.shape[0] > 8 else _chol_small(D))
-    return logdet_re, 2.0 * float(np.log(d[:-1]).sum()), float(d[-1] ** 2)
+    Lxy = _chol_dense(D) if D.shape[0] > 8 else _chol_small(D)
+    d = np.diag(Lxy)
+    return BlockedFactor(
+        first_diag=l0[:, None, None] if keep else np.empty((0, 1, 1)),
+        first_col={1: pair.to_csr(c)} if keep else {},
+        dense_diag={1: L1} if keep else {}, dense_off={},
+        xy_rows=[x0.T, x1.T] if keep else [], xy_diag=Lxy, logdet_re=logdet_re,
+        logdet_x=2.0 * float(np.log(d[:-1]).sum()), pwrss=float(d[-1] ** 2))
+
+
+def as_dense(L: np.ndarray | TiledLower) -> np.ndarray:
+    """A factor block as one dense array (a tiled one assembled: O(q^2) memory)."""
+    return L.toarray() if isinstance(L, TiledLower) else L
+
+
+def _solve_lower(L: np.ndarray | TiledLower, B: np.ndarray) -> np.ndarray:
+    """``L^{-1} B`` for a dense or tiled lower-triangular factor."""
+    if isinstance(L, TiledLower):
+        return L.solve_lower(B)
+    return sla.solve_triangular(L, B, lower=True, check_finite=False)
+
+
+def _solve_upper(L: np.ndarray | TiledLower, B: np.ndarray) -> np.ndarray:
+    """``L^{-T} B`` for a dense or tiled lower-triangular factor."""
+    if isinstance(L, TiledLower):
+        return L.solve_upper(B)
+    return sla.solve_triangular(L.T, B, lower=False, check_finite=False)
 
 
 def _chol_small(D: np.ndarray) -> np.ndarray:
@@ -374,7 +490,7 @@ def solve_fixed_and_modes(A: CrossProducts, f: BlockedFactor,
         rhs = c[j].copy()
         for i in range(j + 1, m):
             rhs -= f.dense_off[(i, j)].T @ u[i]
-        u[j] = sla.solve_triangular(f.dense_diag[j].T, rhs, lower=False, check_finite=False)
+        u[j] = _solve_upper(f.dense_diag[j], rhs)
     rhs = c[0].copy()
     for i in range(1, m):
         rhs -= f.first_col[i].T @ u[i]
@@ -408,7 +524,7 @@ def re_factor_dense(A: CrossProducts, f: BlockedFactor) -> np.ndarray:
         L[offs[i]: offs[i + 1], : offs[1]] = blk if isinstance(blk, np.ndarray) else (
             blk.toarray())
     for j, blk in f.dense_diag.items():
-        L[offs[j]: offs[j + 1], offs[j]: offs[j + 1]] = blk
+        L[offs[j]: offs[j + 1], offs[j]: offs[j + 1]] = as_dense(blk)
     for (i, j), blk in f.dense_off.items():
         L[offs[i]: offs[i + 1], offs[j]: offs[j + 1]] = blk
     return L

@@ -93,3 +93,50 @@ def gram_pattern(Pi: sp.csr_matrix, Pj: sp.csr_matrix, symmetric: bool,
     shape = (Pi.shape[0] * Pj.shape[0], len(counts))
     G = sp.csr_matrix((vals, (cells, cols)), shape=shape)
     return GramPattern(G=G, shape=(Pi.shape[0], Pj.shape[0]))
+
+
+@dataclass(frozen=True)
+class CompressedGram:
+    """The symmetric ``P diag(w) P'`` at its non-zero lower-triangle cells only.
+
+    :class:`GramPattern` has one row of G per cell of the dense block, which at 20,000 levels
+    is 2 * 10^8 rows (1.6 GiB of row pointers) for a block a few per cent full. Here G has one
+    row per cell that occurs, and the cells' coordinates are kept beside it, for the caller to
+    scatter ``G @ w`` into its own storage (see :mod:`multilevel.linalg.tiled_cholesky`).
+
+    Attributes
+    ----------
+    G : scipy.sparse.csr_matrix, shape (cells, levels_0)
+    rows, cols : numpy.ndarray of int64
+        The cells (``rows >= cols``).
+    """
+
+    G: sp.csr_matrix
+    rows: np.ndarray
+    cols: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held."""
+        return int(self.G.data.nbytes + self.G.indices.nbytes + self.G.indptr.nbytes
+                   + self.rows.nbytes + self.cols.nbytes)
+
+
+def compressed_gram(P: sp.csr_matrix, chunk: int = 2_000_000) -> CompressedGram:
+    """Build :class:`CompressedGram` for ``P diag(w) P'`` (``P``: q x levels_0), a few million
+    products at a time."""
+    C = P.tocsc()
+    counts = np.diff(C.indptr) ** 2
+    bounds = np.searchsorted(np.cumsum(counts), np.arange(chunk, int(counts.sum()), chunk))
+    edges = [0, *sorted(set(int(b) + 1 for b in bounds)), len(counts)]
+    pieces = [_column_products(C, C, lo, hi, True, P.shape[0])
+              for lo, hi in zip(edges[:-1], edges[1:], strict=True) if hi > lo]
+    cells = np.concatenate([p[0] for p in pieces])
+    cols = np.concatenate([p[1] for p in pieces])
+    vals = np.concatenate([p[2] for p in pieces])
+    del pieces
+    unique, row_of = np.unique(cells, return_inverse=True)
+    del cells
+    G = sp.csr_matrix((vals, (row_of.reshape(-1), cols)), shape=(len(unique), len(counts)))
+    r, s = np.divmod(unique, P.shape[0])
+    return CompressedGram(G=G, rows=r, cols=s)

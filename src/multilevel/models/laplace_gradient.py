@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
-from multilevel.linalg.blocked_cholesky import BlockedFactor
+from multilevel.linalg.blocked_cholesky import BlockedFactor, as_dense
 from multilevel.linalg.cross_products import CrossProducts
 from multilevel.models.pirls import Modes
 from multilevel.models.predictor import Predictor
@@ -75,7 +75,8 @@ class _SelectedInverse:
         Lr0 = np.vstack([blk if isinstance(blk, np.ndarray) else blk.toarray()
                          for _, blk in sorted(f.first_col.items())])
         Lrr = np.zeros((qr, qr))
-        for j, blk in f.dense_diag.items():
+        for j, tiled_or_dense in f.dense_diag.items():
+            blk = as_dense(tiled_or_dense)
             o = self.rest_offsets[j - 1]
             Lrr[o:o + blk.shape[0], o:o + blk.shape[1]] = blk
         for (i, j), blk in f.dense_off.items():
