@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import pickle
 import signal
-import sys
 import warnings
 from pathlib import Path
 
@@ -28,22 +27,10 @@ from multilevel.errors import DataError, FormulaError, MissingExtraError, NotApp
 
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
+# the tests' ``client`` fixture: the session's LocalCluster (tests/conftest.py)
 
 SLEEP = "Reaction ~ Days + (Days | Subject)"
 CROSSED = "y ~ x + trt + (1 | user) + (1 | item)"
-
-
-@pytest.fixture(scope="module")
-def client():
-    import cloudpickle
-
-    # the workers import this module's task functions by value (tests/ is not a package)
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                       dashboard_address=None, memory_limit="2GiB")
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
 
 
 def crossed_data(n: int = 4000, seed: int = 11) -> pd.DataFrame:

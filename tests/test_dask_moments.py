@@ -6,8 +6,6 @@ added in another order)."""
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,21 +16,10 @@ from multilevel.results.moments_result import MomentsResult
 
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
+# the tests' ``client`` fixture: the session's LocalCluster (tests/conftest.py)
 
 CROSSED = "y ~ x + trt + (1 | user) + (1 | item)"
 RTOL = 1e-8
-
-
-@pytest.fixture(scope="module")
-def client():
-    import cloudpickle
-
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                       dashboard_address=None, memory_limit="2GiB")
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
 
 
 def crossed_data(n: int = 180, seed: int = 3) -> pd.DataFrame:
