@@ -127,6 +127,11 @@ class SavedFitError(MultilevelError, ValueError):
     likelihood. The message names the file, member or value concerned and what to do."""
 
 
+class DistributedComputeError(MultilevelError, RuntimeError):
+    """A pass over the partitions of Dask data failed on the cluster (workers lost more often
+    than the retries allow); no fit is returned. The message says what to check."""
+
+
 class DatasetNotFoundError(_LookupMessageError):
     """``multilevel.datasets.load`` was asked for a data set it does not ship."""
 

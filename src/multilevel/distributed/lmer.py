@@ -12,9 +12,10 @@
 4. The usual optimizer on the client (:class:`~multilevel.distributed.stages.DaskLinearMixedModel`).
 
 Both passes run on whatever scheduler is active: a ``distributed.Client`` if one is (tasks
-retried ``RETRIES`` times when a worker dies), else Dask's default. A task is a pure function
-of its partition, so a retried task gives the same partial result: a lost worker delays the
-fit or fails it with :class:`DistributedComputeError`, never changes it.
+retried when a worker dies; :mod:`~multilevel.distributed.passes`), else Dask's default. A task
+is a pure function of its partition, so a retried task gives the same partial result: a lost
+worker delays the fit or fails it with :class:`~multilevel.errors.DistributedComputeError`,
+never changes it.
 """
 
 from __future__ import annotations
@@ -55,6 +56,12 @@ from multilevel.distributed.partial_sums import (
     partial_sums,
     to_cross_products,
 )
+from multilevel.distributed.passes import (
+    RETRIES,
+    active_client,
+    lost_workers_fail_the_pass,
+    tree_reduce,
+)
 from multilevel.distributed.stages import (
     DaskLinearMixedModel,
     DaskLinearMixedModelResult,
@@ -66,23 +73,12 @@ from multilevel.errors import (
     DataError,
     FormulaError,
     MissingDataWarning,
-    MultilevelError,
     RankDeficiencyWarning,
 )
 from multilevel.formula.parser import parse_formula
 from multilevel.formula.rnames import r_column_names
 from multilevel.models.lmm import _checked_settings
 from multilevel.models.predictor import make_blocks
-
-# Times a task is rerun when the worker running it dies (distributed's ``retries``).
-RETRIES = 3
-# Partial results added per reduction task: a tree of depth log_8(partitions).
-TREE_WIDTH = 8
-
-
-class DistributedComputeError(MultilevelError, RuntimeError):
-    """A pass over the partitions failed on the cluster (workers lost more often than the
-    retries allow); no fit is returned."""
 
 
 def as_dask_frame(data: Any) -> Any:
@@ -101,37 +97,18 @@ def _compute(obj: Any) -> Any:
     """Compute on the active distributed client (with retries), else on Dask's default."""
     import dask
 
-    try:
-        from distributed import get_client
-
-        client = get_client()
-    except (ImportError, ValueError):
+    client = active_client()
+    if client is None:
         return dask.compute(obj)[0]
-    try:
+    with lost_workers_fail_the_pass():
         return client.compute(obj, retries=RETRIES).result()
-    except MultilevelError:
-        raise
-    except Exception as exc:
-        from distributed import KilledWorker
-
-        if isinstance(exc, KilledWorker | OSError | TimeoutError):
-            raise DistributedComputeError(
-                f"the pass over the partitions failed on the cluster ({type(exc).__name__}: "
-                f"{exc}); workers were lost more often than the {RETRIES} retries allow. "
-                "Check the workers' memory and logs, then fit again") from exc
-        raise
 
 
 def _tree(items: list[Any], func: Any) -> Any:
-    """Reduce delayed items with ``func`` in a tree of width ``TREE_WIDTH`` (on the workers)."""
+    """Reduce delayed items with ``func`` in a tree (on the workers)."""
     from dask import delayed
 
-    if not items:
-        raise DataError("the Dask DataFrame has no partitions")
-    while len(items) > 1:
-        items = [delayed(func, pure=True)(*items[i:i + TREE_WIDTH])
-                 for i in range(0, len(items), TREE_WIDTH)]
-    return items[0]
+    return tree_reduce(items, func, lambda f, *children: delayed(f, pure=True)(*children))
 
 
 # -- tasks (module level: the workers import them) ----------------------------------------------

@@ -35,7 +35,13 @@ import numpy as np
 import pandas as pd
 
 from multilevel.distributed.encoding import PartitionEncoder
-from multilevel.errors import ConvergenceWarning, DataError, MultilevelError
+from multilevel.distributed.passes import (
+    RETRIES,
+    active_client,
+    lost_workers_fail_the_pass,
+    tree_reduce,
+)
+from multilevel.errors import ConvergenceWarning, DataError
 from multilevel.models.backfitting import _centre, ridge_lambdas
 from multilevel.models.moments import MomentEstimates, intercept_factor_names, solve_components
 from multilevel.results.moments_result import MomentsResult
@@ -115,46 +121,24 @@ class _Cluster:
         parts = [delayed(_encode_task, pure=True)(encoder, p) for p in ddf.to_delayed()]
         if not parts:
             raise DataError("the Dask DataFrame has no partitions")
-        try:
-            from distributed import get_client
-
-            self.client: Any = get_client()
-        except (ImportError, ValueError):
-            self.client = None
+        self.client = active_client()
         if self.client is not None:
-            from multilevel.distributed.lmer import RETRIES
-
             self.parts: list[Any] = self.client.compute(parts, retries=RETRIES)
         else:
             self.parts = list(dask.compute(*parts))
 
     def reduce(self, task: Any, *args: Any, combine: Any = _add) -> Any:
         """``combine`` of ``task(*args, rows)`` over the partitions."""
-        from multilevel.distributed.lmer import RETRIES, TREE_WIDTH
-
         if self.client is None:
             return combine(*[task(*args, rows) for rows in self.parts])
         client = self.client
-        items = [client.submit(task, *args, f, pure=False, retries=RETRIES) for f in self.parts]
-        while len(items) > 1:
-            items = [client.submit(combine, *items[i:i + TREE_WIDTH], pure=False,
-                                   retries=RETRIES)
-                     for i in range(0, len(items), TREE_WIDTH)]
-        try:
-            return items[0].result()
-        except MultilevelError:
-            raise
-        except Exception as exc:
-            from distributed import KilledWorker
 
-            from multilevel.distributed.lmer import DistributedComputeError
+        def submit(func: Any, *inputs: Any) -> Any:
+            return client.submit(func, *inputs, pure=False, retries=RETRIES)
 
-            if isinstance(exc, KilledWorker | OSError | TimeoutError):
-                raise DistributedComputeError(
-                    f"a pass over the partitions failed on the cluster ({type(exc).__name__}: "
-                    f"{exc}); workers were lost more often than the {RETRIES} retries allow. "
-                    "Check the workers' memory and logs, then fit again") from exc
-            raise
+        items = [submit(task, *args, f) for f in self.parts]
+        with lost_workers_fail_the_pass():
+            return tree_reduce(items, combine, submit).result()
 
 
 def _backfit_many(cluster: _Cluster, C: np.ndarray, scale: np.ndarray, counts: list[np.ndarray],
