@@ -388,6 +388,24 @@ def _response_columns(parsed: ParsedFormula, source: pd.DataFrame) -> list[str]:
     return used
 
 
+def model_columns(parsed: ParsedFormula, source: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The columns of ``source`` (only its names are read) that the formula uses, each once:
+    the response's, then the fixed part's, the offsets', the random-effects terms' and the
+    grouping factors; and those used only as grouping factors (labels, exempt from the
+    numeric checks of value columns). A name the data lack is kept, for the data checks to
+    name it."""
+    used = _response_columns(parsed, source)
+    used += _variables(parsed.fixed, "fixed-effects part", parsed.text)
+    for expr in parsed.offsets:
+        used += _variables(f"I({expr})", "offset", parsed.text)
+    for spec in parsed.random:
+        used += _variables(spec.lhs, "random-effects term", parsed.text)
+        used += list(spec.group_factors)
+    # R's pi: a constant of the formula unless the data have a column of that name
+    used = [c for c in used if c != "pi" or c in source.columns]
+    return list(dict.fromkeys(used)), _grouping_only_columns(parsed, used)
+
+
 def build_design(formula: str | ParsedFormula, data: Any, weights: Any = None,
                  offset: Any = None, *, glm: bool = False) -> ModelDesign:
     """Build the :class:`ModelDesign` of an lme4 formula on a data frame.
@@ -428,15 +446,7 @@ def build_design(formula: str | ParsedFormula, data: Any, weights: Any = None,
             f"the response {parsed.response} is for binomial models: fit it with "
             "ml.glmer(..., family=\"binomial\"); a linear mixed model needs one numeric "
             "response", parsed.text, max(parsed.text.find("cbind"), 0))
-    used = _response_columns(parsed, source)
-    used += _variables(parsed.fixed, "fixed-effects part", parsed.text)
-    for expr in parsed.offsets:
-        used += _variables(f"I({expr})", "offset", parsed.text)
-    for spec in parsed.random:
-        used += _variables(spec.lhs, "random-effects term", parsed.text)
-        used += list(spec.group_factors)
-    # R's pi: a constant of the formula unless the data have a column of that name
-    used = [c for c in used if c != "pi" or c in source.columns]
+    used, labels = model_columns(parsed, source)
     extra: dict[str, np.ndarray] = {}
     w = row_vector(weights, source, "weights")
     if w is not None:
@@ -444,8 +454,7 @@ def build_design(formula: str | ParsedFormula, data: Any, weights: Any = None,
     o = row_vector(offset, source, "offset")
     if o is not None:
         extra["(offset)"] = o
-    clean = clean_frame(source, used, extra,
-                        labels=_grouping_only_columns(parsed, used),
+    clean = clean_frame(source, used, extra, labels=labels,
                         zero_weight="(weights)" if w is not None else None)
     levels: tuple[str, str] | None = None
     trials: np.ndarray | None = None

@@ -26,13 +26,8 @@ import numpy as np
 import pandas as pd
 from formulaic import model_matrix
 
-from multilevel.data.design import (
-    _grouping_only_columns,
-    _response_columns,
-    _variables,
-    formula_offset,
-    r_contrasts,
-)
+from multilevel.data.design import formula_offset, r_contrasts
+from multilevel.data.design import model_columns as design_columns
 from multilevel.data.frame import clean_frame, logical_as_factor
 from multilevel.data.grouping import factor_codes
 from multilevel.data.response_values import numeric_response
@@ -45,19 +40,10 @@ from multilevel.formula.rnames import r_column_names
 def model_columns(parsed: ParsedFormula, columns: list[str]) -> tuple[list[str], list[str]]:
     """The data columns a formula uses (each once) and those used only as grouping factors,
     as :func:`~multilevel.data.design.build_design` finds them; ``columns`` are the data's."""
-    probe = pd.DataFrame(columns=columns)
     if parsed.counts is not None:
         raise FormulaError(f"the response {parsed.response} is for binomial models; the Dask "
                            "path fits linear mixed models (ml.lmer) only", parsed.text)
-    used = _response_columns(parsed, probe)
-    used += _variables(parsed.fixed, "fixed-effects part", parsed.text)
-    for expr in parsed.offsets:
-        used += _variables(f"I({expr})", "offset", parsed.text)
-    for spec in parsed.random:
-        used += _variables(spec.lhs, "random-effects term", parsed.text)
-        used += list(spec.group_factors)
-    used = [c for c in used if c != "pi" or c in columns]
-    return list(dict.fromkeys(used)), _grouping_only_columns(parsed, used)
+    return design_columns(parsed, pd.DataFrame(columns=columns))
 
 
 def is_factor_column(dtype: Any) -> bool:
