@@ -193,20 +193,32 @@ def _column(frame: pd.DataFrame, key: Any) -> Any:
     return frame[key]
 
 
-def _table_text(frame: pd.DataFrame, notes: Sequence[str]) -> str:
-    with pd.option_context("display.width", 200, "display.max_columns", 50):
-        text = frame.to_string(index=False, float_format=lambda x: f"{x:.6g}")
-    return "\n".join([text, "", *notes]).rstrip()
+class _NotedTable:
+    """What both result classes are to a reader: a ``frame`` with ``notes`` under it --
+    ``len()``, a column by name (``result["estimate"]``), text and HTML."""
 
+    frame: pd.DataFrame
+    notes: tuple[str, ...]
 
-def _table_html(frame: pd.DataFrame, notes: Sequence[str]) -> str:
-    notes_html = "".join(f"<p>{html.escape(n)}</p>" for n in notes)
-    return frame.to_html(index=False, float_format=lambda x: f"{x:.6g}") + notes_html
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __getitem__(self, key: Any) -> Any:
+        return _column(self.frame, key)
+
+    def __str__(self) -> str:
+        with pd.option_context("display.width", 200, "display.max_columns", 50):
+            text = self.frame.to_string(index=False, float_format=lambda x: f"{x:.6g}")
+        return "\n".join([text, "", *self.notes]).rstrip()
+
+    def _repr_html_(self) -> str:
+        notes_html = "".join(f"<p>{html.escape(n)}</p>" for n in self.notes)
+        return self.frame.to_html(index=False, float_format=lambda x: f"{x:.6g}") + notes_html
 
 
 @public_methods
 @dataclass(frozen=True)
-class MarginalContrasts:
+class MarginalContrasts(_NotedTable):
     """Contrasts of marginal means (emmeans's ``contrast``).
 
     Attributes
@@ -227,22 +239,10 @@ class MarginalContrasts:
     adjust: str
     notes: tuple[str, ...] = ()
 
-    def __len__(self) -> int:
-        return len(self.frame)
-
-    def __getitem__(self, key: Any) -> Any:
-        return _column(self.frame, key)
-
-    def __str__(self) -> str:
-        return _table_text(self.frame, self.notes)
-
-    def _repr_html_(self) -> str:
-        return _table_html(self.frame, self.notes)
-
 
 @public_methods
 @dataclass(frozen=True)
-class MarginalMeans:
+class MarginalMeans(_NotedTable):
     """Estimated marginal means (or simple slopes) of a fitted model, as emmeans's summary.
 
     Attributes
@@ -276,20 +276,14 @@ class MarginalMeans:
     contrasts: MarginalContrasts | None = None
     notes: tuple[str, ...] = ()
 
-    def __len__(self) -> int:
-        return len(self.frame)
-
-    def __getitem__(self, key: Any) -> Any:
-        return _column(self.frame, key)
-
     def __str__(self) -> str:
-        text = _table_text(self.frame, self.notes)
+        text = super().__str__()
         if self.contrasts is not None:
             text += "\n\nContrasts:\n" + str(self.contrasts)
         return text
 
     def _repr_html_(self) -> str:
-        out = _table_html(self.frame, self.notes)
+        out = super()._repr_html_()
         if self.contrasts is not None:
             out += "<h4>Contrasts</h4>" + self.contrasts._repr_html_()
         return out

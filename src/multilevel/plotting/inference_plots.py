@@ -3,7 +3,7 @@ distributions."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,6 +43,18 @@ def _panels_on(ax: Any, fig: Any, n: int, what: str) -> tuple[Figure, list[Axes]
         axes = check_axes(ax, n, what)
         return figure_of(axes[0]), axes
     return panel_grid(n, check_figure(fig))
+
+
+def _panel_per_parameter(parameters: Any, available: list[str], source: str, what: str,
+                         ax: Any, fig: Any, draw: Callable[[Axes, str], None]) -> Figure:
+    """One panel per parameter (``parameters`` checked against ``available``, the names in
+    ``source``), on ``ax`` or ``fig`` as :func:`_panels_on` lays them: ``draw(axes, name)``
+    fills each. The figure."""
+    names = _check_names(parameters, available, source, "parameters")
+    figure, axes = _panels_on(ax, fig, len(names), what)
+    for a, name in zip(axes, names, strict=True):
+        draw(a, name)
+    return figure
 
 
 def _check_names(wanted: Any, available: list[str], what: str, argument: str) -> list[str]:
@@ -121,10 +133,8 @@ def profile(prof: Any, level: float | Sequence[float] = PROFILE_LEVELS,
     """
     prof = _check_profile(prof)
     levels = _levels(level)
-    names = _check_names(parameters, list(dict.fromkeys(prof["parameter"].astype(str))),
-                         "the profile", "parameters")
-    figure, axes = _panels_on(ax, fig, len(names), "profile plot")
-    for a, name in zip(axes, names, strict=True):
+
+    def draw(a: Axes, name: str) -> None:
         rows = prof[prof["parameter"].astype(str) == name]
         values = rows["value"].to_numpy(dtype=float)
         zeta = rows["zeta"].to_numpy(dtype=float)
@@ -145,7 +155,9 @@ def profile(prof: Any, level: float | Sequence[float] = PROFILE_LEVELS,
             a.vlines(xs, lows, highs, color="C1", lw=1, gid="interval-ends")
         a.axhline(0.0, color="0.5", lw=0.8, gid="zero")
         a.set(xlabel=name, ylabel="zeta", title=name)
-    return figure
+
+    return _panel_per_parameter(parameters, list(dict.fromkeys(prof["parameter"].astype(str))),
+                                "the profile", "profile plot", ax, fig, draw)
 
 
 # -- power ----------------------------------------------------------------------------------------
@@ -265,11 +277,9 @@ def bootstrap(boot: Any, parameters: str | list[str] | None = None, level: float
                                                                and bins > 0)):
         raise ArgumentError(f"bins must be a positive number of bins or a rule name "
                             f"('auto'), got {bins!r:.60}")
-    names = _check_names(parameters, [str(c) for c in replicates.columns],
-                         "the bootstrap replicates", "parameters")
     intervals = boot.intervals(level)
-    figure, axes = _panels_on(ax, fig, len(names), "bootstrap plot")
-    for a, name in zip(axes, names, strict=True):
+
+    def draw(a: Axes, name: str) -> None:
         x = replicates[name].to_numpy(dtype=float)
         x = x[np.isfinite(x)]
         if x.size:
@@ -281,4 +291,6 @@ def bootstrap(boot: Any, parameters: str | list[str] | None = None, level: float
         a.set(xlabel=name, ylabel="replicates",
               title=f"{name}\n{x.size} replicates, {level:.0%} percentile interval")
         a.title.set_fontsize(9)
-    return figure
+
+    return _panel_per_parameter(parameters, [str(c) for c in replicates.columns],
+                                "the bootstrap replicates", "bootstrap plot", ax, fig, draw)
