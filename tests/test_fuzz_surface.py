@@ -341,6 +341,8 @@ def test_arguments_given_as_a_series_are_argument_errors() -> None:
         ml.predictions(fit, ORTHODONT.head(2), scale=series)
     with pytest.raises(ArgumentError, match="ddf"):
         ml.table([fit], ddf=series)
+    with pytest.raises(ArgumentError, match="effects must be"):
+        fit.tidy(effects=["fixed", np.array([], dtype=object)])
 
 
 def test_newdata_as_a_dict_that_makes_no_frame_is_a_data_error() -> None:
