@@ -34,7 +34,11 @@ def rss_kib(field):
     raise RuntimeError(field)
 
 
-n, q0, q1 = map(int, sys.argv[1:4])
+n, q0, q1, tiled_order = map(int, sys.argv[1:5])
+# the tiled path (multilevel.linalg.tiled_cholesky) from this many levels of g1
+import multilevel.linalg.blocked_cholesky as bc
+import multilevel.models.lmm as lmm
+bc.TILED_ORDER = memory.TILED_ORDER = lmm.TILED_ORDER = tiled_order
 rng = np.random.default_rng(1)
 g0 = rng.integers(0, q0, n)
 g1 = rng.integers(0, q1, n)
@@ -55,14 +59,16 @@ print((after - before) * 1024, est)
 """
 
 
-@pytest.mark.parametrize(("n", "q0", "q1"), [
-    (10_000, 1_500, 1_000),   # the dense 1000 x 1000 blocks dominate (8 MB each)
-    (100_000, 1_000, 100),    # the rows dominate
+@pytest.mark.parametrize(("n", "q0", "q1", "tiled_order"), [
+    (10_000, 1_500, 1_000, 8192),   # the dense 1000 x 1000 blocks dominate (8 MB each)
+    (100_000, 1_000, 100, 8192),    # the rows dominate
+    (40_000, 3_000, 2_500, 2000),   # the tiles of g1's block and its cells' pattern
 ])
-def test_memory_estimate_is_within_half_of_the_measured_peak(n, q0, q1):
+def test_memory_estimate_is_within_half_of_the_measured_peak(n, q0, q1, tiled_order):
     """The estimate must track what a fit really allocates (the old one counted only the
     dense factor, 3.5x too little): within a factor 1.5 of the peak-RSS increase."""
-    out = subprocess.run([sys.executable, "-c", _MEASURE, str(n), str(q0), str(q1)],
+    out = subprocess.run([sys.executable, "-c", _MEASURE, str(n), str(q0), str(q1),
+                          str(tiled_order)],
                          capture_output=True, text=True, timeout=600, check=True)
     peak, estimate = map(int, out.stdout.split())
     assert peak > 20 * 2**20, (peak, estimate)  # the fit did allocate something measurable
@@ -79,6 +85,7 @@ def test_model_larger_than_available_memory_is_refused(monkeypatch):
     msg = str(info.value)
     assert "KiB of memory" in msg and "16.0 KiB available on this machine" in msg
     assert "sample (6 random effects)" in msg
+    assert "ml.lmer_moments" in msg  # random intercepts only: the O(N) method is named
 
 
 def test_unknown_available_memory_falls_back_to_the_fixed_cap(monkeypatch):

@@ -74,7 +74,7 @@ class LinearMixedModel(ModelStages):
 def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset: Any = None,
          optimizer: str = "bobyqa", start: Any = None,
          optimizer_settings: dict[str, Any] | None = None,
-         calc_derivs: bool = True) -> LinearMixedModelResult:
+         calc_derivs: bool = True, progress: bool | None = None) -> LinearMixedModelResult:
     """Fit a linear mixed model, as lme4's ``lmer``.
 
     Parameters
@@ -101,11 +101,18 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
     calc_derivs : bool, default True
         Check convergence with finite-difference derivatives at the optimum (lme4's
         ``calc.derivs``); a clearly better Newton step replaces the optimizer's answer.
+    progress : bool or None, default None
+        Before the fit, print the memory and estimated time of one evaluation and show a
+        progress bar per evaluation (on stderr). None: only for models whose evaluations
+        factor a dense block of 8,192 or more levels (two large crossed factors, see
+        docs/large_crossed.md); True: always; False: never.
 
     Returns
     -------
     LinearMixedModelResult
     """
+    if progress is not None and not isinstance(progress, bool):
+        raise ArgumentError(f"progress must be True, False or None, got {progress!r}")
     if is_partitioned_input(data):
         return dask_lmer(formula, data, reml=reml, weights=weights, offset=offset,
                          optimizer=optimizer, start=start,
@@ -113,6 +120,7 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None, offset
     model = LinearMixedModel(formula, data, reml=reml, weights=weights, offset=offset,
                              optimizer=optimizer, start=start,
                              optimizer_settings=optimizer_settings, calc_derivs=calc_derivs)
+    model.progress = progress
     return model.fit()
 
 

@@ -33,7 +33,7 @@ from multilevel.models.lmm import ModelStages
 from multilevel.models.memory import check_fit_memory
 from multilevel.models.predictor import Predictor
 from multilevel.models.response import GaussianResponse
-from multilevel.models.start import MIN_START, initial_step
+from multilevel.models.start import MIN_START
 from multilevel.results.lmm_result import LinearMixedModelResult
 
 # The per-row fields of a ModelDesign: a rowless design refuses to give them, so that a
@@ -178,15 +178,7 @@ class DaskLinearMixedModel(ModelStages):
             return super()._start()
         ratios = anova_start_from_sums(self.A, [float(c) for c in self.facts.constants
                                                 if c is not None])
-        if ratios is None:
-            return self.layout.start(), self.optimizer_settings
-        theta0 = np.empty(self.layout.n_theta)
-        for blk, ratio in zip(self.blocks, ratios, strict=True):
-            theta0[self.layout.terms[blk.terms[0]].theta_offset] = ratio
-        settings = dict(self.optimizer_settings)
-        if self.optimizer == "bobyqa":
-            settings.setdefault("initial_step", initial_step(theta0))
-        return theta0, settings
+        return self.start_from_ratios(ratios)
 
     def fit(self) -> DaskLinearMixedModelResult:
         """Optimize on the client and return the fit (the optimizer's messages as warnings)."""

@@ -414,7 +414,7 @@ def _factor_two_scalar(A: CrossProducts, templates: list[np.ndarray], keep: bool
         products = ws.gram.G @ (1.0 / (l0 * l0))
         ws.tiles.assemble(diag1, ws.located, (-(t1 * t1 * t0 * t0)) * products)
         try:
-            logdet_re += ws.tiles.cholesky()
+            logdet_re += ws.tiles.cholesky(A.cache.get("tile_progress"))
         except NotPositiveDefiniteTile as exc:
             raise NotPositiveDefinite from exc
         L1 = ws.tiles

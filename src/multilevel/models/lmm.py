@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Self
 
@@ -30,6 +31,7 @@ from multilevel.errors import (
 )
 from multilevel.formula.parser import ParsedFormula
 from multilevel.linalg.blocked_cholesky import (
+    TILED_ORDER,
     BlockedFactor,
     NotPositiveDefinite,
     factorize,
@@ -37,14 +39,22 @@ from multilevel.linalg.blocked_cholesky import (
 )
 from multilevel.linalg.cross_products import CrossProducts, xy_cross_products
 from multilevel.models.data_scales import check_scales, scale_diagnosis, warn_scales
+from multilevel.models.fit_cost import EvaluationProgress, evaluation_cost
 from multilevel.models.memory import check_fit_memory
 from multilevel.models.predictor import Predictor, ReBlock
 from multilevel.models.replacing import KEEP, changed_design, checked_response
 from multilevel.models.response import GaussianResponse
-from multilevel.models.start import anova_applies, anova_start, initial_step, intercept_constant
+from multilevel.models.start import (
+    anova_applies,
+    anova_start,
+    initial_step,
+    intercept_constant,
+    moments_start,
+)
 from multilevel.models.threads import blas_threads_for
 from multilevel.optim.backends import backend_key, check_settings, check_start, minimize_theta
 from multilevel.optim.convergence import check_boundary, check_derivatives
+from multilevel.optim.newton import newton_fd
 from multilevel.optim.optsummary import OptSummary
 
 # A response whose residual sum of squares on X is below this share of its sum of squares is
@@ -92,6 +102,13 @@ class ModelStages:
     blocks : list of ReBlock
     A : CrossProducts
     """
+
+    # Show the cost notice and a progress bar while optimizing: None shows them for fits
+    # whose evaluations are expensive (see multilevel.models.fit_cost), True always, False
+    # never (ml.lmer's progress argument sets it).
+    progress: bool | None = None
+    # Called with each objective value while a progress bar is shown.
+    _on_evaluation: Callable[[float], None] | None = None
 
     def __init__(self, formula: str | ParsedFormula, data: Any, reml: bool = True,
                  weights: Any = None, offset: Any = None, optimizer: str = "bobyqa",
@@ -399,7 +416,10 @@ class ModelStages:
             terms = profiled_terms(self.A, self.layout.templates(theta))
         except NotPositiveDefinite:
             return math.inf
-        return self._criterion(*terms, reml)
+        value = self._criterion(*terms, reml)
+        if self._on_evaluation is not None:
+            self._on_evaluation(value)
+        return value
 
     # -- fitting ----------------------------------------------------------------------------
     def _start(self) -> tuple[np.ndarray, dict[str, Any]]:
@@ -414,10 +434,22 @@ class ModelStages:
                                  "intercept (a column constant over the rows); use "
                                  "start='lme4' or theta values")
         y, _ = self._response_shift()
-        ratios = anova_start(self.design.X, y, [b.codes for b in self.blocks],
-                             self.design.weights,
-                             [intercept_constant(b.Z) or 1.0 for b in self.blocks])
-        if ratios is None:  # not finite for data on this scale: lme4's start is always valid
+        codes = [b.codes for b in self.blocks]
+        constants = [intercept_constant(b.Z) or 1.0 for b in self.blocks]
+        ratios = None
+        if self.expensive_evaluations and len(codes) > 1 and self.design.weights is None:
+            # the moment equations see every factor at once: a start close to the optimum,
+            # which saves evaluations of half a minute each (see multilevel.optim.newton)
+            ratios = moments_start(self.design.X, y, codes, constants)
+        if ratios is None:
+            ratios = anova_start(self.design.X, y, codes, self.design.weights, constants)
+        return self.start_from_ratios(ratios)
+
+    def start_from_ratios(self, ratios: np.ndarray | None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Theta from each random intercept's sigma_b / sigma (lme4's start when None: data on
+        a scale where the estimates are not finite), and the backend settings to use with it
+        (BOBYQA's first step scaled to the start)."""
+        if ratios is None:
             return self.layout.start(), self.optimizer_settings
         theta0 = np.empty(self.layout.n_theta)
         for blk, ratio in zip(self.blocks, ratios, strict=True):
@@ -427,6 +459,13 @@ class ModelStages:
             settings.setdefault("initial_step", initial_step(theta0))
         return theta0, settings
 
+    @property
+    def expensive_evaluations(self) -> bool:
+        """True when one evaluation factors a dense block of ``TILED_ORDER`` or more (seconds
+        to minutes each): the fit then starts from moment estimates, tries Newton's method
+        first (:mod:`multilevel.optim.newton`) and memoizes the objective."""
+        return self.dense_order >= TILED_ORDER
+
     def optimize(self) -> OptSummary:
         """Minimize the objective over theta; returns the optimizer record.
 
@@ -434,21 +473,64 @@ class ModelStages:
         :mod:`multilevel.models.threads`): threads only add synchronization there, and on a
         busy machine far more."""
         with blas_threads_for(self.dense_order):
-            return self._optimize()
+            if not (self.progress or (self.progress is None and self.expensive_evaluations)):
+                return self._optimize()
+            names = [self.design.terms[b.terms[0]].factor.name for b in self.blocks]
+            with EvaluationProgress(evaluation_cost(self.A, names), names[0]) as bar:
+                self._on_evaluation = bar.evaluated
+                self.A.cache["tile_progress"] = bar.factoring
+                try:
+                    return self._optimize()
+                finally:
+                    self._on_evaluation = None
+                    self.A.cache.pop("tile_progress", None)
 
     def _optimize(self) -> OptSummary:
         lower = self.layout.lower_bounds()
         x0, settings = self._start()
-        f0 = self._deviance(x0)
+        fun = _Memo(self._deviance) if self.expensive_evaluations else self._deviance
+        f0 = fun(x0)
         if not math.isfinite(f0):
             raise NumericalError(f"the likelihood cannot be evaluated at the starting values "
                                  f"(theta = {x0.tolist()}): {self.scale_diagnosis()}")
-        found = minimize_theta(self._deviance, x0, lower, self.optimizer, settings, f0=f0)
-        opt = check_boundary(self._deviance, found)
+        found = None
+        if (isinstance(fun, _Memo) and self.optimizer == "bobyqa" and not self.optimizer_settings
+                and self.layout.n_theta <= NEWTON_MAX_THETA):
+            found = newton_fd(fun, x0, lower, f0)
+            if found is None:  # BOBYQA from the best point Newton's method reached
+                x0, f0 = fun.best()
+        if found is None:
+            found = minimize_theta(fun, x0, lower, self.optimizer, settings, f0=f0)
+        opt = check_boundary(fun, found)
         if self.calc_derivs:
-            opt = check_derivatives(self._deviance, opt, self.optimizer,
-                                    self.optimizer_settings)
+            opt = check_derivatives(fun, opt, self.optimizer, self.optimizer_settings)
         return opt
+
+
+# Newton's method (multilevel.optim.newton) is tried for expensive fits with at most this many
+# theta: its derivatives cost n (n + 3) / 2 evaluations an iteration.
+NEWTON_MAX_THETA = 3
+
+
+class _Memo:
+    """The objective with every value kept, so that the convergence check repeats none of
+    the evaluations Newton's method made at the same points (each costs seconds here)."""
+
+    def __init__(self, fun: Any) -> None:
+        self.fun = fun
+        self.values: dict[bytes, tuple[np.ndarray, float]] = {}
+
+    def __call__(self, theta: np.ndarray) -> float:
+        key = np.asarray(theta, dtype=float).tobytes()
+        hit = self.values.get(key)
+        if hit is None:
+            hit = self.values[key] = (np.array(theta, dtype=float), self.fun(theta))
+        return hit[1]
+
+    def best(self) -> tuple[np.ndarray, float]:
+        """The point with the lowest value so far."""
+        x, value = min(self.values.values(), key=lambda item: item[1])
+        return x.copy(), value
 
 
 def _checked_settings(reml: Any, optimizer: str, optimizer_settings: Any, calc_derivs: Any,

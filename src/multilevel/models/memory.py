@@ -2,7 +2,9 @@
 
 Every grouping factor after the first (largest) one is factored as a dense block (see
 :mod:`multilevel.linalg.blocked_cholesky`), so two crossed factors with many levels each need
-memory quadratic in the levels of the second. :func:`check_fit_memory` estimates the peak a fit
+memory quadratic in the levels of the second (from ``TILED_ORDER`` levels of the second of two
+random intercepts, its lower triangle in tiles: 4 bytes per level squared, see
+:mod:`multilevel.linalg.tiled_cholesky`). :func:`check_fit_memory` estimates the peak a fit
 allocates, refuses up front with :class:`~multilevel.errors.ModelTooLargeError` when that is
 more than the memory available, and names the estimate, the memory available and what to do.
 
@@ -28,8 +30,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from multilevel.errors import ModelTooLargeError
+from multilevel.linalg.blocked_cholesky import TILED_ORDER
 from multilevel.linalg.cross_products import CrossProducts
 from multilevel.linalg.gram import MAX_PRODUCTS
+from multilevel.linalg.tiled_cholesky import TiledLower
 
 # The memory a fit may use when the machine's available memory cannot be read (not Linux,
 # no sysconf): beyond this a fit would exhaust a typical machine's memory.
@@ -46,6 +50,9 @@ _DENSE_COPIES = 4
 # each twice -- the chunks and their concatenation), and once it is kept (value + column).
 _GRAM_BUILD_BYTES = 40
 _GRAM_KEPT_BYTES = 12
+# Bytes per cell of the tiled path's pattern: its coordinates (two int64) and its place among
+# the tiles (position and offset, two int64).
+_TILED_CELL_BYTES = 32
 
 
 def available_memory_bytes() -> int | None:
@@ -96,6 +103,15 @@ def estimate_fit_bytes(A: CrossProducts, n_rows: int, row_width: int) -> int:
     q = [nl * k for nl, k in zip(A.n_levels, A.n_columns, strict=True)]
     later = q[1:]
     rows = _F8 * _ROW_COPIES * n_rows * row_width
+    if len(q) == 2 and A.n_columns == [1, 1] and q[1] >= TILED_ORDER:
+        # the tiled path: the lower triangle in tiles, the compressed Gram pattern of the
+        # cells that occur (at most every product, at most every lower cell) and their places
+        # among the tiles; while the pattern is built, its coordinate lists and their sort
+        products = gram_products(A, 1, 1)
+        cells = min(products, q[1] * (q[1] + 1) // 2)
+        return int(rows + TiledLower.bytes_for(q[1]) + _GRAM_KEPT_BYTES * products
+                   + _TILED_CELL_BYTES * cells
+                   + max(_GRAM_BUILD_BYTES * products + 16 * products, 0))
     factor = _F8 * (sum(x * x for x in later)
                     + sum(later[a] * later[b] for a in range(len(later)) for b in range(a)))
     largest = max((x * x for x in later), default=0)
@@ -138,9 +154,13 @@ def check_fit_memory(A: CrossProducts, n_rows: int, row_width: int,
              else "allowed (the machine's free memory could not be read)")
     dense = f"; the grouping factors after the largest one ({names}) are factored as dense " \
         "blocks" if names else ""
+    intercepts = all(k == 1 for k in A.n_columns)
+    instead = (" ml.lmer_moments fits crossed random intercepts in O(rows) and memory linear "
+               "in the levels (moment estimates; docs/moments.md); or fit" if intercepts
+               else " Fit")
     raise ModelTooLargeError(
         f"fitting this model would need about {_size(need)} of memory, more than the "
-        f"{_size(limit)} {where}{dense}. Fit a subset of the rows, merge or drop "
+        f"{_size(limit)} {where}{dense}.{instead} a subset of the rows, merge or drop "
         "levels of the second-largest grouping factor, or free memory and try again")
 
 
