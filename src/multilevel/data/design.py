@@ -261,6 +261,17 @@ def aliased_columns(X: np.ndarray) -> np.ndarray:
     return diag <= RANK_TOLERANCE * np.where(norms > 0, norms, 1.0)
 
 
+def warn_aliased(dropped: list[str], stacklevel: int) -> None:
+    """lme4's warning that aliased fixed-effects columns (``dropped``, R's names) were dropped;
+    none when there are none. ``stacklevel`` as the caller's own ``warnings.warn`` would take."""
+    if dropped:
+        warnings.warn(
+            f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
+            f"column{'s' if len(dropped) > 1 else ''} / coefficient"
+            f"{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}",
+            RankDeficiencyWarning, stacklevel=stacklevel + 1)
+
+
 def r_contrasts(expr: str, frame: pd.DataFrame) -> str:
     """Rewrite a right-hand side so that ordered categoricals get polynomial contrasts, R's
     default for ordered factors (``contr.poly``); unordered ones keep treatment contrasts."""
@@ -298,12 +309,8 @@ def _fixed_matrix(frame: pd.DataFrame, fixed: str, formula: str, row_index: np.n
     _check_finite(X, "fixed-effects column", names, row_index)
     alias = aliased_columns(X)
     dropped = [n for n, a in zip(names, alias, strict=True) if a]
+    warn_aliased(dropped, stacklevel=4)
     if dropped:
-        warnings.warn(
-            f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
-            f"column{'s' if len(dropped) > 1 else ''} / coefficient"
-            f"{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}",
-            RankDeficiencyWarning, stacklevel=4)
         X = X[:, ~alias]
         names = [n for n, a in zip(names, alias, strict=True) if not a]
     return np.ascontiguousarray(X), names, dropped, spec

@@ -35,6 +35,7 @@ from multilevel.data.design import (
     _lme4_order,
     _response_columns,
     r_contrasts,
+    warn_aliased,
 )
 from multilevel.data.frame import logical_as_factor
 from multilevel.distributed.encoding import (
@@ -73,7 +74,6 @@ from multilevel.errors import (
     DataError,
     FormulaError,
     MissingDataWarning,
-    RankDeficiencyWarning,
 )
 from multilevel.formula.parser import parse_formula
 from multilevel.formula.rnames import r_column_names
@@ -275,12 +275,7 @@ def rows_used(total: PartialSums, encoder: PartitionEncoder, design: RowlessDesi
     alias = aliased_columns(total)
     names = list(encoder.fixed_names)
     dropped = [nm for nm, a in zip(names, alias, strict=True) if a]
-    if dropped:
-        warnings.warn(
-            f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
-            f"column{'s' if len(dropped) > 1 else ''} / coefficient"
-            f"{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}",
-            RankDeficiencyWarning, stacklevel=5)
+    warn_aliased(dropped, stacklevel=5)
     keep = ~alias
     encoder.keep = keep
     kept = tuple(nm for nm, a in zip(names, alias, strict=True) if not a)
