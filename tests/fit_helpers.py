@@ -7,6 +7,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import multilevel as ml
@@ -30,3 +31,18 @@ def assert_same_fit(a: ml.LinearMixedModelResult, b: ml.LinearMixedModelResult,
     np.testing.assert_allclose(a.beta, b.beta, rtol=rtol)
     np.testing.assert_allclose(a.theta, b.theta, rtol=rtol, atol=rtol)
     np.testing.assert_allclose(a.vcov.to_numpy(), b.vcov.to_numpy(), rtol=rtol)
+
+
+def crossed_ratings(seed: int, n: int, n_users: int, n_items: int,
+                    exponent: float = 0.9) -> pd.DataFrame:
+    """Users x items with power-law item popularity (rank^-exponent), the shape of
+    ``benchmarks/crossed_large_bench.py``: y = 1 + 0.5 x + u (sd 0.8) + v (sd 0.5) + e."""
+    rng = np.random.default_rng(seed)
+    p = np.arange(1, n_items + 1.0) ** -exponent
+    p /= p.sum()
+    user = rng.integers(0, n_users, n)
+    item = rng.choice(n_items, n, p=p)
+    x = rng.standard_normal(n)
+    y = (1 + 0.5 * x + rng.normal(0, 0.8, n_users)[user] + rng.normal(0, 0.5, n_items)[item]
+         + rng.standard_normal(n))
+    return pd.DataFrame({"y": y, "x": x, "user": user, "item": item})

@@ -13,6 +13,7 @@ import pytest
 import multilevel as ml
 import multilevel.linalg.blocked_cholesky as bc
 import multilevel.models.lmm as lmm
+from fit_helpers import crossed_ratings
 from multilevel.errors import ArgumentError
 from multilevel.models.start import anova_start, moments_start
 from multilevel.optim.convergence import check_derivatives
@@ -23,15 +24,7 @@ FORMULA = "y ~ x + (1 | user) + (1 | item)"
 
 def _crossed(seed: int, n: int = 20_000, n_users: int = 1_500, n_items: int = 400,
              ) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    p = np.arange(1, n_items + 1.0) ** -0.9
-    p /= p.sum()
-    user = rng.integers(0, n_users, n)
-    item = rng.choice(n_items, n, p=p)
-    x = rng.standard_normal(n)
-    y = (1 + 0.5 * x + rng.normal(0, 0.8, n_users)[user] + rng.normal(0, 0.5, n_items)[item]
-         + rng.standard_normal(n))
-    return pd.DataFrame({"y": y, "x": x, "user": user, "item": item})
+    return crossed_ratings(seed, n, n_users, n_items)
 
 
 def _large_path(monkeypatch: pytest.MonkeyPatch, order: int = 100) -> None:

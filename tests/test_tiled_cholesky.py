@@ -16,6 +16,7 @@ import scipy.sparse as sp
 import multilevel as ml
 import multilevel.linalg.blocked_cholesky as bc
 import multilevel.linalg.tiled_cholesky as tc
+from fit_helpers import crossed_ratings
 from multilevel.linalg.gram import compressed_gram
 from multilevel.linalg.tiled_cholesky import NotPositiveDefiniteTile, TiledLower
 
@@ -106,16 +107,7 @@ def test_chol_dense_through_tiles_equals_lapack(monkeypatch: pytest.MonkeyPatch)
 @pytest.fixture(scope="module")
 def crossed() -> pd.DataFrame:
     """Users x items with power-law item popularity (the shape of the benchmark)."""
-    rng = np.random.default_rng(11)
-    n, n_users, n_items = 6000, 600, 260
-    p = np.arange(1, n_items + 1.0) ** -0.9
-    p /= p.sum()
-    user = rng.integers(0, n_users, n)
-    item = rng.choice(n_items, n, p=p)
-    x = rng.standard_normal(n)
-    y = (1 + 0.5 * x + rng.normal(0, 0.8, n_users)[user] + rng.normal(0, 0.5, n_items)[item]
-         + rng.standard_normal(n))
-    return pd.DataFrame({"y": y, "x": x, "user": user, "item": item})
+    return crossed_ratings(11, 6000, 600, 260)
 
 
 def _tiny_tiles(monkeypatch: pytest.MonkeyPatch) -> None:

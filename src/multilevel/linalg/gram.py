@@ -69,6 +69,19 @@ def _column_products(Ci: sp.csc_matrix, Cj: sp.csc_matrix, lo: int, hi: int,
     return r * width + s, col, vals
 
 
+def _all_products(Ci: sp.csc_matrix, Cj: sp.csc_matrix, symmetric: bool, width: int,
+                  chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_column_products` over every column, a few million products at a time (the
+    chunks' index arrays are what bounds the memory), concatenated."""
+    counts = np.diff(Ci.indptr) * np.diff(Cj.indptr)
+    bounds = np.searchsorted(np.cumsum(counts), np.arange(chunk, int(counts.sum()), chunk))
+    edges = [0, *sorted(set(int(b) + 1 for b in bounds)), len(counts)]
+    pieces = [_column_products(Ci, Cj, lo, hi, symmetric, width)
+              for lo, hi in zip(edges[:-1], edges[1:], strict=True) if hi > lo]
+    return (np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces]),
+            np.concatenate([p[2] for p in pieces]))
+
+
 def gram_pattern(Pi: sp.csr_matrix, Pj: sp.csr_matrix, symmetric: bool,
                  chunk: int = 2_000_000) -> GramPattern | None:
     """Build the pattern for ``Pi diag(w) Pj'`` (``Pi``: q_i x q_0, ``Pj``: q_j x q_0),
@@ -81,14 +94,7 @@ def gram_pattern(Pi: sp.csr_matrix, Pj: sp.csr_matrix, symmetric: bool,
     total = int(counts.sum()) // (2 if symmetric else 1)
     if total > MAX_PRODUCTS:
         return None
-    bounds = np.searchsorted(np.cumsum(counts), np.arange(chunk, int(counts.sum()), chunk))
-    edges = [0, *sorted(set(int(b) + 1 for b in bounds)), len(counts)]
-    pieces = [_column_products(Ci, Cj, lo, hi, symmetric, Pj.shape[0])
-              for lo, hi in zip(edges[:-1], edges[1:], strict=True) if hi > lo]
-    cells = np.concatenate([p[0] for p in pieces])
-    cols = np.concatenate([p[1] for p in pieces])
-    vals = np.concatenate([p[2] for p in pieces])
-    del pieces
+    cells, cols, vals = _all_products(Ci, Cj, symmetric, Pj.shape[0], chunk)
     # one row of G per cell of the dense (q_i x q_j) block, so G @ w is that block, flattened
     shape = (Pi.shape[0] * Pj.shape[0], len(counts))
     G = sp.csr_matrix((vals, (cells, cols)), shape=shape)
@@ -126,17 +132,9 @@ def compressed_gram(P: sp.csr_matrix, chunk: int = 2_000_000) -> CompressedGram:
     """Build :class:`CompressedGram` for ``P diag(w) P'`` (``P``: q x levels_0), a few million
     products at a time."""
     C = P.tocsc()
-    counts = np.diff(C.indptr) ** 2
-    bounds = np.searchsorted(np.cumsum(counts), np.arange(chunk, int(counts.sum()), chunk))
-    edges = [0, *sorted(set(int(b) + 1 for b in bounds)), len(counts)]
-    pieces = [_column_products(C, C, lo, hi, True, P.shape[0])
-              for lo, hi in zip(edges[:-1], edges[1:], strict=True) if hi > lo]
-    cells = np.concatenate([p[0] for p in pieces])
-    cols = np.concatenate([p[1] for p in pieces])
-    vals = np.concatenate([p[2] for p in pieces])
-    del pieces
+    cells, cols, vals = _all_products(C, C, True, P.shape[0], chunk)
     unique, row_of = np.unique(cells, return_inverse=True)
     del cells
-    G = sp.csr_matrix((vals, (row_of.reshape(-1), cols)), shape=(len(unique), len(counts)))
+    G = sp.csr_matrix((vals, (row_of.reshape(-1), cols)), shape=(len(unique), C.shape[1]))
     r, s = np.divmod(unique, P.shape[0])
     return CompressedGram(G=G, rows=r, cols=s)
