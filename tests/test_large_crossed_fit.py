@@ -131,3 +131,19 @@ def test_cost_notice_and_progress_bar_on_stderr(monkeypatch: pytest.MonkeyPatch,
     assert "dense block" in capsys.readouterr().err
     with pytest.raises(ArgumentError, match="progress"):
         ml.lmer(FORMULA, df, progress="yes")
+
+
+def test_summary_of_an_expensive_fit_skips_satterthwaite_unless_asked(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    df = _crossed(6, n=5_000, n_users=500, n_items=150)
+    _large_path(monkeypatch)
+    fit = ml.lmer(FORMULA, df, progress=False)
+    text = fit.summary()
+    assert "t value" in text and "Pr(>|t|)" not in text
+    assert "summary(ddf='satterthwaite') computes them" in text
+    assert str(fit) == text
+    asked = fit.summary(ddf="satterthwaite")
+    assert "Pr(>|t|)" in asked and "Satterthwaite" in asked
+    assert "Pr(>|t|)" not in fit.summary(ddf=None)
+    monkeypatch.setattr(lmm, "TILED_ORDER", 10**9)  # an ordinary fit: lmerTest's default
+    assert "Pr(>|t|)" in fit.summary()

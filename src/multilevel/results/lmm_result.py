@@ -43,6 +43,21 @@ DdfMethod = Callable[["LinearMixedModelResult", np.ndarray], Any]
 DDF_METHODS: dict[str, DdfMethod] = {}
 
 
+class Default:
+    """The type of :data:`DEFAULT`, the marker of an argument left at its default."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT = Default()
+
+EXPENSIVE_DDF_NOTE = (
+    "t tests without denominator df: every evaluation of this model's objective takes "
+    "seconds, and Satterthwaite df would need about 40 of them (with this much data they are "
+    "large, and t is close to z); summary(ddf='satterthwaite') computes them")
+
+
 def register_ddf(name: str, method: DdfMethod) -> None:
     """Make a denominator-df method available to ``coef_table(ddf=name)``."""
     DDF_METHODS[name] = method
@@ -270,7 +285,7 @@ class LinearMixedModelResult(MixedModelResult):
         return prediction.simulate(self, nsim, seed)
 
     # -- presentation -----------------------------------------------------------------------
-    def summary(self, ddf: str | None = "satterthwaite") -> str:
+    def summary(self, ddf: str | None | Default = DEFAULT) -> str:
         """The printed report, as lmerTest's ``summary()``: t tests of the fixed effects with
         Satterthwaite denominator df and p-values by default.
 
@@ -279,13 +294,21 @@ class LinearMixedModelResult(MixedModelResult):
         ddf : str or None, default "satterthwaite"
             Denominator df of the t tests, as in :meth:`coef_table`: ``"satterthwaite"``,
             ``"kenward-roger"``, ``"between-within"``, ``"residual"``; ``None`` prints lme4's
-            own table (estimate, standard error, t value; no df or p-values).
+            own table (estimate, standard error, t value; no df or p-values). Left at its
+            default for a fit whose objective takes seconds per evaluation (two large crossed
+            factors, see docs/large_crossed.md), the report is lme4's table with a note: the
+            Satterthwaite df would cost some 40 more evaluations, and with that much data
+            they are large; ask for them by name to compute them.
 
         Returns
         -------
         str
             The report, lines ending in a newline.
         """
+        if isinstance(ddf, Default):
+            if self.model.expensive_evaluations:
+                return summary.format_summary(self, None, note=EXPENSIVE_DDF_NOTE)
+            ddf = "satterthwaite"
         return summary.format_summary(self, ddf)
 
     def __str__(self) -> str:

@@ -281,12 +281,15 @@ def _abbreviate(name: str, width: int = 6) -> str:
     return "".join(chars[:width]) if len(chars) > width else "".join(chars)
 
 
-def format_summary(fit: LinearMixedModelResult, ddf: str | None = "satterthwaite") -> str:
+def format_summary(fit: LinearMixedModelResult, ddf: str | None = "satterthwaite",
+                   note: str | None = None) -> str:
     """The printed report: criterion, formula, scaled residuals, random effects, sizes, fixed
     effects, their correlations and messages, laid out as lmerTest's ``summary(fit)`` (t tests
-    with ``ddf`` denominator df and p-values) or, with ``ddf=None``, as lme4's."""
+    with ``ddf`` denominator df and p-values) or, with ``ddf=None``, as lme4's (``note``: why,
+    printed under the table)."""
     # first, so that a bad ddf fails before any other work
-    ct, ddf, note = tests_table(fit, ddf)
+    ct, ddf, failed = tests_table(fit, ddf)
+    note = failed or note
     fixed = _fixed_lines(ct, ddf)
     kind = "REML" if fit.reml else "maximum likelihood"
     title = f"Linear mixed model fit by {kind}"
