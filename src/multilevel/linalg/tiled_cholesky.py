@@ -2,15 +2,16 @@
 
 The second grouping factor of a crossed model with many levels (items of users x items) is a
 dense q x q block of the factor (see :mod:`multilevel.linalg.blocked_cholesky`). Above a few
-thousand levels this module holds that block as a lower triangle of separate ``TILE x TILE``
-Fortran arrays and factors it tile by tile (the right-looking blocked algorithm: ``potrf`` on a
-diagonal tile, ``trsm`` below it, ``syrk`` / ``gemm`` updates of the trailing tiles), for
-three reasons, each measured here (2-core Skylake-X, numpy/scipy's OpenBLAS 0.3.30/0.3.31):
+thousand levels this module holds that block as a lower triangle of separate Fortran arrays
+of order at most ``TILE`` and factors it tile by tile (the right-looking blocked algorithm:
+``potrf`` on a diagonal tile, ``trsm`` below it, ``syrk`` / ``gemm`` updates of the trailing
+tiles), for three reasons, each measured here (2-core Skylake-X, numpy/scipy's OpenBLAS
+0.3.30/0.3.31):
 
 * LAPACK's threaded ``dpotrf`` -- and numpy's ``A @ A.T`` -- crash the process (segmentation
   fault inside OpenBLAS) on one array of order 16,000 or more with two threads; every call
   here works on arrays of at most ``TILE`` x ``TILE``, where they run correctly and at full
-  speed. (Single-threaded ``dpotrf`` does not crash but takes 62 s where the tiles take ~35 s
+  speed. (Single-threaded ``dpotrf`` does not crash but takes 62 s where the tiles take ~30 s
   at order 20,000.)
 * only the lower triangle is stored: half the memory of the square array (1.7 GiB at order
   20,000 instead of 3.2), and the matrix is assembled into the same tiles at every
@@ -30,9 +31,11 @@ from scipy.linalg.lapack import dpotrf
 
 from multilevel.errors import InternalError
 
-# Tile order: large enough for BLAS-3 speed on each call (gemm on 4,096^3 runs at the
-# machine's peak), small enough for the crash above never to be reached.
-TILE = 4096
+# Largest tile order; the matrix is cut into equal tiles no larger. Measured at order 20,000
+# (2 threads): tiles of 4,096 factor in 33 s, 5,000 in 31 s, 6,667 in 30 s, 10,000 in 35 s --
+# large enough for BLAS-3 speed on each call, small enough (under 400 MB a tile) for the crash
+# above never to be reached.
+TILE = 7000
 
 
 class NotPositiveDefiniteTile(ArithmeticError):
@@ -49,12 +52,12 @@ class TiledLower:
     n : int
         Order of the matrix.
     tile : int
-        Tile order (the last tile row and column may be smaller).
+        Largest tile order (the matrix is cut into equal tiles no larger).
     """
 
     def __init__(self, n: int, tile: int = TILE) -> None:
         self.n = n
-        self.bounds = np.append(np.arange(0, n, tile), n)
+        self.bounds = _bounds(n, tile)
         sizes = np.diff(self.bounds)
         self.tiles: list[list[np.ndarray]] = [
             [np.zeros((int(sizes[i]), int(sizes[j])), order="F") for j in range(i + 1)]
@@ -74,7 +77,7 @@ class TiledLower:
     @staticmethod
     def bytes_for(n: int, tile: int = TILE) -> int:
         """Memory a :class:`TiledLower` of order ``n`` holds, without allocating it."""
-        sizes = np.diff(np.append(np.arange(0, n, tile), n)).astype(np.int64)
+        sizes = np.diff(_bounds(n, tile)).astype(np.int64)
         return int(8 * sum(int(sizes[i] * sizes[j]) for i in range(len(sizes))
                            for j in range(i + 1)))
 
@@ -198,6 +201,12 @@ class TiledLower:
     def _check_factored(self) -> None:
         if not self.factored:
             raise InternalError("a TiledLower was used for a solve before cholesky()")
+
+
+def _bounds(n: int, tile: int) -> np.ndarray:
+    """Edges of ``ceil(n / tile)`` tiles of (nearly) equal order."""
+    count = max(1, -(-n // tile))
+    return np.round(np.linspace(0, n, count + 1)).astype(np.int64)
 
 
 _FLOPS: list[float] = []

@@ -493,17 +493,21 @@ class ModelStages:
         if not math.isfinite(f0):
             raise NumericalError(f"the likelihood cannot be evaluated at the starting values "
                                  f"(theta = {x0.tolist()}): {self.scale_diagnosis()}")
-        found = None
+        newton = None
         if (isinstance(fun, _Memo) and self.optimizer == "bobyqa" and not self.optimizer_settings
                 and self.layout.n_theta <= NEWTON_MAX_THETA):
-            found = newton_fd(fun, x0, lower, f0)
-            if found is None:  # BOBYQA from the best point Newton's method reached
+            newton = newton_fd(fun, x0, lower, f0)
+            if newton is None:  # BOBYQA from the best point Newton's method reached
                 x0, f0 = fun.best()
-        if found is None:
-            found = minimize_theta(fun, x0, lower, self.optimizer, settings, f0=f0)
+        if newton is None:
+            found, derivatives = minimize_theta(fun, x0, lower, self.optimizer, settings,
+                                                f0=f0), None
+        else:
+            found, derivatives = newton
         opt = check_boundary(fun, found)
         if self.calc_derivs:
-            opt = check_derivatives(fun, opt, self.optimizer, self.optimizer_settings)
+            opt = check_derivatives(fun, opt, self.optimizer, self.optimizer_settings,
+                                    derivatives=derivatives)
         return opt
 
 

@@ -92,6 +92,19 @@ def deriv12(fun: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
     return Derivatives(x=x, fx=fx, gradient=g, hessian=H)
 
 
+def central_gradient(fun: Callable[[np.ndarray], float], x: np.ndarray,
+                     delta: float = DERIV_STEP) -> np.ndarray:
+    """The central-difference gradient of :func:`deriv12` alone (its 2 n points)."""
+    g = np.empty(x.size)
+    for i in range(x.size):
+        up = x.copy()
+        up[i] += delta
+        down = x.copy()
+        down[i] -= delta
+        g[i] = (fun(up) - fun(down)) / (2 * delta)
+    return g
+
+
 def derivs_from_gradient(grad: Callable[[np.ndarray], np.ndarray], x: np.ndarray, fx: float,
                          delta: float = DERIV_STEP) -> Derivatives:
     """Gradient and Hessian when the objective's gradient is known: the Hessian by forward
@@ -162,9 +175,17 @@ def newton_step(d: Derivatives, free: np.ndarray, lower: np.ndarray) -> np.ndarr
     return x
 
 
+def _predicted_gain(d: Derivatives, x: np.ndarray) -> float:
+    """The decrease of the objective from ``d.x`` to ``x`` that the quadratic model of ``d``
+    predicts."""
+    s = x - d.x
+    return -float(d.gradient @ s + 0.5 * s @ d.hessian @ s)
+
+
 def check_derivatives(fun: Callable[[np.ndarray], float], opt: OptSummary, optimizer: str,
                       settings: dict[str, Any],
-                      grad: Callable[[np.ndarray], np.ndarray] | None = None) -> OptSummary:
+                      grad: Callable[[np.ndarray], np.ndarray] | None = None,
+                      derivatives: Derivatives | None = None) -> OptSummary:
     """Check the optimum of ``fun`` found by ``opt`` with finite-difference derivatives
     (lme4's checkConv), polish it with a Newton step, and restart the ``optimizer`` (with its
     ``settings``) from the best point while the check fails.
@@ -173,16 +194,29 @@ def check_derivatives(fun: Callable[[np.ndarray], float], opt: OptSummary, optim
     covariate in the hundreds, a slope variance tiny next to the intercept's); lme4 then warns
     "Model failed to converge". We restart from where it stopped (up to ``MAX_RESTARTS``
     times) and report lme4's message only if the fit still fails the check. With ``grad``
-    (the objective's gradient) the derivatives come from it (:func:`derivs_from_gradient`)."""
+    (the objective's gradient) the derivatives come from it (:func:`derivs_from_gradient`).
+    ``derivatives``: the optimizer's own at ``opt.final`` (Newton's method,
+    :mod:`multilevel.optim.newton`), used for the first check instead of new evaluations; the
+    polishing step is then evaluated only when its predicted gain could pass
+    ``POLISH_MIN_GAIN``."""
     theta, fmin, polished = opt.final, opt.fmin, False
     feval, restarts = opt.feval, 0
     log = list(opt.fitlog)
+    given = derivatives if derivatives is not None and np.array_equal(derivatives.x,
+                                                                       theta) else None
     while True:
-        d = deriv12(fun, theta, fmin) if grad is None else derivs_from_gradient(grad, theta,
-                                                                                fmin)
-        free = free_parameters(theta, opt.lower)
+        if given is not None:
+            d, given = given, None
+            free = free_parameters(theta, opt.lower)
+            trial = newton_step(d, free, opt.lower)
+            if trial is not None and _predicted_gain(d, trial) < POLISH_MIN_GAIN:
+                trial = None
+        else:
+            d = deriv12(fun, theta, fmin) if grad is None else derivs_from_gradient(
+                grad, theta, fmin)
+            free = free_parameters(theta, opt.lower)
+            trial = newton_step(d, free, opt.lower)
         problems = convergence_messages(d, free)
-        trial = newton_step(d, free, opt.lower)
         if trial is not None:
             value = fun(trial)
             if value < fmin - POLISH_MIN_GAIN:
