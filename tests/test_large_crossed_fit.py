@@ -156,3 +156,20 @@ def test_summary_of_an_expensive_fit_skips_satterthwaite_unless_asked(
     assert "Pr(>|t|)" not in fit.summary(ddf=None)
     monkeypatch.setattr(lmm, "TILED_ORDER", 10**9)  # an ordinary fit: lmerTest's default
     assert "Pr(>|t|)" in fit.summary()
+
+
+@pytest.mark.filterwarnings("ignore::multilevel.errors.SingularFitWarning")  # rater: no effect
+def test_newton_goes_first_by_the_size_of_an_evaluation(monkeypatch: pytest.MonkeyPatch,
+                                                       ) -> None:
+    """A rule on sizes (dense flops plus Gram products), the same on every machine: small
+    models keep BOBYQA, a model above NEWTON_MIN_WORK takes Newton's method, and three
+    random intercepts keep BOBYQA whatever their size."""
+    df = _crossed(7, n=5_000, n_users=500, n_items=150)
+    assert ml.lmer(FORMULA, df).optsum.backend == "bobyqa"
+    monkeypatch.setattr(lmm, "NEWTON_MIN_WORK", 1e4)
+    fit = ml.lmer(FORMULA, df)
+    assert fit.optsum.backend == "newton" and fit.optsum.messages == ()
+    assert ml.lmer(FORMULA, df, optimizer_settings={"maxeval": 500}).optsum.backend == "bobyqa"
+    df["rater"] = df["user"] % 7
+    three = ml.lmer("y ~ x + (1 | user) + (1 | item) + (1 | rater)", df)
+    assert three.optsum.backend == "bobyqa"
