@@ -13,9 +13,10 @@ tiles), for three reasons, each measured here (2-core Skylake-X, numpy/scipy's O
   here works on arrays of at most ``TILE`` x ``TILE``, where they run correctly and at full
   speed. (Single-threaded ``dpotrf`` does not crash but takes 62 s where the tiles take ~30 s
   at order 20,000.)
-* only the lower triangle is stored: half the memory of the square array (1.7 GiB at order
-  20,000 instead of 3.2), and the matrix is assembled into the same tiles at every
-  evaluation, so no evaluation allocates a q x q array;
+* only the lower triangle of tiles is stored: 2.0 GiB at order 20,000 instead of the square
+  array's 3.0 (and the one-array path's three such arrays per evaluation), and the matrix is
+  assembled into the same tiles at every evaluation, so no evaluation allocates a q x q
+  array;
 * the assembly scatters the known non-zero cells of the matrix (a crossed design fills a few
   per cent of the item block before the factorization) straight into the tiles.
 """
