@@ -422,9 +422,9 @@ def _factor_two_scalar(A: CrossProducts, templates: list[np.ndarray], keep: bool
             del A.cache["tiled"]
     else:
         assert pattern is not None
-        # one q x q allocation (the product itself), scaled through the weights
-        D = pattern.block((-(t1 * t1 * t0 * t0)) / (l0 * l0))
-        D[np.diag_indices(n1)] += diag1
+        D = np.zeros((n1, n1))
+        D[np.diag_indices(n1)] = diag1
+        D -= (t1 * t1 * t0 * t0) * pattern.block(1.0 / (l0 * l0))
         L1 = _chol_dense(D)
         logdet_re += 2.0 * float(np.log(np.diag(L1)).sum())
     c = pair.data[:, 0, 0] * (t1 * t0 / l0[pair.cols])  # L[1][0] at the level pairs
