@@ -143,3 +143,11 @@ def test_crossed_model_objective_and_fit_equal_the_one_array_path(
     # conditional variances assemble the tiles into the dense factor
     np.testing.assert_allclose(tiled.ranef_condvar["item"], dense.ranef_condvar["item"],
                                rtol=1e-6)
+
+
+def test_large_own_transpose_product_avoids_syrk_and_equals_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    X = np.random.default_rng(6).standard_normal((90, 40))
+    expected = X @ X.T
+    monkeypatch.setattr(bc, "TILED_ORDER", 50)
+    np.testing.assert_allclose(bc._times_own_transpose(X), expected, rtol=1e-13, atol=1e-12)

@@ -237,6 +237,16 @@ def _gram(A: CrossProducts, i: int, j: int) -> GramPattern | None:
     return A.cache[key]
 
 
+def _times_own_transpose(X: np.ndarray) -> np.ndarray:
+    """``X @ X.T``. From ``TILED_ORDER`` rows through a general product with a copied
+    transpose: numpy hands ``X @ X.T`` to OpenBLAS's threaded syrk, which crashes the process
+    on outputs of order 16,000 or more on this machine (see
+    :mod:`multilevel.linalg.tiled_cholesky`); the general product does not (measured at 17,000)."""
+    if X.shape[0] < TILED_ORDER:
+        return X @ X.T
+    return X @ np.ascontiguousarray(X.T)
+
+
 def _subtract_first_col_product(A: CrossProducts, out: np.ndarray, i: int, j: int,
                                 first_col: dict[int, sp.csr_matrix | np.ndarray],
                                 templates: list[np.ndarray],
@@ -244,7 +254,9 @@ def _subtract_first_col_product(A: CrossProducts, out: np.ndarray, i: int, j: in
     """out -= L[i][0] L[j][0]' (only the lower triangle when i == j; Cholesky reads no more)."""
     pattern = _gram(A, i, j)
     if pattern is None:
-        product = first_col[i] @ first_col[j].T
+        left = first_col[i]
+        product = (_times_own_transpose(left) if i == j and isinstance(left, np.ndarray)
+                   else left @ first_col[j].T)
         out -= product if isinstance(product, np.ndarray) else product.toarray()
         return
     scale = (templates[i][0, 0] * templates[j][0, 0] * templates[0][0, 0] ** 2)
@@ -290,7 +302,7 @@ def factorize(A: CrossProducts, templates: list[np.ndarray]) -> BlockedFactor:
         D[np.diag_indices_from(D)] += 1.0
         _subtract_first_col_product(A, D, j, j, first_col, templates, l0)
         for k in range(1, j):
-            D -= dense_off[(j, k)] @ dense_off[(j, k)].T
+            D -= _times_own_transpose(dense_off[(j, k)])
         Lj = _chol_dense(D)
         dense_diag[j] = Lj
         logdet_re += 2.0 * float(np.log(np.diag(Lj)).sum())
