@@ -100,12 +100,24 @@ def _inv_lower_stack(L: np.ndarray) -> np.ndarray:
     return np.linalg.inv(L)
 
 
+# Order from which _chol_dense factors its (temporary) argument in place.
+IN_PLACE_ORDER = 256
+
+
 def _chol_dense(M: np.ndarray) -> np.ndarray:
     """Lower Cholesky factor of M (only its lower triangle is read). LAPACK's dpotrf called
     directly: scipy.linalg.cholesky's checks and wrappers cost more than the factorization of
     the small blocks of small models (~40 of ~150 microseconds an evaluation)."""
     if M.shape[0] >= TILED_ORDER:
         return _chol_dense_tiled(M)
+    if M.shape[0] >= IN_PLACE_ORDER and M.flags.c_contiguous:
+        # every caller's M is a temporary: factor it in place. A C-ordered M is the
+        # Fortran-ordered M' (the same symmetric matrix), whose upper factor U = L' is what
+        # LAPACK writes there -- no copy of an order-q array per evaluation
+        U, info = dpotrf(M.T, lower=0, clean=1, overwrite_a=1)
+        if info != 0:
+            raise NotPositiveDefinite
+        return U.T
     L, info = dpotrf(M, lower=1, clean=1)
     if info != 0:
         raise NotPositiveDefinite
