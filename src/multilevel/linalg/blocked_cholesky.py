@@ -128,21 +128,12 @@ def _chol_dense_tiled(M: np.ndarray) -> np.ndarray:
     """:func:`_chol_dense` for a large M, through tiles (OpenBLAS's threaded dpotrf crashes on
     one array of order 16,000 or more; see :mod:`multilevel.linalg.tiled_cholesky`). M, a
     temporary of every caller, is overwritten with the factor (zeros above the diagonal)."""
-    T = TiledLower(M.shape[0])
-    b = T.bounds
-    for i, row in enumerate(T.tiles):
-        for j, t in enumerate(row):
-            t[:] = M[b[i]:b[i + 1], b[j]:b[j + 1]]
+    T = TiledLower.from_dense(M)
     try:
         T.cholesky()
     except NotPositiveDefiniteTile as exc:
         raise NotPositiveDefinite from exc
-    for i, row in enumerate(T.tiles):
-        for j, t in enumerate(row):
-            M[b[i]:b[i + 1], b[j]:b[j + 1]] = np.tril(t) if i == j else t
-        row.clear()  # free each tile row once copied
-        M[b[i]:b[i + 1], b[i + 1]:] = 0.0
-    return M
+    return T.toarray(out=M)
 
 
 def _block_diag_dense(stack: np.ndarray) -> np.ndarray:

@@ -65,6 +65,16 @@ class TiledLower:
             for i in range(len(sizes))]
         self.factored = False
 
+    @classmethod
+    def from_dense(cls, M: np.ndarray, tile: int = TILE) -> TiledLower:
+        """The lower triangle of the square array ``M`` (its upper triangle is not read)."""
+        T = cls(M.shape[0], tile)
+        b = T.bounds
+        for i, row in enumerate(T.tiles):
+            for j, t in enumerate(row):
+                t[:] = M[b[i]:b[i + 1], b[j]:b[j + 1]]
+        return T
+
     @property
     def n_tiles(self) -> int:
         """Tiles along one side."""
@@ -190,13 +200,16 @@ class TiledLower:
         """The diagonal (of the factor, once factored)."""
         return np.concatenate([np.diagonal(self.tiles[k][k]) for k in range(self.n_tiles)])
 
-    def toarray(self) -> np.ndarray:
-        """The lower triangle as one dense ``n x n`` array (zeros above the diagonal)."""
-        out = np.zeros((self.n, self.n))
+    def toarray(self, out: np.ndarray | None = None) -> np.ndarray:
+        """The lower triangle as one dense ``n x n`` array (zeros above the diagonal), written
+        into ``out`` when given."""
+        if out is None:
+            out = np.zeros((self.n, self.n))
         b = self.bounds
         for i, row in enumerate(self.tiles):
             for j, t in enumerate(row):
                 out[b[i]:b[i + 1], b[j]:b[j + 1]] = np.tril(t) if i == j else t
+            out[b[i]:b[i + 1], b[i + 1]:] = 0.0
         return out
 
     def _check_factored(self) -> None:

@@ -3,7 +3,7 @@ and a progress bar while it runs.
 
 A model whose grouping factors after the first have many thousand levels factors a dense
 block of that order at every evaluation of the objective (see
-:mod:`multilevel.linalg.tiled_cholesky`): 20,000 items crossed with users cost ~1.6 GiB and
+:mod:`multilevel.linalg.tiled_cholesky`): 20,000 items crossed with users cost 2.0 GiB and
 half a minute per evaluation on a 2-core machine, and a fit takes about twenty evaluations.
 Such a fit announces the block's order, its memory and the estimated time per evaluation
 before the first one, and shows a progress bar that advances per evaluation (the factorization
@@ -22,9 +22,11 @@ from typing import Any
 
 from multilevel.linalg.cross_products import CrossProducts
 from multilevel.linalg.tiled_cholesky import TiledLower, measured_flops
+from multilevel.models.memory import describe_bytes
 
 # Newton's method from a moment-based start (multilevel.optim.newton): typical evaluations of
-# a fit with two random intercepts, derivative check included (measured: 18-25).
+# a fit with two random intercepts, derivative check included (measured: 16-23 on 200,000-row
+# copies, 17 on the 2 M-row benchmark).
 TYPICAL_EVALUATIONS = 20
 
 
@@ -53,8 +55,9 @@ class EvaluationCost:
         """The message printed before the fit."""
         blocks = ", ".join(f"{name} ({order:,} levels)"
                            for name, order in zip(self.names, self.orders, strict=True))
+        size = describe_bytes(self.factor_bytes)
         return (f"multilevel: {blocks} crossed with {first} is factored as a dense block at "
-                f"every evaluation: {_size(self.factor_bytes)}, about {self.seconds:.0f} s per "
+                f"every evaluation: {size}, about {self.seconds:.0f} s per "
                 f"evaluation on this machine (estimated), about {TYPICAL_EVALUATIONS} "
                 "evaluations. ml.lmer_moments fits random intercepts in O(rows) instead.")
 
@@ -101,9 +104,3 @@ class EvaluationProgress:
                  tb: TracebackType | None) -> None:
         self._bar.close()
 
-
-def _size(nbytes: int) -> str:
-    """A byte count for a message, in GiB or MiB."""
-    if nbytes >= 2**30:
-        return f"{nbytes / 2**30:.1f} GiB"
-    return f"{nbytes / 2**20:.0f} MiB"

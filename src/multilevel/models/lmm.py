@@ -17,6 +17,7 @@ import math
 import numbers
 from collections.abc import Callable
 from dataclasses import replace
+from functools import cached_property
 from typing import Any, Self
 
 import numpy as np
@@ -366,8 +367,7 @@ class ModelStages:
         """Order of the dense part of the blocked factor: the [X y] block and every grouping
         factor after the first (the first stays block diagonal). It decides the BLAS threads
         of the fit (see :mod:`multilevel.models.threads`)."""
-        return self.n_fixed + 1 + sum(
-            nl * b.k for nl, b in zip(self.predictor.n_levels[1:], self.blocks[1:], strict=True))
+        return self.n_fixed + 1 + sum(self._dense_orders())
 
     def factor(self, theta: np.ndarray) -> BlockedFactor:
         """The blocked Cholesky factor at ``theta``.
@@ -472,12 +472,20 @@ class ModelStages:
             return True
         if self.layout.n_theta > NEWTON_MAX_THETA or len(self.blocks) < 2:
             return False
+        return self._evaluation_work >= NEWTON_MIN_WORK
+
+    @cached_property
+    def _evaluation_work(self) -> float:
+        """Flops of the dense blocks plus the Gram products of one evaluation (the sizes do
+        not change after construction; counting the products is a pass over the level
+        pairs)."""
         dense = sum(float(q) ** 3 / 3.0 for q in self._dense_orders())
         products = sum(gram_products(self.A, a, b) for a in range(1, len(self.blocks))
                        for b in range(1, a + 1))
-        return dense + products >= NEWTON_MIN_WORK
+        return dense + products
 
     def _dense_orders(self) -> list[int]:
+        """Order of each grouping factor's block after the first (all dense)."""
         return [nl * b.k for nl, b in zip(self.predictor.n_levels[1:], self.blocks[1:],
                                           strict=True)]
 

@@ -53,6 +53,9 @@ _GRAM_KEPT_BYTES = 12
 # Bytes per cell of the tiled path's pattern: its coordinates (two int64) and its place among
 # the tiles (position and offset, two int64).
 _TILED_CELL_BYTES = 32
+# Bytes per product while the tiled path's pattern finds its distinct cells (np.unique's sort
+# and inverse, two int64).
+_UNIQUE_BYTES = 16
 
 
 def available_memory_bytes() -> int | None:
@@ -111,7 +114,7 @@ def estimate_fit_bytes(A: CrossProducts, n_rows: int, row_width: int) -> int:
         cells = min(products, q[1] * (q[1] + 1) // 2)
         return int(rows + TiledLower.bytes_for(q[1]) + _GRAM_KEPT_BYTES * products
                    + _TILED_CELL_BYTES * cells
-                   + max(_GRAM_BUILD_BYTES * products + 16 * products, 0))
+                   + (_GRAM_BUILD_BYTES + _UNIQUE_BYTES) * products)
     factor = _F8 * (sum(x * x for x in later)
                     + sum(later[a] * later[b] for a in range(len(later)) for b in range(a)))
     largest = max((x * x for x in later), default=0)
@@ -159,12 +162,12 @@ def check_fit_memory(A: CrossProducts, n_rows: int, row_width: int,
                "in the levels (moment estimates; docs/moments.md); or fit" if intercepts
                else " Fit")
     raise ModelTooLargeError(
-        f"fitting this model would need about {_size(need)} of memory, more than the "
-        f"{_size(limit)} {where}{dense}.{instead} a subset of the rows, merge or drop "
+        f"fitting this model would need about {describe_bytes(need)} of memory, more than the "
+        f"{describe_bytes(limit)} {where}{dense}.{instead} a subset of the rows, merge or drop "
         "levels of the second-largest grouping factor, or free memory and try again")
 
 
-def _size(nbytes: int) -> str:
+def describe_bytes(nbytes: int) -> str:
     """A byte count for a message, in GiB, MiB or KiB."""
     for unit, size in (("GiB", 2**30), ("MiB", 2**20)):
         if nbytes >= size:

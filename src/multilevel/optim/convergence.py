@@ -72,37 +72,38 @@ def deriv12(fun: Callable[[np.ndarray], float], x: np.ndarray, fx: float,
     can see, for half the evaluations (3 parameters: 9 instead of 18).
     """
     n = x.size
-    g = np.empty(n)
+    f_up, f_down = _axis_points(fun, x, delta)
     H = np.empty((n, n))
-    f_up = np.empty(n)
-    for i in range(n):
-        up = x.copy()
-        up[i] += delta
-        down = x.copy()
-        down[i] -= delta
-        f_up[i], f_down = fun(up), fun(down)
-        g[i] = (f_up[i] - f_down) / (2 * delta)
-        H[i, i] = (f_up[i] - 2 * fx + f_down) / delta**2
+    H[np.diag_indices(n)] = (f_up - 2 * fx + f_down) / delta**2
     for i in range(n):
         for j in range(i):
             z = x.copy()
             z[i] += delta
             z[j] += delta
             H[i, j] = H[j, i] = (fun(z) - f_up[i] - f_up[j] + fx) / delta**2
-    return Derivatives(x=x, fx=fx, gradient=g, hessian=H)
+    return Derivatives(x=x, fx=fx, gradient=(f_up - f_down) / (2 * delta), hessian=H)
 
 
-def central_gradient(fun: Callable[[np.ndarray], float], x: np.ndarray,
-                     delta: float = DERIV_STEP) -> np.ndarray:
-    """The central-difference gradient of :func:`deriv12` alone (its 2 n points)."""
-    g = np.empty(x.size)
+def _axis_points(fun: Callable[[np.ndarray], float], x: np.ndarray,
+                 delta: float) -> tuple[np.ndarray, np.ndarray]:
+    """``fun`` at ``x + delta e_i`` and ``x - delta e_i`` for each parameter i (in that order:
+    up, then down, parameter by parameter)."""
+    f_up = np.empty(x.size)
+    f_down = np.empty(x.size)
     for i in range(x.size):
         up = x.copy()
         up[i] += delta
         down = x.copy()
         down[i] -= delta
-        g[i] = (fun(up) - fun(down)) / (2 * delta)
-    return g
+        f_up[i], f_down[i] = fun(up), fun(down)
+    return f_up, f_down
+
+
+def central_gradient(fun: Callable[[np.ndarray], float], x: np.ndarray,
+                     delta: float = DERIV_STEP) -> np.ndarray:
+    """The central-difference gradient of :func:`deriv12` alone (its 2 n points)."""
+    f_up, f_down = _axis_points(fun, x, delta)
+    return (f_up - f_down) / (2 * delta)
 
 
 def derivs_from_gradient(grad: Callable[[np.ndarray], np.ndarray], x: np.ndarray, fx: float,
@@ -206,16 +207,15 @@ def check_derivatives(fun: Callable[[np.ndarray], float], opt: OptSummary, optim
                                                                        theta) else None
     while True:
         if given is not None:
-            d, given = given, None
-            free = free_parameters(theta, opt.lower)
-            trial = newton_step(d, free, opt.lower)
-            if trial is not None and _predicted_gain(d, trial) < POLISH_MIN_GAIN:
-                trial = None
+            d, given, reused = given, None, True
         else:
             d = deriv12(fun, theta, fmin) if grad is None else derivs_from_gradient(
                 grad, theta, fmin)
-            free = free_parameters(theta, opt.lower)
-            trial = newton_step(d, free, opt.lower)
+            reused = False
+        free = free_parameters(theta, opt.lower)
+        trial = newton_step(d, free, opt.lower)
+        if reused and trial is not None and _predicted_gain(d, trial) < POLISH_MIN_GAIN:
+            trial = None
         problems = convergence_messages(d, free)
         if trial is not None:
             value = fun(trial)
