@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import multilevel as ml
 import multilevel.linalg.blocked_cholesky as bc
@@ -173,3 +175,24 @@ def test_newton_goes_first_by_the_size_of_an_evaluation(monkeypatch: pytest.Monk
     df["rater"] = df["user"] % 7
     three = ml.lmer("y ~ x + (1 | user) + (1 | item) + (1 | rater)", df)
     assert three.optsum.backend == "bobyqa"
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(value=st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
+                       st.text(max_size=8), st.lists(st.booleans(), max_size=2)))
+def test_progress_and_summary_ddf_take_their_values_or_refuse_them_by_name(value: object,
+                                                                          ) -> None:
+    penicillin = ml.datasets.load("Penicillin")
+    formula = "diameter ~ 1 + (1 | plate) + (1 | sample)"
+    if value is None or isinstance(value, bool):
+        ml.lmer(formula, penicillin, progress=value)
+    else:
+        with pytest.raises(ArgumentError, match="progress"):
+            ml.lmer(formula, penicillin, progress=value)
+    fit = ml.lmer(formula, penicillin, progress=False)
+    try:
+        text = fit.summary(ddf=value)  # type: ignore[arg-type]
+    except ArgumentError as exc:
+        assert "ddf" in str(exc)
+    else:
+        assert "Formula:" in text
